@@ -1,0 +1,13 @@
+/**
+ * Child process of the local stack: the in-memory Cosmos DB server on loopback.
+ * It exits with its parent (the IPC channel closes), so no orphan keeps the port.
+ */
+import { createHttpServer } from "@vercel/cosmosdb-server";
+
+const port = Number(process.argv[2] ?? "8081");
+const server = createHttpServer();
+server.listen(port, "127.0.0.1", () => {
+  process.send?.({ listening: port });
+});
+process.on("disconnect", () => process.exit(0));
+process.on("SIGTERM", () => process.exit(0));

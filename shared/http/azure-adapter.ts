@@ -1,0 +1,26 @@
+/** Converts between the Azure Functions v4 request/response and the handlers' neutral shape. */
+import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from "@azure/functions";
+import type { Handler, TimerDefinition } from "./types.js";
+
+export function toAzureHttpHandler(handler: Handler): (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit> {
+  return async (request) => {
+    const response = await handler({
+      method: request.method.toUpperCase(),
+      url: new URL(request.url),
+      headers: new Headers([...request.headers]),
+      // With HTTP streaming on, the body is a web ReadableStream, which is async-iterable in Node.
+      body: request.body ? (request.body as unknown as AsyncIterable<Uint8Array>) : null,
+    });
+    return {
+      status: response.status,
+      ...(response.headers ? { headers: response.headers } : {}),
+      ...(response.body !== undefined ? { body: response.body as HttpResponseInit["body"] } : {}),
+    };
+  };
+}
+
+export function toAzureTimerHandler(timer: TimerDefinition): (tick: Timer, context: InvocationContext) => Promise<void> {
+  return async (_tick, context) => {
+    await timer.run((message) => context.log(message));
+  };
+}

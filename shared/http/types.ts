@@ -1,0 +1,42 @@
+/**
+ * The framework-neutral request and response that every handler speaks. The Azure
+ * Functions adapter and the local host both convert to and from these, so a handler
+ * never knows which one called it.
+ */
+
+export interface HandlerRequest {
+  method: string;
+  /** The full URL as the client sent it (path still percent-encoded). */
+  url: URL;
+  headers: Headers;
+  /** The streamed body, or null when there is none. */
+  body: AsyncIterable<Uint8Array> | null;
+}
+
+export type ResponseBody = string | Uint8Array | AsyncIterable<Uint8Array>;
+
+export interface HandlerResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body?: ResponseBody;
+}
+
+export type Handler = (request: HandlerRequest) => Promise<HandlerResponse>;
+
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export interface RouteDefinition {
+  /** Function name in Azure; unique. */
+  name: string;
+  /** Azure Functions route template; a catch-all `{*x}` may only be the last segment. */
+  route: string;
+  methods: HttpMethod[];
+  handler: Handler;
+}
+
+export interface TimerDefinition {
+  name: string;
+  /** NCRONTAB with seconds, as Azure Functions timers take it: "0 *\/15 * * * *". */
+  schedule: string;
+  run: (log: (message: string) => void) => Promise<void>;
+}

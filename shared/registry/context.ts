@@ -1,0 +1,20 @@
+/** What every registry resource handler works with. */
+import type { Authorizer } from "../auth/authorizer.js";
+import type { BlobStore, MetadataStore } from "../store/interfaces.js";
+import type { RunningHashes } from "./running-hashes.js";
+
+export interface RegistryOptions {
+  /**
+   * "redirect": blob GETs answer 307 to a short-lived storage URL, so bytes never pass
+   * through the function. "stream": the registry serves the bytes itself.
+   */
+  blobDelivery: "redirect" | "stream";
+}
+
+export interface RegistryContext {
+  metadata: MetadataStore;
+  blobs: BlobStore;
+  authorizer: Authorizer;
+  options: RegistryOptions;
+  runningHashes: RunningHashes;
+}

@@ -1,0 +1,146 @@
+/** GET, HEAD, PUT and DELETE of /v2/<name>/manifests/<reference>. */
+import { createHash } from "node:crypto";
+import { MAX_MANIFEST_BYTES, ManifestParseError, parseManifest, type ParsedManifest } from "../domain/manifest.js";
+import { acceptsMediaType } from "../domain/media-types.js";
+import type { HandlerRequest, HandlerResponse } from "../http/types.js";
+import type { ManifestRecord } from "../store/interfaces.js";
+import { BodyTooLargeError, readBody } from "./byte-streams.js";
+import type { RegistryContext } from "./context.js";
+import { RegistryError } from "./errors.js";
+import { emptyResponse } from "./respond.js";
+import { parseReference } from "./validate.js";
+
+/** Manifests up to this size stay inline in the metadata store; larger ones go to the blob store. */
+const INLINE_MANIFEST_BYTES = 1024 * 1024;
+
+export async function getManifest(ctx: RegistryContext, request: HandlerRequest, name: string, reference: string): Promise<HandlerResponse> {
+  const manifest = await resolveManifest(ctx, name, reference);
+  const accept = request.headers.get("accept");
+  if (!acceptsMediaType(accept ? [accept] : [], manifest.mediaType)) {
+    throw new RegistryError(
+      "MANIFEST_UNKNOWN",
+      `manifest ${manifest.digest} is ${manifest.mediaType}, which the request's Accept header does not list`,
+      { detail: { mediaType: manifest.mediaType } },
+    );
+  }
+  const headers = {
+    "Content-Type": manifest.mediaType,
+    "Content-Length": String(manifest.size),
+    "Docker-Content-Digest": manifest.digest,
+    ETag: `"${manifest.digest}"`,
+  };
+  if (request.method === "HEAD") return { status: 200, headers };
+  const content = manifest.content ?? (await readStoredContent(ctx, manifest.digest, manifest.size));
+  return { status: 200, headers, body: content };
+}
+
+/** A pull by tag is two point reads: the tag, then the manifest it names. */
+async function resolveManifest(ctx: RegistryContext, name: string, reference: string): Promise<ManifestRecord> {
+  const parsed = parseReference(reference);
+  const digest = "tag" in parsed ? await ctx.metadata.getTag(name, parsed.tag) : parsed.digest;
+  const manifest = digest ? await ctx.metadata.getManifest(name, digest) : undefined;
+  if (!manifest) {
+    throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is not in repository ${name}`, {
+      detail: { name, reference },
+    });
+  }
+  return manifest;
+}
+
+async function readStoredContent(ctx: RegistryContext, digest: string, size: number): Promise<Uint8Array> {
+  return readBody(await ctx.blobs.read(digest), size);
+}
+
+export async function putManifest(ctx: RegistryContext, request: HandlerRequest, name: string, reference: string): Promise<HandlerResponse> {
+  const target = parseReference(reference);
+  const declaredLength = Number(request.headers.get("content-length") ?? "0");
+  if (declaredLength > MAX_MANIFEST_BYTES) throw manifestTooLarge();
+  let content: Uint8Array;
+  try {
+    content = await readBody(request.body, MAX_MANIFEST_BYTES);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw manifestTooLarge();
+    throw error;
+  }
+  const digest = `sha256:${createHash("sha256").update(content).digest("hex")}`;
+  if ("digest" in target && target.digest !== digest && !(await matchesOtherAlgorithm(target.digest, content))) {
+    throw new RegistryError("DIGEST_INVALID", `the manifest's digest is ${digest}, not ${target.digest} as the URL says`, {
+      detail: { expected: target.digest, actual: digest },
+    });
+  }
+  const storedDigest = "digest" in target ? target.digest : digest;
+
+  let parsed: ParsedManifest;
+  try {
+    parsed = parseManifest(content, request.headers.get("content-type") ?? undefined);
+  } catch (error) {
+    if (error instanceof ManifestParseError) throw new RegistryError("MANIFEST_INVALID", error.message);
+    throw error;
+  }
+  await requireReferencedContent(ctx, name, parsed);
+
+  const record: ManifestRecord = {
+    repository: name,
+    digest: storedDigest,
+    mediaType: parsed.mediaType,
+    size: content.byteLength,
+    blobDigests: parsed.blobDigests,
+    manifestDigests: parsed.manifestDigests,
+    createdAt: new Date().toISOString(),
+    ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+    ...(parsed.subject ? { subjectDigest: parsed.subject.digest } : {}),
+    ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+  };
+  if (content.byteLength <= INLINE_MANIFEST_BYTES) record.content = content;
+  else await ctx.blobs.writeContent(storedDigest, content);
+
+  // Order keeps a crash safe: the manifest exists before any tag can point at it.
+  await ctx.metadata.ensureRepository(name);
+  await ctx.metadata.putManifest(record);
+  if ("tag" in target) await ctx.metadata.putTag(name, target.tag, storedDigest);
+
+  return emptyResponse(201, {
+    Location: `/v2/${name}/manifests/${storedDigest}`,
+    "Docker-Content-Digest": storedDigest,
+    ...(parsed.subject ? { "OCI-Subject": parsed.subject.digest } : {}),
+  });
+}
+
+async function matchesOtherAlgorithm(expected: string, content: Uint8Array): Promise<boolean> {
+  if (!expected.startsWith("sha512:")) return false;
+  return `sha512:${createHash("sha512").update(content).digest("hex")}` === expected;
+}
+
+function manifestTooLarge(): RegistryError {
+  return new RegistryError("MANIFEST_INVALID", `manifest exceeds the ${MAX_MANIFEST_BYTES}-byte limit`, {
+    status: 413,
+    detail: { limit: MAX_MANIFEST_BYTES },
+  });
+}
+
+/** Every blob and child manifest must already be in this repository (point reads, in parallel). */
+async function requireReferencedContent(ctx: RegistryContext, name: string, parsed: ParsedManifest): Promise<void> {
+  const [blobLinks, manifests] = await Promise.all([
+    Promise.all(parsed.blobDigests.map((digest) => ctx.metadata.getBlobLink(name, digest))),
+    Promise.all(parsed.manifestDigests.map((digest) => ctx.metadata.getManifest(name, digest))),
+  ]);
+  const missingBlobs = parsed.blobDigests.filter((_, i) => !blobLinks[i]);
+  const missingManifests = parsed.manifestDigests.filter((_, i) => !manifests[i]);
+  const missing = [...new Set([...missingBlobs, ...missingManifests])];
+  if (missing.length > 0) {
+    throw new RegistryError(
+      "MANIFEST_BLOB_UNKNOWN",
+      `manifest references ${missing.length === 1 ? "content" : `${missing.length} items`} not in repository ${name}: ${missing.join(", ")}; push ${missing.length === 1 ? "it" : "them"} first`,
+      { detail: { missing } },
+    );
+  }
+}
+
+export async function deleteManifest(ctx: RegistryContext, name: string, reference: string): Promise<HandlerResponse> {
+  const target = parseReference(reference);
+  const deleted = "tag" in target ? await ctx.metadata.deleteTag(name, target.tag) : await ctx.metadata.deleteManifest(name, target.digest);
+  if (!deleted) {
+    throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is not in repository ${name}`, { detail: { name, reference } });
+  }
+  return emptyResponse(202);
+}

@@ -1,0 +1,103 @@
+/**
+ * The /v2/ entry point: parse the path, check the name, authorize, then hand the request
+ * to the resource it names. Every error becomes the spec's JSON body in one place.
+ */
+import type { AccessRequest } from "../auth/authorizer.js";
+import type { Handler, HandlerRequest, HandlerResponse, HttpMethod } from "../http/types.js";
+import { getBlob, deleteBlob } from "./blobs.js";
+import { listRepositories } from "./catalog.js";
+import type { RegistryContext } from "./context.js";
+import { RegistryError } from "./errors.js";
+import { deleteManifest, getManifest, putManifest } from "./manifests.js";
+import { listReferrers } from "./referrers.js";
+import { API_VERSION_HEADERS, errorResponse, jsonResponse } from "./respond.js";
+import { parseV2Path, type V2Target } from "./route-path.js";
+import { listTags } from "./tags.js";
+import { cancelUpload, finishUpload, getUploadStatus, patchUpload, startUpload } from "./uploads.js";
+import { requireRepositoryName } from "./validate.js";
+
+type Action = AccessRequest["actions"][number];
+type Operation = { actions: Action[]; run: () => Promise<HandlerResponse> };
+type Operations = Partial<Record<HttpMethod, Operation>>;
+
+export function createV2Handler(ctx: RegistryContext, log: (message: string) => void = console.error): Handler {
+  return async (request) => {
+    let response: HandlerResponse;
+    try {
+      response = await dispatch(ctx, request);
+    } catch (error) {
+      if (!(error instanceof RegistryError)) {
+        // Never the headers: they may carry credentials.
+        log(`registry: ${request.method} ${request.url.pathname} failed: ${error instanceof Error ? error.stack : String(error)}`);
+      }
+      response = errorResponse(
+        error instanceof RegistryError ? error : new RegistryError("UNKNOWN", "internal error; the registry logged it"),
+        request.method,
+      );
+    }
+    response.headers = { ...API_VERSION_HEADERS, ...response.headers };
+    return response;
+  };
+}
+
+async function dispatch(ctx: RegistryContext, request: HandlerRequest): Promise<HandlerResponse> {
+  const target = parseV2Path(request.url.pathname);
+  if (!target) throw new RegistryError("UNSUPPORTED", `no registry endpoint at ${request.url.pathname}`, { status: 404 });
+  if ("name" in target) requireRepositoryName(target.name);
+
+  const operations = operationsFor(ctx, request, target);
+  const operation = operations[request.method as HttpMethod];
+  if (!operation) {
+    throw new RegistryError("UNSUPPORTED", `${request.method} is not supported on ${request.url.pathname}`, {
+      headers: { Allow: Object.keys(operations).join(", ") },
+    });
+  }
+  const access: AccessRequest[] =
+    target.kind === "base"
+      ? []
+      : target.kind === "catalog"
+        ? [{ type: "registry", name: "catalog", actions: ["*"] }]
+        : [{ type: "repository", name: target.name, actions: operation.actions }];
+  await ctx.authorizer.authorize(request, access);
+  return operation.run();
+}
+
+function operationsFor(ctx: RegistryContext, request: HandlerRequest, target: V2Target): Operations {
+  const pull = (run: () => Promise<HandlerResponse>): Operation => ({ actions: ["pull"], run });
+  const push = (run: () => Promise<HandlerResponse>): Operation => ({ actions: ["push"], run });
+  const remove = (run: () => Promise<HandlerResponse>): Operation => ({ actions: ["delete"], run });
+  switch (target.kind) {
+    case "base": {
+      const base = pull(async () => jsonResponse(200, {}));
+      return { GET: base, HEAD: base };
+    }
+    case "catalog":
+      return { GET: pull(() => listRepositories(ctx, request)) };
+    case "tags":
+      return { GET: pull(() => listTags(ctx, request, target.name)) };
+    case "manifest": {
+      const read = pull(() => getManifest(ctx, request, target.name, target.reference));
+      return {
+        GET: read,
+        HEAD: read,
+        PUT: push(() => putManifest(ctx, request, target.name, target.reference)),
+        DELETE: remove(() => deleteManifest(ctx, target.name, target.reference)),
+      };
+    }
+    case "blob": {
+      const read = pull(() => getBlob(ctx, request, target.name, target.digest));
+      return { GET: read, HEAD: read, DELETE: remove(() => deleteBlob(ctx, target.name, target.digest)) };
+    }
+    case "uploads":
+      return { POST: push(() => startUpload(ctx, request, target.name)) };
+    case "upload":
+      return {
+        GET: push(() => getUploadStatus(ctx, target.name, target.id)),
+        PATCH: push(() => patchUpload(ctx, request, target.name, target.id)),
+        PUT: push(() => finishUpload(ctx, request, target.name, target.id)),
+        DELETE: push(() => cancelUpload(ctx, target.name, target.id)),
+      };
+    case "referrers":
+      return { GET: pull(() => listReferrers(ctx, request, target.name, target.digest)) };
+  }
+}

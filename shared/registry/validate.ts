@@ -1,0 +1,38 @@
+/** Turns the domain's name and digest rules into the protocol's errors. */
+import { isValidRepositoryName, isValidTag } from "../domain/names.js";
+import { parseDigest, type ParsedDigest } from "../domain/digest.js";
+import { RegistryError } from "./errors.js";
+
+export function requireRepositoryName(name: string): string {
+  if (!isValidRepositoryName(name)) {
+    throw new RegistryError(
+      "NAME_INVALID",
+      `invalid repository name "${name}": use lowercase letters, digits and the separators . _ __ - between components, and / between path components (at most 255 characters)`,
+      { detail: { name } },
+    );
+  }
+  return name;
+}
+
+export function requireDigest(value: string | null | undefined, what = "digest"): ParsedDigest & { value: string } {
+  const parsed = value ? parseDigest(value) : undefined;
+  if (!parsed) {
+    throw new RegistryError("DIGEST_INVALID", `invalid ${what} "${value ?? ""}": expected sha256:<64 hex> or sha512:<128 hex>`, {
+      detail: { digest: value ?? null },
+    });
+  }
+  return { ...parsed, value: value! };
+}
+
+/** A manifest reference is a tag or a digest. */
+export function parseReference(reference: string): { tag: string } | { digest: string } {
+  if (reference.includes(":")) return { digest: requireDigest(reference, "manifest digest").value };
+  if (!isValidTag(reference)) {
+    throw new RegistryError(
+      "MANIFEST_INVALID",
+      `invalid tag "${reference}": up to 128 letters, digits, _ . and -, not starting with . or -`,
+      { status: 400, detail: { tag: reference } },
+    );
+  }
+  return { tag: reference };
+}

@@ -1,0 +1,7 @@
+/**
+ * The Cosmos DB database layout the code expects. The local stack creates it from this
+ * list; infra/ must create the same (a contract test holds the two together).
+ */
+export const ARTIFACTS_CONTAINER = { id: "artifacts", partitionKeyPath: "/repository" } as const;
+
+export const COSMOS_CONTAINERS = [ARTIFACTS_CONTAINER] as const;
