@@ -1,0 +1,54 @@
+/**
+ * Our registry as the benchmark runs it: the local stack (scripts/local-stack.ts) in a
+ * child process of its own, with Azurite and the Cosmos DB server as its children.
+ */
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { childProcesses, type ProcessRef } from "./cpu.js";
+import { hasExited, killIfAlive, stopChild } from "./processes.js";
+import type { Target } from "./target.js";
+
+const STACK_CHILD = fileURLToPath(new URL("./stack-child.js", import.meta.url));
+const START_TIMEOUT_MS = 60_000;
+
+export async function startOurs(key: string, dataDir: string, settings: Record<string, string>): Promise<Target> {
+  const child = fork(STACK_CHILD, [dataDir, JSON.stringify(settings)], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  let grandchildren: ProcessRef[] = [];
+  const stop = async (): Promise<void> => {
+    if (!hasExited(child)) {
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      if (child.connected) child.send("stop");
+      else child.kill("SIGTERM");
+      const timer = setTimeout(() => void stopChild(child, 1_000), 20_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    // The stack stops its emulators itself; this only catches one left behind by a crash.
+    for (const { pid } of grandchildren) killIfAlive(pid);
+  };
+  try {
+    const registryUrl = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the local stack did not start within ${START_TIMEOUT_MS / 1000} s: ${stderr.trim()}`)), START_TIMEOUT_MS);
+      child.once("message", (message: { registryUrl?: string }) => {
+        clearTimeout(timer);
+        if (message.registryUrl) resolve(message.registryUrl);
+        else reject(new Error(`unexpected message from the stack child: ${JSON.stringify(message)}`));
+      });
+      child.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`the local stack exited (${code ?? signal}) before it was ready: ${stderr.trim()}`));
+      });
+    });
+    grandchildren = childProcesses(child.pid!).flatMap(({ pid, commandLine }) =>
+      commandLine.includes("azurite") ? [{ label: "azurite", pid }] : commandLine.includes("cosmos-server") ? [{ label: "cosmos", pid }] : [],
+    );
+    return { key, baseUrl: new URL(registryUrl), processes: [{ label: "registry", pid: child.pid! }, ...grandchildren], stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
