@@ -49,6 +49,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const host = options.host ?? "127.0.0.1";
   const dataDir = resolve(options.dataDir);
   const snapshotFile = join(dataDir, "cosmos-snapshot.json");
+  // Check the caller's settings before starting anything (the endpoints come later).
+  loadConfig({ COSMOS_ENDPOINT: "http://127.0.0.1/", COSMOS_KEY: "-", STORAGE_CONNECTION_STRING: "-", ...options.settings });
   await mkdir(join(dataDir, "azurite"), { recursive: true });
 
   const [blobPort, queuePort, tablePort, cosmosPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);

@@ -1,0 +1,83 @@
+/** The comparison table and the "where time goes" breakdown, as text. */
+import { fmt, sumCpu, type SuiteResult } from "./suite.js";
+import { median } from "./stats.js";
+
+export interface Row {
+  metric: string;
+  /** Which of our stacks the "ours" figure comes from. */
+  mode: "redirect" | "stream";
+  ours: number;
+  distribution: number;
+  /** ours / distribution. */
+  ratio: number;
+  higherIsBetter: boolean;
+}
+
+export function buildRows(distribution: SuiteResult | undefined, ours: Partial<Record<"redirect" | "stream", SuiteResult>>): Row[] {
+  const rows: Row[] = [];
+  const add = (metric: string, mode: Row["mode"], pick: (s: SuiteResult) => number | undefined, higherIsBetter: boolean): void => {
+    const mine = ours[mode];
+    const a = mine ? (pick(mine) ?? Number.NaN) : Number.NaN;
+    const b = distribution ? (pick(distribution) ?? Number.NaN) : Number.NaN;
+    rows.push({ metric, mode, ours: a, distribution: b, ratio: a / b, higherIsBetter });
+  };
+  for (const mode of ["redirect", "stream"] as const) {
+    if (mode === "stream" && !ours.stream) continue;
+    const size = `${Math.round((distribution ?? ours[mode])!.blobBytes / 1024 / 1024)} MiB`;
+    add(`blob push ${size}, MiB/s (median)`, mode, (s) => s.push.medianMiBps, true);
+    add(`blob pull ${size}, MiB/s (median)`, mode, (s) => s.pull.medianMiBps, true);
+    add("manifest GET, req/s", mode, (s) => s.manifests?.requestsPerSecond, true);
+    add("manifest GET p50, ms", mode, (s) => s.manifests?.p50Ms, false);
+    add("manifest GET p99, ms", mode, (s) => s.manifests?.p99Ms, false);
+  }
+  return rows;
+}
+
+export function formatTable(rows: Row[]): string {
+  const header = ["metric", "ours", "mode", "distribution", "ratio (ours/distribution)"];
+  const lines = rows.map((r) => [
+    r.metric,
+    fmt(r.ours),
+    r.mode,
+    fmt(r.distribution),
+    Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}${r.higherIsBetter ? (r.ratio >= 1 ? "  ok" : "  BELOW GOAL") : r.ratio <= 1 ? "  ok" : "  ABOVE GOAL"}` : "n/a",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const format = (cells: string[]): string => cells.map((c, i) => (i === 0 || i === 2 || i === 4 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ").trimEnd();
+  return [format(header), widths.map((w) => "-".repeat(w)).join("-|-"), ...lines.map(format)].join("\n");
+}
+
+export const GOAL_LINE =
+  "Goal: ours >= distribution on every throughput row (ratio >= 1) and ours <= distribution on latency rows (ratio <= 1).";
+
+const cpuText = (cpu: Record<string, number>, divisor: number, unit: string): string =>
+  Object.entries(cpu)
+    .sort((a, b) => b[1] - a[1])
+    .map(([label, seconds]) => `${label} ${(seconds / divisor).toFixed(2)}${unit}`)
+    .join(", ");
+
+/** Per-phase timings and CPU by process, averaged per run. */
+export function whereTimeGoes(result: SuiteResult): string[] {
+  const lines = [`${result.target}:`];
+  const pushes = result.push.runs;
+  if (pushes.length > 0) {
+    lines.push(
+      `  push  (per run, median): POST ${fmt(median(pushes.map((r) => r.postMs)))} ms, PATCH ${fmt(median(pushes.map((r) => r.patchMs)))} ms, ` +
+        `PUT ${fmt(median(pushes.map((r) => r.putMs)))} ms; CPU per run: ${cpuText(sumCpu(pushes), pushes.length, " s")}`,
+    );
+  }
+  const pulls = result.pull.runs;
+  if (pulls.length > 0) {
+    const via = pulls[0]!.redirectedTo.length > 0 ? `redirected to ${pulls[0]!.redirectedTo.join(" -> ")}, ` : "";
+    lines.push(
+      `  pull  (per run, median): ${via}response head after ${fmt(median(pulls.map((r) => r.headMs)))} ms, total ${fmt(median(pulls.map((r) => r.seconds * 1000)))} ms; ` +
+        `CPU per run: ${cpuText(sumCpu(pulls), pulls.length, " s")}`,
+    );
+  }
+  const m = result.manifests;
+  if (m) {
+    lines.push(`  manifest GET load: cores busy: ${cpuText(m.cpu, m.wallSeconds, "")}; CPU ms per request: ${cpuText(m.cpu, (m.wallSeconds * m.requestsPerSecond) / 1000, "")}`);
+  }
+  for (const note of result.notes) lines.push(`  note: ${note}`);
+  return lines;
+}

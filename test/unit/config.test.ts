@@ -1,0 +1,126 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../shared/config.js";
+
+const required = {
+  COSMOS_ENDPOINT: "https://account.documents.azure.com:443/",
+  COSMOS_KEY: "secret-key",
+  STORAGE_CONNECTION_STRING: "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=b;EndpointSuffix=core.windows.net",
+};
+
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error("expected loadConfig to throw");
+}
+
+describe("loading the configuration", () => {
+  it("fills in defaults for every optional setting", () => {
+    expect(loadConfig(required)).toEqual({
+      ...required,
+      COSMOS_DATABASE: "registry",
+      BLOB_CONTAINER: "registry",
+      REGISTRY_BLOB_DELIVERY: "redirect",
+      REGISTRY_READ_URL_SECONDS: 600,
+      REGISTRY_ALLOW_ANONYMOUS: false,
+    });
+  });
+
+  it("reads explicit settings, converting numbers and booleans", () => {
+    const config = loadConfig({
+      ...required,
+      COSMOS_DATABASE: "db2",
+      BLOB_CONTAINER: "my-blobs-1",
+      REGISTRY_BLOB_DELIVERY: "stream",
+      REGISTRY_READ_URL_SECONDS: "120",
+      REGISTRY_ALLOW_ANONYMOUS: "true",
+    });
+    expect(config).toMatchObject({
+      COSMOS_DATABASE: "db2",
+      BLOB_CONTAINER: "my-blobs-1",
+      REGISTRY_BLOB_DELIVERY: "stream",
+      REGISTRY_READ_URL_SECONDS: 120,
+      REGISTRY_ALLOW_ANONYMOUS: true,
+    });
+  });
+
+  it("reads REGISTRY_ALLOW_ANONYMOUS=false as false", () => {
+    expect(loadConfig({ ...required, REGISTRY_ALLOW_ANONYMOUS: "false" }).REGISTRY_ALLOW_ANONYMOUS).toBe(false);
+  });
+
+  it("ignores unrelated environment variables", () => {
+    const config = loadConfig({ ...required, PATH: "/usr/bin", HOME: "/root", UNSET: undefined });
+    expect(config).not.toHaveProperty("PATH");
+  });
+
+  it("names every missing required setting in one error", () => {
+    const message = configError({}).message;
+    expect(message).toMatch(/^invalid configuration: /);
+    expect(message).toContain("COSMOS_ENDPOINT: must be the Cosmos DB account URL");
+    expect(message).toContain("COSMOS_KEY: is required");
+    expect(message).toContain("STORAGE_CONNECTION_STRING: is required");
+  });
+
+  it("names EVERY bad setting at once", () => {
+    const message = configError({
+      COSMOS_ENDPOINT: "not a url",
+      COSMOS_KEY: "",
+      COSMOS_DATABASE: "",
+      STORAGE_CONNECTION_STRING: "",
+      BLOB_CONTAINER: "Bad_Name",
+      REGISTRY_BLOB_DELIVERY: "proxy",
+      REGISTRY_READ_URL_SECONDS: "10",
+      REGISTRY_ALLOW_ANONYMOUS: "yes",
+    }).message;
+    for (const setting of [
+      "COSMOS_ENDPOINT",
+      "COSMOS_KEY",
+      "COSMOS_DATABASE",
+      "STORAGE_CONNECTION_STRING",
+      "BLOB_CONTAINER",
+      "REGISTRY_BLOB_DELIVERY",
+      "REGISTRY_READ_URL_SECONDS",
+      "REGISTRY_ALLOW_ANONYMOUS",
+    ]) {
+      expect(message, setting).toContain(`${setting}: `);
+    }
+    expect(message).toContain("BLOB_CONTAINER: must be a valid blob container name");
+  });
+
+  it.each([
+    ["below 30", "29"],
+    ["above 3600", "3601"],
+    ["not a number", "soon"],
+    ["fractional", "60.5"],
+  ])("refuses a read URL lifetime %s", (_why, value) => {
+    expect(configError({ ...required, REGISTRY_READ_URL_SECONDS: value }).message).toContain("REGISTRY_READ_URL_SECONDS: ");
+  });
+
+  it("accepts read URL lifetimes at both bounds", () => {
+    expect(loadConfig({ ...required, REGISTRY_READ_URL_SECONDS: "30" }).REGISTRY_READ_URL_SECONDS).toBe(30);
+    expect(loadConfig({ ...required, REGISTRY_READ_URL_SECONDS: "3600" }).REGISTRY_READ_URL_SECONDS).toBe(3600);
+  });
+
+  it.each([
+    ["too short", "ab"],
+    ["too long", "a".repeat(64)],
+    ["with consecutive hyphens", "my--blobs"],
+    ["ending in a hyphen", "blobs-"],
+    ["starting with a hyphen", "-blobs"],
+    ["with uppercase", "Blobs"],
+  ])("refuses a blob container name %s", (_why, name) => {
+    expect(configError({ ...required, BLOB_CONTAINER: name }).message).toContain("BLOB_CONTAINER: must be a valid blob container name");
+  });
+
+  it("accepts blob container names of 3 and 63 characters", () => {
+    expect(loadConfig({ ...required, BLOB_CONTAINER: "abc" }).BLOB_CONTAINER).toBe("abc");
+    expect(loadConfig({ ...required, BLOB_CONTAINER: "a".repeat(63) }).BLOB_CONTAINER).toBe("a".repeat(63));
+  });
+
+  it("refuses an anonymous-access switch other than true or false", () => {
+    expect(configError({ ...required, REGISTRY_ALLOW_ANONYMOUS: "1" }).message).toContain("REGISTRY_ALLOW_ANONYMOUS: ");
+  });
+});
