@@ -185,6 +185,16 @@ describe.each(BLOB_DELIVERY_MODES)("skopeo against the registry with blob delive
       expect(contentDigests(pulled)).toEqual([...layout.blobs.keys()].sort());
     });
 
+    it("copies the index to another repository of the same registry unchanged", async () => {
+      // Registry to registry: skopeo offers the source repository's blobs for a cross-repository mount.
+      const copyRepository = "multiarch/copy";
+      await skopeo.copy(`docker://${host}/${repository}:${tag}`, `docker://${host}/${copyRepository}:${tag}`, ["--all"]);
+      const out = folder("multiarch-copy-out");
+      await skopeo.copy(`docker://${host}/${copyRepository}:${tag}`, `oci:${out}:${tag}`, ["--all"]);
+      expect((await readLayoutIndex(out))[0]?.digest).toBe(layout.indexDigest);
+      expect(contentDigests(await readLayoutBlobs(out))).toEqual([...layout.blobs.keys()].sort());
+    });
+
     it("returns the exact index bytes from skopeo inspect --raw by tag", async () => {
       const raw = await skopeo.inspectRaw(`docker://${host}/${repository}:${tag}`);
       expect(sha256Digest(raw)).toBe(layout.indexDigest);
