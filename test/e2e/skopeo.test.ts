@@ -238,15 +238,17 @@ describe.each(BLOB_DELIVERY_MODES)("skopeo against the registry with blob delive
       expect(JSON.parse(raw.toString("utf8"))).toMatchObject({ mediaType: DOCKER_MANIFEST_MEDIA_TYPE });
     });
 
-    it("serves the manifest as Docker schema 2 under its original digest", async () => {
-      // What a Docker client asks for; the answer must not be converted to OCI.
+    it.each(["HEAD", "GET"])("answers a %s for the manifest as Docker schema 2 under its original digest", async (method) => {
+      // What a Docker client asks for; the answer must not be relabelled or converted to OCI.
       const response = await fetch(`${stack.registryUrl}/v2/${repository}/manifests/${tag}`, {
-        method: "HEAD",
+        method,
         headers: { Accept: DOCKER_MANIFEST_MEDIA_TYPE },
       });
+      const body = Buffer.from(await response.arrayBuffer());
       expect(response.status).toBe(200);
       expect(response.headers.get("content-type")).toBe(DOCKER_MANIFEST_MEDIA_TYPE);
       expect(response.headers.get("docker-content-digest")).toBe(image.manifestDigest);
+      if (method === "GET") expect(body.equals(image.manifest)).toBe(true);
     });
 
     it("copies the image back out with the same manifest and blobs", async () => {
