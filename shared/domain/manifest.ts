@@ -6,13 +6,13 @@
 import { z } from "zod";
 import { isDigest } from "./digest.js";
 import {
-  DOCKER_FOREIGN_LAYER,
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_LIST,
   OCI_INDEX,
   OCI_MANIFEST,
   bareMediaType,
   isManifestMediaType,
+  isNonDistributableLayer,
   type ManifestMediaType,
 } from "./media-types.js";
 
@@ -99,7 +99,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
     };
   }
   const manifest = validate(imageManifestSchema, json, mediaType);
-  const storedLayers = manifest.layers.filter((layer) => layer.mediaType !== DOCKER_FOREIGN_LAYER);
+  const storedLayers = manifest.layers.filter((layer) => !isNonDistributableLayer(layer.mediaType));
   return {
     mediaType,
     blobDigests: [manifest.config.digest, ...storedLayers.map((layer) => layer.digest)],

@@ -9,6 +9,14 @@ export const OCI_EMPTY = "application/vnd.oci.empty.v1+json";
 /** Docker's foreign layers live elsewhere (their `urls`); a registry never holds them. */
 export const DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
+/**
+ * Layers clients never upload: Docker's foreign layers and OCI's (deprecated, but still to be
+ * supported) non-distributable layers, in any compression.
+ */
+export function isNonDistributableLayer(mediaType: string): boolean {
+  return mediaType === DOCKER_FOREIGN_LAYER || mediaType.startsWith("application/vnd.oci.image.layer.nondistributable.v1.tar");
+}
+
 export const MANIFEST_MEDIA_TYPES = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST] as const;
 export type ManifestMediaType = (typeof MANIFEST_MEDIA_TYPES)[number];
 
@@ -27,15 +35,19 @@ export function bareMediaType(value: string): string {
 
 /**
  * Whether a client that sent these Accept header values takes a manifest of this type.
- * No Accept header at all means the client takes anything (as curl does); otherwise the
- * type, its family wildcard or `*\/*` must be listed.
+ * No Accept header at all means the client takes anything (as curl does). Otherwise the
+ * most specific entry that names the type decides (the type itself, then its family
+ * wildcard, then `*\/*`), and `q=0` on it means "not acceptable" (RFC 9110 12.5.1).
  */
 export function acceptsMediaType(acceptHeaders: readonly string[], mediaType: string): boolean {
   const entries = acceptHeaders
     .flatMap((header) => header.split(","))
-    .map(bareMediaType)
-    .filter((entry) => entry.length > 0);
+    .map((entry) => ({ type: bareMediaType(entry), refused: /;\s*q\s*=\s*0(?:\.0{0,3})?\s*(?:;|$)/i.test(entry) }))
+    .filter((entry) => entry.type.length > 0);
   if (entries.length === 0) return true;
-  const family = `${mediaType.split("/")[0]}/*`;
-  return entries.some((entry) => entry === mediaType || entry === "*/*" || entry === family);
+  for (const candidate of [mediaType, `${mediaType.split("/")[0]}/*`, "*/*"]) {
+    const matching = entries.filter((entry) => entry.type === candidate);
+    if (matching.length > 0) return matching.some((entry) => !entry.refused);
+  }
+  return false;
 }

@@ -54,6 +54,8 @@ export function parseRange(header: string | null, size: number): ByteRange | "un
   if (!header) return undefined;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match || (match[1] === "" && match[2] === "")) return undefined;
+  // No byte of an empty blob can be addressed.
+  if (size === 0) return "unsatisfiable";
   if (match[1] === "") {
     const suffix = Number(match[2]);
     if (suffix === 0) return "unsatisfiable";

@@ -24,6 +24,7 @@ export class RunningHashes {
   }
 
   put(uploadId: string, offset: number, hash: Hash): void {
+    this.entries.delete(uploadId);
     if (this.entries.size >= this.capacity) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);

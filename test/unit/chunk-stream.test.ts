@@ -37,6 +37,13 @@ describe("regrouping a byte stream into blocks", () => {
     expect(Buffer.concat(blocks).equals(data)).toBe(true);
   });
 
+  it("yields a final block of a single byte", async () => {
+    const data = randomBytes(9);
+    const blocks = await collect(from([data]), 4);
+    expect(sizes(blocks)).toEqual([4, 4, 1]);
+    expect(Buffer.concat(blocks).equals(data)).toBe(true);
+  });
+
   it("yields nothing for empty input", async () => {
     expect(await collect(from([]), 10)).toEqual([]);
   });

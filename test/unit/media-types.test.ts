@@ -41,6 +41,14 @@ describe("Accept negotiation", () => {
 
   it("ignores parameters such as q values and charsets when matching", () => {
     expect(acceptsMediaType([`${OCI_MANIFEST}; q=0.5`], OCI_MANIFEST)).toBe(true);
+  });
+
+  it("treats q=0 as 'not acceptable'", () => {
+    expect(acceptsMediaType([`${OCI_MANIFEST};q=0, */*;q=0.1`], OCI_MANIFEST)).toBe(false);
+    expect(acceptsMediaType([`${OCI_INDEX};q=0, */*;q=0.1`], OCI_MANIFEST)).toBe(true);
+    expect(acceptsMediaType([`${OCI_MANIFEST}; q=0`], OCI_MANIFEST)).toBe(false);
+    expect(acceptsMediaType([`${OCI_MANIFEST}; q=0.0`], OCI_MANIFEST)).toBe(false);
+    expect(acceptsMediaType([`${OCI_MANIFEST}; q=0.01`], OCI_MANIFEST)).toBe(true);
     expect(acceptsMediaType([`${OCI_INDEX};charset=utf-8`], OCI_INDEX)).toBe(true);
   });
 

@@ -90,3 +90,14 @@ describe("running upload hashes", () => {
     expect(hash.digest("hex")).toBe(createHash("sha256").update("abcdef").digest("hex"));
   });
 });
+
+describe("RunningHashes when an upload is put again", () => {
+  it("replaces its own entry instead of evicting another upload", () => {
+    const hashes = new RunningHashes(2);
+    hashes.put("a", 0, createHash("sha256"));
+    hashes.put("b", 0, createHash("sha256"));
+    hashes.put("b", 10, createHash("sha256"));
+    expect(hashes.take("a", 0)).toBeDefined();
+    expect(hashes.take("b", 10)).toBeDefined();
+  });
+});
