@@ -49,10 +49,30 @@ export function childProcesses(parentPid: number): Array<{ pid: number; commandL
   return children;
 }
 
+/** Busy CPU seconds of the whole machine (all CPUs, from /proc/stat); undefined if unreadable. */
+export function machineBusySeconds(): number | undefined {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+    // cpu  user nice system idle iowait irq softirq steal ...
+    const [user, nice, system, , , irq, softirq] = line.trim().split(/\s+/).slice(1).map(Number);
+    return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0)) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Label under which readings carry the machine's busy time; deltas turn it into OTHER. */
+const MACHINE = "(machine)";
+/** CPU burned by processes the benchmark did not start (other work on the machine). */
+export const OTHER = "other-processes";
+
 export type CpuReading = Map<string, number>;
 
+/** Readings of each process, plus the machine's total so that other load shows up. */
 export function readCpu(processes: readonly ProcessRef[]): CpuReading {
   const reading: CpuReading = new Map();
+  const machine = machineBusySeconds();
+  if (machine !== undefined) reading.set(MACHINE, machine);
   for (const { label, pid } of processes) {
     const seconds = cpuSeconds(pid);
     if (seconds !== undefined) reading.set(label, seconds);
@@ -60,14 +80,42 @@ export function readCpu(processes: readonly ProcessRef[]): CpuReading {
   return reading;
 }
 
-/** CPU seconds each process used between two readings. */
+/** CPU seconds each process used between two readings, and what the rest of the machine used. */
 export function cpuDelta(before: CpuReading, after: CpuReading): Record<string, number> {
   const delta: Record<string, number> = {};
+  let ours = 0;
   for (const [label, seconds] of after) {
     const start = before.get(label);
-    if (start !== undefined) delta[label] = Math.round((seconds - start) * 100) / 100;
+    if (start === undefined || label === MACHINE) continue;
+    delta[label] = Math.round((seconds - start) * 100) / 100;
+    ours += seconds - start;
+  }
+  const machineBefore = before.get(MACHINE);
+  const machineAfter = after.get(MACHINE);
+  if (machineBefore !== undefined && machineAfter !== undefined) {
+    delta[OTHER] = Math.max(0, Math.round((machineAfter - machineBefore - ours) * 100) / 100);
   }
   return delta;
+}
+
+/**
+ * Waits, up to `maxMs`, for a second in which the machine is nearly idle (less than
+ * `threshold` CPUs busy), so that other work does not skew the figures. Returns the busy
+ * CPUs of the last second sampled (undefined without /proc).
+ */
+export async function waitForQuietMachine(maxMs: number, threshold = 0.25): Promise<number | undefined> {
+  const deadline = Date.now() + maxMs;
+  let busy: number | undefined;
+  do {
+    const start = machineBusySeconds();
+    const began = Date.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const end = machineBusySeconds();
+    if (start === undefined || end === undefined) return undefined;
+    busy = (end - start) / ((Date.now() - began) / 1000);
+    if (busy < threshold) return busy;
+  } while (Date.now() < deadline);
+  return busy;
 }
 
 /** Adds `delta` into `total`, label by label. */

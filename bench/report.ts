@@ -24,26 +24,26 @@ export function buildRows(distribution: SuiteResult | undefined, ours: Partial<R
   for (const mode of ["redirect", "stream"] as const) {
     if (mode === "stream" && !ours.stream) continue;
     const size = `${Math.round((distribution ?? ours[mode])!.blobBytes / 1024 / 1024)} MiB`;
-    add(`blob push ${size}, MiB/s (median)`, mode, (s) => s.push.medianMiBps, true);
-    add(`blob pull ${size}, MiB/s (median)`, mode, (s) => s.pull.medianMiBps, true);
-    add("manifest GET, req/s", mode, (s) => s.manifests?.requestsPerSecond, true);
-    add("manifest GET p50, ms", mode, (s) => s.manifests?.p50Ms, false);
-    add("manifest GET p99, ms", mode, (s) => s.manifests?.p99Ms, false);
+    const runs = (distribution ?? ours[mode])!.push.runs.length;
+    add(`[${mode}] blob push ${size}, MiB/s (median of ${runs})`, mode, (s) => s.push.medianMiBps, true);
+    add(`[${mode}] blob pull ${size}, MiB/s (median of ${runs})`, mode, (s) => s.pull.medianMiBps, true);
+    add(`[${mode}] manifest GET, req/s`, mode, (s) => s.manifests?.requestsPerSecond, true);
+    add(`[${mode}] manifest GET p50, ms`, mode, (s) => s.manifests?.p50Ms, false);
+    add(`[${mode}] manifest GET p99, ms`, mode, (s) => s.manifests?.p99Ms, false);
   }
   return rows;
 }
 
 export function formatTable(rows: Row[]): string {
-  const header = ["metric", "ours", "mode", "distribution", "ratio (ours/distribution)"];
+  const header = ["metric ([mode] of our stack)", "ours", "distribution", "ratio (ours/distribution)"];
   const lines = rows.map((r) => [
     r.metric,
     fmt(r.ours),
-    r.mode,
     fmt(r.distribution),
     Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}${r.higherIsBetter ? (r.ratio >= 1 ? "  ok" : "  BELOW GOAL") : r.ratio <= 1 ? "  ok" : "  ABOVE GOAL"}` : "n/a",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const format = (cells: string[]): string => cells.map((c, i) => (i === 0 || i === 2 || i === 4 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ").trimEnd();
+  const format = (cells: string[]): string => cells.map((c, i) => (i === 0 || i === 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ").trimEnd();
   return [format(header), widths.map((w) => "-".repeat(w)).join("-|-"), ...lines.map(format)].join("\n");
 }
 

@@ -8,7 +8,7 @@
  * Prints a table and writes bench/results/latest.json. `npm run bench` builds and runs it.
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startDistribution } from "./distribution.js";
@@ -45,6 +45,7 @@ const errorText = (error: unknown): string => (error instanceof Error ? (error.s
 
 async function main(): Promise<number> {
   const started = Date.now();
+  const loadAtStart = loadavg();
   const deadline = started + BUDGET_MS;
   const workDir = await mkdtemp(join(tmpdir(), "registry-bench-"));
   const live = new Set<Target>();
@@ -87,7 +88,11 @@ async function main(): Promise<number> {
         target = await plan.start(dir);
         live.add(target);
         log(`  ${plan.key} is up at ${target.baseUrl.origin} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-        results[plan.key] = await runSuite(target, options);
+        const result = await runSuite(target, options);
+        results[plan.key] = result;
+        if (result.manifests && result.manifests.failures > 0) {
+          errors[plan.key] = `${result.manifests.failures} manifest GETs were not 200 with the pushed manifest; first: ${result.manifests.firstFailure}`;
+        }
       } catch (error) {
         errors[plan.key] = errorText(error);
         log(`  ${plan.key} FAILED: ${errors[plan.key]}`);
@@ -116,7 +121,11 @@ async function main(): Promise<number> {
   for (const result of Object.values(results)) for (const line of whereTimeGoes(result)) console.log(line);
   for (const note of notes) console.log(`note: ${note}`);
   for (const [key, error] of Object.entries(errors)) console.log(`ERROR ${key}: ${error.split("\n")[0]}`);
-  console.log(`(${elapsedSeconds.toFixed(0)} s, ${cpus().length} CPUs, Node ${process.version})`);
+  console.log(
+    `(${elapsedSeconds.toFixed(0)} s, ${cpus().length} CPUs, Node ${process.version}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")} at end)`,
+  );
 
   await mkdir(join(RESULTS_FILE, ".."), { recursive: true });
   await writeFile(
@@ -125,7 +134,14 @@ async function main(): Promise<number> {
       {
         finishedAt: new Date().toISOString(),
         elapsedSeconds,
-        machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, platform: process.platform },
+        machine: {
+          cpus: cpus().length,
+          cpuModel: cpus()[0]?.model,
+          node: process.version,
+          platform: process.platform,
+          loadAverageAtStart: loadAtStart,
+          loadAverageAtEnd: loadavg(),
+        },
         settings: { blobBytes: BLOB_BYTES, runs: RUNS, manifestLoad: LOAD },
         goal: GOAL_LINE,
         table: rows,

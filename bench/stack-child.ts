@@ -33,4 +33,5 @@ process.on("message", (message) => {
 });
 process.on("disconnect", stop);
 process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
 process.send?.({ ready: true, registryUrl: stack.registryUrl });

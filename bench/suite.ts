@@ -2,7 +2,7 @@
 import { randomFillSync } from "node:crypto";
 import { Agent } from "node:http";
 import { pullBlob, pushBlobStreamed, sha256Digest, type PullTiming, type PushTiming } from "./blobs.js";
-import { addCpu, cpuDelta, readCpu, type ProcessRef } from "./cpu.js";
+import { addCpu, cpuDelta, OTHER, readCpu, waitForQuietMachine, type ProcessRef } from "./cpu.js";
 import { loadManifestGets, pushSmallImage, type ManifestLoadOptions, type ManifestLoadResult } from "./manifests.js";
 import { median, mibPerSecond, MIB } from "./stats.js";
 import type { Target } from "./target.js";
@@ -31,6 +31,10 @@ export interface SuiteResult {
 }
 
 const BLOB_REPOSITORY = "bench/blob";
+/** How long to wait for other work on the machine to die down before measuring. */
+const QUIET_WAIT_MS = 8_000;
+/** Other processes busier than this share of a phase's wall time make its figure suspect. */
+const INTERFERENCE_SHARE = 0.15;
 const IMAGE_REPOSITORY = "bench/image";
 const IMAGE_TAG = "v1";
 
@@ -54,6 +58,7 @@ export async function runSuite(target: Target, options: SuiteOptions): Promise<S
     await pushBlobStreamed(target.baseUrl, BLOB_REPOSITORY, warm, warmDigest, agent);
     await pullBlob(target.baseUrl, BLOB_REPOSITORY, warmDigest, warm.length, agent);
 
+    await settle(result, "blob runs", log);
     for (let run = 0; run < options.runs; run++) {
       if (Date.now() > options.deadline) {
         result.notes.push(`blob runs stopped after ${run} of ${options.runs}: time budget spent`);
@@ -68,6 +73,8 @@ export async function runSuite(target: Target, options: SuiteOptions): Promise<S
       const pulled = readCpu(processes);
       result.push.runs.push({ ...push, mibPerSecond: mibPerSecond(data.length, push.seconds), cpu: cpuDelta(before, pushed) });
       result.pull.runs.push({ ...pull, mibPerSecond: mibPerSecond(data.length, pull.seconds), cpu: cpuDelta(pushed, pulled) });
+      checkInterference(result, `push run ${run + 1}`, result.push.runs.at(-1)!.cpu, push.seconds);
+      checkInterference(result, `pull run ${run + 1}`, result.pull.runs.at(-1)!.cpu, pull.seconds);
       log(
         `  ${target.key} run ${run + 1}: push ${fmt(mibPerSecond(data.length, push.seconds))} MiB/s ` +
           `(POST ${fmt(push.postMs)} ms, PATCH ${fmt(push.patchMs)} ms, PUT ${fmt(push.putMs)} ms), ` +
@@ -81,10 +88,12 @@ export async function runSuite(target: Target, options: SuiteOptions): Promise<S
       result.notes.push("manifest load skipped: time budget spent");
     } else {
       const manifest = await pushSmallImage(target.baseUrl, IMAGE_REPOSITORY, IMAGE_TAG, agent);
+      await settle(result, "manifest load", log);
       const before = readCpu(processes);
       const began = Date.now();
       const load = await loadManifestGets(target.baseUrl, IMAGE_REPOSITORY, IMAGE_TAG, manifest, options.load);
       result.manifests = { ...load, cpu: cpuDelta(before, readCpu(processes)), wallSeconds: (Date.now() - began) / 1000 };
+      checkInterference(result, "manifest load", result.manifests.cpu, result.manifests.wallSeconds);
       log(
         `  ${target.key} manifests: ${fmt(load.requestsPerSecond)} req/s over ${load.requests} requests, ` +
           `p50 ${fmt(load.p50Ms)} ms, p99 ${fmt(load.p99Ms)} ms, ${load.failures} failures`,
@@ -94,6 +103,22 @@ export async function runSuite(target: Target, options: SuiteOptions): Promise<S
     return result;
   } finally {
     agent.destroy();
+  }
+}
+
+async function settle(result: SuiteResult, phase: string, log: (message: string) => void): Promise<void> {
+  const busy = await waitForQuietMachine(QUIET_WAIT_MS);
+  if (busy !== undefined && busy >= 0.25) {
+    const note = `before ${phase}: the machine stayed busy (${busy.toFixed(2)} CPUs) for ${QUIET_WAIT_MS / 1000} s without the benchmark; figures may be low`;
+    result.notes.push(note);
+    log(`  ${result.target}: ${note}`);
+  }
+}
+
+function checkInterference(result: SuiteResult, phase: string, cpu: CpuSeconds, wallSeconds: number): void {
+  const other = cpu[OTHER] ?? 0;
+  if (other > INTERFERENCE_SHARE * wallSeconds) {
+    result.notes.push(`${phase}: other processes on the machine used ${other.toFixed(2)} CPU-s in ${wallSeconds.toFixed(2)} s`);
   }
 }
 
