@@ -5,7 +5,9 @@
 import { createHttpServer } from "@vercel/cosmosdb-server";
 
 const port = Number(process.argv[2] ?? "8081");
-const server = createHttpServer();
+// keepAlive: without it the server closes every connection, and each SDK call pays a
+// new TCP handshake (real Cosmos DB keeps connections open).
+const server = createHttpServer({ keepAlive: true });
 server.listen(port, "127.0.0.1", () => {
   process.send?.({ listening: port });
 });

@@ -3,7 +3,7 @@
  * and the cloud registry served by the local host. `npm start` runs it; the tests and
  * the benchmark start it on free ports.
  */
-import { fork, spawn, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { createRequire } from "node:module";
@@ -133,13 +133,14 @@ async function provision(config: AppConfig, cosmos: ReturnType<typeof createCosm
 async function startAzurite(location: string, blobPort: number, queuePort: number, tablePort: number): Promise<ChildProcess> {
   const require = createRequire(import.meta.url);
   const azurite = join(resolve(require.resolve("azurite/package.json"), ".."), "dist/src/azurite.js");
-  const child = spawn(
-    process.execPath,
-    [azurite, "--silent", "--disableTelemetry", "--location", location,
+  const exitWithParent = new URL("./exit-with-parent.js", import.meta.url).href;
+  const child = fork(
+    azurite,
+    ["--silent", "--disableTelemetry", "--location", location,
       "--blobHost", "127.0.0.1", "--blobPort", String(blobPort),
       "--queueHost", "127.0.0.1", "--queuePort", String(queuePort),
       "--tableHost", "127.0.0.1", "--tablePort", String(tablePort)],
-    { stdio: ["ignore", "ignore", "pipe"] },
+    { execArgv: ["--import", exitWithParent], stdio: ["ignore", "ignore", "pipe", "ipc"] },
   );
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));

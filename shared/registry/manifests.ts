@@ -34,11 +34,9 @@ export async function getManifest(ctx: RegistryContext, request: HandlerRequest,
   return { status: 200, headers, body: content };
 }
 
-/** A pull by tag is two point reads: the tag, then the manifest it names. */
 async function resolveManifest(ctx: RegistryContext, name: string, reference: string): Promise<ManifestRecord> {
   const parsed = parseReference(reference);
-  const digest = "tag" in parsed ? await ctx.metadata.getTag(name, parsed.tag) : parsed.digest;
-  const manifest = digest ? await ctx.metadata.getManifest(name, digest) : undefined;
+  const manifest = "tag" in parsed ? await ctx.metadata.getTaggedManifest(name, parsed.tag) : await ctx.metadata.getManifest(name, parsed.digest);
   if (!manifest) {
     throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is not in repository ${name}`, {
       detail: { name, reference },
@@ -97,7 +95,7 @@ export async function putManifest(ctx: RegistryContext, request: HandlerRequest,
   // Order keeps a crash safe: the manifest exists before any tag can point at it.
   await ctx.metadata.ensureRepository(name);
   await ctx.metadata.putManifest(record);
-  if ("tag" in target) await ctx.metadata.putTag(name, target.tag, storedDigest);
+  if ("tag" in target) await ctx.metadata.putTag(name, target.tag, record);
 
   return emptyResponse(201, {
     Location: `/v2/${name}/manifests/${storedDigest}`,

@@ -56,8 +56,10 @@ export interface MetadataStore {
   /** Repository names sorted ascending, after `page.after`, at most `page.limit`. */
   listRepositories(page: Page): Promise<string[]>;
 
-  getTag(repository: string, tag: string): Promise<string | undefined>;
-  putTag(repository: string, tag: string, digest: string): Promise<void>;
+  /** The manifest a tag points at, in one lookup: a pull by tag is the hot path. */
+  getTaggedManifest(repository: string, tag: string): Promise<ManifestRecord | undefined>;
+  /** Points the tag at this manifest (which must already be stored). */
+  putTag(repository: string, tag: string, manifest: ManifestRecord): Promise<void>;
   /** Returns false when the tag did not exist. */
   deleteTag(repository: string, tag: string): Promise<boolean>;
   listTags(repository: string, page: Page): Promise<string[]>;

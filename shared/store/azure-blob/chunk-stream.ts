@@ -1,22 +1,28 @@
-/** Regroups a byte stream into blocks of a fixed size (the last may be shorter). */
+/**
+ * Regroups a byte stream into blocks of a fixed size (the last may be shorter). Each
+ * byte is copied once, into the block it belongs to.
+ */
 export async function* chunkStream(source: AsyncIterable<Uint8Array>, blockBytes: number): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+  if (!(blockBytes > 0)) throw new RangeError(`block size must be positive, got ${blockBytes}`);
+  let block: Buffer | undefined;
+  let filled = 0;
   for await (const piece of source) {
-    let chunk = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    while (pendingBytes + chunk.length >= blockBytes) {
-      const take = blockBytes - pendingBytes;
-      pending.push(chunk.subarray(0, take));
-      yield Buffer.concat(pending, blockBytes);
-      chunk = chunk.subarray(take);
-      pending = [];
-      pendingBytes = 0;
-    }
-    if (chunk.length > 0) {
-      // Copy: the source may reuse its buffer once we ask for the next piece.
-      pending.push(Buffer.from(chunk));
-      pendingBytes += chunk.length;
+    let offset = 0;
+    while (offset < piece.byteLength) {
+      block ??= Buffer.allocUnsafe(blockBytes);
+      const take = Math.min(blockBytes - filled, piece.byteLength - offset);
+      block.set(piece.subarray(offset, offset + take), filled);
+      filled += take;
+      offset += take;
+      if (filled === blockBytes) {
+        yield block;
+        block = undefined;
+        filled = 0;
+      }
     }
   }
-  if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
+  if (block && filled > 0) {
+    // A short last block gets a buffer of its own size, so the large one is not held.
+    yield Buffer.from(block.subarray(0, filled));
+  }
 }

@@ -1,7 +1,10 @@
 /**
  * MetadataStore on Cosmos DB. One container, partitioned by repository, so everything
  * a pull touches is a point read in one partition:
- *   tag:<tag>            -> the digest it points at
+ *   tag:<tag>            -> the digest it points at, with a copy of that manifest's
+ *                           document, so a pull by tag is ONE point read. A digest's
+ *                           content never changes, so the copy cannot go stale; deleting
+ *                           a manifest deletes its tags.
  *   manifest:<digest>    -> media type, size, bytes (inline when small), subject, ...
  *   blob:<digest>        -> the repository's link to a blob, with its size
  *   upload:<id>          -> an upload session's progress
@@ -25,6 +28,14 @@ import {
 
 const CATALOG_PARTITION = "_catalog";
 
+/** A manifest's fields as stored: the bytes base64-encoded when inline. */
+type ManifestFields = Omit<ManifestRecord, "content"> & { content?: string };
+
+interface ManifestDocument extends ItemDefinition, ManifestFields {
+  id: string;
+  type: "manifest";
+}
+
 interface TagDocument extends ItemDefinition {
   id: string;
   repository: string;
@@ -32,13 +43,7 @@ interface TagDocument extends ItemDefinition {
   tag: string;
   digest: string;
   updatedAt: string;
-}
-
-interface ManifestDocument extends ItemDefinition, Omit<ManifestRecord, "content"> {
-  id: string;
-  type: "manifest";
-  /** base64 of the bytes when stored inline. */
-  content?: string;
+  manifest: ManifestFields;
 }
 
 interface BlobLinkDocument extends ItemDefinition, BlobLink {
@@ -101,13 +106,21 @@ export class CosmosMetadataStore implements MetadataStore {
     return resources.map((r) => r.name);
   }
 
-  async getTag(repository: string, tag: string): Promise<string | undefined> {
+  async getTaggedManifest(repository: string, tag: string): Promise<ManifestRecord | undefined> {
     const { resource } = await this.container.item(`tag:${tag}`, repository).read<TagDocument>();
-    return resource?.digest;
+    return resource ? toManifestRecord(resource.manifest) : undefined;
   }
 
-  async putTag(repository: string, tag: string, digest: string): Promise<void> {
-    const document: TagDocument = { id: `tag:${tag}`, repository, type: "tag", tag, digest, updatedAt: new Date().toISOString() };
+  async putTag(repository: string, tag: string, manifest: ManifestRecord): Promise<void> {
+    const document: TagDocument = {
+      id: `tag:${tag}`,
+      repository,
+      type: "tag",
+      tag,
+      digest: manifest.digest,
+      updatedAt: new Date().toISOString(),
+      manifest: toManifestFields(manifest),
+    };
     await this.container.items.upsert(document);
   }
 
@@ -135,13 +148,7 @@ export class CosmosMetadataStore implements MetadataStore {
   }
 
   async putManifest(manifest: ManifestRecord): Promise<void> {
-    const { content, ...summary } = manifest;
-    const document: ManifestDocument = {
-      ...summary,
-      id: `manifest:${manifest.digest}`,
-      type: "manifest",
-      ...(content ? { content: Buffer.from(content).toString("base64") } : {}),
-    };
+    const document: ManifestDocument = { ...toManifestFields(manifest), id: `manifest:${manifest.digest}`, type: "manifest" };
     await this.container.items.upsert(document);
   }
 
@@ -252,7 +259,12 @@ export class CosmosMetadataStore implements MetadataStore {
   }
 }
 
-function toManifestRecord(document: ManifestDocument): ManifestRecord {
+function toManifestFields(manifest: ManifestRecord): ManifestFields {
+  const { content, ...fields } = manifest;
+  return content ? { ...fields, content: Buffer.from(content).toString("base64") } : fields;
+}
+
+function toManifestRecord(document: ManifestFields): ManifestRecord {
   const record: ManifestRecord = {
     repository: document.repository,
     digest: document.digest,
