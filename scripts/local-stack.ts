@@ -4,13 +4,15 @@
  * the benchmark start it on free ports.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { createCloudServices, createCosmosClient } from "../shared/composition.js";
+import { generatePassword, hashPassword } from "../shared/auth/passwords.js";
+import { generateSigningKeyPem } from "../shared/auth/signing-key.js";
 import { loadConfig, type AppConfig } from "../shared/config.js";
 import { startLocalHost } from "../shared/http/local-host.js";
 import { buildRoutes, buildTimers } from "../shared/http/routes.js";
@@ -37,6 +39,8 @@ export interface LocalStackOptions {
 
 export interface LocalStack {
   registryUrl: string;
+  /** The admin key, when this start generated it (it is stored only as a hash, so shown once). */
+  generatedAdminKey?: string;
   config: AppConfig;
   storageConnectionString: string;
   /** Saves the Cosmos DB snapshot now. */
@@ -49,9 +53,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const host = options.host ?? "127.0.0.1";
   const dataDir = resolve(options.dataDir);
   const snapshotFile = join(dataDir, "cosmos-snapshot.json");
-  // Check the caller's settings before starting anything (the endpoints come later).
-  loadConfig({ COSMOS_ENDPOINT: "http://127.0.0.1/", COSMOS_KEY: "-", STORAGE_CONNECTION_STRING: "-", ...options.settings });
   await mkdir(join(dataDir, "azurite"), { recursive: true });
+  const signingKey = await readOrCreate(join(dataDir, "token-signing-key.pem"), async () => generateSigningKeyPem());
+  let generatedAdminKey: string | undefined;
+  const adminKeyHash =
+    options.settings?.ADMIN_KEY_HASH ??
+    (await readOrCreate(join(dataDir, "admin-key.hash"), async () => {
+      generatedAdminKey = generatePassword();
+      return hashPassword(generatedAdminKey);
+    }));
+  const localSettings = { TOKEN_SIGNING_KEY: signingKey, ADMIN_KEY_HASH: adminKeyHash, ...options.settings };
+  // Check the caller's settings before starting anything (the endpoints come later).
+  loadConfig({ COSMOS_ENDPOINT: "http://127.0.0.1/", COSMOS_KEY: "-", STORAGE_CONNECTION_STRING: "-", ...localSettings });
 
   const [blobPort, queuePort, tablePort, cosmosPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const children: ChildProcess[] = [];
@@ -73,8 +86,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     COSMOS_ENDPOINT: `http://127.0.0.1:${cosmosPort}/`,
     COSMOS_KEY: LOCAL_COSMOS_KEY,
     STORAGE_CONNECTION_STRING: storageConnectionString,
-    REGISTRY_ALLOW_ANONYMOUS: "true",
-    ...options.settings,
+    ...localSettings,
   });
 
   const cosmos = createCosmosClient(config);
@@ -100,6 +112,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     let stopping: Promise<void> | undefined;
     return {
       registryUrl: localHost.url,
+      ...(generatedAdminKey ? { generatedAdminKey } : {}),
       config,
       storageConnectionString,
       snapshot,
@@ -119,6 +132,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await stopChildren();
     throw error;
   }
+}
+
+/** Reads a secret file of the stack's own, creating it (owner-only) on first start. */
+async function readOrCreate(file: string, create: () => Promise<string>): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const value = await create();
+  await writeFile(file, value, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return value;
 }
 
 /** Creates what infra/ creates in Azure: the database, its containers, the blob container. */
@@ -204,19 +230,29 @@ async function main(): Promise<void> {
     ),
   });
   const line = "=".repeat(78);
+  const host = stack.registryUrl.replace("http://", "");
+  const key = stack.generatedAdminKey ?? "<the admin key printed at the first start>";
   console.log(`
 Local stack is up.
   Registry (OCI Distribution API)  ${stack.registryUrl}/v2/
+  Token server                     ${stack.registryUrl}/oauth2/token
+  Management API                   ${stack.registryUrl}/management/
   Blob delivery                    ${stack.config.REGISTRY_BLOB_DELIVERY}
   Data folder                      ${process.env.LOCAL_DATA_DIR ?? join(root, ".local")}
-Try:
-  skopeo copy --dest-tls-verify=false docker-archive:image.tar docker://${stack.registryUrl.replace("http://", "")}/hello-world:latest
-  podman pull --tls-verify=false ${stack.registryUrl.replace("http://", "")}/hello-world:latest
+${stack.generatedAdminKey ? `\n${line}\nADMIN KEY (shown once, stored only as a hash): ${stack.generatedAdminKey}\n${line}\n` : ""}
+Create a token that may pull and push hello-world, then log in with it:
+  curl -s -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\
+    -d '{"name":"hello-token","repositories":[{"name":"hello-world","actions":["content/read","content/write"]}]}' \\
+    ${stack.registryUrl}/management/tokens
+  curl -s -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" -d '{"name":"password1"}' \\
+    ${stack.registryUrl}/management/tokens/hello-token/credentials/generate
+  podman login --tls-verify=false -u hello-token ${host}
+  podman pull --tls-verify=false ${host}/hello-world:latest
 `);
   if (stack.config.REGISTRY_ALLOW_ANONYMOUS) {
     console.log(`${line}
-WARNING: ANONYMOUS ACCESS IS ON. Anyone who reaches ${stack.registryUrl} can pull, push and
-delete. The token server is not built yet; set REGISTRY_ALLOW_ANONYMOUS=false to refuse all.
+WARNING: ANONYMOUS ACCESS IS ON (REGISTRY_ALLOW_ANONYMOUS=true). Anyone who reaches
+${stack.registryUrl} can pull, push and delete without credentials.
 ${line}`);
   }
   let stopping = false;

@@ -1,20 +1,32 @@
 /**
  * The cloud registry's composition root: turns configuration into the Cosmos DB and
- * Blob Storage stores and the registry engine on top of them. functions/ and the local
- * host both start here, so they serve the same thing.
+ * Blob Storage stores, the registry engine, the token server and the management API.
+ * functions/ and the local host both start here, so they serve the same thing.
  */
 import { CosmosClient } from "@azure/cosmos";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { anonymousAuthorizer, refusingAuthorizer } from "./auth/authorizer.js";
+import { AdminAuthenticator } from "./admin/admin-auth.js";
+import type { AdminServices } from "./admin/router.js";
+import { ScopeMapService } from "./admin/scope-maps.js";
+import { TokenService } from "./admin/tokens.js";
+import { anonymousAuthorizer } from "./auth/authorizer.js";
+import { TokenIssuer } from "./auth/jwt.js";
+import { loadSigningKey, type SigningKey } from "./auth/signing-key.js";
+import { TokenAuthorizer } from "./auth/token-authorizer.js";
+import { TokenDirectory } from "./auth/token-directory.js";
+import type { TokenServerOptions } from "./auth/token-server.js";
 import type { AppConfig } from "./config.js";
 import type { RegistryContext } from "./registry/context.js";
 import { RunningHashes } from "./registry/running-hashes.js";
 import { AzureBlobStore } from "./store/azure-blob/blob-store.js";
-import { ARTIFACTS_CONTAINER } from "./store/cosmos/containers.js";
+import { ARTIFACTS_CONTAINER, IDENTITY_CONTAINER } from "./store/cosmos/containers.js";
+import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
 
 export interface CloudServices {
   registry: RegistryContext;
+  tokens: { directory: TokenDirectory; issuer: TokenIssuer; signingKey: SigningKey; options: TokenServerOptions };
+  admin: AdminServices;
 }
 
 export function createCosmosClient(config: Pick<AppConfig, "COSMOS_ENDPOINT" | "COSMOS_KEY">): CosmosClient {
@@ -29,17 +41,47 @@ export function createCosmosClient(config: Pick<AppConfig, "COSMOS_ENDPOINT" | "
 export function createCloudServices(config: AppConfig): CloudServices {
   const database = createCosmosClient(config).database(config.COSMOS_DATABASE);
   const metadata = new CosmosMetadataStore(database.container(ARTIFACTS_CONTAINER.id));
+  const identity = new CosmosIdentityStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
   const blobs = new AzureBlobStore(BlobServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING), {
     containerName: config.BLOB_CONTAINER,
     readUrlSeconds: config.REGISTRY_READ_URL_SECONDS,
   });
+
+  const signingKey = loadSigningKey(config.TOKEN_SIGNING_KEY);
+  const issuer = new TokenIssuer(signingKey);
+  const directory = new TokenDirectory(identity, config.TOKEN_STATE_SECONDS * 1000);
+  const authorizer = config.REGISTRY_ALLOW_ANONYMOUS
+    ? anonymousAuthorizer
+    : new TokenAuthorizer(directory, issuer, { loginServer: config.REGISTRY_LOGIN_SERVER, anonymousPull: config.REGISTRY_ANONYMOUS_PULL });
+
+  const scopeMaps = new ScopeMapService(identity);
+  const entra =
+    config.ADMIN_ENTRA_ISSUER && config.ADMIN_ENTRA_AUDIENCE && config.ADMIN_ENTRA_JWKS_URL
+      ? { issuer: config.ADMIN_ENTRA_ISSUER, audience: config.ADMIN_ENTRA_AUDIENCE, jwksUrl: config.ADMIN_ENTRA_JWKS_URL }
+      : undefined;
+
   return {
     registry: {
       metadata,
       blobs,
-      authorizer: config.REGISTRY_ALLOW_ANONYMOUS ? anonymousAuthorizer : refusingAuthorizer,
+      authorizer,
       options: { blobDelivery: config.REGISTRY_BLOB_DELIVERY },
       runningHashes: new RunningHashes(),
+    },
+    tokens: {
+      directory,
+      issuer,
+      signingKey,
+      options: {
+        loginServer: config.REGISTRY_LOGIN_SERVER,
+        accessTokenSeconds: config.ACCESS_TOKEN_SECONDS,
+        refreshTokenSeconds: config.REFRESH_TOKEN_SECONDS,
+      },
+    },
+    admin: {
+      authenticator: new AdminAuthenticator({ adminKeyHash: config.ADMIN_KEY_HASH, entra }),
+      scopeMaps,
+      tokens: new TokenService(identity, scopeMaps),
     },
   };
 }

@@ -7,7 +7,8 @@ import { z } from "zod";
 
 const booleanSetting = z.enum(["true", "false"]).transform((value) => value === "true");
 
-export const configSchema = z.object({
+export const configSchema = z
+  .object({
   COSMOS_ENDPOINT: z.url({ message: "must be the Cosmos DB account URL, e.g. https://<account>.documents.azure.com:443/" }),
   COSMOS_KEY: z.string({ message: "is required (the account key; the local stack sets it)" }).min(1),
   COSMOS_DATABASE: z.string().min(1).default("registry"),
@@ -19,9 +20,32 @@ export const configSchema = z.object({
   /** redirect: blob GETs answer 307 to a read-only SAS URL; stream: bytes flow through the app. */
   REGISTRY_BLOB_DELIVERY: z.enum(["redirect", "stream"]).default("redirect"),
   REGISTRY_READ_URL_SECONDS: z.coerce.number().int().min(30).max(3600).default(600),
-  /** Off unless set: until the token server exists, nothing else can let clients in. */
+  /** Development only: every client may do everything without credentials. */
   REGISTRY_ALLOW_ANONYMOUS: booleanSetting.default(false),
-});
+  /** Clients without credentials may pull (and list) every repository, as ACR's anonymous pull. */
+  REGISTRY_ANONYMOUS_PULL: booleanSetting.default(false),
+  /** The registry's id in the identity store (scope maps, tokens and their limits are per registry). */
+  REGISTRY_NAME: z.string().regex(/^[a-zA-Z0-9-]{1,50}$/, "must be 1-50 letters, digits and -").default("registry"),
+  /** The host clients use (tokens' audience, challenges' service); default: the request's Host. */
+  REGISTRY_LOGIN_SERVER: z.string().min(1).optional(),
+  /** EC P-256 private key in PEM (ES256): a Key Vault reference in Azure, a generated file locally. */
+  TOKEN_SIGNING_KEY: z
+    .string({ message: "is required (an EC P-256 private key in PEM; the local stack generates one)" })
+    .transform((pem) => pem.replaceAll("\\n", "\n"))
+    .refine((pem) => pem.includes("-----BEGIN") && pem.includes("PRIVATE KEY-----"), "must be a PEM private key"),
+  ACCESS_TOKEN_SECONDS: z.coerce.number().int().min(60).max(3600).default(300),
+  REFRESH_TOKEN_SECONDS: z.coerce.number().int().min(300).max(7 * 24 * 3600).default(3 * 3600),
+  /** How long an instance trusts what it looked up about a token: the bound on revocation. */
+  TOKEN_STATE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  /** The admin key's scrypt hash (never the key itself). */
+  ADMIN_KEY_HASH: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[^$]+\$[^$]+$/, "must be a scrypt hash: scrypt$N$r$p$salt$hash").optional(),
+  ADMIN_ENTRA_ISSUER: z.url().optional(),
+  ADMIN_ENTRA_AUDIENCE: z.string().min(1).optional(),
+  ADMIN_ENTRA_JWKS_URL: z.url().optional(),
+}).refine(
+  (config) => [config.ADMIN_ENTRA_ISSUER, config.ADMIN_ENTRA_AUDIENCE, config.ADMIN_ENTRA_JWKS_URL].filter(Boolean).length % 3 === 0,
+  { message: "set all three of ADMIN_ENTRA_ISSUER, ADMIN_ENTRA_AUDIENCE and ADMIN_ENTRA_JWKS_URL, or none", path: ["ADMIN_ENTRA_ISSUER"] },
+);
 
 export type AppConfig = z.infer<typeof configSchema>;
 

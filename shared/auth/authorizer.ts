@@ -1,33 +1,25 @@
 /**
  * The question the registry engine asks before it acts: may this request do these
- * things? The token server (identity issue) provides the real answer; until then a
- * setting chooses between allowing anonymous access and refusing everything.
+ * things? The answer is a Principal, which the catalog also asks what it may list.
  */
-import { RegistryError } from "../registry/errors.js";
+import type { AccessEntry } from "../domain/docker-scope.js";
 import type { HandlerRequest } from "../http/types.js";
 
-/** One entry of a Docker token-auth scope: `repository:<name>:pull,push`. */
-export interface AccessRequest {
-  type: "repository" | "registry";
-  name: string;
-  actions: Array<"pull" | "push" | "delete" | "*">;
+export interface Principal {
+  /** Whether the caller may read anything from the repository (the catalog lists only those). */
+  mayRead(repository: string): boolean;
 }
 
 export interface Authorizer {
-  /** Resolves when every access is allowed; throws UNAUTHORIZED or DENIED otherwise. */
-  authorize(request: HandlerRequest, access: AccessRequest[]): Promise<void>;
+  /** Resolves when every access is allowed; throws UNAUTHORIZED (401) or DENIED (403) otherwise. */
+  authorize(request: HandlerRequest, access: AccessEntry[]): Promise<Principal>;
 }
 
-export const anonymousAuthorizer: Authorizer = {
-  async authorize() {},
-};
+export const everything: Principal = { mayRead: () => true };
 
-/** Refuses every request: used when anonymous access is off and no token server exists yet. */
-export const refusingAuthorizer: Authorizer = {
+/** Development only: every request may do everything. */
+export const anonymousAuthorizer: Authorizer = {
   async authorize() {
-    throw new RegistryError(
-      "UNAUTHORIZED",
-      "authentication required: this registry does not allow anonymous access and has no token server yet; set REGISTRY_ALLOW_ANONYMOUS=true to open it",
-    );
+    return everything;
   },
 };

@@ -2,6 +2,8 @@
  * The route and timer table: the one list that functions/ registers with Azure and the
  * local host serves. Add a route here and both get it.
  */
+import { createAdminHandler } from "../admin/router.js";
+import { createJwksHandler, createTokenHandler } from "../auth/token-server.js";
 import type { CloudServices } from "../composition.js";
 import { purgeStaleUploads } from "../registry/upload-cleanup.js";
 import { createV2Handler } from "../registry/v2-handler.js";
@@ -15,6 +17,25 @@ export function buildRoutes(services: CloudServices): RouteDefinition[] {
       route: "v2/{*path}",
       methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
       handler: createV2Handler(services.registry),
+    },
+    {
+      name: "token-server",
+      route: "oauth2/token",
+      methods: ["GET", "POST"],
+      handler: createTokenHandler(services.tokens.directory, services.tokens.issuer, services.tokens.options),
+    },
+    {
+      name: "jwks",
+      route: ".well-known/jwks.json",
+      methods: ["GET"],
+      handler: createJwksHandler(services.tokens.signingKey.jwks),
+    },
+    {
+      name: "management",
+      // Not "admin/": the Functions host reserves that prefix for its own API.
+      route: "management/{*path}",
+      methods: ["GET", "POST", "PATCH", "DELETE"],
+      handler: createAdminHandler(services.admin),
     },
   ];
 }

@@ -2,7 +2,8 @@
  * The /v2/ entry point: parse the path, check the name, authorize, then hand the request
  * to the resource it names. Every error becomes the spec's JSON body in one place.
  */
-import type { AccessRequest } from "../auth/authorizer.js";
+import type { Principal } from "../auth/authorizer.js";
+import type { AccessEntry, DockerRepositoryAction } from "../domain/docker-scope.js";
 import type { Handler, HandlerRequest, HandlerResponse, HttpMethod } from "../http/types.js";
 import { getBlob, deleteBlob } from "./blobs.js";
 import { listRepositories } from "./catalog.js";
@@ -16,8 +17,7 @@ import { listTags } from "./tags.js";
 import { cancelUpload, finishUpload, getUploadStatus, patchUpload, startUpload } from "./uploads.js";
 import { requireRepositoryName } from "./validate.js";
 
-type Action = AccessRequest["actions"][number];
-type Operation = { actions: Action[]; run: () => Promise<HandlerResponse> };
+type Operation = { actions: DockerRepositoryAction[]; run: (principal: Principal) => Promise<HandlerResponse> };
 type Operations = Partial<Record<HttpMethod, Operation>>;
 
 export function createV2Handler(ctx: RegistryContext, log: (message: string) => void = console.error): Handler {
@@ -52,27 +52,28 @@ async function dispatch(ctx: RegistryContext, request: HandlerRequest): Promise<
       headers: { Allow: Object.keys(operations).join(", ") },
     });
   }
-  const access: AccessRequest[] =
+  const access: AccessEntry[] =
     target.kind === "base"
       ? []
       : target.kind === "catalog"
         ? [{ type: "registry", name: "catalog", actions: ["*"] }]
         : [{ type: "repository", name: target.name, actions: operation.actions }];
-  await ctx.authorizer.authorize(request, access);
-  return operation.run();
+  const principal = await ctx.authorizer.authorize(request, access);
+  return operation.run(principal);
 }
 
 function operationsFor(ctx: RegistryContext, request: HandlerRequest, target: V2Target): Operations {
-  const pull = (run: () => Promise<HandlerResponse>): Operation => ({ actions: ["pull"], run });
-  const push = (run: () => Promise<HandlerResponse>): Operation => ({ actions: ["push"], run });
-  const remove = (run: () => Promise<HandlerResponse>): Operation => ({ actions: ["delete"], run });
+  type Run = Operation["run"];
+  const pull = (run: Run): Operation => ({ actions: ["pull"], run });
+  const push = (run: Run): Operation => ({ actions: ["push"], run });
+  const remove = (run: Run): Operation => ({ actions: ["delete"], run });
   switch (target.kind) {
     case "base": {
       const base = pull(async () => jsonResponse(200, {}));
       return { GET: base, HEAD: base };
     }
     case "catalog":
-      return { GET: pull(() => listRepositories(ctx, request)) };
+      return { GET: pull((principal) => listRepositories(ctx, request, principal)) };
     case "tags":
       return { GET: pull(() => listTags(ctx, request, target.name)) };
     case "manifest": {

@@ -35,6 +35,7 @@ describe("functions/ registration", () => {
     vi.stubEnv("COSMOS_KEY", stack.config.COSMOS_KEY);
     vi.stubEnv("STORAGE_CONNECTION_STRING", stack.storageConnectionString);
     vi.stubEnv("REGISTRY_ALLOW_ANONYMOUS", "true");
+    vi.stubEnv("TOKEN_SIGNING_KEY", stack.config.TOKEN_SIGNING_KEY);
     await import("../../functions/index.js");
   });
   afterAll(async () => {
@@ -42,10 +43,15 @@ describe("functions/ registration", () => {
     await stack?.destroy();
   });
 
-  it("turns on HTTP streaming and registers the catch-all /v2/ route and the timers", () => {
+  it("turns on HTTP streaming and registers the /v2/, token, JWKS and management routes and the timers", () => {
     expect(setups).toEqual([{ enableHttpStream: true }]);
     const http = registrations.filter((r) => r.kind === "http");
-    expect(http.map((r) => [r.name, r.options.route, r.options.authLevel])).toEqual([["registry-v2", "v2/{*path}", "anonymous"]]);
+    expect(http.map((r) => [r.name, r.options.route, r.options.authLevel])).toEqual([
+      ["registry-v2", "v2/{*path}", "anonymous"],
+      ["token-server", "oauth2/token", "anonymous"],
+      ["jwks", ".well-known/jwks.json", "anonymous"],
+      ["management", "management/{*path}", "anonymous"],
+    ]);
     expect(http[0]!.options.methods).toEqual(expect.arrayContaining(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]));
     const timers = registrations.filter((r) => r.kind === "timer");
     expect(timers.map((r) => r.name)).toContain("purge-stale-uploads");

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { OCI_MANIFEST, RegistryClient, errorCode } from "../support/registry-client.js";
+import { OCI_MANIFEST, RegistryClient } from "../support/registry-client.js";
 import { startTestStack } from "../support/stack.js";
 
 describe("the local stack", () => {
@@ -36,19 +36,33 @@ describe("the local stack", () => {
     }
   });
 
-  it("refuses every request when anonymous access is off and no token server exists", async () => {
-    const stack = await startTestStack({ settings: { REGISTRY_ALLOW_ANONYMOUS: "false" } });
+  it("generates its token-signing key and admin key once, and keeps them across restarts", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "registry-keys-"));
     try {
-      const registry = new RegistryClient(stack.registryUrl);
-      const base = await registry.fetch("/v2/");
-      expect(base.status).toBe(401);
-      const body = (await base.json()) as { errors: Array<{ code: string; message: string }> };
-      expect(body.errors[0]!.code).toBe("UNAUTHORIZED");
-      expect(body.errors[0]!.message).toContain("REGISTRY_ALLOW_ANONYMOUS");
-      const push = await registry.fetch("/v2/closed/app/blobs/uploads/", { method: "POST" });
-      expect(await errorCode(push)).toBe("UNAUTHORIZED");
+      const { startLocalStack } = await import("../../dist/scripts/local-stack.js");
+      const first = await startLocalStack({ dataDir, log: () => {} });
+      const jwks = await (await fetch(`${first.registryUrl}/.well-known/jwks.json`)).json();
+      expect(first.generatedAdminKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const adminKey = first.generatedAdminKey!;
+      await first.stop();
+      const second = await startLocalStack({ dataDir, log: () => {} });
+      try {
+        expect(second.generatedAdminKey).toBeUndefined();
+        expect(await (await fetch(`${second.registryUrl}/.well-known/jwks.json`)).json()).toEqual(jwks);
+        const list = await fetch(`${second.registryUrl}/management/tokens`, { headers: { Authorization: `Bearer ${adminKey}` } });
+        expect(list.status).toBe(200);
+        // The key itself is nowhere on disk; only its hash.
+        const { readdir, readFile } = await import("node:fs/promises");
+        for (const file of await readdir(dataDir)) {
+          if (file.endsWith(".hash") || file.endsWith(".pem") || file.endsWith(".json")) {
+            expect(await readFile(join(dataDir, file), "utf8")).not.toContain(adminKey);
+          }
+        }
+      } finally {
+        await second.stop();
+      }
     } finally {
-      await stack.destroy();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 

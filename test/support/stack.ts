@@ -2,11 +2,19 @@
  * Starts the real local stack (Azurite, the Cosmos DB server, the registry) on free
  * ports in a temporary folder. Tests use the built product in dist/, the same code
  * `npm start` runs; `npm test` builds it first.
+ *
+ * By default the registry is open to anonymous clients (the OCI engine's tests are about
+ * the protocol); identity tests pass `anonymous: false`.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { hashPassword } from "../../dist/shared/auth/passwords.js";
 import { startLocalStack, type LocalStack, type LocalStackOptions } from "../../dist/scripts/local-stack.js";
+
+/** The admin key every test stack accepts (its hash is what the stack is configured with). */
+export const TEST_ADMIN_KEY = "test-admin-key-not-a-secret";
+let testAdminKeyHash: Promise<string> | undefined;
 
 export interface TestStack extends LocalStack {
   dataDir: string;
@@ -16,9 +24,16 @@ export interface TestStack extends LocalStack {
   destroy(): Promise<void>;
 }
 
-export async function startTestStack(options: Partial<LocalStackOptions> = {}): Promise<TestStack> {
-  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "registry-test-")));
-  const stack = await startLocalStack({ log: () => {}, ...options, dataDir });
+export async function startTestStack(options: Partial<LocalStackOptions> & { anonymous?: boolean } = {}): Promise<TestStack> {
+  const { anonymous = true, ...stackOptions } = options;
+  const dataDir = stackOptions.dataDir ?? (await mkdtemp(join(tmpdir(), "registry-test-")));
+  testAdminKeyHash ??= hashPassword(TEST_ADMIN_KEY);
+  const stack = await startLocalStack({
+    log: () => {},
+    ...stackOptions,
+    settings: { REGISTRY_ALLOW_ANONYMOUS: String(anonymous), ADMIN_KEY_HASH: await testAdminKeyHash, ...stackOptions.settings },
+    dataDir,
+  });
   return {
     ...stack,
     dataDir,

@@ -4,4 +4,6 @@
  */
 export const ARTIFACTS_CONTAINER = { id: "artifacts", partitionKeyPath: "/repository" } as const;
 
-export const COSMOS_CONTAINERS = [ARTIFACTS_CONTAINER] as const;
+export const IDENTITY_CONTAINER = { id: "identity", partitionKeyPath: "/registry" } as const;
+
+export const COSMOS_CONTAINERS = [ARTIFACTS_CONTAINER, IDENTITY_CONTAINER] as const;

@@ -1,0 +1,87 @@
+/**
+ * The management API under /management/: authenticate, then route to scope maps and
+ * tokens. JSON in, JSON out; every failure is an AdminError rendered in one place.
+ */
+import type { Handler, HandlerRequest, HandlerResponse } from "../http/types.js";
+import type { AdminAuthenticator } from "./admin-auth.js";
+import { AdminError, adminErrorResponse, adminJson, notFound } from "./errors.js";
+import { readJson } from "./request-body.js";
+import { createScopeMapSchema, updateScopeMapSchema, type ScopeMapService } from "./scope-maps.js";
+import { createTokenSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
+
+export interface AdminServices {
+  authenticator: AdminAuthenticator;
+  scopeMaps: ScopeMapService;
+  tokens: TokenService;
+}
+
+type Route = { pattern: RegExp; methods: Record<string, (request: HandlerRequest, params: string[]) => Promise<HandlerResponse>> };
+
+export function createAdminHandler(services: AdminServices, log: (message: string) => void = console.error): Handler {
+  const { scopeMaps, tokens } = services;
+  const routes: Route[] = [
+    {
+      pattern: /^scopeMaps$/,
+      methods: {
+        GET: async () => adminJson(200, { value: await scopeMaps.list() }),
+        POST: async (request) => adminJson(201, await scopeMaps.create(await readJson(request.body, createScopeMapSchema))),
+      },
+    },
+    {
+      pattern: /^scopeMaps\/([^/]+)$/,
+      methods: {
+        GET: async (_request, [name]) => adminJson(200, await scopeMaps.show(name!)),
+        PATCH: async (request, [name]) => adminJson(200, await scopeMaps.update(name!, await readJson(request.body, updateScopeMapSchema))),
+        DELETE: async (_request, [name]) => {
+          await scopeMaps.delete(name!);
+          return { status: 204 };
+        },
+      },
+    },
+    {
+      pattern: /^tokens$/,
+      methods: {
+        GET: async () => adminJson(200, { value: await tokens.list() }),
+        POST: async (request) => adminJson(201, await tokens.create(await readJson(request.body, createTokenSchema))),
+      },
+    },
+    {
+      pattern: /^tokens\/([^/]+)$/,
+      methods: {
+        GET: async (_request, [name]) => adminJson(200, await tokens.show(name!)),
+        PATCH: async (request, [name]) => adminJson(200, await tokens.update(name!, await readJson(request.body, updateTokenSchema))),
+        DELETE: async (_request, [name]) => {
+          await tokens.delete(name!);
+          return { status: 204 };
+        },
+      },
+    },
+    {
+      pattern: /^tokens\/([^/]+)\/credentials\/generate$/,
+      methods: {
+        POST: async (request, [name]) => adminJson(200, await tokens.generateCredentials(name!, await readJson(request.body, generateCredentialsSchema))),
+      },
+    },
+  ];
+
+  return async (request) => {
+    try {
+      await services.authenticator.authenticate(request);
+      const path = request.url.pathname.replace(/^\/management\/?/, "").replace(/\/$/, "");
+      for (const route of routes) {
+        const match = route.pattern.exec(path);
+        if (!match) continue;
+        const method = route.methods[request.method];
+        if (!method) {
+          throw new AdminError(405, "MethodNotAllowed", `${request.method} is not supported on /management/${path}`, { Allow: Object.keys(route.methods).join(", ") });
+        }
+        return await method(request, match.slice(1).map(decodeURIComponent));
+      }
+      throw notFound(`no management endpoint at /management/${path}`);
+    } catch (error) {
+      if (error instanceof AdminError) return adminErrorResponse(error);
+      log(`management: ${request.method} ${request.url.pathname} failed: ${error instanceof Error ? error.stack : String(error)}`);
+      return adminErrorResponse(new AdminError(500, "InternalError", "internal error; the registry logged it"));
+    }
+  };
+}

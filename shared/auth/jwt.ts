@@ -1,0 +1,84 @@
+/**
+ * Access and refresh tokens: ES256 JWTs. Verification accepts ES256 only, from our own
+ * key, for our issuer and the expected audience, so "alg: none", HS256-with-the-public-key
+ * and foreign keys are all refused by construction.
+ */
+import { randomUUID } from "node:crypto";
+import jwt from "jsonwebtoken";
+import type { AccessEntry } from "../domain/docker-scope.js";
+import type { PasswordName } from "../store/identity-store.js";
+import type { SigningKey } from "./signing-key.js";
+
+export const ISSUER = "connected-registry-token-server";
+
+export interface AccessClaims {
+  sub: string;
+  aud: string;
+  iat: number;
+  exp: number;
+  access: AccessEntry[];
+}
+
+export interface RefreshClaims {
+  sub: string;
+  aud: string;
+  iat: number;
+  exp: number;
+  use: "refresh";
+  /** Which password it came from, and that password's creation time: regenerate it and the refresh token dies. */
+  pwd: PasswordName;
+  pwdCreated: string;
+}
+
+export class TokenIssuer {
+  constructor(private readonly key: SigningKey) {}
+
+  issueAccess(subject: string, audience: string, access: AccessEntry[], lifetimeSeconds: number): string {
+    return jwt.sign({ access }, this.key.privateKey, {
+      algorithm: "ES256",
+      keyid: this.key.keyId,
+      issuer: ISSUER,
+      subject,
+      audience,
+      expiresIn: lifetimeSeconds,
+      notBefore: 0,
+      jwtid: randomUUID(),
+    });
+  }
+
+  issueRefresh(subject: string, audience: string, password: { name: PasswordName; createdAt: string }, lifetimeSeconds: number): string {
+    return jwt.sign({ use: "refresh", pwd: password.name, pwdCreated: password.createdAt }, this.key.privateKey, {
+      algorithm: "ES256",
+      keyid: this.key.keyId,
+      issuer: ISSUER,
+      subject,
+      audience,
+      expiresIn: lifetimeSeconds,
+      notBefore: 0,
+      jwtid: randomUUID(),
+    });
+  }
+
+  /** Throws on anything but a valid access token for this audience. */
+  verifyAccess(token: string, audience: string): AccessClaims {
+    const claims = this.verify(token, audience);
+    if (claims.use !== undefined || !Array.isArray(claims.access) || typeof claims.sub !== "string") {
+      throw new jwt.JsonWebTokenError("not an access token");
+    }
+    return claims as unknown as AccessClaims;
+  }
+
+  verifyRefresh(token: string, audience: string): RefreshClaims {
+    const claims = this.verify(token, audience);
+    if (claims.use !== "refresh" || typeof claims.sub !== "string" || typeof claims.pwd !== "string") {
+      throw new jwt.JsonWebTokenError("not a refresh token");
+    }
+    return claims as unknown as RefreshClaims;
+  }
+
+  private verify(token: string, audience: string): jwt.JwtPayload {
+    const claims = jwt.verify(token, this.key.publicKey, { algorithms: ["ES256"], issuer: ISSUER, audience });
+    if (typeof claims === "string") throw new jwt.JsonWebTokenError("unexpected string payload");
+    return claims;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Looks up a token and what its scope map allows, for the checks on every /v2/ request.
+ * Entries are cached for `ttlMs`: that is the bound on how long a disabled token, a
+ * changed scope map or a regenerated password can still be used on an instance that
+ * already looked it up (documented in docs/identity.md). The token server reads fresh.
+ */
+import { createHash } from "node:crypto";
+import { SYSTEM_SCOPE_MAPS, isSystemScopeMap } from "../domain/identity-names.js";
+import { Permissions } from "../domain/permissions.js";
+import { parseScopeMapAction, type ScopeMapAction } from "../domain/scope-map-actions.js";
+import type { IdentityStore, PasswordName, StoredPassword, TokenRecord } from "../store/identity-store.js";
+import { verifyPassword } from "./passwords.js";
+
+export interface TokenState {
+  token: TokenRecord;
+  permissions: Permissions;
+  /**
+   * Second (since epoch) of the last change to the token or its scope map: access tokens
+   * issued in an earlier second are stale. Seconds, as a JWT's iat is.
+   */
+  changedAtSecond: number;
+}
+
+export type CredentialCheck =
+  | { ok: true; state: TokenState; password: StoredPassword }
+  | { ok: false; reason: "unknown" | "disabled" | "expired" | "wrong-password"; message: string };
+
+export class TokenDirectory {
+  private readonly states = new Map<string, { state: TokenState | undefined; until: number }>();
+  /** sha256(stored hash, password) of pairs that verified: scrypt once per password, not per request. */
+  private readonly verifiedPairs = new Set<string>();
+
+  constructor(
+    private readonly store: IdentityStore,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The token's state, from the cache if fresh enough. */
+  async get(name: string): Promise<TokenState | undefined> {
+    const cached = this.states.get(name);
+    if (cached && cached.until > this.now()) return cached.state;
+    return this.load(name);
+  }
+
+  /** The token's state read from the store now (the token server always does this). */
+  async load(name: string): Promise<TokenState | undefined> {
+    const token = await this.store.getToken(name);
+    const state = token ? await this.stateOf(token) : undefined;
+    if (this.states.size > 50_000) this.states.clear();
+    this.states.set(name, { state, until: this.now() + this.ttlMs });
+    return state;
+  }
+
+  async checkCredentials(name: string, password: string, fresh: boolean): Promise<CredentialCheck> {
+    const state = fresh ? await this.load(name) : await this.get(name);
+    // The same answer for "no such token" and "wrong password" would hide which names
+    // exist, but ACR says which; an operator needs to know a token is gone.
+    if (!state) return { ok: false, reason: "unknown", message: `token "${name}" does not exist in this registry` };
+    if (state.token.status !== "enabled") return { ok: false, reason: "disabled", message: `token "${name}" is disabled` };
+    let expired: StoredPassword | undefined;
+    for (const stored of state.token.passwords) {
+      if (!(await this.matches(stored, password))) continue;
+      if (stored.expiry && Date.parse(stored.expiry) <= this.now()) {
+        expired = stored;
+        continue;
+      }
+      return { ok: true, state, password: stored };
+    }
+    if (expired) {
+      return { ok: false, reason: "expired", message: `the ${expired.name} of token "${name}" expired at ${expired.expiry}; generate a new one` };
+    }
+    return { ok: false, reason: "wrong-password", message: `wrong password for token "${name}"` };
+  }
+
+  findPassword(state: TokenState, name: PasswordName): StoredPassword | undefined {
+    return state.token.passwords.find((p) => p.name === name);
+  }
+
+  private async matches(stored: StoredPassword, password: string): Promise<boolean> {
+    const pair = createHash("sha256").update(stored.hash).update("\0").update(password).digest("base64");
+    if (this.verifiedPairs.has(pair)) return true;
+    if (!(await verifyPassword(password, stored.hash))) return false;
+    if (this.verifiedPairs.size > 50_000) this.verifiedPairs.clear();
+    this.verifiedPairs.add(pair);
+    return true;
+  }
+
+  private async stateOf(token: TokenRecord): Promise<TokenState> {
+    let actions: readonly string[] = [];
+    let scopeMapChanged = 0;
+    if (isSystemScopeMap(token.scopeMap)) {
+      actions = SYSTEM_SCOPE_MAPS[token.scopeMap].actions;
+    } else {
+      const scopeMap = await this.store.getScopeMap(token.scopeMap);
+      actions = scopeMap?.actions ?? [];
+      scopeMapChanged = scopeMap ? Date.parse(scopeMap.updatedAt) : 0;
+    }
+    const parsed = actions.map(parseScopeMapAction).flatMap((r) => (r.ok ? [r.action] : [])) as ScopeMapAction[];
+    const changedAt = Math.max(Date.parse(token.updatedAt), scopeMapChanged);
+    return { token, permissions: new Permissions(parsed), changedAtSecond: Math.floor(changedAt / 1000) };
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * IdentityStore on Cosmos DB: container "identity", partition "/registry", so a registry's
+ * scope maps, tokens and counters share one partition.
+ *
+ * Limits hold under concurrency without transactions (the local Cosmos server does not
+ * make batches atomic): a create first takes a slot on the registry's counter with a
+ * conditional patch ("increment if count < limit", atomic on the server), then writes
+ * the document, and gives the slot back if that write fails. A crash between the two
+ * leaves the counter one too high, never too low: the limit can only err on the safe side.
+ */
+import type { Container, ItemDefinition, PatchRequestBody } from "@azure/cosmos";
+import { ConcurrentUpdateError } from "../interfaces.js";
+import {
+  AlreadyExistsError,
+  LimitExceededError,
+  type IdentityStore,
+  type IdentityUsage,
+  type ScopeMapRecord,
+  type TokenRecord,
+} from "../identity-store.js";
+
+type Kind = "scopeMap" | "token";
+const counterId: Record<Kind, string> = { scopeMap: "counter:scopeMaps", token: "counter:tokens" };
+const limitName = { scopeMap: "scopeMapsPerRegistry", token: "tokensPerRegistry" } as const;
+
+interface Document extends ItemDefinition {
+  id: string;
+  registry: string;
+  type: Kind;
+}
+
+function statusOf(error: unknown): number | undefined {
+  return typeof error === "object" && error !== null ? ((error as { code?: number }).code ?? undefined) : undefined;
+}
+
+export class CosmosIdentityStore implements IdentityStore {
+  constructor(
+    private readonly container: Container,
+    private readonly registry: string,
+  ) {}
+
+  getScopeMap(name: string): Promise<ScopeMapRecord | undefined> {
+    return this.read<ScopeMapRecord>("scopeMap", name);
+  }
+
+  listScopeMaps(): Promise<ScopeMapRecord[]> {
+    return this.list<ScopeMapRecord>("scopeMap");
+  }
+
+  createScopeMap(record: ScopeMapRecord, limit: number): Promise<ScopeMapRecord> {
+    return this.createCounted("scopeMap", record, limit);
+  }
+
+  replaceScopeMap(record: ScopeMapRecord): Promise<ScopeMapRecord> {
+    return this.replace("scopeMap", record);
+  }
+
+  deleteScopeMap(name: string): Promise<boolean> {
+    return this.deleteCounted("scopeMap", name);
+  }
+
+  async tokensUsingScopeMap(name: string): Promise<string[]> {
+    const { resources } = await this.container.items
+      .query<{ name: string }>({
+        query: 'SELECT c.name FROM c WHERE c.registry = @registry AND c.type = "token" AND c.scopeMap = @scopeMap',
+        parameters: [
+          { name: "@registry", value: this.registry },
+          { name: "@scopeMap", value: name },
+        ],
+      })
+      .fetchAll();
+    return resources.map((r) => r.name);
+  }
+
+  getToken(name: string): Promise<TokenRecord | undefined> {
+    return this.read<TokenRecord>("token", name);
+  }
+
+  listTokens(): Promise<TokenRecord[]> {
+    return this.list<TokenRecord>("token");
+  }
+
+  createToken(record: TokenRecord, limit: number): Promise<TokenRecord> {
+    return this.createCounted("token", record, limit);
+  }
+
+  replaceToken(record: TokenRecord): Promise<TokenRecord> {
+    return this.replace("token", record);
+  }
+
+  deleteToken(name: string): Promise<boolean> {
+    return this.deleteCounted("token", name);
+  }
+
+  async usage(): Promise<IdentityUsage> {
+    const [scopeMaps, tokens] = await Promise.all([this.count("scopeMap"), this.count("token")]);
+    return { scopeMaps, tokens };
+  }
+
+  private async read<T extends { name: string; version?: string }>(kind: Kind, name: string): Promise<T | undefined> {
+    const { resource } = await this.container.item(`${kind}:${name}`, this.registry).read<Document & T>();
+    return resource ? fromDocument<T>(resource) : undefined;
+  }
+
+  private async list<T extends { name: string; version?: string }>(kind: Kind): Promise<T[]> {
+    const { resources } = await this.container.items
+      .query<Document & T>({
+        query: "SELECT * FROM c WHERE c.registry = @registry AND c.type = @type ORDER BY c.name",
+        parameters: [
+          { name: "@registry", value: this.registry },
+          { name: "@type", value: kind },
+        ],
+      })
+      .fetchAll();
+    return resources.map((r) => fromDocument<T>(r));
+  }
+
+  private async createCounted<T extends { name: string; version?: string }>(kind: Kind, record: T, limit: number): Promise<T> {
+    await this.takeSlot(kind, limit);
+    try {
+      const { resource } = await this.container.items.create<Document & T>(toDocument(kind, this.registry, record));
+      if (!resource) throw new Error(`Cosmos DB returned no document for the created ${kind}`);
+      return fromDocument<T>(resource);
+    } catch (error) {
+      await this.releaseSlot(kind);
+      if (statusOf(error) === 409) throw new AlreadyExistsError(`${kind === "token" ? "token" : "scope map"} "${record.name}" already exists`);
+      throw error;
+    }
+  }
+
+  private async replace<T extends { name: string; version?: string }>(kind: Kind, record: T): Promise<T> {
+    try {
+      const { resource } = await this.container
+        .item(`${kind}:${record.name}`, this.registry)
+        .replace<Document & T>(toDocument(kind, this.registry, record), {
+          ...(record.version ? { accessCondition: { type: "IfMatch", condition: record.version } } : {}),
+        });
+      if (!resource) throw new Error(`Cosmos DB returned no document for the replaced ${kind}`);
+      return fromDocument<T>(resource);
+    } catch (error) {
+      if (statusOf(error) === 412 || statusOf(error) === 404) throw new ConcurrentUpdateError(`${kind} "${record.name}" changed while this request ran`);
+      throw error;
+    }
+  }
+
+  private async deleteCounted(kind: Kind, name: string): Promise<boolean> {
+    try {
+      await this.container.item(`${kind}:${name}`, this.registry).delete();
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw error;
+    }
+    await this.releaseSlot(kind);
+    return true;
+  }
+
+  /** Atomically increments the counter unless it has reached the limit. */
+  private async takeSlot(kind: Kind, limit: number): Promise<void> {
+    const counter = this.container.item(counterId[kind], this.registry);
+    const body: PatchRequestBody = { condition: `from c where c.count < ${Math.floor(limit)}`, operations: [{ op: "incr", path: "/count", value: 1 }] };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await counter.patch(body);
+        return;
+      } catch (error) {
+        if (statusOf(error) === 404 && attempt === 0) {
+          await this.createCounter(kind);
+          continue;
+        }
+        if (statusOf(error) === 412) {
+          throw new LimitExceededError(
+            limitName[kind],
+            `this registry already has the maximum of ${limit} ${kind === "token" ? "tokens" : "scope maps"}; delete one first`,
+          );
+        }
+        throw error;
+      }
+    }
+  }
+
+  private async releaseSlot(kind: Kind): Promise<void> {
+    await this.container.item(counterId[kind], this.registry).patch([{ op: "incr", path: "/count", value: -1 }]);
+  }
+
+  private async createCounter(kind: Kind): Promise<void> {
+    try {
+      await this.container.items.create({ id: counterId[kind], registry: this.registry, type: "counter", count: 0 });
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+    }
+  }
+
+  private async count(kind: Kind): Promise<number> {
+    const { resource } = await this.container.item(counterId[kind], this.registry).read<{ count: number }>();
+    return resource?.count ?? 0;
+  }
+}
+
+function toDocument<T extends { name: string; version?: string }>(kind: Kind, registry: string, record: T): Document & T {
+  const { version: _version, ...fields } = record;
+  return { ...(fields as T), id: `${kind}:${record.name}`, registry, type: kind };
+}
+
+function fromDocument<T extends { name: string; version?: string }>(document: Document & T): T {
+  const { id: _id, registry: _registry, type: _type, _rid, _self, _etag, _ts, _attachments, ...fields } = document as Document &
+    T & { _rid?: string; _self?: string; _etag?: string; _ts?: number; _attachments?: string };
+  return { ...(fields as unknown as T), ...(_etag ? { version: _etag } : {}) };
+}
