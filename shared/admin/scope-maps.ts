@@ -4,6 +4,7 @@ import { LIMITS, SYSTEM_SCOPE_MAPS, isSystemScopeMap, isValidIdentityName } from
 import { parseScopeMapAction } from "../domain/scope-map-actions.js";
 import { ConcurrentUpdateError } from "../store/interfaces.js";
 import { AlreadyExistsError, LimitExceededError, type IdentityStore, type ScopeMapRecord } from "../store/identity-store.js";
+import { backOff } from "./back-off.js";
 import { AdminError, badRequest, conflict, notFound } from "./errors.js";
 
 export const createScopeMapSchema = z.object({
@@ -28,7 +29,7 @@ export interface ScopeMapView {
 }
 
 /** How often an update re-reads and retries when another update won the race. */
-const UPDATE_ATTEMPTS = 20;
+const UPDATE_ATTEMPTS = 50;
 
 export class ScopeMapService {
   constructor(private readonly store: IdentityStore) {}
@@ -78,6 +79,7 @@ export class ScopeMapService {
         return view(updated);
       } catch (error) {
         if (!(error instanceof ConcurrentUpdateError)) throw error;
+        await backOff(attempt);
       }
     }
     throw new AdminError(409, "Conflict", `scope map "${name}" is being changed by many requests at once; try again`);

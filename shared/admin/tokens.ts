@@ -8,6 +8,7 @@ import { LIMITS, isSystemScopeMap, isValidIdentityName } from "../domain/identit
 import { generatePassword, hashPassword } from "../auth/passwords.js";
 import { ConcurrentUpdateError } from "../store/interfaces.js";
 import type { IdentityStore, PasswordName, StoredPassword, TokenRecord } from "../store/identity-store.js";
+import { backOff } from "./back-off.js";
 import { AdminError, badRequest, conflict, notFound } from "./errors.js";
 import { ScopeMapService, translateStoreError } from "./scope-maps.js";
 
@@ -45,7 +46,7 @@ export interface TokenView {
   credentials: { passwords: Array<{ name: PasswordName; creationTime: string; expiry?: string }> };
 }
 
-const UPDATE_ATTEMPTS = 20;
+const UPDATE_ATTEMPTS = 50;
 
 export class TokenService {
   constructor(
@@ -129,6 +130,7 @@ export class TokenService {
         return view(await this.store.replaceToken({ ...apply(current), updatedAt: new Date().toISOString() }));
       } catch (error) {
         if (!(error instanceof ConcurrentUpdateError)) throw error;
+        await backOff(attempt);
       }
     }
     throw new AdminError(409, "Conflict", `token "${name}" is being changed by many requests at once; try again`);
