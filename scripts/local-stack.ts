@@ -151,7 +151,11 @@ async function readOrCreate(file: string, create: () => Promise<string>): Promis
 async function provision(config: AppConfig, cosmos: ReturnType<typeof createCosmosClient>): Promise<void> {
   const { database } = await cosmos.databases.createIfNotExists({ id: config.COSMOS_DATABASE });
   for (const container of COSMOS_CONTAINERS) {
-    await database.containers.createIfNotExists({ id: container.id, partitionKey: { paths: [container.partitionKeyPath] } });
+    await database.containers.createIfNotExists({
+      id: container.id,
+      partitionKey: { paths: [container.partitionKeyPath] },
+      ...("defaultTtl" in container ? { defaultTtl: container.defaultTtl } : {}),
+    });
   }
   await BlobServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING).getContainerClient(config.BLOB_CONTAINER).createIfNotExists();
 }

@@ -17,9 +17,11 @@ import { TokenDirectory } from "./auth/token-directory.js";
 import type { TokenServerOptions } from "./auth/token-server.js";
 import type { AppConfig } from "./config.js";
 import type { RegistryContext } from "./registry/context.js";
+import { ChangeLog } from "./registry/change-log.js";
 import { RunningHashes } from "./registry/running-hashes.js";
 import { AzureBlobStore } from "./store/azure-blob/blob-store.js";
-import { ARTIFACTS_CONTAINER, IDENTITY_CONTAINER } from "./store/cosmos/containers.js";
+import { CosmosChangeStore } from "./store/cosmos/change-store.js";
+import { ARTIFACTS_CONTAINER, CHANGES_CONTAINER, IDENTITY_CONTAINER } from "./store/cosmos/containers.js";
 import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
 
@@ -67,6 +69,9 @@ export function createCloudServices(config: AppConfig): CloudServices {
       authorizer,
       options: { blobDelivery: config.REGISTRY_BLOB_DELIVERY },
       runningHashes: new RunningHashes(),
+      changes: new ChangeLog(new CosmosChangeStore(database.container(CHANGES_CONTAINER.id), config.REGISTRY_NAME), {
+        graceMs: config.CHANGE_FEED_GRACE_SECONDS * 1000,
+      }),
     },
     tokens: {
       directory,

@@ -39,6 +39,8 @@ export const configSchema = z
   TOKEN_STATE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
   /** The admin key's scrypt hash (never the key itself). */
   ADMIN_KEY_HASH: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[^$]+\$[^$]+$/, "must be a scrypt hash: scrypt$N$r$p$salt$hash").optional(),
+  /** How long the change log waits for a writer before settling its entry (docs/sync-protocol.md). */
+  CHANGE_FEED_GRACE_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
   ADMIN_ENTRA_ISSUER: z.url().optional(),
   ADMIN_ENTRA_AUDIENCE: z.string().min(1).optional(),
   ADMIN_ENTRA_JWKS_URL: z.url().optional(),

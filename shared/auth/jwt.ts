@@ -17,6 +17,8 @@ export interface AccessClaims {
   iat: number;
   exp: number;
   access: AccessEntry[];
+  /** When the token's grant last changed as of issuance (ms); later changes make this token stale. */
+  ver: number;
 }
 
 export interface RefreshClaims {
@@ -33,8 +35,8 @@ export interface RefreshClaims {
 export class TokenIssuer {
   constructor(private readonly key: SigningKey) {}
 
-  issueAccess(subject: string, audience: string, access: AccessEntry[], lifetimeSeconds: number): string {
-    return jwt.sign({ access }, this.key.privateKey, {
+  issueAccess(subject: string, audience: string, access: AccessEntry[], grantVersion: number, lifetimeSeconds: number): string {
+    return jwt.sign({ access, ver: grantVersion }, this.key.privateKey, {
       algorithm: "ES256",
       keyid: this.key.keyId,
       issuer: ISSUER,
@@ -62,7 +64,7 @@ export class TokenIssuer {
   /** Throws on anything but a valid access token for this audience. */
   verifyAccess(token: string, audience: string): AccessClaims {
     const claims = this.verify(token, audience);
-    if (claims.use !== undefined || !Array.isArray(claims.access) || typeof claims.sub !== "string") {
+    if (claims.use !== undefined || !Array.isArray(claims.access) || typeof claims.sub !== "string" || typeof claims.ver !== "number") {
       throw new jwt.JsonWebTokenError("not an access token");
     }
     return claims as unknown as AccessClaims;

@@ -34,6 +34,12 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const salt = Buffer.from(parts[4]!, "base64");
   const expected = Buffer.from(parts[5]!, "base64");
   if (!cost || !blockSize || !parallelism || expected.length !== KEY_BYTES) return false;
-  const actual = await deriveKey(password, salt, { N: cost, r: blockSize, p: parallelism, maxmem: 256 * cost * blockSize });
+  let actual: Buffer;
+  try {
+    actual = await deriveKey(password, salt, { N: cost, r: blockSize, p: parallelism, maxmem: 256 * cost * blockSize });
+  } catch {
+    // Parameters scrypt refuses (a cost that is no power of two, out of range, too much memory).
+    return false;
+  }
   return timingSafeEqual(actual, expected);
 }

@@ -49,7 +49,7 @@ export class TokenAuthorizer implements Authorizer {
     const claims = this.verify(token, service);
     if (!claims) throw this.challenge(request, needed, "invalid or expired access token", "invalid_token");
     const state = await this.directory.get(claims.sub);
-    if (!state || state.token.status !== "enabled" || state.changedAtSecond > claims.iat) {
+    if (!state || state.token.status !== "enabled" || state.changedAt > claims.ver) {
       // The token was disabled, deleted, or it or its scope map changed since this grant.
       throw this.challenge(request, needed, "the access token's grant is no longer current; request a new one", "invalid_token");
     }

@@ -15,10 +15,10 @@ export interface TokenState {
   token: TokenRecord;
   permissions: Permissions;
   /**
-   * Second (since epoch) of the last change to the token or its scope map: access tokens
-   * issued in an earlier second are stale. Seconds, as a JWT's iat is.
+   * When the token or its scope map last changed (ms since epoch). Access tokens carry the
+   * value they were issued under (`ver`); one issued under an older value is stale.
    */
-  changedAtSecond: number;
+  changedAt: number;
 }
 
 export type CredentialCheck =
@@ -97,7 +97,6 @@ export class TokenDirectory {
       scopeMapChanged = scopeMap ? Date.parse(scopeMap.updatedAt) : 0;
     }
     const parsed = actions.map(parseScopeMapAction).flatMap((r) => (r.ok ? [r.action] : [])) as ScopeMapAction[];
-    const changedAt = Math.max(Date.parse(token.updatedAt), scopeMapChanged);
-    return { token, permissions: new Permissions(parsed), changedAtSecond: Math.floor(changedAt / 1000) };
+    return { token, permissions: new Permissions(parsed), changedAt: Math.max(Date.parse(token.updatedAt), scopeMapChanged) };
   }
 }

@@ -41,7 +41,7 @@ export function createTokenHandler(directory: TokenDirectory, issuer: TokenIssue
       throw error;
     }
     const access = grantAccess(requested, state.permissions);
-    const token = issuer.issueAccess(state.token.name, service, access, options.accessTokenSeconds);
+    const token = issuer.issueAccess(state.token.name, service, access, state.changedAt, options.accessTokenSeconds);
     const body: Record<string, unknown> = {
       token,
       access_token: token,

@@ -1,6 +1,7 @@
 /** What every registry resource handler works with. */
 import type { Authorizer } from "../auth/authorizer.js";
 import type { BlobStore, MetadataStore } from "../store/interfaces.js";
+import type { ChangeLog } from "./change-log.js";
 import type { RunningHashes } from "./running-hashes.js";
 
 export interface RegistryOptions {
@@ -17,4 +18,6 @@ export interface RegistryContext {
   authorizer: Authorizer;
   options: RegistryOptions;
   runningHashes: RunningHashes;
+  /** Every manifest and tag change is recorded here, for connected registries to follow. */
+  changes: ChangeLog;
 }

@@ -92,10 +92,14 @@ export async function putManifest(ctx: RegistryContext, request: HandlerRequest,
   if (content.byteLength <= INLINE_MANIFEST_BYTES) record.content = content;
   else await ctx.blobs.writeContent(storedDigest, content);
 
-  // Order keeps a crash safe: the manifest exists before any tag can point at it.
+  // Order keeps a crash safe: the manifest exists before any tag can point at it, and the
+  // change log's entry is written ahead of both (see change-log.ts).
   await ctx.metadata.ensureRepository(name);
-  await ctx.metadata.putManifest(record);
-  if ("tag" in target) await ctx.metadata.putTag(name, target.tag, record);
+  const change = { repository: name, digest: storedDigest, mediaType: parsed.mediaType };
+  await ctx.changes.record("tag" in target ? { ...change, kind: "tag.set", tag: target.tag } : { ...change, kind: "manifest.put" }, async () => {
+    await ctx.metadata.putManifest(record);
+    if ("tag" in target) await ctx.metadata.putTag(name, target.tag, record);
+  });
 
   return emptyResponse(201, {
     Location: `/v2/${name}/manifests/${storedDigest}`,
@@ -136,7 +140,12 @@ async function requireReferencedContent(ctx: RegistryContext, name: string, pars
 
 export async function deleteManifest(ctx: RegistryContext, name: string, reference: string): Promise<HandlerResponse> {
   const target = parseReference(reference);
-  const deleted = "tag" in target ? await ctx.metadata.deleteTag(name, target.tag) : await ctx.metadata.deleteManifest(name, target.digest);
+  const exists = "tag" in target ? await ctx.metadata.getTaggedManifest(name, target.tag) : await ctx.metadata.getManifest(name, target.digest);
+  const deleted =
+    exists !== undefined &&
+    ("tag" in target
+      ? await ctx.changes.record({ repository: name, kind: "tag.delete", tag: target.tag }, () => ctx.metadata.deleteTag(name, target.tag))
+      : await ctx.changes.record({ repository: name, kind: "manifest.delete", digest: target.digest }, () => ctx.metadata.deleteManifest(name, target.digest)));
   if (!deleted) {
     throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is not in repository ${name}`, { detail: { name, reference } });
   }

@@ -7,7 +7,9 @@ import type { Handler } from "../../shared/http/types.js";
 import { RunningHashes } from "../../shared/registry/running-hashes.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
 import { AzureBlobStore } from "../../shared/store/azure-blob/blob-store.js";
-import { ARTIFACTS_CONTAINER } from "../../shared/store/cosmos/containers.js";
+import { ChangeLog } from "../../shared/registry/change-log.js";
+import { CosmosChangeStore } from "../../shared/store/cosmos/change-store.js";
+import { ARTIFACTS_CONTAINER, CHANGES_CONTAINER } from "../../shared/store/cosmos/containers.js";
 import { CosmosMetadataStore } from "../../shared/store/cosmos/metadata-store.js";
 import { OCI_MANIFEST, RegistryClient, type PushedImage } from "../support/registry-client.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
@@ -53,7 +55,8 @@ describe("cost of a pull", () => {
   beforeAll(async () => {
     stack = await startTestStack();
     image = await new RegistryClient(stack.registryUrl).pushImage("cost/app", "v1");
-    const container = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE).container(ARTIFACTS_CONTAINER.id);
+    const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
+    const container = database.container(ARTIFACTS_CONTAINER.id);
     handler = createV2Handler({
       metadata: new CosmosMetadataStore(countingContainer(container, calls)),
       blobs: new AzureBlobStore(BlobServiceClient.fromConnectionString(stack.storageConnectionString), {
@@ -63,6 +66,7 @@ describe("cost of a pull", () => {
       authorizer: anonymousAuthorizer,
       options: { blobDelivery: "redirect" },
       runningHashes: new RunningHashes(),
+      changes: new ChangeLog(new CosmosChangeStore(database.container(CHANGES_CONTAINER.id), stack.config.REGISTRY_NAME), { graceMs: 30_000 }),
     });
   });
   afterAll(async () => stack?.destroy());

@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { generateSigningKeyPem } from "../../shared/auth/signing-key.js";
 import { ConfigError, loadConfig } from "../../shared/config.js";
 
 const required = {
   COSMOS_ENDPOINT: "https://account.documents.azure.com:443/",
   COSMOS_KEY: "secret-key",
   STORAGE_CONNECTION_STRING: "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=b;EndpointSuffix=core.windows.net",
+  TOKEN_SIGNING_KEY: generateSigningKeyPem(),
 };
 
 function configError(env: Record<string, string | undefined>): ConfigError {
@@ -26,6 +28,12 @@ describe("loading the configuration", () => {
       REGISTRY_BLOB_DELIVERY: "redirect",
       REGISTRY_READ_URL_SECONDS: 600,
       REGISTRY_ALLOW_ANONYMOUS: false,
+      REGISTRY_ANONYMOUS_PULL: false,
+      REGISTRY_NAME: "registry",
+      ACCESS_TOKEN_SECONDS: 300,
+      REFRESH_TOKEN_SECONDS: 10800,
+      TOKEN_STATE_SECONDS: 30,
+      CHANGE_FEED_GRACE_SECONDS: 30,
     });
   });
 

@@ -6,4 +6,7 @@ export const ARTIFACTS_CONTAINER = { id: "artifacts", partitionKeyPath: "/reposi
 
 export const IDENTITY_CONTAINER = { id: "identity", partitionKeyPath: "/registry" } as const;
 
-export const COSMOS_CONTAINERS = [ARTIFACTS_CONTAINER, IDENTITY_CONTAINER] as const;
+/** The change log; items carry their own TTL, so the container's default is "on, no expiry" (-1). */
+export const CHANGES_CONTAINER = { id: "changes", partitionKeyPath: "/registry", defaultTtl: -1 } as const;
+
+export const COSMOS_CONTAINERS = [ARTIFACTS_CONTAINER, IDENTITY_CONTAINER, CHANGES_CONTAINER] as const;

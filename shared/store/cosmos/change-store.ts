@@ -1,0 +1,70 @@
+/**
+ * ChangeStore on Cosmos DB: container "changes", partition "/registry". The sequence is
+ * a counter document incremented by an atomic patch; entries are "change:<seq>" (created,
+ * never upserted, so a number can be used once). Entries carry a Cosmos TTL of the
+ * longest message TTL; the local server ignores TTL, so a timer also removes them.
+ */
+import type { Container } from "@azure/cosmos";
+import { SequenceTakenError, type ChangeEntry, type ChangeStore } from "../change-store.js";
+
+/** 90 days: the longest message TTL a connected registry may have. */
+export const CHANGE_RETENTION_SECONDS = 90 * 24 * 3600;
+
+function statusOf(error: unknown): number | undefined {
+  return typeof error === "object" && error !== null ? (error as { code?: number }).code : undefined;
+}
+
+export class CosmosChangeStore implements ChangeStore {
+  constructor(
+    private readonly container: Container,
+    private readonly registry: string,
+  ) {}
+
+  async nextSequence(): Promise<number> {
+    const sequence = this.container.item("sequence", this.registry);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { resource } = await sequence.patch<{ value: number }>([{ op: "incr", path: "/value", value: 1 }]);
+        if (!resource) throw new Error("Cosmos DB returned no sequence document");
+        return resource.value;
+      } catch (error) {
+        if (statusOf(error) !== 404 || attempt > 0) throw error;
+        try {
+          await this.container.items.create({ id: "sequence", registry: this.registry, type: "sequence", value: 0 });
+        } catch (createError) {
+          if (statusOf(createError) !== 409) throw createError;
+        }
+      }
+    }
+  }
+
+  async create(entry: ChangeEntry): Promise<void> {
+    try {
+      await this.container.items.create({ ...entry, id: `change:${entry.seq}`, registry: this.registry, type: "change", ttl: CHANGE_RETENTION_SECONDS });
+    } catch (error) {
+      if (statusOf(error) === 409) throw new SequenceTakenError(`change ${entry.seq} already exists`);
+      throw error;
+    }
+  }
+
+  async markCommitted(seq: number): Promise<void> {
+    await this.container.item(`change:${seq}`, this.registry).patch([{ op: "set", path: "/state", value: "committed" }]);
+  }
+
+  async readAfter(after: number, limit: number): Promise<ChangeEntry[]> {
+    const { resources } = await this.container.items
+      .query<ChangeEntry>({
+        query: `SELECT TOP ${Math.floor(limit)} c.seq, c.state, c.createdAt, c.repository, c.kind, c.digest, c.tag, c.mediaType, c.source FROM c WHERE c.registry = @registry AND c.type = "change" AND c.seq > @after ORDER BY c.seq`,
+        parameters: [
+          { name: "@registry", value: this.registry },
+          { name: "@after", value: after },
+        ],
+      })
+      .fetchAll();
+    return resources.map(withoutUndefined);
+  }
+}
+
+function withoutUndefined(entry: ChangeEntry): ChangeEntry {
+  return Object.fromEntries(Object.entries(entry).filter(([, value]) => value !== undefined && value !== null)) as unknown as ChangeEntry;
+}

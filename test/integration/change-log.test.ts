@@ -1,0 +1,141 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createCosmosClient } from "../../shared/composition.js";
+import { ChangeLog, type FeedEntry } from "../../shared/registry/change-log.js";
+import { SequenceTakenError } from "../../shared/store/change-store.js";
+import { CosmosChangeStore } from "../../shared/store/cosmos/change-store.js";
+import { CHANGES_CONTAINER } from "../../shared/store/cosmos/containers.js";
+import { RegistryClient } from "../support/registry-client.js";
+import { startTestStack, type TestStack } from "../support/stack.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("the change log", () => {
+  let stack: TestStack;
+  let registry: RegistryClient;
+  let store: CosmosChangeStore;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ settings: { CHANGE_FEED_GRACE_SECONDS: "1" } });
+    registry = new RegistryClient(stack.registryUrl);
+    store = new CosmosChangeStore(
+      createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE).container(CHANGES_CONTAINER.id),
+      stack.config.REGISTRY_NAME,
+    );
+  });
+  afterAll(async () => stack?.destroy());
+
+  /** Reads the whole feed after `cursor`, page by page, as an edge would. */
+  async function readAll(log: ChangeLog, cursor: number, pageSize = 50): Promise<{ entries: FeedEntry[]; cursor: number }> {
+    const entries: FeedEntry[] = [];
+    for (;;) {
+      const page = await log.read(cursor, pageSize);
+      entries.push(...page.entries);
+      cursor = page.settled;
+      if (!page.more) return { entries, cursor };
+    }
+  }
+
+  it("records pushes, tag moves and deletes in the order they happened", async () => {
+    const log = new ChangeLog(store, { graceMs: 1000 });
+    const start = (await readAll(log, 0)).cursor;
+    const first = await registry.pushImage("feed/ordered", "v1");
+    const second = await registry.pushImage("feed/ordered", "v1");
+    await registry.fetch("/v2/feed/ordered/manifests/v1", { method: "DELETE" });
+    await registry.fetch(`/v2/feed/ordered/manifests/${first.digest}`, { method: "DELETE" });
+    const { entries } = await readAll(log, start);
+    expect(entries.map((e) => [e.kind, e.tag ?? e.digest, e.state])).toEqual([
+      ["tag.set", "v1", "committed"],
+      ["tag.set", "v1", "committed"],
+      ["tag.delete", "v1", "committed"],
+      ["manifest.delete", first.digest, "committed"],
+    ]);
+    expect(entries[1]!.digest).toBe(second.digest);
+    expect(entries.every((e) => e.repository === "feed/ordered")).toBe(true);
+  });
+
+  it("does not record a refused change", async () => {
+    const log = new ChangeLog(store, { graceMs: 1000 });
+    const start = (await readAll(log, 0)).cursor;
+    const response = await registry.putManifest("feed/refused", "v1", { schemaVersion: 2, layers: [] });
+    expect(response.status).toBe(400);
+    expect((await registry.fetch("/v2/feed/refused/manifests/v9", { method: "DELETE" })).status).toBe(404);
+    expect((await readAll(log, start)).entries).toEqual([]);
+  });
+
+  it("loses nothing when 20 writers push concurrently while a reader pages through it", async () => {
+    const log = new ChangeLog(store, { graceMs: 1000 });
+    let cursor = (await readAll(log, 0)).cursor;
+    const seen: FeedEntry[] = [];
+    let writing = true;
+    const reader = (async () => {
+      // Small pages, read while the writers run, exactly as a continuously syncing edge.
+      while (writing) {
+        const page = await log.read(cursor, 7);
+        seen.push(...page.entries);
+        cursor = page.settled;
+        if (!page.more) await sleep(20);
+      }
+    })();
+    const pushed: string[] = [];
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, writer) => {
+        for (let i = 0; i < 4; i++) {
+          const image = await registry.pushImage(`feed/writer${writer}`, `t${i}`, { annotations: { nonce: randomBytes(4).toString("hex") } });
+          pushed.push(`feed/writer${writer}:t${i}@${image.digest}`);
+        }
+      }),
+    );
+    writing = false;
+    await reader;
+    // Whatever the reader had not settled yet, it gets on its next reads.
+    await sleep(1100);
+    const rest = await readAll(log, cursor, 7);
+    seen.push(...rest.entries);
+
+    const recorded = seen.filter((e) => e.repository.startsWith("feed/writer")).map((e) => `${e.repository}:${e.tag}@${e.digest}`);
+    expect(recorded.sort()).toEqual(pushed.sort());
+    const sequence = seen.map((e) => e.seq);
+    expect(sequence).toEqual([...sequence].sort((a, b) => a - b));
+    expect(new Set(sequence).size).toBe(sequence.length);
+    expect(seen.every((e) => e.state === "committed")).toBe(true);
+  });
+
+  it("waits for a writer that is mid-change, then hands its entry on as unconfirmed if it never finishes", async () => {
+    const log = new ChangeLog(store, { graceMs: 600 });
+    const start = (await readAll(log, 0)).cursor;
+    // A writer that wrote ahead and then died before making its change.
+    const seq = await store.nextSequence();
+    await store.create({ seq, state: "pending", repository: "feed/crashed", kind: "tag.set", tag: "v1", createdAt: new Date().toISOString() });
+    await registry.pushImage("feed/after-crash", "v1");
+
+    const early = await log.read(start, 50);
+    expect(early.settled).toBe(seq - 1);
+    expect(early.entries).toEqual([]);
+
+    await sleep(700);
+    const late = await readAll(log, start);
+    expect(late.entries.map((e) => [e.repository, e.state])).toEqual([
+      ["feed/crashed", "unconfirmed"],
+      ["feed/after-crash", "committed"],
+    ]);
+  });
+
+  it("voids a number its writer never used, and that writer takes another", async () => {
+    const log = new ChangeLog(store, { graceMs: 600 });
+    const start = (await readAll(log, 0)).cursor;
+    const lost = await store.nextSequence();
+    await registry.pushImage("feed/after-gap", "v1");
+
+    expect((await log.read(start, 50)).settled).toBe(lost - 1);
+    await sleep(700);
+    const settled = await readAll(log, start);
+    expect(settled.entries.map((e) => e.repository)).toEqual(["feed/after-gap"]);
+    expect(settled.cursor).toBeGreaterThan(lost);
+
+    // The writer wakes up: its number is gone, so its entry cannot appear behind the reader.
+    await expect(store.create({ seq: lost, state: "pending", repository: "feed/late", kind: "tag.set", createdAt: new Date().toISOString() })).rejects.toBeInstanceOf(
+      SequenceTakenError,
+    );
+  });
+});
