@@ -6,6 +6,7 @@ import { createAdminHandler } from "../admin/router.js";
 import { createJwksHandler, createTokenHandler } from "../auth/token-server.js";
 import type { CloudServices } from "../composition.js";
 import { purgeStaleUploads } from "../registry/upload-cleanup.js";
+import { CHANGE_RETENTION_SECONDS } from "../domain/retention.js";
 import { createV2Handler } from "../registry/v2-handler.js";
 import type { RouteDefinition, TimerDefinition } from "./types.js";
 
@@ -48,6 +49,14 @@ export function buildTimers(services: CloudServices): TimerDefinition[] {
       schedule: "0 17 * * * *",
       run: async (log) => {
         await purgeStaleUploads(metadata, blobs, new Date(), log);
+      },
+    },
+    {
+      name: "purge-change-log",
+      schedule: "0 43 * * * *",
+      run: async (log) => {
+        const removed = await services.registry.changes.purge(CHANGE_RETENTION_SECONDS * 1000, 1000);
+        log(`purge-change-log: removed ${removed} change-log entries older than ${CHANGE_RETENTION_SECONDS / 86400} days`);
       },
     },
   ];

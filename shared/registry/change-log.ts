@@ -85,6 +85,11 @@ export class ChangeLog {
     return { entries, settled, more: stored.length === limit };
   }
 
+  /** Drops entries older than `retentionMs` (the Cosmos TTL does it too, but not every Cosmos does). */
+  async purge(retentionMs: number, limit: number): Promise<number> {
+    return this.store.deleteOlderThan(new Date(this.now() - retentionMs), limit);
+  }
+
   private async writeAhead(fields: ChangeFields): Promise<{ seq: number; startedAt: number }> {
     const startedAt = this.now();
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {

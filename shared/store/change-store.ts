@@ -35,4 +35,6 @@ export interface ChangeStore {
   markCommitted(seq: number): Promise<void>;
   /** Entries with seq greater than `after`, in seq order, at most `limit`. */
   readAfter(after: number, limit: number): Promise<ChangeEntry[]>;
+  /** Deletes up to `limit` entries created before `cutoff`; returns how many went. */
+  deleteOlderThan(cutoff: Date, limit: number): Promise<number>;
 }

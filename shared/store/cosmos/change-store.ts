@@ -5,10 +5,8 @@
  * longest message TTL; the local server ignores TTL, so a timer also removes them.
  */
 import type { Container } from "@azure/cosmos";
+import { CHANGE_RETENTION_SECONDS } from "../../domain/retention.js";
 import { SequenceTakenError, type ChangeEntry, type ChangeStore } from "../change-store.js";
-
-/** 90 days: the longest message TTL a connected registry may have. */
-export const CHANGE_RETENTION_SECONDS = 90 * 24 * 3600;
 
 function statusOf(error: unknown): number | undefined {
   return typeof error === "object" && error !== null ? (error as { code?: number }).code : undefined;
@@ -62,6 +60,26 @@ export class CosmosChangeStore implements ChangeStore {
       })
       .fetchAll();
     return resources.map(withoutUndefined);
+  }
+
+  async deleteOlderThan(cutoff: Date, limit: number): Promise<number> {
+    const { resources } = await this.container.items
+      .query<{ id: string }>({
+        query: `SELECT TOP ${Math.floor(limit)} c.id FROM c WHERE c.registry = @registry AND c.type = "change" AND c.createdAt < @cutoff`,
+        parameters: [
+          { name: "@registry", value: this.registry },
+          { name: "@cutoff", value: cutoff.toISOString() },
+        ],
+      })
+      .fetchAll();
+    for (const { id } of resources) {
+      try {
+        await this.container.item(id, this.registry).delete();
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+      }
+    }
+    return resources.length;
   }
 }
 
