@@ -48,7 +48,7 @@ const writtenFieldsSchema = z.object({
 /** Every field as an edge agent can use it: a placeholder is no password. */
 const usableFieldsSchema = writtenFieldsSchema.extend({
   SyncTokenPassword: writtenFieldsSchema.shape.SyncTokenPassword.refine((password) => password !== PASSWORD_PLACEHOLDER, {
-    error: `holds no password: ${PASSWORD_PLACEHOLDER.slice(1, -1)}`,
+    error: "holds no password: generate one with get-settings --generate-password 1 or 2",
   }),
 });
 
@@ -88,15 +88,18 @@ export function parseConnectionString(text: string): ConnectionStringResult {
   // Copied strings often pick up a trailing newline or ";": neither is part of any value.
   const body = text.trim().replace(/;$/, "");
   const segments = body === "" ? [] : body.split(";");
-  segments.forEach((segment, index) => {
+  for (const [index, segment] of segments.entries()) {
     const equals = segment.indexOf("=");
-    // The segment's text is not quoted: after a password with ";" in it, it may be part of the password.
-    if (equals < 0) return problems.push(`field ${index + 1} has no "=" (expected Name=value)`);
+    if (equals < 0) {
+      // The segment's text is not quoted: after a password with ";" in it, it may be part of the password.
+      problems.push(`field ${index + 1} has no "=" (expected Name=value)`);
+      continue;
+    }
     const key = segment.slice(0, equals).trim();
-    if (!(FIELDS as readonly string[]).includes(key)) return problems.push(`unknown field "${key}" (expected ${FIELDS.join(", ")})`);
-    if (fields[key as Field] !== undefined) return problems.push(`${key} appears more than once`);
-    fields[key as Field] = segment.slice(equals + 1);
-  });
+    if (!isField(key)) problems.push(`unknown field "${key}" (expected ${FIELDS.join(", ")})`);
+    else if (fields[key] !== undefined) problems.push(`${key} appears more than once`);
+    else fields[key] = segment.slice(equals + 1);
+  }
   const parsed = usableFieldsSchema.safeParse(fields);
   problems.push(...describeIssues(parsed));
   if (problems.length > 0 || !parsed.success) return { ok: false, message: `invalid connection string: ${problems.join("; ")}` };
@@ -110,6 +113,10 @@ export function parseConnectionString(text: string): ConnectionStringResult {
       parentEndpointProtocol: parsed.data.ParentEndpointProtocol,
     },
   };
+}
+
+function isField(key: string): key is Field {
+  return (FIELDS as readonly string[]).includes(key);
 }
 
 function describeIssues(result: z.ZodSafeParseResult<unknown>): string[] {

@@ -85,13 +85,15 @@ describe("walking the hierarchy", () => {
     expect(ancestorsOf(orphaned, "child1")).toEqual(["gone1"]);
   });
 
-  it("lists the direct children, sorted by name", () => {
-    expect(childrenOf(tree, "factory1")).toEqual(["line1", "line2"]);
+  it("lists the direct children, sorted by name whatever the map's order", () => {
+    const reversed: Hierarchy = new Map([...tree].reverse());
+    expect(childrenOf(reversed, "factory1")).toEqual(["line1", "line2"]);
     expect(childrenOf(tree, "robot1")).toEqual([]);
   });
 
   it("lists descendants breadth first: children before grandchildren", () => {
-    expect(descendantsOf(tree, "factory1")).toEqual(["line1", "line2", "robot1", "screen1"]);
+    const reversed: Hierarchy = new Map([...tree].reverse());
+    expect(descendantsOf(reversed, "factory1")).toEqual(["line1", "line2", "robot1", "screen1"]);
     expect(descendantsOf(tree, "shop1")).toEqual([]);
   });
 

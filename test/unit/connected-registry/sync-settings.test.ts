@@ -175,6 +175,19 @@ describe("isInsideWindow (UTC)", () => {
     expect(isInsideWindow("0 8 * * 1-5", "PT10H", utc("2024-05-04T09:00:00"))).toBe(false);
   });
 
+  it("reads the schedule in UTC whatever the machine's time zone", () => {
+    const zone = process.env.TZ;
+    process.env.TZ = "Pacific/Auckland";
+    try {
+      expect(new Date(Date.UTC(2024, 4, 1)).getHours()).not.toBe(0);
+      expect(isInsideWindow(nightly, "PT1H", utc("2024-05-01T02:30:00"))).toBe(true);
+      expect(nextSyncStart(nightly, utc("2024-05-01T03:00:00"))).toEqual(utc("2024-05-02T02:00:00"));
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
   it("is always inside for a continuous schedule", () => {
     expect(isInsideWindow("* * * * *", undefined, utc("2024-05-01T13:37:42.123"))).toBe(true);
   });
