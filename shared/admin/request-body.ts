@@ -1,6 +1,6 @@
 /** Reads and validates a management API request body against a zod schema. */
 import type { z } from "zod";
-import { readBody, BodyTooLargeError } from "../registry/byte-streams.js";
+import { BodyTooLargeError, readBody } from "../http/body.js";
 import { badRequest } from "./errors.js";
 
 const MAX_ADMIN_BODY_BYTES = 1024 * 1024;

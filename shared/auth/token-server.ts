@@ -6,6 +6,7 @@
  * It grants the intersection of what was asked and what the token's scope map allows.
  */
 import { grantAccess, parseDockerScopes, ScopeParseError, type AccessEntry } from "../domain/docker-scope.js";
+import { BodyTooLargeError, readBody } from "../http/body.js";
 import type { HandlerRequest, HandlerResponse } from "../http/types.js";
 import type { StoredPassword } from "../store/identity-store.js";
 import { parseBasic } from "./basic-credentials.js";
@@ -138,15 +139,12 @@ export function createTokenHandler(directory: TokenDirectory, issuer: TokenIssue
 }
 
 async function readForm(body: AsyncIterable<Uint8Array> | null): Promise<string> {
-  if (!body) return "";
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.byteLength;
-    if (total > MAX_FORM_BYTES) throw new TokenRequestError(400, "invalid_request", `the form exceeds ${MAX_FORM_BYTES} bytes`);
-    parts.push(chunk);
+  try {
+    return Buffer.from(await readBody(body, MAX_FORM_BYTES)).toString("utf8");
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw new TokenRequestError(400, "invalid_request", `the form exceeds ${MAX_FORM_BYTES} bytes`);
+    throw error;
   }
-  return Buffer.concat(parts).toString("utf8");
 }
 
 function json(status: number, value: unknown, headers: Record<string, string>): HandlerResponse {

@@ -4,7 +4,7 @@ import { MAX_MANIFEST_BYTES, ManifestParseError, parseManifest, type ParsedManif
 import { acceptsMediaType } from "../domain/media-types.js";
 import type { HandlerRequest, HandlerResponse } from "../http/types.js";
 import type { ManifestRecord } from "../store/interfaces.js";
-import { BodyTooLargeError, readBody } from "./byte-streams.js";
+import { BodyTooLargeError, readBody } from "../http/body.js";
 import type { RegistryContext } from "./context.js";
 import { RegistryError } from "./errors.js";
 import { emptyResponse } from "./respond.js";
