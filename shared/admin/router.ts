@@ -75,7 +75,7 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
         if (!method) {
           throw new AdminError(405, "MethodNotAllowed", `${request.method} is not supported on /management/${path}`, { Allow: Object.keys(route.methods).join(", ") });
         }
-        return await method(request, match.slice(1).map(decodeURIComponent));
+        return await method(request, match.slice(1).map(decodePathSegment));
       }
       throw notFound(`no management endpoint at /management/${path}`);
     } catch (error) {
@@ -84,4 +84,12 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       return adminErrorResponse(new AdminError(500, "InternalError", "internal error; the registry logged it"));
     }
   };
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw notFound(`"${segment}" is not valid percent-encoding`);
+  }
 }
