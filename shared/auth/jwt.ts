@@ -36,20 +36,15 @@ export class TokenIssuer {
   constructor(private readonly key: SigningKey) {}
 
   issueAccess(subject: string, audience: string, access: AccessEntry[], grantVersion: number, lifetimeSeconds: number): string {
-    return jwt.sign({ access, ver: grantVersion }, this.key.privateKey, {
-      algorithm: "ES256",
-      keyid: this.key.keyId,
-      issuer: ISSUER,
-      subject,
-      audience,
-      expiresIn: lifetimeSeconds,
-      notBefore: 0,
-      jwtid: randomUUID(),
-    });
+    return this.sign({ access, ver: grantVersion }, subject, audience, lifetimeSeconds);
   }
 
   issueRefresh(subject: string, audience: string, password: { name: PasswordName; createdAt: string }, lifetimeSeconds: number): string {
-    return jwt.sign({ use: "refresh", pwd: password.name, pwdCreated: password.createdAt }, this.key.privateKey, {
+    return this.sign({ use: "refresh", pwd: password.name, pwdCreated: password.createdAt }, subject, audience, lifetimeSeconds);
+  }
+
+  private sign(claims: object, subject: string, audience: string, lifetimeSeconds: number): string {
+    return jwt.sign(claims, this.key.privateKey, {
       algorithm: "ES256",
       keyid: this.key.keyId,
       issuer: ISSUER,

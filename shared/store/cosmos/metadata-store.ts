@@ -93,17 +93,8 @@ export class CosmosMetadataStore implements MetadataStore {
     return resource !== undefined;
   }
 
-  async listRepositories(page: Page): Promise<string[]> {
-    const { resources } = await this.container.items
-      .query<{ name: string }>({
-        query: `SELECT TOP ${page.limit} c.name FROM c WHERE c.repository = @partition AND c.type = "catalog" AND c.name > @after ORDER BY c.name`,
-        parameters: [
-          { name: "@partition", value: CATALOG_PARTITION },
-          { name: "@after", value: page.after ?? "" },
-        ],
-      })
-      .fetchAll();
-    return resources.map((r) => r.name);
+  listRepositories(page: Page): Promise<string[]> {
+    return this.listSorted(CATALOG_PARTITION, "catalog", "name", page);
   }
 
   async getTaggedManifest(repository: string, tag: string): Promise<ManifestRecord | undefined> {
@@ -128,17 +119,8 @@ export class CosmosMetadataStore implements MetadataStore {
     return this.deleteIfPresent(`tag:${tag}`, repository);
   }
 
-  async listTags(repository: string, page: Page): Promise<string[]> {
-    const { resources } = await this.container.items
-      .query<{ tag: string }>({
-        query: `SELECT TOP ${page.limit} c.tag FROM c WHERE c.repository = @repository AND c.type = "tag" AND c.tag > @after ORDER BY c.tag`,
-        parameters: [
-          { name: "@repository", value: repository },
-          { name: "@after", value: page.after ?? "" },
-        ],
-      })
-      .fetchAll();
-    return resources.map((r) => r.tag);
+  listTags(repository: string, page: Page): Promise<string[]> {
+    return this.listSorted(repository, "tag", "tag", page);
   }
 
   async getManifest(repository: string, digest: string): Promise<ManifestRecord | undefined> {
@@ -238,6 +220,21 @@ export class CosmosMetadataStore implements MetadataStore {
       })
       .fetchAll();
     return resources.map(toUploadSession);
+  }
+
+  /** One page of a field of one partition's documents of a type, sorted, after `page.after`. */
+  private async listSorted(partition: string, type: "catalog" | "tag", field: "name" | "tag", page: Page): Promise<string[]> {
+    const { resources } = await this.container.items
+      .query<Record<string, string>>({
+        query: `SELECT TOP ${Math.floor(page.limit)} c.${field} FROM c WHERE c.repository = @partition AND c.type = @type AND c.${field} > @after ORDER BY c.${field}`,
+        parameters: [
+          { name: "@partition", value: partition },
+          { name: "@type", value: type },
+          { name: "@after", value: page.after ?? "" },
+        ],
+      })
+      .fetchAll();
+    return resources.map((r) => r[field]!);
   }
 
   private async createIfAbsent(document: ItemDefinition): Promise<void> {
