@@ -6,6 +6,7 @@
 import { CosmosClient } from "@azure/cosmos";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { AdminAuthenticator } from "./admin/admin-auth.js";
+import { ConnectedRegistryService, connectedRegistryTokenReferences } from "./admin/connected-registries.js";
 import type { AdminServices } from "./admin/router.js";
 import { ScopeMapService } from "./admin/scope-maps.js";
 import { TokenService } from "./admin/tokens.js";
@@ -21,6 +22,7 @@ import { ChangeLog } from "./registry/change-log.js";
 import { RunningHashes } from "./registry/running-hashes.js";
 import { AzureBlobStore } from "./store/azure-blob/blob-store.js";
 import { CosmosChangeStore } from "./store/cosmos/change-store.js";
+import { CosmosConnectedRegistryStore } from "./store/cosmos/connected-registry-store.js";
 import { ARTIFACTS_CONTAINER, CHANGES_CONTAINER, IDENTITY_CONTAINER } from "./store/cosmos/containers.js";
 import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
@@ -57,6 +59,10 @@ export function createCloudServices(config: AppConfig): CloudServices {
     : new TokenAuthorizer(directory, issuer, { loginServer: config.REGISTRY_LOGIN_SERVER, anonymousPull: config.REGISTRY_ANONYMOUS_PULL });
 
   const scopeMaps = new ScopeMapService(identity);
+  const connectedRegistryStore = new CosmosConnectedRegistryStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
+  // A token that a connected registry uses (sync or client token) cannot be deleted.
+  const tokenService = new TokenService(identity, scopeMaps, connectedRegistryTokenReferences(connectedRegistryStore));
+  const connectedRegistries = new ConnectedRegistryService(connectedRegistryStore, identity, scopeMaps, tokenService, config.REGISTRY_LOGIN_SERVER);
   const entra =
     config.ADMIN_ENTRA_ISSUER && config.ADMIN_ENTRA_AUDIENCE && config.ADMIN_ENTRA_JWKS_URL
       ? { issuer: config.ADMIN_ENTRA_ISSUER, audience: config.ADMIN_ENTRA_AUDIENCE, jwksUrl: config.ADMIN_ENTRA_JWKS_URL }
@@ -86,7 +92,8 @@ export function createCloudServices(config: AppConfig): CloudServices {
     admin: {
       authenticator: new AdminAuthenticator({ adminKeyHash: config.ADMIN_KEY_HASH, entra }),
       scopeMaps,
-      tokens: new TokenService(identity, scopeMaps),
+      tokens: tokenService,
+      connectedRegistries,
     },
   };
 }

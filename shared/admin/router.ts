@@ -1,10 +1,20 @@
 /**
- * The management API under /management/: authenticate, then route to scope maps and
- * tokens. JSON in, JSON out; every failure is an AdminError rendered in one place.
+ * The management API under /management/: authenticate, then route to scope maps,
+ * tokens and connected registries. JSON in, JSON out; every failure is an AdminError rendered in one place.
  */
+import type { z } from "zod";
+import { serviceIdentity } from "../auth/service-name.js";
 import type { Handler, HandlerRequest, HandlerResponse } from "../http/types.js";
 import type { AdminAuthenticator } from "./admin-auth.js";
-import { AdminError, adminErrorResponse, adminJson, notFound } from "./errors.js";
+import {
+  createConnectedRegistrySchema,
+  getSettingsSchema,
+  listConnectedRegistriesSchema,
+  updateConnectedRegistrySchema,
+  updatePermissionsSchema,
+  type ConnectedRegistryService,
+} from "./connected-registries.js";
+import { AdminError, adminErrorResponse, adminJson, badRequest, notFound } from "./errors.js";
 import { readJson } from "./request-body.js";
 import { createScopeMapSchema, updateScopeMapSchema, type ScopeMapService } from "./scope-maps.js";
 import { createTokenSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
@@ -13,12 +23,13 @@ export interface AdminServices {
   authenticator: AdminAuthenticator;
   scopeMaps: ScopeMapService;
   tokens: TokenService;
+  connectedRegistries: ConnectedRegistryService;
 }
 
 type Route = { pattern: RegExp; methods: Record<string, (request: HandlerRequest, params: string[]) => Promise<HandlerResponse>> };
 
 export function createAdminHandler(services: AdminServices, log: (message: string) => void = console.error): Handler {
-  const { scopeMaps, tokens } = services;
+  const { scopeMaps, tokens, connectedRegistries } = services;
   const routes: Route[] = [
     {
       pattern: /^scopeMaps$/,
@@ -62,6 +73,51 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
         POST: async (request, [name]) => adminJson(200, await tokens.generateCredentials(name!, await readJson(request.body, generateCredentialsSchema))),
       },
     },
+    {
+      pattern: /^connectedRegistries$/,
+      methods: {
+        GET: async (request) => adminJson(200, { value: await connectedRegistries.list(readQuery(request, listConnectedRegistriesSchema)) }),
+        POST: async (request) => adminJson(201, await connectedRegistries.create(await readJson(request.body, createConnectedRegistrySchema))),
+      },
+    },
+    {
+      pattern: /^connectedRegistries\/([^/]+)$/,
+      methods: {
+        GET: async (_request, [name]) => adminJson(200, await connectedRegistries.show(name!)),
+        PATCH: async (request, [name]) =>
+          adminJson(200, await connectedRegistries.update(name!, await readJson(request.body, updateConnectedRegistrySchema))),
+        DELETE: async (request, [name]) => {
+          await connectedRegistries.delete(name!, { cleanup: request.url.searchParams.get("cleanup") === "true" });
+          return { status: 204 };
+        },
+      },
+    },
+    {
+      pattern: /^connectedRegistries\/([^/]+)\/deactivate$/,
+      methods: { POST: async (_request, [name]) => adminJson(200, await connectedRegistries.deactivate(name!)) },
+    },
+    {
+      pattern: /^connectedRegistries\/([^/]+)\/clientTokens$/,
+      methods: { GET: async (_request, [name]) => adminJson(200, { value: await connectedRegistries.listClientTokens(name!) }) },
+    },
+    {
+      pattern: /^connectedRegistries\/([^/]+)\/permissions$/,
+      methods: {
+        POST: async (request, [name]) =>
+          adminJson(200, await connectedRegistries.updatePermissions(name!, await readJson(request.body, updatePermissionsSchema))),
+      },
+    },
+    {
+      pattern: /^connectedRegistries\/([^/]+)\/settings$/,
+      methods: {
+        POST: async (request, [name]) => {
+          const input = await readJson(request.body, getSettingsSchema);
+          // The edge reaches its parent where clients reach the registry: the login server, else the host this request used.
+          const endpoint = serviceIdentity(request, connectedRegistries.loginServer).service;
+          return adminJson(200, await connectedRegistries.getSettings(name!, input, endpoint));
+        },
+      },
+    },
   ];
 
   return async (request) => {
@@ -92,4 +148,14 @@ function decodePathSegment(segment: string): string {
   } catch {
     throw notFound(`"${segment}" is not valid percent-encoding`);
   }
+}
+
+/** Validates the query string (single values only) against a zod schema. */
+function readQuery<T>(request: HandlerRequest, schema: z.ZodType<T>): T {
+  const result = schema.safeParse(Object.fromEntries(request.url.searchParams));
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message));
+    throw badRequest(`invalid query: ${problems.join("; ")}`);
+  }
+  return result.data;
 }

@@ -1,0 +1,47 @@
+/**
+ * What connected registries need from storage: one document per connected registry,
+ * replaced only if unchanged since it was read, so read-change-write updates (the
+ * 20-client-token limit among them) hold under concurrent requests.
+ */
+import type { ActivationStatus, ConnectedRegistryMode, ConnectionState, LoggingLevel } from "../domain/connected-registry/index.js";
+
+export interface ConnectedRegistryRecord {
+  name: string;
+  mode: ConnectedRegistryMode;
+  /** The parent connected registry; absent when the parent is the cloud registry. */
+  parent?: string;
+  /** The repositories it syncs (plain names). */
+  repositories: string[];
+  syncToken: string;
+  /** True when create made the sync token and its scope map (create with `repositories`). */
+  syncTokenCreated: boolean;
+  clientTokens: string[];
+  schedule: string;
+  syncWindow?: string;
+  messageTtl: string;
+  logging: LoggingLevel;
+  /** "<repository>:<tag or digest>:<push|delete|*>", as the operator wrote them. */
+  notifications: string[];
+  connectionState: ConnectionState;
+  activation: { status: ActivationStatus };
+  lastActivityTime?: string;
+  lastSyncTime?: string;
+  /** The edge agent's version, reported in the handshake. */
+  agentVersion?: string;
+  statusDetails: Array<{ type: string; code: string; description: string; timestamp: string }>;
+  createdAt: string;
+  updatedAt: string;
+  /** Opaque concurrency token for `replace`. */
+  version?: string;
+}
+
+export interface ConnectedRegistryStore {
+  get(name: string): Promise<ConnectedRegistryRecord | undefined>;
+  /** Every connected registry of the registry, by name. */
+  list(): Promise<ConnectedRegistryRecord[]>;
+  /** Throws AlreadyExistsError when one of that name exists. */
+  create(record: ConnectedRegistryRecord): Promise<ConnectedRegistryRecord>;
+  /** Replaces it if unchanged since read (its `version`); throws ConcurrentUpdateError. */
+  replace(record: ConnectedRegistryRecord): Promise<ConnectedRegistryRecord>;
+  delete(name: string): Promise<boolean>;
+}
