@@ -26,9 +26,11 @@ import { CosmosConnectedRegistryStore } from "./store/cosmos/connected-registry-
 import { ARTIFACTS_CONTAINER, CHANGES_CONTAINER, IDENTITY_CONTAINER } from "./store/cosmos/containers.js";
 import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
+import type { SyncServices } from "./sync/handler.js";
 
 export interface CloudServices {
   registry: RegistryContext;
+  sync: SyncServices;
   tokens: { directory: TokenDirectory; issuer: TokenIssuer; signingKey: SigningKey; options: TokenServerOptions };
   admin: AdminServices;
 }
@@ -68,6 +70,10 @@ export function createCloudServices(config: AppConfig): CloudServices {
       ? { issuer: config.ADMIN_ENTRA_ISSUER, audience: config.ADMIN_ENTRA_AUDIENCE, jwksUrl: config.ADMIN_ENTRA_JWKS_URL }
       : undefined;
 
+  const changes = new ChangeLog(new CosmosChangeStore(database.container(CHANGES_CONTAINER.id), config.REGISTRY_NAME), {
+    graceMs: config.CHANGE_FEED_GRACE_SECONDS * 1000,
+  });
+
   return {
     registry: {
       metadata,
@@ -75,10 +81,9 @@ export function createCloudServices(config: AppConfig): CloudServices {
       authorizer,
       options: { blobDelivery: config.REGISTRY_BLOB_DELIVERY },
       runningHashes: new RunningHashes(),
-      changes: new ChangeLog(new CosmosChangeStore(database.container(CHANGES_CONTAINER.id), config.REGISTRY_NAME), {
-        graceMs: config.CHANGE_FEED_GRACE_SECONDS * 1000,
-      }),
+      changes,
     },
+    sync: { registries: connectedRegistryStore, identity, changes, authorizer },
     tokens: {
       directory,
       issuer,

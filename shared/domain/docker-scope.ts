@@ -5,15 +5,27 @@
  */
 import { isValidRepositoryName } from "./names.js";
 import type { Permissions } from "./permissions.js";
-import type { RepositoryAction } from "./scope-map-actions.js";
+import type { GatewayAction, RepositoryAction } from "./scope-map-actions.js";
 
 export const DOCKER_REPOSITORY_ACTIONS = ["pull", "push", "delete", "metadata_read", "metadata_write"] as const;
 export type DockerRepositoryAction = (typeof DOCKER_REPOSITORY_ACTIONS)[number];
 
+/** The sync protocol's actions on a connected registry's gateway (docs/sync-protocol.md). */
+export const DOCKER_GATEWAY_ACTIONS = ["config_read", "config_write", "message_read", "message_write"] as const;
+export type DockerGatewayAction = (typeof DOCKER_GATEWAY_ACTIONS)[number];
+
 /** One entry of a scope, and of a JWT's `access` claim. */
 export type AccessEntry =
   | { type: "repository"; name: string; actions: DockerRepositoryAction[] }
-  | { type: "registry"; name: "catalog"; actions: ["*"] };
+  | { type: "registry"; name: "catalog"; actions: ["*"] }
+  | { type: "gateway"; name: string; actions: DockerGatewayAction[] };
+
+const gatewayActionFor: Record<DockerGatewayAction, GatewayAction> = {
+  config_read: "config/read",
+  config_write: "config/write",
+  message_read: "message/read",
+  message_write: "message/write",
+};
 
 const scopeMapActionFor: Record<DockerRepositoryAction, RepositoryAction> = {
   pull: "content/read",
@@ -41,6 +53,9 @@ export function parseDockerScopes(values: readonly string[]): AccessEntry[] {
     const actions = scope.slice(last + 1).split(",");
     if (type === "registry" && name === "catalog") {
       entries.push({ type: "registry", name: "catalog", actions: ["*"] });
+    } else if (type === "gateway") {
+      const known = actions.filter((action): action is DockerGatewayAction => (DOCKER_GATEWAY_ACTIONS as readonly string[]).includes(action));
+      entries.push({ type: "gateway", name, actions: known });
     } else if (type === "repository" || type === "repository(plugin)") {
       if (!isValidRepositoryName(name)) throw new ScopeParseError(`invalid scope "${scope}": "${name}" is not a repository name`);
       const known = actions.includes("*") ? [...DOCKER_REPOSITORY_ACTIONS] : actions.filter(isDockerRepositoryAction);
@@ -62,6 +77,11 @@ export function grantAccess(requested: readonly AccessEntry[], permissions: Perm
     if (entry.type === "registry") {
       // Every token may ask for the catalog; the catalog then lists only what it may read.
       granted.push(entry);
+      continue;
+    }
+    if (entry.type === "gateway") {
+      const actions = entry.actions.filter((action) => permissions.allowsGateway(entry.name, gatewayActionFor[action]));
+      if (actions.length > 0) granted.push({ type: "gateway", name: entry.name, actions: [...new Set(actions)] });
       continue;
     }
     const actions = entry.actions.filter((action) => permissions.allows(entry.name, scopeMapActionFor[action]));

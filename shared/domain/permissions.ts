@@ -3,7 +3,7 @@
  * answered with a few map lookups (one per path depth of the name), whatever the size of
  * the scope map, so a 500-action scope map with wildcards costs microseconds.
  */
-import type { RepositoryAction, ScopeMapAction } from "./scope-map-actions.js";
+import type { GatewayAction, RepositoryAction, ScopeMapAction } from "./scope-map-actions.js";
 
 export class Permissions {
   /** Actions on exactly one repository. */
@@ -12,10 +12,17 @@ export class Permissions {
   private readonly prefixes = new Map<string, Set<RepositoryAction>>();
   /** Actions on every repository ("*"). */
   private readonly everywhere = new Set<RepositoryAction>();
+  /** Sync-protocol actions, by connected registry ("factory1" -> config/read, ...). */
+  private readonly gateways = new Map<string, Set<GatewayAction>>();
 
   constructor(actions: readonly ScopeMapAction[]) {
     for (const entry of actions) {
-      if (entry.kind !== "repository") continue;
+      if (entry.kind === "gateway") {
+        let set = this.gateways.get(entry.connectedRegistry);
+        if (!set) this.gateways.set(entry.connectedRegistry, (set = new Set()));
+        set.add(entry.action);
+        continue;
+      }
       if (entry.pattern === "*") this.everywhere.add(entry.action);
       else if (entry.pattern.endsWith("/*")) addTo(this.prefixes, entry.pattern.slice(0, -1), entry.action);
       else addTo(this.exact, entry.pattern, entry.action);
@@ -29,6 +36,10 @@ export class Permissions {
       if (this.prefixes.get(repository.slice(0, slash + 1))?.has(action)) return true;
     }
     return false;
+  }
+
+  allowsGateway(connectedRegistry: string, action: GatewayAction): boolean {
+    return this.gateways.get(connectedRegistry)?.has(action) ?? false;
   }
 
   /** Whether anything at all may be read from the repository (for the catalog). */

@@ -5,6 +5,8 @@
 import { createAdminHandler } from "../admin/router.js";
 import { createJwksHandler, createTokenHandler } from "../auth/token-server.js";
 import type { CloudServices } from "../composition.js";
+import { createSyncHandler } from "../sync/handler.js";
+import { markSilentRegistriesOffline } from "../sync/health-sweep.js";
 import { purgeStaleUploads } from "../registry/upload-cleanup.js";
 import { CHANGE_RETENTION_SECONDS } from "../domain/retention.js";
 import { createV2Handler } from "../registry/v2-handler.js";
@@ -32,6 +34,12 @@ export function buildRoutes(services: CloudServices): RouteDefinition[] {
       handler: createJwksHandler(services.tokens.signingKey.jwks),
     },
     {
+      name: "sync",
+      route: "sync/v1/connectedRegistries/{*path}",
+      methods: ["GET", "POST"],
+      handler: createSyncHandler(services.sync),
+    },
+    {
       name: "management",
       // Not "admin/": the Functions host reserves that prefix for its own API.
       route: "management/{*path}",
@@ -49,6 +57,13 @@ export function buildTimers(services: CloudServices): TimerDefinition[] {
       schedule: "0 17 * * * *",
       run: async (log) => {
         await purgeStaleUploads(metadata, blobs, new Date(), log);
+      },
+    },
+    {
+      name: "connected-registry-health",
+      schedule: "0 * * * * *",
+      run: async (log) => {
+        await markSilentRegistriesOffline(services.sync.registries, Date.now(), log);
       },
     },
     {

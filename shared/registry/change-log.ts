@@ -85,6 +85,24 @@ export class ChangeLog {
     return { entries, settled, more: stored.length === limit };
   }
 
+  /**
+   * Where a new reader should start, after a full copy of the current state: just
+   * before the oldest entry that may still change (pending, or behind a young gap), so a
+   * change in flight during the copy is read again rather than missed. Only entries
+   * within the grace period can be unsettled, so looking at the last `window` suffices.
+   */
+  async startingPoint(window = 1000): Promise<number> {
+    const latest = await this.store.latestSequence();
+    const from = Math.max(0, latest - window);
+    let settled = from;
+    for (const entry of await this.store.readAfter(from, window)) {
+      if (entry.seq > settled + 1 || entry.state === "pending") return settled;
+      settled = entry.seq;
+    }
+    // Numbers handed out but not yet written sit after the last entry.
+    return settled;
+  }
+
   /** Drops entries older than `retentionMs` (the Cosmos TTL does it too, but not every Cosmos does). */
   async purge(retentionMs: number, limit: number): Promise<number> {
     return this.store.deleteOlderThan(new Date(this.now() - retentionMs), limit);

@@ -23,7 +23,8 @@ export interface ConnectedRegistryRecord {
   /** "<repository>:<tag or digest>:<push|delete|*>", as the operator wrote them. */
   notifications: string[];
   connectionState: ConnectionState;
-  activation: { status: ActivationStatus };
+  /** Which edge instance holds the activation (a second one is refused until deactivation). */
+  activation: { status: ActivationStatus; instanceId?: string; activatedAt?: string };
   lastActivityTime?: string;
   lastSyncTime?: string;
   /** The edge agent's version, reported in the handshake. */

@@ -50,6 +50,7 @@ describe("functions/ registration", () => {
       ["registry-v2", "v2/{*path}", "anonymous"],
       ["token-server", "oauth2/token", "anonymous"],
       ["jwks", ".well-known/jwks.json", "anonymous"],
+      ["sync", "sync/v1/connectedRegistries/{*path}", "anonymous"],
       ["management", "management/{*path}", "anonymous"],
     ]);
     expect(http[0]!.options.methods).toEqual(expect.arrayContaining(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]));

@@ -36,6 +36,11 @@ export class CosmosChangeStore implements ChangeStore {
     }
   }
 
+  async latestSequence(): Promise<number> {
+    const { resource } = await this.container.item("sequence", this.registry).read<{ value: number }>();
+    return resource?.value ?? 0;
+  }
+
   async create(entry: ChangeEntry): Promise<void> {
     try {
       await this.container.items.create({ ...entry, id: `change:${entry.seq}`, registry: this.registry, type: "change", ttl: CHANGE_RETENTION_SECONDS });

@@ -1,0 +1,70 @@
+/**
+ * What an edge needs to run on its own (docs/sync-protocol.md, section 2): its settings,
+ * its children with their sync tokens' password verifiers, and its client tokens with
+ * their scope maps and password verifiers. Verifiers are the scrypt hashes the registry
+ * stores; no password ever travels.
+ */
+import { createHash } from "node:crypto";
+import { SYSTEM_SCOPE_MAPS, isSystemScopeMap } from "../domain/identity-names.js";
+import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
+import type { IdentityStore, TokenRecord } from "../store/identity-store.js";
+
+export interface TokenForEdge {
+  name: string;
+  status: TokenRecord["status"];
+  passwordVerifiers: Array<{ name: string; hash: string; expiry: string | null }>;
+}
+
+export interface EdgeConfiguration {
+  name: string;
+  mode: ConnectedRegistryRecord["mode"];
+  parent: string | null;
+  repositories: string[];
+  schedule: string;
+  syncWindow: string | null;
+  messageTtl: string;
+  logging: ConnectedRegistryRecord["logging"];
+  children: Array<{ name: string; mode: ConnectedRegistryRecord["mode"]; syncToken: TokenForEdge | null }>;
+  clientTokens: Array<TokenForEdge & { scopeMap: { name: string; actions: string[] } }>;
+  /** Changes whenever anything above changes: the feed carries it so the edge knows to re-read. */
+  version: string;
+}
+
+export async function configurationOf(record: ConnectedRegistryRecord, registries: ConnectedRegistryStore, identity: IdentityStore): Promise<EdgeConfiguration> {
+  const children = (await registries.list()).filter((other) => other.parent === record.name);
+  const childViews = await Promise.all(
+    children.map(async (child) => ({ name: child.name, mode: child.mode, syncToken: tokenForEdge(await identity.getToken(child.syncToken)) })),
+  );
+  const clientTokens = (
+    await Promise.all(
+      record.clientTokens.map(async (name) => {
+        const token = await identity.getToken(name);
+        if (!token) return undefined;
+        const actions = isSystemScopeMap(token.scopeMap) ? [...SYSTEM_SCOPE_MAPS[token.scopeMap].actions] : ((await identity.getScopeMap(token.scopeMap))?.actions ?? []);
+        return { ...tokenForEdge(token)!, scopeMap: { name: token.scopeMap, actions } };
+      }),
+    )
+  ).filter((token) => token !== undefined);
+  const body = {
+    name: record.name,
+    mode: record.mode,
+    parent: record.parent ?? null,
+    repositories: record.repositories,
+    schedule: record.schedule,
+    syncWindow: record.syncWindow ?? null,
+    messageTtl: record.messageTtl,
+    logging: record.logging,
+    children: childViews,
+    clientTokens,
+  };
+  return { ...body, version: createHash("sha256").update(JSON.stringify(body)).digest("base64url").slice(0, 22) };
+}
+
+function tokenForEdge(token: TokenRecord | undefined): TokenForEdge | null {
+  if (!token) return null;
+  return {
+    name: token.name,
+    status: token.status,
+    passwordVerifiers: token.passwords.map((p) => ({ name: p.name, hash: p.hash, expiry: p.expiry ?? null })),
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * The sync endpoints edge agents call (docs/sync-protocol.md): activate, configuration,
+ * feed and status, under /sync/v1/connectedRegistries/<name>/. Each asks the authorizer
+ * for the gateway action it needs, as the token server grants it to sync tokens.
+ */
+import { z } from "zod";
+import type { Authorizer } from "../auth/authorizer.js";
+import type { DockerGatewayAction } from "../domain/docker-scope.js";
+import { durationMilliseconds } from "../domain/connected-registry/index.js";
+import type { Handler, HandlerRequest, HandlerResponse } from "../http/types.js";
+import { RegistryError } from "../registry/errors.js";
+import { errorResponse } from "../registry/respond.js";
+import type { ChangeLog } from "../registry/change-log.js";
+import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
+import type { IdentityStore } from "../store/identity-store.js";
+import { ConcurrentUpdateError } from "../store/interfaces.js";
+import { readJson } from "../admin/request-body.js";
+import { AdminError } from "../admin/errors.js";
+import { configurationOf } from "./configuration.js";
+import { decodeCursor, encodeCursor } from "./cursor.js";
+import { SyncError, syncErrorResponse, syncJson } from "./errors.js";
+
+export const PROTOCOL_VERSIONS = ["1"] as const;
+const MAX_FEED_PAGE = 1000;
+const UPDATE_ATTEMPTS = 20;
+
+const activateSchema = z.object({
+  instanceId: z.string().min(8).max(100),
+  protocolVersions: z.array(z.string()).min(1),
+  capabilities: z.array(z.string()).default([]),
+  acceptedMediaTypes: z.array(z.string()).default([]),
+  agentVersion: z.string().max(100).optional(),
+});
+
+const statusSchema = z.object({
+  instanceId: z.string(),
+  state: z.enum(["Online", "Syncing"]),
+  lastSyncTime: z.iso.datetime({ offset: true }).optional(),
+  lastError: z.string().max(2000).optional(),
+  usage: z.object({ bytes: z.number().nonnegative(), repositories: z.number().int().nonnegative() }).optional(),
+});
+
+export interface SyncServices {
+  registries: ConnectedRegistryStore;
+  identity: IdentityStore;
+  changes: ChangeLog;
+  authorizer: Authorizer;
+  now?: () => number;
+}
+
+export function createSyncHandler(services: SyncServices, log: (message: string) => void = console.error): Handler {
+  const now = services.now ?? Date.now;
+
+  async function authorize(request: HandlerRequest, name: string, action: DockerGatewayAction): Promise<void> {
+    await services.authorizer.authorize(request, [{ type: "gateway", name, actions: [action] }]);
+  }
+
+  async function requireRecord(name: string): Promise<ConnectedRegistryRecord> {
+    const record = await services.registries.get(name);
+    if (!record) throw new SyncError("NOT_FOUND", `connected registry "${name}" does not exist`);
+    return record;
+  }
+
+  function requireActiveInstance(record: ConnectedRegistryRecord, instanceId: string | null): void {
+    if (record.activation.status !== "Active") {
+      throw new SyncError("NOT_ACTIVE", `connected registry "${record.name}" is not active (deactivated?); stop syncing and activate again`);
+    }
+    if (instanceId !== record.activation.instanceId) {
+      throw new SyncError("NOT_ACTIVE", `another instance holds the activation of "${record.name}"; this one must stop`);
+    }
+  }
+
+  /** Read-change-write on the record, retried when another request changed it meanwhile. */
+  async function change(name: string, apply: (record: ConnectedRegistryRecord) => ConnectedRegistryRecord): Promise<ConnectedRegistryRecord> {
+    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+      try {
+        return await services.registries.replace(apply(await requireRecord(name)));
+      } catch (error) {
+        if (!(error instanceof ConcurrentUpdateError)) throw error;
+      }
+    }
+    throw new SyncError("INVALID_REQUEST", `connected registry "${name}" is being changed by many requests at once; try again`);
+  }
+
+  async function activate(request: HandlerRequest, name: string): Promise<HandlerResponse> {
+    await authorize(request, name, "config_write");
+    const input = await readJson(request.body, activateSchema);
+    const version = PROTOCOL_VERSIONS.find((v) => input.protocolVersions.includes(v));
+    if (!version) {
+      throw new SyncError("UNSUPPORTED_PROTOCOL", `no common protocol version: this registry speaks ${PROTOCOL_VERSIONS.join(", ")}`, {
+        supported: PROTOCOL_VERSIONS,
+      });
+    }
+    const timestamp = new Date(now()).toISOString();
+    const record = await change(name, (current) => {
+      if (current.activation.status === "Active" && current.activation.instanceId !== input.instanceId) {
+        throw new SyncError(
+          "ALREADY_ACTIVATED",
+          `connected registry "${name}" is already active on another instance; deactivate it first if that instance is gone`,
+        );
+      }
+      const activatedAt = current.activation.status === "Active" ? (current.activation.activatedAt ?? timestamp) : timestamp;
+      return {
+        ...current,
+        activation: { status: "Active", instanceId: input.instanceId, activatedAt },
+        connectionState: "Online",
+        lastActivityTime: timestamp,
+        ...(input.agentVersion ? { agentVersion: input.agentVersion } : {}),
+      };
+    });
+    const configuration = await configurationOf(record, services.registries, services.identity);
+    const cursor = encodeCursor(name, await services.changes.startingPoint(), now());
+    return syncJson(200, {
+      protocolVersion: version,
+      activation: { status: "Active", instanceId: input.instanceId, activatedAt: record.activation.activatedAt },
+      configuration,
+      cursor,
+    });
+  }
+
+  async function configuration(request: HandlerRequest, name: string): Promise<HandlerResponse> {
+    await authorize(request, name, "config_read");
+    const record = await requireRecord(name);
+    requireActiveInstance(record, request.url.searchParams.get("instance"));
+    return syncJson(200, await configurationOf(record, services.registries, services.identity));
+  }
+
+  async function feed(request: HandlerRequest, name: string): Promise<HandlerResponse> {
+    await authorize(request, name, "message_read");
+    const params = request.url.searchParams;
+    const record = await requireRecord(name);
+    requireActiveInstance(record, params.get("instance"));
+    const cursor = decodeCursor(params.get("cursor") ?? "", name);
+    const ttlMs = durationMilliseconds(record.messageTtl);
+    if (now() - cursor.t > ttlMs) {
+      throw new SyncError("CURSOR_EXPIRED", `the cursor is older than the message TTL (${record.messageTtl}); do a full resync`);
+    }
+    const limitParam = Number(params.get("limit") ?? MAX_FEED_PAGE);
+    if (!Number.isInteger(limitParam) || limitParam < 1) throw new SyncError("INVALID_REQUEST", `limit must be a positive integer, got "${params.get("limit")}"`);
+    const page = await services.changes.read(cursor.s, Math.min(limitParam, MAX_FEED_PAGE));
+    const inScope = new Set(record.repositories);
+    const changes = page.entries
+      .filter((entry) => inScope.has(entry.repository))
+      .map(({ seq, repository, kind, digest, tag, mediaType, state, createdAt, source }) => ({ seq, repository, kind, digest, tag, mediaType, state, createdAt, source }));
+    const configurationVersion = (await configurationOf(record, services.registries, services.identity)).version;
+    return syncJson(200, { changes, cursor: encodeCursor(name, page.settled, now()), more: page.more, configurationVersion });
+  }
+
+  async function status(request: HandlerRequest, name: string): Promise<HandlerResponse> {
+    await authorize(request, name, "message_write");
+    const input = await readJson(request.body, statusSchema);
+    const timestamp = new Date(now()).toISOString();
+    const record = await change(name, (current) => {
+      requireActiveInstance(current, input.instanceId);
+      return {
+        ...current,
+        lastActivityTime: timestamp,
+        connectionState: input.lastError ? "Unhealthy" : input.state,
+        ...(input.lastSyncTime ? { lastSyncTime: input.lastSyncTime } : {}),
+        statusDetails: input.lastError ? [{ type: "sync", code: "SyncFailed", description: input.lastError, timestamp }] : [],
+      };
+    });
+    return syncJson(200, { connectionState: record.connectionState, lastActivityTime: record.lastActivityTime });
+  }
+
+  const operations: Record<string, Partial<Record<string, (request: HandlerRequest, name: string) => Promise<HandlerResponse>>>> = {
+    activate: { POST: activate },
+    configuration: { GET: configuration },
+    feed: { GET: feed },
+    status: { POST: status },
+  };
+
+  return async (request) => {
+    const match = /^\/sync\/v1\/connectedRegistries\/([A-Za-z0-9]+)\/([a-z]+)$/.exec(request.url.pathname);
+    try {
+      const operation = match ? operations[match[2]!]?.[request.method] : undefined;
+      if (!match || !operation) throw new SyncError("NOT_FOUND", `no sync endpoint ${request.method} ${request.url.pathname}`);
+      return await operation(request, match[1]!);
+    } catch (error) {
+      if (error instanceof SyncError) return syncErrorResponse(error);
+      if (error instanceof RegistryError) return errorResponse(error, request.method);
+      if (error instanceof AdminError) return syncErrorResponse(new SyncError("INVALID_REQUEST", error.message));
+      log(`sync: ${request.method} ${request.url.pathname} failed: ${error instanceof Error ? error.stack : String(error)}`);
+      return syncJson(500, { errors: [{ code: "UNKNOWN", message: "internal error; the registry logged it" }] });
+    }
+  };
+}

@@ -1,0 +1,27 @@
+/**
+ * The connected-registry health sweep: an active edge that has not called for a while
+ * is marked Offline, so `show` tells the operator. Idempotent, and safe on several
+ * instances at once (a record changed meanwhile is simply left for the next run).
+ */
+import type { ConnectedRegistryStore } from "../store/connected-registry-store.js";
+import { ConcurrentUpdateError } from "../store/interfaces.js";
+
+/** Heartbeats come every minute or so; five missed ones mean the edge or its link is down. */
+export const SILENCE_BEFORE_OFFLINE_MS = 5 * 60 * 1000;
+
+export async function markSilentRegistriesOffline(store: ConnectedRegistryStore, now: number, log: (message: string) => void): Promise<string[]> {
+  const marked: string[] = [];
+  for (const record of await store.list()) {
+    if (record.activation.status !== "Active" || record.connectionState === "Offline") continue;
+    const lastHeard = record.lastActivityTime ? Date.parse(record.lastActivityTime) : 0;
+    if (now - lastHeard < SILENCE_BEFORE_OFFLINE_MS) continue;
+    try {
+      await store.replace({ ...record, connectionState: "Offline" });
+      marked.push(record.name);
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError)) throw error;
+    }
+  }
+  log(`connected-registry-health: marked ${marked.length} silent connected registr${marked.length === 1 ? "y" : "ies"} Offline${marked.length ? `: ${marked.join(", ")}` : ""}`);
+  return marked;
+}
