@@ -27,6 +27,7 @@ import { ARTIFACTS_CONTAINER, CHANGES_CONTAINER, IDENTITY_CONTAINER } from "./st
 import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
 import type { SyncServices } from "./sync/handler.js";
+import { createOriginResolver } from "./sync/origin.js";
 
 export interface CloudServices {
   registry: RegistryContext;
@@ -82,6 +83,7 @@ export function createCloudServices(config: AppConfig): CloudServices {
       options: { blobDelivery: config.REGISTRY_BLOB_DELIVERY },
       runningHashes: new RunningHashes(),
       changes,
+      originOf: createOriginResolver(connectedRegistryStore, config.TOKEN_STATE_SECONDS * 1000),
     },
     sync: { registries: connectedRegistryStore, identity, changes, authorizer },
     tokens: {

@@ -8,6 +8,8 @@ import type { HandlerRequest } from "../http/types.js";
 export interface Principal {
   /** Whether the caller may read anything from the repository (the catalog lists only those). */
   mayRead(repository: string): boolean;
+  /** The token the caller authenticated with; absent for anonymous callers. */
+  tokenName?: string;
 }
 
 export interface Authorizer {

@@ -99,7 +99,7 @@ export class TokenAuthorizer implements Authorizer {
 }
 
 function principalOf(state: TokenState): Principal {
-  return { mayRead: (repository) => state.permissions.mayRead(repository) };
+  return { mayRead: (repository) => state.permissions.mayRead(repository), tokenName: state.token.name };
 }
 
 function isPullOnly(entry: AccessEntry): boolean {

@@ -20,4 +20,9 @@ export interface RegistryContext {
   runningHashes: RunningHashes;
   /** Every manifest and tag change is recorded here, for connected registries to follow. */
   changes: ChangeLog;
+  /**
+   * The connected registry whose sync token this is, if any: an edge's upstream pushes are
+   * recorded with it as their source, so that edge can tell its own changes in the feed.
+   */
+  originOf?: (tokenName: string) => Promise<string | undefined>;
 }

@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import { MAX_MANIFEST_BYTES, ManifestParseError, parseManifest, type ParsedManifest } from "../domain/manifest.js";
 import { acceptsMediaType } from "../domain/media-types.js";
+import type { Principal } from "../auth/authorizer.js";
 import type { HandlerRequest, HandlerResponse } from "../http/types.js";
 import type { ManifestRecord } from "../store/interfaces.js";
 import { BodyTooLargeError, readBody } from "../http/body.js";
@@ -49,7 +50,7 @@ async function readStoredContent(ctx: RegistryContext, digest: string, size: num
   return readBody(await ctx.blobs.read(digest), size);
 }
 
-export async function putManifest(ctx: RegistryContext, request: HandlerRequest, name: string, reference: string): Promise<HandlerResponse> {
+export async function putManifest(ctx: RegistryContext, request: HandlerRequest, name: string, reference: string, principal: Principal): Promise<HandlerResponse> {
   const target = parseReference(reference);
   const declaredLength = Number(request.headers.get("content-length") ?? "0");
   if (declaredLength > MAX_MANIFEST_BYTES) throw manifestTooLarge();
@@ -95,7 +96,7 @@ export async function putManifest(ctx: RegistryContext, request: HandlerRequest,
   // Order keeps a crash safe: the manifest exists before any tag can point at it, and the
   // change log's entry is written ahead of both (see change-log.ts).
   await ctx.metadata.ensureRepository(name);
-  const change = { repository: name, digest: storedDigest, mediaType: parsed.mediaType };
+  const change = { repository: name, digest: storedDigest, mediaType: parsed.mediaType, ...(await originOf(ctx, principal)) };
   await ctx.changes.record("tag" in target ? { ...change, kind: "tag.set", tag: target.tag } : { ...change, kind: "manifest.put" }, async () => {
     await ctx.metadata.putManifest(record);
     if ("tag" in target) await ctx.metadata.putTag(name, target.tag, record);
@@ -138,16 +139,24 @@ async function requireReferencedContent(ctx: RegistryContext, name: string, pars
   }
 }
 
-export async function deleteManifest(ctx: RegistryContext, name: string, reference: string): Promise<HandlerResponse> {
+export async function deleteManifest(ctx: RegistryContext, name: string, reference: string, principal: Principal): Promise<HandlerResponse> {
   const target = parseReference(reference);
+  const source = await originOf(ctx, principal);
   const exists = "tag" in target ? await ctx.metadata.getTaggedManifest(name, target.tag) : await ctx.metadata.getManifest(name, target.digest);
   const deleted =
     exists !== undefined &&
     ("tag" in target
-      ? await ctx.changes.record({ repository: name, kind: "tag.delete", tag: target.tag }, () => ctx.metadata.deleteTag(name, target.tag))
-      : await ctx.changes.record({ repository: name, kind: "manifest.delete", digest: target.digest }, () => ctx.metadata.deleteManifest(name, target.digest)));
+      ? await ctx.changes.record({ repository: name, kind: "tag.delete", tag: target.tag, ...source }, () => ctx.metadata.deleteTag(name, target.tag))
+      : await ctx.changes.record({ repository: name, kind: "manifest.delete", digest: target.digest, ...source }, () => ctx.metadata.deleteManifest(name, target.digest)));
   if (!deleted) {
     throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is not in repository ${name}`, { detail: { name, reference } });
   }
   return emptyResponse(202);
+}
+
+/** `{ source }` when the caller is a connected registry's sync token (an upstream push). */
+async function originOf(ctx: RegistryContext, principal: Principal): Promise<{ source?: string }> {
+  if (!principal.tokenName || !ctx.originOf) return {};
+  const source = await ctx.originOf(principal.tokenName);
+  return source ? { source } : {};
 }

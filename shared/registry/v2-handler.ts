@@ -81,8 +81,8 @@ function operationsFor(ctx: RegistryContext, request: HandlerRequest, target: V2
       return {
         GET: read,
         HEAD: read,
-        PUT: push(() => putManifest(ctx, request, target.name, target.reference)),
-        DELETE: remove(() => deleteManifest(ctx, target.name, target.reference)),
+        PUT: push((principal) => putManifest(ctx, request, target.name, target.reference, principal)),
+        DELETE: remove((principal) => deleteManifest(ctx, target.name, target.reference, principal)),
       };
     }
     case "blob": {

@@ -208,4 +208,26 @@ describe("the sync protocol (cloud side)", () => {
     // Running again changes nothing more.
     expect(await markSilentRegistriesOffline(store, later, () => {})).not.toContain("syncquiet1");
   });
+
+  it("records an upstream push made with a ReadWrite edge's sync token as coming from that edge", async () => {
+    const created = await admin.call("POST", "connectedRegistries", { name: "syncwrite1", mode: "ReadWrite", repositories: ["sync/in-scope"] });
+    expect(created.status).toBe(201);
+    const settings = await admin.call("POST", "connectedRegistries/syncwrite1/settings", { parentProtocol: "http", generatePassword: 1 });
+    const parsed = parseConnectionString(settings.body.connectionString);
+    if (!parsed.ok) throw new Error(parsed.message);
+    const edge = { name: "syncwrite1", basic: `Basic ${Buffer.from(`${parsed.settings.syncTokenName}:${parsed.settings.syncTokenPassword}`).toString("base64")}` };
+    const instance = randomUUID();
+    const { cursor } = (await call(edge, "POST", "activate", activation(instance))).body;
+
+    const upstream = new RegistryClient(stack.registryUrl);
+    const plainFetch = upstream.fetch.bind(upstream);
+    upstream.fetch = (path, init = {}) => plainFetch(path, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: edge.basic } });
+    await upstream.pushImage("sync/in-scope", "from-edge");
+    await pusher.pushImage("sync/in-scope", "from-cloud");
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+
+    const page = await call(edge, "GET", "feed", undefined, `?cursor=${cursor}&instance=${instance}`);
+    const sources = Object.fromEntries(page.body.changes.map((c: any) => [c.tag, c.source ?? null]));
+    expect(sources).toMatchObject({ "from-edge": "syncwrite1", "from-cloud": null });
+  });
 });
