@@ -35,6 +35,8 @@ export interface ChangeStore {
   markCommitted(seq: number): Promise<void>;
   /** Entries with seq greater than `after`, in seq order, at most `limit`. */
   readAfter(after: number, limit: number): Promise<ChangeEntry[]>;
+  /** The entries numbered first..last that exist, in seq order (point reads: for short spans). */
+  readRange(first: number, last: number): Promise<ChangeEntry[]>;
   /** The last sequence number handed out (0 when none). */
   latestSequence(): Promise<number>;
   /** Deletes up to `limit` entries created before `cutoff`; returns how many went. */

@@ -67,6 +67,13 @@ export class CosmosChangeStore implements ChangeStore {
     return resources.map(withoutUndefined);
   }
 
+  async readRange(first: number, last: number): Promise<ChangeEntry[]> {
+    const reads = [];
+    for (let seq = first; seq <= last; seq++) reads.push(this.container.item(`change:${seq}`, this.registry).read<ChangeEntry>());
+    const entries = (await Promise.all(reads)).flatMap(({ resource }) => (resource ? [resource] : []));
+    return entries.map(({ seq, state, createdAt, repository, kind, digest, tag, mediaType, source }) => withoutUndefined({ seq, state, createdAt, repository, kind, digest, tag, mediaType, source } as ChangeEntry));
+  }
+
   async deleteOlderThan(cutoff: Date, limit: number): Promise<number> {
     const { resources } = await this.container.items
       .query<{ id: string }>({
