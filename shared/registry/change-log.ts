@@ -13,6 +13,7 @@
  */
 import type { ChangeEntry, ChangeFields, ChangeStore } from "../store/change-store.js";
 import { SequenceTakenError } from "../store/change-store.js";
+import { RegistryError } from "./errors.js";
 
 export interface FeedEntry extends Omit<ChangeEntry, "state"> {
   /** "unconfirmed": the writer never finished; look at the current state instead. */
@@ -60,7 +61,9 @@ export class ChangeLog {
     const { seq, startedAt } = await this.writeAhead(fields);
     // A writer this late could land its change after readers gave up waiting for it.
     if (this.now() - startedAt > this.options.graceMs / 2) {
-      throw new Error(`change ${seq} took too long to start; not applied, retry the request`);
+      throw new RegistryError("TOOMANYREQUESTS", `the change log is too slow right now (change ${seq} took over ${this.options.graceMs / 2000} s to start); nothing was changed, retry`, {
+        headers: { "Retry-After": "1" },
+      });
     }
     const result = await apply();
     await this.store.markCommitted(seq);

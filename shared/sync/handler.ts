@@ -22,6 +22,12 @@ import { SyncError, syncErrorResponse, syncJson } from "./errors.js";
 
 export const PROTOCOL_VERSIONS = ["1"] as const;
 const MAX_FEED_PAGE = 1000;
+/**
+ * How long a feed read may reuse the configuration version it computed (the version
+ * covers client tokens and children, which live in other documents): a changed client
+ * token reaches the edge within this bound plus its next feed read.
+ */
+const CONFIGURATION_VERSION_MS = 5_000;
 const UPDATE_ATTEMPTS = 20;
 
 const activateSchema = z.object({
@@ -50,6 +56,15 @@ export interface SyncServices {
 
 export function createSyncHandler(services: SyncServices, log: (message: string) => void = console.error): Handler {
   const now = services.now ?? Date.now;
+  const configurationVersions = new Map<string, { version: string; until: number }>();
+
+  async function configurationVersion(record: ConnectedRegistryRecord): Promise<string> {
+    const cached = configurationVersions.get(record.name);
+    if (cached && cached.until > now()) return cached.version;
+    const { version } = await configurationOf(record, services.registries, services.identity);
+    configurationVersions.set(record.name, { version, until: now() + CONFIGURATION_VERSION_MS });
+    return version;
+  }
 
   async function authorize(request: HandlerRequest, name: string, action: DockerGatewayAction): Promise<void> {
     await services.authorizer.authorize(request, [{ type: "gateway", name, actions: [action] }]);
@@ -142,8 +157,7 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
     const changes = page.entries
       .filter((entry) => inScope.has(entry.repository))
       .map(({ seq, repository, kind, digest, tag, mediaType, state, createdAt, source }) => ({ seq, repository, kind, digest, tag, mediaType, state, createdAt, source }));
-    const configurationVersion = (await configurationOf(record, services.registries, services.identity)).version;
-    return syncJson(200, { changes, cursor: encodeCursor(name, page.settled, now()), more: page.more, configurationVersion });
+    return syncJson(200, { changes, cursor: encodeCursor(name, page.settled, now()), more: page.more, configurationVersion: await configurationVersion(record) });
   }
 
   async function status(request: HandlerRequest, name: string): Promise<HandlerResponse> {

@@ -16,7 +16,7 @@ describe("the change log", () => {
   let store: CosmosChangeStore;
 
   beforeAll(async () => {
-    stack = await startTestStack({ settings: { CHANGE_FEED_GRACE_SECONDS: "1" } });
+    stack = await startTestStack({ settings: { CHANGE_FEED_GRACE_SECONDS: "4" } });
     registry = new RegistryClient(stack.registryUrl);
     store = new CosmosChangeStore(
       createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE).container(CHANGES_CONTAINER.id),

@@ -21,7 +21,7 @@ describe("the sync protocol (cloud side)", () => {
   let pusher: RegistryClient;
 
   beforeAll(async () => {
-    stack = await startTestStack({ anonymous: false, settings: { CHANGE_FEED_GRACE_SECONDS: "1" } });
+    stack = await startTestStack({ anonymous: false, settings: { CHANGE_FEED_GRACE_SECONDS: "4" } });
     admin = new ManagementClient(stack.registryUrl);
     const password = await admin.tokenWithPassword("pusher", { scopeMap: "_repositories_admin" });
     pusher = new RegistryClient(stack.registryUrl);
