@@ -230,4 +230,17 @@ describe("the sync protocol (cloud side)", () => {
     const sources = Object.fromEntries(page.body.changes.map((c: any) => [c.tag, c.source ?? null]));
     expect(sources).toMatchObject({ "from-edge": "syncwrite1", "from-cloud": null });
   });
+
+  it("lets a ReadOnly edge's sync token pull its repositories through /v2/, and nothing more", async () => {
+    const edge = await connectedRegistry("syncpull01");
+    const image = await pusher.pushImage("sync/in-scope", "content");
+    await pusher.pushImage("sync/out-of-scope", "content");
+    const asEdge = (path: string, init: RequestInit = {}) => fetch(`${stack.registryUrl}${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: edge.basic } });
+    const manifest = await asEdge("/v2/sync/in-scope/manifests/content", { headers: { Accept: "application/vnd.oci.image.manifest.v1+json" } });
+    expect(manifest.status).toBe(200);
+    expect(manifest.headers.get("docker-content-digest")).toBe(image.digest);
+    expect((await asEdge(`/v2/sync/in-scope/blobs/${image.layerDigest}`, { redirect: "manual" })).status).toBe(307);
+    expect((await asEdge("/v2/sync/out-of-scope/manifests/content")).status).toBe(403);
+    expect((await asEdge("/v2/sync/in-scope/blobs/uploads/", { method: "POST" })).status).toBe(403);
+  });
 });
