@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { createHash, randomUUID } from "node:crypto";
 import { parseConnectionString } from "../shared/domain/connected-registry/index.js";
 import { encodeCursor } from "../shared/sync/cursor.js";
-import { makeAdminKey } from "./identity.js";
+import { generatePassword, hashPassword } from "../shared/auth/passwords.js";
 import { loadGets } from "./load.js";
 import { startOurs } from "./our-stack.js";
 import { median } from "./stats.js";
@@ -33,7 +33,8 @@ async function json(url: URL, init: RequestInit): Promise<any> {
 
 export async function runSyncBench(): Promise<Record<string, number>> {
   const dataDir = await mkdtemp(join(tmpdir(), "bench-sync-"));
-  const admin = await makeAdminKey();
+  const adminKey = generatePassword();
+  const admin = { key: adminKey, hash: await hashPassword(adminKey) };
   const target = await startOurs("ours-sync", dataDir, { REGISTRY_ALLOW_ANONYMOUS: "false", ADMIN_KEY_HASH: admin.hash, CHANGE_FEED_GRACE_SECONDS: "10" });
   try {
     const base = target.baseUrl;
