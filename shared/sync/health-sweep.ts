@@ -22,6 +22,7 @@ export async function markSilentRegistriesOffline(store: ConnectedRegistryStore,
       if (!(error instanceof ConcurrentUpdateError)) throw error;
     }
   }
-  log(`connected-registry-health: marked ${marked.length} silent connected registr${marked.length === 1 ? "y" : "ies"} Offline${marked.length ? `: ${marked.join(", ")}` : ""}`);
+  // It runs every minute: say something only when it did something.
+  if (marked.length > 0) log(`connected-registry-health: marked ${marked.length} silent connected registr${marked.length === 1 ? "y" : "ies"} Offline: ${marked.join(", ")}`);
   return marked;
 }
