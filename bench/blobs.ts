@@ -4,7 +4,7 @@
  * following a redirect to storage, counting the bytes and checking their sha256.
  */
 import { createHash } from "node:crypto";
-import type { Agent } from "node:http";
+import type { Agent, OutgoingHttpHeaders } from "node:http";
 import { call, download, expectStatus, header } from "./http.js";
 
 const TIMEOUT_MS = 60_000;
@@ -60,14 +60,14 @@ export async function pushBlobStreamed(base: URL, repository: string, data: Buff
   return { seconds: ms(t0, t3) / 1000, postMs: ms(t0, t1), patchMs: ms(t1, t2), putMs: ms(t2, t3) };
 }
 
-/** Monolithic push (POST, then PUT ?digest= with the body): for the small blobs of an image. */
-export async function pushBlobMonolithic(base: URL, repository: string, data: Buffer, agent: Agent): Promise<string> {
+/** Monolithic push (POST, then PUT ?digest= with the body): for the small blobs of an image; `headers` e.g. Authorization. */
+export async function pushBlobMonolithic(base: URL, repository: string, data: Buffer, agent: Agent, headers: OutgoingHttpHeaders = {}): Promise<string> {
   const digest = sha256Digest(data);
-  const started = await call(new URL(`/v2/${repository}/blobs/uploads/`, base), { method: "POST", agent, timeoutMs: TIMEOUT_MS, body: Buffer.alloc(0) });
+  const started = await call(new URL(`/v2/${repository}/blobs/uploads/`, base), { method: "POST", agent, timeoutMs: TIMEOUT_MS, headers, body: Buffer.alloc(0) });
   expectStatus(started, 202, "POST blob upload");
   const url = new URL(header(started, "location"), base);
   url.searchParams.set("digest", digest);
-  const finished = await call(url, { method: "PUT", agent, timeoutMs: TIMEOUT_MS, headers: { "content-type": "application/octet-stream" }, body: data });
+  const finished = await call(url, { method: "PUT", agent, timeoutMs: TIMEOUT_MS, headers: { ...headers, "content-type": "application/octet-stream" }, body: data });
   expectStatus(finished, 201, "PUT blob (monolithic)");
   return digest;
 }

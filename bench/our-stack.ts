@@ -11,8 +11,17 @@ import type { Target } from "./target.js";
 const STACK_CHILD = fileURLToPath(new URL("./stack-child.js", import.meta.url));
 const START_TIMEOUT_MS = 60_000;
 
-export async function startOurs(key: string, dataDir: string, settings: Record<string, string>): Promise<Target> {
-  const child = fork(STACK_CHILD, [dataDir, JSON.stringify(settings)], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
+export interface StartOptions {
+  /**
+   * Writes V8 CPU profiles here when the processes exit: the registry's, and the Cosmos DB
+   * server's (it inherits the flags); the file names carry the pid (the Target's processes).
+   */
+  cpuProfileDir?: string;
+}
+
+export async function startOurs(key: string, dataDir: string, settings: Record<string, string>, options: StartOptions = {}): Promise<Target> {
+  const execArgv = options.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfileDir] : [];
+  const child = fork(STACK_CHILD, [dataDir, JSON.stringify(settings)], { stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

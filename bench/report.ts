@@ -42,8 +42,14 @@ export function formatTable(rows: Row[]): string {
     fmt(r.distribution),
     Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}${r.higherIsBetter ? (r.ratio >= 1 ? "  ok" : "  BELOW GOAL") : r.ratio <= 1 ? "  ok" : "  ABOVE GOAL"}` : "n/a",
   ]);
+  return formatGrid(header, lines);
+}
+
+/** A text table: the first and last columns left-aligned, the others right-aligned. */
+export function formatGrid(header: string[], lines: string[][]): string {
+  const last = header.length - 1;
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const format = (cells: string[]): string => cells.map((c, i) => (i === 0 || i === 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ").trimEnd();
+  const format = (cells: string[]): string => cells.map((c, i) => (i === 0 || i === last ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ").trimEnd();
   return [format(header), widths.map((w) => "-".repeat(w)).join("-|-"), ...lines.map(format)].join("\n");
 }
 
