@@ -7,7 +7,7 @@
 import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign as cryptoSign, type JsonWebKey } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { RegistryClient, errorCode, type PushedImage } from "../support/registry-client.js";
+import { RegistryClient, errorCode, type PushedImage, AuthorizedClient } from "../support/registry-client.js";
 import { TEST_ADMIN_KEY, startTestStack, type TestStack } from "../support/stack.js";
 
 const TOKEN_STATE_SECONDS = 1;
@@ -26,20 +26,6 @@ interface TokenResponse {
   refresh_token?: string;
 }
 
-class AuthorizedClient extends RegistryClient {
-  constructor(
-    baseUrl: string,
-    private readonly authorization: string,
-  ) {
-    super(baseUrl);
-  }
-
-  override fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
-    headers.set("Authorization", this.authorization);
-    return super.fetch(path, { ...init, headers });
-  }
-}
 
 /** A JWT assembled by hand: any header, any payload, any signature. */
 function assemble(header: object, payload: object, signature: (signingInput: string) => string): string {

@@ -7,7 +7,7 @@ import { IDENTITY_CONTAINER } from "../../shared/store/cosmos/containers.js";
 import { encodeCursor } from "../../shared/sync/cursor.js";
 import { SILENCE_BEFORE_OFFLINE_MS, markSilentRegistriesOffline } from "../../shared/sync/health-sweep.js";
 import { ManagementClient } from "../support/management-client.js";
-import { RegistryClient } from "../support/registry-client.js";
+import { AuthorizedClient, RegistryClient, basicAuthorization } from "../support/registry-client.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
 
 interface SyncCredentials {
@@ -24,10 +24,7 @@ describe("the sync protocol (cloud side)", () => {
     stack = await startTestStack({ anonymous: false, settings: { CHANGE_FEED_GRACE_SECONDS: "4" } });
     admin = new ManagementClient(stack.registryUrl);
     const password = await admin.tokenWithPassword("pusher", { scopeMap: "_repositories_admin" });
-    pusher = new RegistryClient(stack.registryUrl);
-    const authorization = `Basic ${Buffer.from(`pusher:${password}`).toString("base64")}`;
-    const plainFetch = pusher.fetch.bind(pusher);
-    pusher.fetch = (path, init = {}) => plainFetch(path, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: authorization } });
+    pusher = new AuthorizedClient(stack.registryUrl, basicAuthorization("pusher", password));
   });
   afterAll(async () => stack?.destroy());
 
@@ -219,9 +216,7 @@ describe("the sync protocol (cloud side)", () => {
     const instance = randomUUID();
     const { cursor } = (await call(edge, "POST", "activate", activation(instance))).body;
 
-    const upstream = new RegistryClient(stack.registryUrl);
-    const plainFetch = upstream.fetch.bind(upstream);
-    upstream.fetch = (path, init = {}) => plainFetch(path, { ...init, headers: { ...(init.headers as Record<string, string>), Authorization: edge.basic } });
+    const upstream = new AuthorizedClient(stack.registryUrl, edge.basic);
     await upstream.pushImage("sync/in-scope", "from-edge");
     await pusher.pushImage("sync/in-scope", "from-cloud");
     await new Promise((resolve) => setTimeout(resolve, 1100));

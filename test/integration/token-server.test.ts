@@ -6,7 +6,7 @@ import { createPublicKey, type JsonWebKey } from "node:crypto";
 import { get as httpGet, type IncomingMessage } from "node:http";
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RegistryClient, errorCode, type PushedImage } from "../support/registry-client.js";
+import { RegistryClient, errorCode, type PushedImage, AuthorizedClient } from "../support/registry-client.js";
 import { TEST_ADMIN_KEY, startTestStack, type TestStack } from "../support/stack.js";
 
 /** The revocation bound this stack runs with (TOKEN_STATE_SECONDS), kept short so the test is fast. */
@@ -39,21 +39,6 @@ type Repositories = Array<{ name: string; actions: string[] }>;
 
 const basic = (username: string, password: string): string => `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
 
-/** A registry client that sends one Authorization header with every request. */
-class AuthorizedClient extends RegistryClient {
-  constructor(
-    baseUrl: string,
-    private readonly authorization: string,
-  ) {
-    super(baseUrl);
-  }
-
-  override fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
-    headers.set("Authorization", this.authorization);
-    return super.fetch(path, { ...init, headers });
-  }
-}
 
 function claimsOf(token: string): AccessClaims {
   const claims = jwt.decode(token);

@@ -68,6 +68,24 @@ export class RegistryClient {
   }
 }
 
+/** A registry client that sends one Authorization header (Basic or Bearer) with every request. */
+export class AuthorizedClient extends RegistryClient {
+  constructor(
+    baseUrl: string,
+    private readonly authorization: string,
+  ) {
+    super(baseUrl);
+  }
+
+  override fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set("Authorization", this.authorization);
+    return super.fetch(path, { ...init, headers });
+  }
+}
+
+export const basicAuthorization = (username: string, password: string): string => `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+
 export async function errorCode(response: Response): Promise<string | undefined> {
   const body = (await response.json()) as { errors?: Array<{ code: string }> };
   return body.errors?.[0]?.code;
