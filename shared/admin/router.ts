@@ -15,7 +15,7 @@ import {
   type ConnectedRegistryService,
 } from "./connected-registries.js";
 import { AdminError, adminErrorResponse, adminJson, badRequest, notFound } from "./errors.js";
-import { readJson } from "./request-body.js";
+import { InvalidBodyError, readJson } from "../http/json-body.js";
 import { createScopeMapSchema, updateScopeMapSchema, type ScopeMapService } from "./scope-maps.js";
 import { createTokenSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
 
@@ -136,6 +136,7 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       throw notFound(`no management endpoint at /management/${path}`);
     } catch (error) {
       if (error instanceof AdminError) return adminErrorResponse(error);
+      if (error instanceof InvalidBodyError) return adminErrorResponse(badRequest(error.message));
       log(`management: ${request.method} ${request.url.pathname} failed: ${error instanceof Error ? error.stack : String(error)}`);
       return adminErrorResponse(new AdminError(500, "InternalError", "internal error; the registry logged it"));
     }

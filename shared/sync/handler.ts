@@ -14,8 +14,7 @@ import type { ChangeLog } from "../registry/change-log.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import type { IdentityStore } from "../store/identity-store.js";
 import { ConcurrentUpdateError } from "../store/interfaces.js";
-import { readJson } from "../admin/request-body.js";
-import { AdminError } from "../admin/errors.js";
+import { InvalidBodyError, readJson } from "../http/json-body.js";
 import { configurationOf } from "./configuration.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
 import { SyncError, syncErrorResponse, syncJson } from "./errors.js";
@@ -193,7 +192,7 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
     } catch (error) {
       if (error instanceof SyncError) return syncErrorResponse(error);
       if (error instanceof RegistryError) return errorResponse(error, request.method);
-      if (error instanceof AdminError) return syncErrorResponse(new SyncError("INVALID_REQUEST", error.message));
+      if (error instanceof InvalidBodyError) return syncErrorResponse(new SyncError("INVALID_REQUEST", error.message));
       log(`sync: ${request.method} ${request.url.pathname} failed: ${error instanceof Error ? error.stack : String(error)}`);
       return syncJson(500, { errors: [{ code: "UNKNOWN", message: "internal error; the registry logged it" }] });
     }
