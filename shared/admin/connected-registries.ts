@@ -37,8 +37,7 @@ import { isSystemScopeMap } from "../domain/identity-names.js";
 import { parseScopeMapAction } from "../domain/scope-map-actions.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import { AlreadyExistsError, type IdentityStore } from "../store/identity-store.js";
-import { ConcurrentUpdateError } from "../store/interfaces.js";
-import { backOff } from "./back-off.js";
+import { retryOnConflict } from "../store/optimistic-update.js";
 import { AdminError, badRequest, conflict, notFound } from "./errors.js";
 import type { ScopeMapService } from "./scope-maps.js";
 import type { TokenReferences, TokenService, TokenView } from "./tokens.js";
@@ -361,15 +360,10 @@ export class ConnectedRegistryService {
 
   /** Read, change, write back only if nobody wrote in between; else re-read and re-apply. */
   private async change(name: string, apply: (current: ConnectedRegistryRecord) => ConnectedRegistryRecord): Promise<ConnectedRegistryRecord> {
-    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
-      const current = await this.require(name);
-      try {
-        return await this.store.replace({ ...apply(current), updatedAt: new Date().toISOString() });
-      } catch (error) {
-        if (!(error instanceof ConcurrentUpdateError)) throw error;
-        await backOff(attempt);
-      }
-    }
+    const updated = await retryOnConflict(UPDATE_ATTEMPTS, async () =>
+      this.store.replace({ ...apply(await this.require(name)), updatedAt: new Date().toISOString() }),
+    );
+    if (updated) return updated;
     throw new AdminError(409, "Conflict", `connected registry "${name}" is being changed by many requests at once; try again`);
   }
 

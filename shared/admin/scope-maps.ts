@@ -2,9 +2,8 @@
 import { z } from "zod";
 import { LIMITS, SYSTEM_SCOPE_MAPS, isSystemScopeMap, isValidIdentityName } from "../domain/identity-names.js";
 import { parseScopeMapAction } from "../domain/scope-map-actions.js";
-import { ConcurrentUpdateError } from "../store/interfaces.js";
+import { retryOnConflict } from "../store/optimistic-update.js";
 import { AlreadyExistsError, LimitExceededError, type IdentityStore, type ScopeMapRecord } from "../store/identity-store.js";
-import { backOff } from "./back-off.js";
 import { AdminError, badRequest, conflict, notFound } from "./errors.js";
 
 export const createScopeMapSchema = z.object({
@@ -57,7 +56,7 @@ export class ScopeMapService {
     const both = added.filter((action) => removed.includes(action));
     if (both.length > 0) throw badRequest(`the same action cannot be added and removed: ${both.join(", ")}`);
     // Read, change, write back only if nobody else wrote in between (etag); else again.
-    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+    const updated = await retryOnConflict(UPDATE_ATTEMPTS, async () => {
       const current = await this.store.getScopeMap(name);
       if (!current) throw notFound(`scope map "${name}" does not exist`);
       const actions = [...new Set([...current.actions.filter((a) => !removed.includes(a)), ...added])];
@@ -69,20 +68,15 @@ export class ScopeMapService {
           `scope map "${name}" would have ${actions.length} actions; the limit is ${LIMITS.actionsPerScopeMap} (actionsPerScopeMap)`,
         );
       }
-      try {
-        const updated = await this.store.replaceScopeMap({
-          ...current,
-          actions,
-          ...(input.description !== undefined ? { description: input.description } : {}),
-          updatedAt: new Date().toISOString(),
-        });
-        return view(updated);
-      } catch (error) {
-        if (!(error instanceof ConcurrentUpdateError)) throw error;
-        await backOff(attempt);
-      }
-    }
-    throw new AdminError(409, "Conflict", `scope map "${name}" is being changed by many requests at once; try again`);
+      return this.store.replaceScopeMap({
+        ...current,
+        actions,
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        updatedAt: new Date().toISOString(),
+      });
+    });
+    if (!updated) throw new AdminError(409, "Conflict", `scope map "${name}" is being changed by many requests at once; try again`);
+    return view(updated);
   }
 
   async show(name: string): Promise<ScopeMapView> {

@@ -6,9 +6,8 @@
 import { z } from "zod";
 import { LIMITS, isSystemScopeMap, isValidIdentityName } from "../domain/identity-names.js";
 import { generatePassword, hashPassword } from "../auth/passwords.js";
-import { ConcurrentUpdateError } from "../store/interfaces.js";
+import { retryOnConflict } from "../store/optimistic-update.js";
 import type { IdentityStore, PasswordName, StoredPassword, TokenRecord } from "../store/identity-store.js";
-import { backOff } from "./back-off.js";
 import { AdminError, badRequest, conflict, notFound } from "./errors.js";
 import { ScopeMapService, translateStoreError } from "./scope-maps.js";
 
@@ -124,15 +123,10 @@ export class TokenService {
   }
 
   private async change(name: string, apply: (token: TokenRecord) => TokenRecord): Promise<TokenView> {
-    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
-      const current = await this.require(name);
-      try {
-        return view(await this.store.replaceToken({ ...apply(current), updatedAt: new Date().toISOString() }));
-      } catch (error) {
-        if (!(error instanceof ConcurrentUpdateError)) throw error;
-        await backOff(attempt);
-      }
-    }
+    const updated = await retryOnConflict(UPDATE_ATTEMPTS, async () =>
+      this.store.replaceToken({ ...apply(await this.require(name)), updatedAt: new Date().toISOString() }),
+    );
+    if (updated) return view(updated);
     throw new AdminError(409, "Conflict", `token "${name}" is being changed by many requests at once; try again`);
   }
 

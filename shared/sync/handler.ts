@@ -13,7 +13,7 @@ import { errorResponse } from "../registry/respond.js";
 import type { ChangeLog } from "../registry/change-log.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import type { IdentityStore } from "../store/identity-store.js";
-import { ConcurrentUpdateError } from "../store/interfaces.js";
+import { retryOnConflict } from "../store/optimistic-update.js";
 import { InvalidBodyError, readJson } from "../http/json-body.js";
 import { configurationOf } from "./configuration.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
@@ -86,13 +86,8 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
 
   /** Read-change-write on the record, retried when another request changed it meanwhile. */
   async function change(name: string, apply: (record: ConnectedRegistryRecord) => ConnectedRegistryRecord): Promise<ConnectedRegistryRecord> {
-    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
-      try {
-        return await services.registries.replace(apply(await requireRecord(name)));
-      } catch (error) {
-        if (!(error instanceof ConcurrentUpdateError)) throw error;
-      }
-    }
+    const updated = await retryOnConflict(UPDATE_ATTEMPTS, async () => services.registries.replace(apply(await requireRecord(name))));
+    if (updated) return updated;
     throw new SyncError("INVALID_REQUEST", `connected registry "${name}" is being changed by many requests at once; try again`);
   }
 

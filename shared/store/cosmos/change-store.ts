@@ -7,10 +7,7 @@
 import type { Container } from "@azure/cosmos";
 import { CHANGE_RETENTION_SECONDS } from "../../domain/retention.js";
 import { SequenceTakenError, type ChangeEntry, type ChangeStore } from "../change-store.js";
-
-function statusOf(error: unknown): number | undefined {
-  return typeof error === "object" && error !== null ? (error as { code?: number }).code : undefined;
-}
+import { cosmosStatus } from "./status.js";
 
 export class CosmosChangeStore implements ChangeStore {
   constructor(
@@ -26,11 +23,11 @@ export class CosmosChangeStore implements ChangeStore {
         if (!resource) throw new Error("Cosmos DB returned no sequence document");
         return resource.value;
       } catch (error) {
-        if (statusOf(error) !== 404 || attempt > 0) throw error;
+        if (cosmosStatus(error) !== 404 || attempt > 0) throw error;
         try {
           await this.container.items.create({ id: "sequence", registry: this.registry, type: "sequence", value: 0 });
         } catch (createError) {
-          if (statusOf(createError) !== 409) throw createError;
+          if (cosmosStatus(createError) !== 409) throw createError;
         }
       }
     }
@@ -45,7 +42,7 @@ export class CosmosChangeStore implements ChangeStore {
     try {
       await this.container.items.create({ ...entry, id: `change:${entry.seq}`, registry: this.registry, type: "change", ttl: CHANGE_RETENTION_SECONDS });
     } catch (error) {
-      if (statusOf(error) === 409) throw new SequenceTakenError(`change ${entry.seq} already exists`);
+      if (cosmosStatus(error) === 409) throw new SequenceTakenError(`change ${entry.seq} already exists`);
       throw error;
     }
   }
@@ -88,7 +85,7 @@ export class CosmosChangeStore implements ChangeStore {
       try {
         await this.container.item(id, this.registry).delete();
       } catch (error) {
-        if (statusOf(error) !== 404) throw error;
+        if (cosmosStatus(error) !== 404) throw error;
       }
     }
     return resources.length;

@@ -7,14 +7,11 @@ import type { Container, ItemDefinition } from "@azure/cosmos";
 import { AlreadyExistsError } from "../identity-store.js";
 import { ConcurrentUpdateError } from "../interfaces.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../connected-registry-store.js";
+import { cosmosStatus } from "./status.js";
 
 const TYPE = "connectedRegistry";
 
 type Document = ItemDefinition & Omit<ConnectedRegistryRecord, "version"> & { id: string; registry: string; type: typeof TYPE };
-
-function statusOf(error: unknown): number | undefined {
-  return typeof error === "object" && error !== null ? ((error as { code?: number }).code ?? undefined) : undefined;
-}
 
 export class CosmosConnectedRegistryStore implements ConnectedRegistryStore {
   constructor(
@@ -46,7 +43,7 @@ export class CosmosConnectedRegistryStore implements ConnectedRegistryStore {
       if (!resource) throw new Error("Cosmos DB returned no document for the created connected registry");
       return fromDocument(resource);
     } catch (error) {
-      if (statusOf(error) === 409) throw new AlreadyExistsError(`connected registry "${record.name}" already exists`);
+      if (cosmosStatus(error) === 409) throw new AlreadyExistsError(`connected registry "${record.name}" already exists`);
       throw error;
     }
   }
@@ -59,7 +56,7 @@ export class CosmosConnectedRegistryStore implements ConnectedRegistryStore {
       if (!resource) throw new Error("Cosmos DB returned no document for the replaced connected registry");
       return fromDocument(resource);
     } catch (error) {
-      if (statusOf(error) === 412 || statusOf(error) === 404) {
+      if (cosmosStatus(error) === 412 || cosmosStatus(error) === 404) {
         throw new ConcurrentUpdateError(`connected registry "${record.name}" changed while this request ran`);
       }
       throw error;
@@ -71,7 +68,7 @@ export class CosmosConnectedRegistryStore implements ConnectedRegistryStore {
       await this.container.item(documentId(name), this.registry).delete();
       return true;
     } catch (error) {
-      if (statusOf(error) === 404) return false;
+      if (cosmosStatus(error) === 404) return false;
       throw error;
     }
   }

@@ -18,6 +18,7 @@ import {
   type ScopeMapRecord,
   type TokenRecord,
 } from "../identity-store.js";
+import { cosmosStatus } from "./status.js";
 
 type Kind = "scopeMap" | "token";
 const counterId: Record<Kind, string> = { scopeMap: "counter:scopeMaps", token: "counter:tokens" };
@@ -27,10 +28,6 @@ interface Document extends ItemDefinition {
   id: string;
   registry: string;
   type: Kind;
-}
-
-function statusOf(error: unknown): number | undefined {
-  return typeof error === "object" && error !== null ? ((error as { code?: number }).code ?? undefined) : undefined;
 }
 
 export class CosmosIdentityStore implements IdentityStore {
@@ -123,7 +120,7 @@ export class CosmosIdentityStore implements IdentityStore {
       return fromDocument<T>(resource);
     } catch (error) {
       await this.releaseSlot(kind);
-      if (statusOf(error) === 409) throw new AlreadyExistsError(`${kind === "token" ? "token" : "scope map"} "${record.name}" already exists`);
+      if (cosmosStatus(error) === 409) throw new AlreadyExistsError(`${kind === "token" ? "token" : "scope map"} "${record.name}" already exists`);
       throw error;
     }
   }
@@ -138,7 +135,7 @@ export class CosmosIdentityStore implements IdentityStore {
       if (!resource) throw new Error(`Cosmos DB returned no document for the replaced ${kind}`);
       return fromDocument<T>(resource);
     } catch (error) {
-      if (statusOf(error) === 412 || statusOf(error) === 404) throw new ConcurrentUpdateError(`${kind} "${record.name}" changed while this request ran`);
+      if (cosmosStatus(error) === 412 || cosmosStatus(error) === 404) throw new ConcurrentUpdateError(`${kind} "${record.name}" changed while this request ran`);
       throw error;
     }
   }
@@ -147,7 +144,7 @@ export class CosmosIdentityStore implements IdentityStore {
     try {
       await this.container.item(`${kind}:${name}`, this.registry).delete();
     } catch (error) {
-      if (statusOf(error) === 404) return false;
+      if (cosmosStatus(error) === 404) return false;
       throw error;
     }
     await this.releaseSlot(kind);
@@ -163,11 +160,11 @@ export class CosmosIdentityStore implements IdentityStore {
         await counter.patch(body);
         return;
       } catch (error) {
-        if (statusOf(error) === 404 && attempt === 0) {
+        if (cosmosStatus(error) === 404 && attempt === 0) {
           await this.createCounter(kind);
           continue;
         }
-        if (statusOf(error) === 412) {
+        if (cosmosStatus(error) === 412) {
           throw new LimitExceededError(
             limitName[kind],
             `this registry already has the maximum of ${limit} ${kind === "token" ? "tokens" : "scope maps"}; delete one first`,
@@ -186,7 +183,7 @@ export class CosmosIdentityStore implements IdentityStore {
     try {
       await this.container.items.create({ id: counterId[kind], registry: this.registry, type: "counter", count: 0 });
     } catch (error) {
-      if (statusOf(error) !== 409) throw error;
+      if (cosmosStatus(error) !== 409) throw error;
     }
   }
 

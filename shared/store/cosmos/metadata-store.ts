@@ -25,6 +25,7 @@ import {
   type Page,
   type UploadSession,
 } from "../interfaces.js";
+import { cosmosStatus } from "./status.js";
 
 const CATALOG_PARTITION = "_catalog";
 
@@ -67,10 +68,6 @@ interface CatalogDocument extends ItemDefinition {
 
 /** Cosmos ids may not contain "/"; repository names never contain "!". */
 const catalogId = (name: string): string => name.replaceAll("/", "!");
-
-function isStatus(error: unknown, status: number): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: unknown }).code === status;
-}
 
 export class CosmosMetadataStore implements MetadataStore {
   /** Repositories this process already registered; saves two writes on every push. */
@@ -200,7 +197,7 @@ export class CosmosMetadataStore implements MetadataStore {
       if (!resource) throw new Error("Cosmos DB returned no document for a replaced upload session");
       return toUploadSession(resource);
     } catch (error) {
-      if (isStatus(error, 412) || isStatus(error, 404)) {
+      if (cosmosStatus(error) === 412 || cosmosStatus(error) === 404) {
         throw new ConcurrentUpdateError(`upload ${session.id} changed or ended while this request ran`);
       }
       throw error;
@@ -241,7 +238,7 @@ export class CosmosMetadataStore implements MetadataStore {
     try {
       await this.container.items.create(document);
     } catch (error) {
-      if (!isStatus(error, 409)) throw error;
+      if (cosmosStatus(error) !== 409) throw error;
     }
   }
 
@@ -250,7 +247,7 @@ export class CosmosMetadataStore implements MetadataStore {
       await this.container.item(id, partition).delete();
       return true;
     } catch (error) {
-      if (isStatus(error, 404)) return false;
+      if (cosmosStatus(error) === 404) return false;
       throw error;
     }
   }
