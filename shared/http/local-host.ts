@@ -3,7 +3,8 @@
  * without the Azure Functions host (which cannot be installed offline). It matches
  * Azure's route templates and converts requests; it implements no route itself.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -20,24 +21,27 @@ export interface LocalHostOptions {
   host: string;
   port: number;
   log?: (message: string) => void;
+  /** PEM certificate chain and key: serve HTTPS (the edge agent); plain HTTP without. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export async function startLocalHost(routes: RouteDefinition[], timers: TimerDefinition[], options: LocalHostOptions): Promise<LocalHost> {
   const log = options.log ?? ((message: string) => console.log(message));
   const matchers = routes.map((route) => ({ route, pattern: templateToPattern(route.route) }));
-  const server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     void serve(req, res).catch((error: unknown) => {
       log(`local host: ${req.method} ${req.url} failed: ${error instanceof Error ? error.message : String(error)}`);
       if (!res.headersSent) res.writeHead(500).end();
       else res.destroy();
     });
-  });
+  };
+  const server: Server = options.tls ? createTlsServer(options.tls, listener) : createServer(listener);
   // Blob uploads can take long; Node's default 5-minute request timeout would cut them.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
+    const url = new URL(req.url ?? "/", `${options.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}`);
     const method = (req.method ?? "GET").toUpperCase();
     const path = url.pathname.replace(/^\/+/, "");
     const match = matchers.find(({ route, pattern }) => pattern.test(path) && route.methods.includes(method as HttpMethod));
@@ -73,7 +77,7 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
   const stopTimers = scheduleTimers(timers, log);
   const address = server.address() as AddressInfo;
   return {
-    url: `http://${options.host}:${address.port}`,
+    url: `${options.tls ? "https" : "http"}://${options.host}:${address.port}`,
     server,
     close: async () => {
       stopTimers();

@@ -68,10 +68,33 @@ export async function putManifest(ctx: RegistryContext, request: HandlerRequest,
     });
   }
   const storedDigest = "digest" in target ? target.digest : digest;
+  const { parsed } = await storeManifest(ctx, name, content, request.headers.get("content-type") ?? undefined, storedDigest, target, await originOf(ctx, principal));
 
+  return emptyResponse(201, {
+    Location: `/v2/${name}/manifests/${storedDigest}`,
+    "Docker-Content-Digest": storedDigest,
+    ...(parsed.subject ? { "OCI-Subject": parsed.subject.digest } : {}),
+  });
+}
+
+/**
+ * Validates and stores a manifest whose bytes are already read and whose digest is known,
+ * and points the tag at it: the one write path for client pushes and for what an edge
+ * agent's sync brings from its parent, so both build the same records and log the same
+ * changes. Every blob and child manifest it references must already be in the repository.
+ */
+export async function storeManifest(
+  ctx: RegistryContext,
+  name: string,
+  content: Uint8Array,
+  contentType: string | undefined,
+  digest: string,
+  target: { tag: string } | { digest: string },
+  origin: { source?: string } = {},
+): Promise<{ record: ManifestRecord; parsed: ParsedManifest }> {
   let parsed: ParsedManifest;
   try {
-    parsed = parseManifest(content, request.headers.get("content-type") ?? undefined);
+    parsed = parseManifest(content, contentType);
   } catch (error) {
     if (error instanceof ManifestParseError) throw new RegistryError("MANIFEST_INVALID", error.message);
     throw error;
@@ -80,7 +103,7 @@ export async function putManifest(ctx: RegistryContext, request: HandlerRequest,
 
   const record: ManifestRecord = {
     repository: name,
-    digest: storedDigest,
+    digest,
     mediaType: parsed.mediaType,
     size: content.byteLength,
     blobDigests: parsed.blobDigests,
@@ -91,22 +114,17 @@ export async function putManifest(ctx: RegistryContext, request: HandlerRequest,
     ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
   };
   if (content.byteLength <= INLINE_MANIFEST_BYTES) record.content = content;
-  else await ctx.blobs.writeContent(storedDigest, content);
+  else await ctx.blobs.writeContent(digest, content);
 
   // Order keeps a crash safe: the manifest exists before any tag can point at it, and the
   // change log's entry is written ahead of both (see change-log.ts).
   await ctx.metadata.ensureRepository(name);
-  const change = { repository: name, digest: storedDigest, mediaType: parsed.mediaType, ...(await originOf(ctx, principal)) };
+  const change = { repository: name, digest, mediaType: parsed.mediaType, ...origin };
   await ctx.changes.record("tag" in target ? { ...change, kind: "tag.set", tag: target.tag } : { ...change, kind: "manifest.put" }, async () => {
     await ctx.metadata.putManifest(record);
     if ("tag" in target) await ctx.metadata.putTag(name, target.tag, record);
   });
-
-  return emptyResponse(201, {
-    Location: `/v2/${name}/manifests/${storedDigest}`,
-    "Docker-Content-Digest": storedDigest,
-    ...(parsed.subject ? { "OCI-Subject": parsed.subject.digest } : {}),
-  });
+  return { record, parsed };
 }
 
 async function matchesOtherAlgorithm(expected: string, content: Uint8Array): Promise<boolean> {

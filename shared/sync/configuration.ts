@@ -15,6 +15,8 @@ export interface TokenForEdge {
   passwordVerifiers: Array<{ name: string; hash: string; expiry: string | null }>;
 }
 
+export type TokenWithScope = TokenForEdge & { scopeMap: { name: string; actions: string[] } };
+
 export interface EdgeConfiguration {
   name: string;
   mode: ConnectedRegistryRecord["mode"];
@@ -24,8 +26,9 @@ export interface EdgeConfiguration {
   syncWindow: string | null;
   messageTtl: string;
   logging: ConnectedRegistryRecord["logging"];
-  children: Array<{ name: string; mode: ConnectedRegistryRecord["mode"]; syncToken: TokenForEdge | null }>;
-  clientTokens: Array<TokenForEdge & { scopeMap: { name: string; actions: string[] } }>;
+  /** Children with their sync tokens, so the edge can authenticate them and authorize their pulls and pushes offline. */
+  children: Array<{ name: string; mode: ConnectedRegistryRecord["mode"]; syncToken: TokenWithScope | null }>;
+  clientTokens: TokenWithScope[];
   /** Changes whenever anything above changes: the feed carries it so the edge knows to re-read. */
   version: string;
 }
@@ -33,18 +36,9 @@ export interface EdgeConfiguration {
 export async function configurationOf(record: ConnectedRegistryRecord, registries: ConnectedRegistryStore, identity: IdentityStore): Promise<EdgeConfiguration> {
   const children = (await registries.list()).filter((other) => other.parent === record.name);
   const childViews = await Promise.all(
-    children.map(async (child) => ({ name: child.name, mode: child.mode, syncToken: tokenForEdge(await identity.getToken(child.syncToken)) })),
+    children.map(async (child) => ({ name: child.name, mode: child.mode, syncToken: (await tokenWithScope(child.syncToken, identity)) ?? null })),
   );
-  const clientTokens = (
-    await Promise.all(
-      record.clientTokens.map(async (name) => {
-        const token = await identity.getToken(name);
-        if (!token) return undefined;
-        const actions = isSystemScopeMap(token.scopeMap) ? [...SYSTEM_SCOPE_MAPS[token.scopeMap].actions] : ((await identity.getScopeMap(token.scopeMap))?.actions ?? []);
-        return { ...tokenForEdge(token)!, scopeMap: { name: token.scopeMap, actions } };
-      }),
-    )
-  ).filter((token) => token !== undefined);
+  const clientTokens = (await Promise.all(record.clientTokens.map((name) => tokenWithScope(name, identity)))).filter((token) => token !== undefined);
   const body = {
     name: record.name,
     mode: record.mode,
@@ -58,6 +52,13 @@ export async function configurationOf(record: ConnectedRegistryRecord, registrie
     clientTokens,
   };
   return { ...body, version: createHash("sha256").update(JSON.stringify(body)).digest("base64url").slice(0, 22) };
+}
+
+async function tokenWithScope(name: string, identity: IdentityStore): Promise<TokenWithScope | undefined> {
+  const token = await identity.getToken(name);
+  if (!token) return undefined;
+  const actions = isSystemScopeMap(token.scopeMap) ? [...SYSTEM_SCOPE_MAPS[token.scopeMap].actions] : ((await identity.getScopeMap(token.scopeMap))?.actions ?? []);
+  return { ...tokenForEdge(token)!, scopeMap: { name: token.scopeMap, actions } };
 }
 
 function tokenForEdge(token: TokenRecord | undefined): TokenForEdge | null {

@@ -1,0 +1,200 @@
+/**
+ * The edge agent's composition root: local stores, the shared registry engine and token
+ * server over them, the sync engine, the children's sync endpoints, metrics and status,
+ * all on one HTTP(S) server.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { TokenIssuer } from "../../shared/auth/jwt.js";
+import { generateSigningKeyPem, loadSigningKey } from "../../shared/auth/signing-key.js";
+import { TokenAuthorizer } from "../../shared/auth/token-authorizer.js";
+import { TokenDirectory } from "../../shared/auth/token-directory.js";
+import { createJwksHandler, createTokenHandler } from "../../shared/auth/token-server.js";
+import { MANIFEST_MEDIA_TYPES } from "../../shared/domain/media-types.js";
+import { startLocalHost, type LocalHost } from "../../shared/http/local-host.js";
+import type { RouteDefinition } from "../../shared/http/types.js";
+import { ChangeLog } from "../../shared/registry/change-log.js";
+import type { RegistryContext } from "../../shared/registry/context.js";
+import { RunningHashes } from "../../shared/registry/running-hashes.js";
+import { purgeStaleUploads } from "../../shared/registry/upload-cleanup.js";
+import { createV2Handler } from "../../shared/registry/v2-handler.js";
+import { createChildrenHandler } from "./children.js";
+import { LocalIdentityStore } from "./local-identity.js";
+import { errorText, levelFromParent, type Logger } from "./log.js";
+import { Metrics } from "./metrics.js";
+import type { StartOptions } from "./options.js";
+import { refuseWritesWhenReadOnly } from "./read-only.js";
+import { StateFile } from "./state.js";
+import { statusView } from "./status.js";
+import { FsBlobStore } from "./store/fs-blob-store.js";
+import { FsChangeStore } from "./store/fs-change-store.js";
+import { FsMetadataStore } from "./store/fs-metadata-store.js";
+import { Applier } from "./sync/applier.js";
+import { ContentFetcher } from "./sync/content-fetcher.js";
+import { AGENT_VERSION, SyncEngine } from "./sync/engine.js";
+import { ParentClient } from "./sync/parent-client.js";
+import { UpstreamPusher } from "./sync/upstream.js";
+
+/** Short-lived, as in the cloud: a client token removed at the parent stops working within this. */
+const ACCESS_TOKEN_SECONDS = 300;
+const REFRESH_TOKEN_SECONDS = 24 * 60 * 60;
+/** The local identity store is in memory, so the directory's cache only saves recompiling scope maps. */
+const TOKEN_STATE_MS = 1000;
+
+export interface EdgeAgent {
+  url: string;
+  state: StateFile;
+  metrics: Metrics;
+  stop(): Promise<void>;
+}
+
+export class DataFolderError extends Error {}
+
+export async function startEdgeAgent(options: StartOptions, log: Logger): Promise<EdgeAgent> {
+  const { connection, dataDir } = options;
+  const name = connection.connectedRegistryName;
+  await mkdir(dataDir, { recursive: true });
+  const state = await StateFile.open(dataDir);
+  if (state.state.connectedRegistryName && state.state.connectedRegistryName !== name) {
+    throw new DataFolderError(
+      `the data folder ${dataDir} belongs to connected registry "${state.state.connectedRegistryName}", not "${name}": use another --data folder`,
+    );
+  }
+  await state.update((s) => {
+    s.connectedRegistryName = name;
+  });
+
+  const signingKey = loadSigningKey(await readOrCreate(join(dataDir, "signing-key.pem"), generateSigningKeyPem));
+  const issuer = new TokenIssuer(signingKey);
+  const identity = new LocalIdentityStore();
+  identity.load(state.state.configuration, state.state.configurationReceivedAt ?? new Date().toISOString());
+  const directory = new TokenDirectory(identity, TOKEN_STATE_MS);
+  const authorizer = new TokenAuthorizer(directory, issuer, { loginServer: undefined, anonymousPull: false });
+
+  const metrics = new Metrics();
+  const blobs = new FsBlobStore(dataDir);
+  const metadata = new FsMetadataStore(join(dataDir, "metadata"));
+  const changes = new ChangeLog(await FsChangeStore.open(join(dataDir, "changes")), { graceMs: 30_000, log: (message) => log.warn(message) });
+  const registry: RegistryContext = {
+    metadata,
+    blobs,
+    authorizer,
+    options: { blobDelivery: "stream" },
+    runningHashes: new RunningHashes(),
+    changes,
+    // A child's pushes are recorded with its name: it skips them in its feed, and they go on up.
+    originOf: async (tokenName) => identity.childOf(tokenName, state.state.configuration),
+  };
+
+  const client = new ParentClient({
+    protocol: connection.parentEndpointProtocol,
+    endpoint: connection.parentGatewayEndpoint,
+    username: connection.syncTokenName,
+    password: connection.syncTokenPassword,
+    ...(options.parentCa ? { ca: options.parentCa } : {}),
+    userAgent: `connected-registry/${AGENT_VERSION}`,
+  });
+  const fetcher = new ContentFetcher(client, blobs, {
+    concurrency: options.concurrency,
+    acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
+    onBytes: (n) => {
+      metrics.bytesFetched.inc(n);
+      state.touch((s) => {
+        s.progress.bytesFetched += n;
+      });
+    },
+    log: (message) => log.debug(message),
+  });
+  const engine = new SyncEngine({
+    name,
+    client,
+    applier: new Applier(registry, fetcher),
+    upstream: new UpstreamPusher(registry, client, state, log, metrics),
+    metadata,
+    state,
+    log,
+    metrics,
+    intervalMs: options.syncIntervalSeconds * 1000,
+    onConfiguration: (configuration, receivedAt) => {
+      identity.load(configuration, receivedAt);
+      if (!options.logLevel) log.setLevel(levelFromParent(configuration.logging));
+    },
+    usage: async () => ({ bytes: await blobs.totalBytes(), repositories: (await metadata.listRepositories({ limit: 10_000, after: undefined })).length }),
+  });
+  if (!options.logLevel && state.state.configuration) log.setLevel(levelFromParent(state.state.configuration.logging));
+
+  const mode = (): "ReadOnly" | "ReadWrite" | undefined => state.state.configuration?.mode;
+  const routes: RouteDefinition[] = [
+    {
+      name: "registry-v2",
+      route: "v2/{*path}",
+      methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+      handler: metrics.count("v2", refuseWritesWhenReadOnly(createV2Handler(registry, (message) => log.error(message)), mode, () => name)),
+    },
+    {
+      name: "token-server",
+      route: "oauth2/token",
+      methods: ["GET", "POST"],
+      handler: metrics.count("token", createTokenHandler(directory, issuer, { loginServer: undefined, accessTokenSeconds: ACCESS_TOKEN_SECONDS, refreshTokenSeconds: REFRESH_TOKEN_SECONDS })),
+    },
+    { name: "jwks", route: ".well-known/jwks.json", methods: ["GET"], handler: createJwksHandler(signingKey.jwks) },
+    {
+      name: "sync",
+      route: "sync/v1/connectedRegistries/{*path}",
+      methods: ["GET", "POST"],
+      handler: metrics.count("sync", createChildrenHandler({ authorizer, changes, client, state, log })),
+    },
+    { name: "metrics", route: "metrics", methods: ["GET"], handler: metrics.handler() },
+    {
+      name: "status",
+      route: "status",
+      methods: ["GET"],
+      handler: async () => ({ status: 200, headers: { "Content-Type": "application/json" }, body: JSON.stringify(statusView(state.state)) }),
+    },
+  ];
+  let host: LocalHost;
+  try {
+    host = await startLocalHost(
+      routes,
+      [
+        {
+          name: "purge-stale-uploads",
+          schedule: "0 17 * * * *",
+          run: async () => {
+            await purgeStaleUploads(metadata, blobs, new Date(), (message) => log.info(message));
+          },
+        },
+      ],
+      { host: options.host, port: options.port, ...(options.tls ? { tls: options.tls } : {}), log: (message) => log.error(message) },
+    );
+  } catch (error) {
+    client.close();
+    throw new DataFolderError(`cannot listen on ${options.host}:${options.port}: ${errorText(error)}`);
+  }
+  if (!options.tls) log.warn("serving plain HTTP (--http): credentials and content cross the network unencrypted; use --tls-cert/--tls-key outside a trusted network");
+  log.info("connected registry serving", { name, url: host.url, dataDir, parent: `${connection.parentEndpointProtocol}://${connection.parentGatewayEndpoint}` });
+  engine.start();
+
+  return {
+    url: host.url,
+    state,
+    metrics,
+    stop: async () => {
+      await engine.stop();
+      await host.close();
+      client.close();
+      await state.close();
+    },
+  };
+}
+
+async function readOrCreate(file: string, create: () => string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const value = create();
+  await writeFile(file, value, { mode: 0o600 });
+  return value;
+}

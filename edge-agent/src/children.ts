@@ -1,0 +1,205 @@
+/**
+ * Serves the sync protocol to this agent's own children, so a chain cloud -> A -> B works
+ * like cloud -> A. A child's identity and settings belong to the cloud, so the control
+ * calls (activate, configuration, status) are relayed to this agent's parent with the
+ * child's own Basic credentials, and their answers are remembered for when the parent is
+ * unreachable. Content is this agent's: the feed is read from the local change log, and
+ * the child fetches through this agent's /v2/. Children are authenticated here first,
+ * offline, with the sync-token verifiers the parent sent.
+ */
+import { durationMilliseconds } from "../../shared/domain/connected-registry/index.js";
+import type { DockerGatewayAction } from "../../shared/domain/docker-scope.js";
+import { readBody } from "../../shared/http/body.js";
+import type { Handler, HandlerRequest, HandlerResponse } from "../../shared/http/types.js";
+import type { Authorizer } from "../../shared/auth/authorizer.js";
+import type { ChangeLog } from "../../shared/registry/change-log.js";
+import { RegistryError } from "../../shared/registry/errors.js";
+import { errorResponse } from "../../shared/registry/respond.js";
+import type { EdgeConfiguration } from "../../shared/sync/configuration.js";
+import { decodeCursor, encodeCursor } from "../../shared/sync/cursor.js";
+import { SyncError, syncErrorResponse, syncJson } from "../../shared/sync/errors.js";
+import { errorText, type Logger } from "./log.js";
+import type { StateFile } from "./state.js";
+import { ParentUnreachableError, type ParentClient } from "./sync/parent-client.js";
+
+const MAX_FEED_PAGE = 1000;
+/** How often a child's feed read also refreshes its configuration from the cloud. */
+const CONFIGURATION_REFRESH_MS = 5_000;
+
+export interface ChildrenServices {
+  authorizer: Authorizer;
+  changes: ChangeLog;
+  client: ParentClient;
+  state: StateFile;
+  log: Logger;
+}
+
+export function createChildrenHandler(services: ChildrenServices): Handler {
+  const { state, client, log } = services;
+  const refreshedAt = new Map<string, number>();
+
+  async function authorize(request: HandlerRequest, name: string, action: DockerGatewayAction): Promise<void> {
+    const children = state.state.configuration?.children ?? [];
+    if (!children.some((child) => child.name === name)) {
+      throw new SyncError("NOT_FOUND", `connected registry "${name}" is not a child of this connected registry (${state.state.configuration?.name ?? "not activated yet"})`);
+    }
+    await services.authorizer.authorize(request, [{ type: "gateway", name, actions: [action] }]);
+  }
+
+  /** Forwards a control call to the parent with the child's credentials; undefined when the parent is unreachable. */
+  async function relay(request: HandlerRequest, body?: Uint8Array): Promise<{ status: number; value: unknown } | undefined> {
+    const authorization = request.headers.get("authorization");
+    if (!authorization || !/^basic /i.test(authorization)) {
+      throw new SyncError("INVALID_REQUEST", "a child's sync calls must use Basic credentials (the sync token's name and password): they are checked by the cloud registry too");
+    }
+    try {
+      const response = await client.request(request.method, request.url.pathname + request.url.search, {
+        authorization,
+        headers: { Accept: "application/json", ...(body ? { "Content-Type": "application/json" } : {}) },
+        ...(body ? { body } : {}),
+      });
+      const text = await response.text();
+      return { status: response.status, value: text ? JSON.parse(text) : {} };
+    } catch (error) {
+      if (error instanceof ParentUnreachableError) return undefined;
+      throw error;
+    }
+  }
+
+  function remember(name: string, change: (child: NonNullable<(typeof state.state.children)[string]>) => void): Promise<void> {
+    return state.update((s) => {
+      const child = (s.children[name] ??= {});
+      change(child);
+    });
+  }
+
+  function requireInstance(name: string, instanceId: string | null): void {
+    const known = state.state.children[name];
+    if (!known?.instanceId || known.instanceId !== instanceId) {
+      throw new SyncError("NOT_ACTIVE", `connected registry "${name}" is not activated on this instance; activate it first`);
+    }
+  }
+
+  async function activate(request: HandlerRequest, name: string): Promise<HandlerResponse> {
+    await authorize(request, name, "config_write");
+    const body = await readBody(request.body, 64 * 1024);
+    const input = JSON.parse(Buffer.from(body).toString("utf8") || "{}") as { instanceId?: string };
+    const answer = await relay(request, body);
+    const localCursor = encodeCursor(name, await services.changes.startingPoint(), Date.now());
+    if (answer && answer.status === 200) {
+      const value = answer.value as { configuration: EdgeConfiguration; activation: { activatedAt?: string } };
+      await remember(name, (child) => {
+        if (input.instanceId) child.instanceId = input.instanceId;
+        child.configuration = value.configuration;
+        if (value.activation?.activatedAt) child.activatedAt = value.activation.activatedAt;
+        child.lastActivityTime = new Date().toISOString();
+      });
+      // The child reads this agent's feed, so its starting point is in this agent's log.
+      return syncJson(200, { ...value, cursor: localCursor });
+    }
+    if (answer) return syncJson(answer.status, answer.value);
+    // Parent unreachable: the same instance restarting may go on with what it had.
+    const known = state.state.children[name];
+    if (known?.instanceId && known.instanceId === input.instanceId && known.configuration) {
+      log.warn("parent unreachable: a child re-activated from the remembered configuration", { child: name });
+      return syncJson(200, { protocolVersion: "1", activation: { status: "Active", instanceId: known.instanceId, activatedAt: known.activatedAt }, configuration: known.configuration, cursor: localCursor });
+    }
+    return syncJson(503, { errors: [{ code: "UNAVAILABLE", message: "the parent of this connected registry is unreachable and this child was never activated here; retry later" }] });
+  }
+
+  async function configuration(request: HandlerRequest, name: string): Promise<HandlerResponse> {
+    await authorize(request, name, "config_read");
+    requireInstance(name, request.url.searchParams.get("instance"));
+    const answer = await relay(request);
+    if (answer?.status === 200) {
+      await remember(name, (child) => {
+        child.configuration = answer.value as EdgeConfiguration;
+      });
+    } else if (answer) return syncJson(answer.status, answer.value);
+    const known = state.state.children[name]?.configuration;
+    if (!known) throw new SyncError("NOT_ACTIVE", `connected registry "${name}" has no configuration here yet; activate it first`);
+    return syncJson(200, known);
+  }
+
+  async function feed(request: HandlerRequest, name: string): Promise<HandlerResponse> {
+    await authorize(request, name, "message_read");
+    const params = request.url.searchParams;
+    requireInstance(name, params.get("instance"));
+    await refreshConfiguration(request, name);
+    const known = state.state.children[name]?.configuration;
+    if (!known) throw new SyncError("NOT_ACTIVE", `connected registry "${name}" has no configuration here yet; activate it first`);
+    const cursor = decodeCursor(params.get("cursor") ?? "", name);
+    if (Date.now() - cursor.t > durationMilliseconds(known.messageTtl)) {
+      throw new SyncError("CURSOR_EXPIRED", `the cursor is older than the message TTL (${known.messageTtl}); do a full resync`);
+    }
+    const limit = Math.min(Math.max(Number(params.get("limit") ?? MAX_FEED_PAGE) || MAX_FEED_PAGE, 1), MAX_FEED_PAGE);
+    const page = await services.changes.read(cursor.s, limit);
+    const inScope = new Set(known.repositories);
+    const changes = page.entries
+      .filter((entry) => inScope.has(entry.repository))
+      .map(({ seq, repository, kind, digest, tag, mediaType, state: entryState, createdAt, source }) => ({ seq, repository, kind, digest, tag, mediaType, state: entryState, createdAt, source }));
+    return syncJson(200, { changes, cursor: encodeCursor(name, page.settled, Date.now()), more: page.more, configurationVersion: known.version });
+  }
+
+  /** A child's settings change in the cloud; its feed reads bring them here (at most every 5 s). */
+  async function refreshConfiguration(request: HandlerRequest, name: string): Promise<void> {
+    if (Date.now() - (refreshedAt.get(name) ?? 0) < CONFIGURATION_REFRESH_MS) return;
+    refreshedAt.set(name, Date.now());
+    const instance = state.state.children[name]?.instanceId ?? "";
+    try {
+      const response = await client.request("GET", `/sync/v1/connectedRegistries/${name}/configuration?instance=${encodeURIComponent(instance)}`, {
+        authorization: request.headers.get("authorization"),
+        headers: { Accept: "application/json" },
+      });
+      const text = await response.text();
+      if (response.status === 200) {
+        await remember(name, (child) => {
+          child.configuration = JSON.parse(text) as EdgeConfiguration;
+        });
+      } else if (response.status === 403) {
+        // Deactivated (or another instance activated) in the cloud: this child must stop too.
+        await remember(name, (child) => {
+          delete child.instanceId;
+        });
+        log.warn("the cloud refused a child's configuration read; the child is no longer active here", { child: name, status: response.status });
+      }
+    } catch (error) {
+      log.debug("could not refresh a child's configuration", { child: name, error: errorText(error) });
+    }
+  }
+
+  async function status(request: HandlerRequest, name: string): Promise<HandlerResponse> {
+    await authorize(request, name, "message_write");
+    const body = await readBody(request.body, 64 * 1024);
+    const input = JSON.parse(Buffer.from(body).toString("utf8") || "{}") as { instanceId?: string };
+    requireInstance(name, input.instanceId ?? null);
+    await remember(name, (child) => {
+      child.lastActivityTime = new Date().toISOString();
+    });
+    const answer = await relay(request, body);
+    if (answer) return syncJson(answer.status, answer.value);
+    return syncJson(200, { connectionState: "Online", lastActivityTime: state.state.children[name]?.lastActivityTime });
+  }
+
+  const operations: Record<string, Partial<Record<string, (request: HandlerRequest, name: string) => Promise<HandlerResponse>>>> = {
+    activate: { POST: activate },
+    configuration: { GET: configuration },
+    feed: { GET: feed },
+    status: { POST: status },
+  };
+
+  return async (request) => {
+    const match = /^\/sync\/v1\/connectedRegistries\/([A-Za-z0-9]+)\/([a-z]+)$/.exec(request.url.pathname);
+    try {
+      const operation = match ? operations[match[2]!]?.[request.method] : undefined;
+      if (!match || !operation) throw new SyncError("NOT_FOUND", `no sync endpoint ${request.method} ${request.url.pathname}`);
+      return await operation(request, match[1]!);
+    } catch (error) {
+      if (error instanceof SyncError) return syncErrorResponse(error);
+      if (error instanceof RegistryError) return errorResponse(error, request.method);
+      if (error instanceof SyntaxError) return syncErrorResponse(new SyncError("INVALID_REQUEST", `the body is not JSON: ${error.message}`));
+      log.error("sync endpoint failed", { method: request.method, path: request.url.pathname, error: errorText(error) });
+      return syncJson(500, { errors: [{ code: "UNKNOWN", message: "internal error; the connected registry logged it" }] });
+    }
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * The agent's start-up options, from flags and environment variables, checked in one go:
+ * a bad value stops the agent with a message naming every problem (the password never
+ * appears in it).
+ */
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { parseConnectionString, type ConnectionSettings } from "../../shared/domain/connected-registry/index.js";
+import { LOG_LEVELS, type LogLevel } from "./log.js";
+
+export interface StartOptions {
+  connection: ConnectionSettings;
+  dataDir: string;
+  host: string;
+  port: number;
+  tls?: { cert: Buffer; key: Buffer };
+  parentCa?: Buffer;
+  logLevel?: LogLevel;
+  /** Seconds between feed reads in continuous mode. */
+  syncIntervalSeconds: number;
+  /** Parallel blob downloads. */
+  concurrency: number;
+}
+
+export class OptionsError extends Error {}
+
+const DEFAULT_DATA_DIR = "connected-registry-data";
+
+const numbers = z.object({
+  port: z.coerce.number().int().min(0).max(65535),
+  syncInterval: z.coerce.number().min(0.1).max(3600),
+  concurrency: z.coerce.number().int().min(1).max(64),
+});
+
+export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv): Promise<StartOptions> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      "connection-string": { type: "string" },
+      data: { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      http: { type: "boolean" },
+      "parent-ca": { type: "string" },
+      "log-level": { type: "string" },
+      "sync-interval": { type: "string" },
+      concurrency: { type: "string" },
+    },
+  });
+  const problems: string[] = [];
+  const connectionText = values["connection-string"] ?? env.CONNECTED_REGISTRY_CONNECTION_STRING;
+  let connection: ConnectionSettings | undefined;
+  if (!connectionText) problems.push("--connection-string (or CONNECTED_REGISTRY_CONNECTION_STRING) is required: run get-settings on the parent to get one");
+  else {
+    const parsed = parseConnectionString(connectionText);
+    if (parsed.ok) connection = parsed.settings;
+    else problems.push(parsed.message);
+  }
+  const parsedNumbers = numbers.safeParse({
+    port: values.port ?? env.CONNECTED_REGISTRY_PORT ?? 8080,
+    syncInterval: values["sync-interval"] ?? 2,
+    concurrency: values.concurrency ?? 8,
+  });
+  if (!parsedNumbers.success) problems.push(...parsedNumbers.error.issues.map((issue) => `--${String(issue.path[0])}: ${issue.message}`));
+
+  const logLevel = values["log-level"] ?? env.CONNECTED_REGISTRY_LOG_LEVEL;
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`--log-level must be one of ${LOG_LEVELS.join(", ")}, not "${logLevel}"`);
+
+  const certPath = values["tls-cert"];
+  const keyPath = values["tls-key"];
+  if ((certPath === undefined) !== (keyPath === undefined)) problems.push("--tls-cert and --tls-key go together");
+  if (certPath === undefined && !values.http) problems.push("give --tls-cert and --tls-key to serve HTTPS, or --http to serve plain HTTP on a trusted network");
+  if (certPath !== undefined && values.http) problems.push("--http and --tls-cert exclude each other");
+  const tls = certPath && keyPath ? { cert: await readPem(certPath, "--tls-cert", problems), key: await readPem(keyPath, "--tls-key", problems) } : undefined;
+  const parentCa = values["parent-ca"] ? await readPem(values["parent-ca"], "--parent-ca", problems) : undefined;
+
+  if (problems.length > 0 || !connection || !parsedNumbers.success) throw new OptionsError(problems.join("\n"));
+  return {
+    connection,
+    dataDir: resolve(values.data ?? env.CONNECTED_REGISTRY_DATA ?? DEFAULT_DATA_DIR),
+    host: values.host ?? "0.0.0.0",
+    port: parsedNumbers.data.port,
+    ...(tls ? { tls } : {}),
+    ...(parentCa ? { parentCa } : {}),
+    ...(logLevel ? { logLevel: logLevel as LogLevel } : {}),
+    syncIntervalSeconds: parsedNumbers.data.syncInterval,
+    concurrency: parsedNumbers.data.concurrency,
+  };
+}
+
+export function parseStatusOptions(args: string[], env: NodeJS.ProcessEnv): { dataDir: string; json: boolean } {
+  const { values } = parseArgs({ args, strict: true, options: { data: { type: "string" }, output: { type: "string" } } });
+  return { dataDir: resolve(values.data ?? env.CONNECTED_REGISTRY_DATA ?? DEFAULT_DATA_DIR), json: values.output === "json" };
+}
+
+async function readPem(path: string, flag: string, problems: string[]): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    problems.push(`${flag}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+    return Buffer.alloc(0);
+  }
+}

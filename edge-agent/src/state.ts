@@ -1,0 +1,117 @@
+/**
+ * The agent's durable state (state.json in the data folder): who it is, what its parent
+ * told it, and how far it has synced. Written atomically, so a crash leaves the previous
+ * state or the new one. Progress changes often, so it is flushed at most once a second;
+ * everything else is written before the step that depends on it goes on.
+ */
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import type { EdgeConfiguration } from "../../shared/sync/configuration.js";
+import { readJsonFile, writeFileAtomic } from "./store/atomic-file.js";
+
+export type ActivationState = "NotActivated" | "Active" | "Deactivated";
+
+export interface SyncProgress {
+  phase: "idle" | "full-sync" | "feed" | "upstream";
+  /** What is being fetched or pushed now. */
+  current?: string;
+  itemsDone: number;
+  itemsTotal: number;
+  bytesFetched: number;
+  startedAt?: string;
+}
+
+export interface ChildState {
+  instanceId?: string;
+  activatedAt?: string;
+  /** The child's configuration as the cloud last gave it (relayed through this agent). */
+  configuration?: EdgeConfiguration;
+  lastActivityTime?: string;
+}
+
+export interface EdgeState {
+  /** Generated once per data folder: the parent tells two instances apart by it. */
+  instanceId: string;
+  connectedRegistryName?: string;
+  activation: { status: ActivationState; activatedAt?: string; message?: string };
+  configuration?: EdgeConfiguration;
+  configurationReceivedAt?: string;
+  /** Where the feed continues; absent until a full sync has completed. */
+  cursor?: string;
+  /** The cursor a full sync in progress started from; a restart redoes the full sync. */
+  fullSyncFrom?: string;
+  /** The last local change-log number already pushed to the parent (ReadWrite). */
+  upstreamAfter: number;
+  lastSyncTime?: string;
+  lastError?: string;
+  lastContactTime?: string;
+  progress: SyncProgress;
+  children: Record<string, ChildState>;
+}
+
+export const STATE_FILE = "state.json";
+
+export function initialState(): EdgeState {
+  return {
+    instanceId: randomUUID(),
+    activation: { status: "NotActivated" },
+    upstreamAfter: 0,
+    progress: { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: 0 },
+    children: {},
+  };
+}
+
+export async function readState(dataDir: string): Promise<EdgeState | undefined> {
+  return readJsonFile<EdgeState>(join(dataDir, STATE_FILE));
+}
+
+export class StateFile {
+  private writing: Promise<void> = Promise.resolve();
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly path: string,
+    private current: EdgeState,
+  ) {}
+
+  static async open(dataDir: string): Promise<StateFile> {
+    const path = join(dataDir, STATE_FILE);
+    const stored = await readJsonFile<EdgeState>(path);
+    const file = new StateFile(path, { ...initialState(), ...stored });
+    if (!stored) await file.save();
+    return file;
+  }
+
+  get state(): Readonly<EdgeState> {
+    return this.current;
+  }
+
+  /** Changes the state and writes it before returning. */
+  async update(change: (state: EdgeState) => void): Promise<void> {
+    change(this.current);
+    await this.save();
+  }
+
+  /** Changes progress-like fields; written within a second. */
+  touch(change: (state: EdgeState) => void): void {
+    change(this.current);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.save().catch(() => {});
+    }, 1000);
+    this.flushTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    await this.save();
+  }
+
+  private save(): Promise<void> {
+    // Writes are serialised so an older snapshot never lands after a newer one.
+    const snapshot = JSON.stringify(this.current, null, 2);
+    this.writing = this.writing.catch(() => {}).then(() => writeFileAtomic(this.path, snapshot));
+    return this.writing;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * What `connected-registry status` and GET /status show: the state without the password
+ * verifiers (hashes are not passwords, but nobody needs to read them).
+ */
+import type { EdgeState } from "./state.js";
+
+export function statusView(state: EdgeState): Record<string, unknown> {
+  const configuration = state.configuration;
+  return {
+    name: state.connectedRegistryName,
+    instanceId: state.instanceId,
+    activation: state.activation,
+    mode: configuration?.mode,
+    repositories: configuration?.repositories,
+    schedule: configuration?.schedule,
+    syncWindow: configuration?.syncWindow,
+    clientTokens: configuration?.clientTokens.map((token) => ({ name: token.name, status: token.status })),
+    children: Object.entries(state.children).map(([name, child]) => ({ name, activated: Boolean(child.instanceId), lastActivityTime: child.lastActivityTime })),
+    fullSyncDone: Boolean(state.cursor),
+    lastSyncTime: state.lastSyncTime,
+    lastContactTime: state.lastContactTime,
+    lastError: state.lastError,
+    progress: state.progress,
+  };
+}
+
+/** A few lines for a person. */
+export function formatStatus(state: EdgeState): string {
+  const view = statusView(state);
+  const progress = state.progress;
+  const lines = [
+    `connected registry: ${state.connectedRegistryName ?? "(never started)"}`,
+    `activation:         ${state.activation.status}${state.activation.message ? ` (${state.activation.message})` : ""}`,
+    `mode:               ${String(view.mode ?? "unknown until activation")}`,
+    `repositories:       ${(state.configuration?.repositories ?? []).join(", ") || "-"}`,
+    `schedule:           ${state.configuration ? `${state.configuration.schedule}${state.configuration.syncWindow ? ` window ${state.configuration.syncWindow}` : ""}` : "-"}`,
+    `client tokens:      ${(state.configuration?.clientTokens ?? []).map((t) => `${t.name}${t.status === "enabled" ? "" : " (disabled)"}`).join(", ") || "-"}`,
+    `full sync:          ${state.cursor ? "done" : state.fullSyncFrom ? "in progress" : "not started"}`,
+    `last sync:          ${state.lastSyncTime ?? "never"}`,
+    `sync progress:      ${progress.phase}${progress.phase !== "idle" ? ` ${progress.itemsDone}/${progress.itemsTotal}${progress.current ? ` (${progress.current})` : ""}` : ""}, ${(progress.bytesFetched / 1048576).toFixed(1)} MiB fetched`,
+  ];
+  if (state.lastError) lines.push(`last error:         ${state.lastError}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,81 @@
+/**
+ * Crash-safe file writes for the edge agent's data folder. A reader (or the agent after a
+ * SIGKILL) sees either the old file or the new one, never a half-written one: the bytes go
+ * to a temp file in the same directory (rename is only atomic within one file system),
+ * are fsynced, renamed over the target, and the directory is fsynced so the rename
+ * itself survives a power loss.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+
+/**
+ * Temp files start with "." so directory listings (tags, catalog, uploads) can skip them:
+ * no tag, repository component or upload id starts with a dot.
+ */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+}
+
+export function isTempName(name: string): boolean {
+  return name.startsWith(".");
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const directory = dirname(path);
+  await mkdir(directory, { recursive: true });
+  const temp = tempPathFor(path);
+  try {
+    const handle = await open(temp, "w");
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  await fsyncDirectory(directory);
+}
+
+/** The parsed JSON content of a file, or undefined when it does not exist. */
+export async function readJsonFile<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+  return JSON.parse(text) as T;
+}
+
+/** Makes a rename or unlink in the directory durable (a no-op where directories cannot be opened, e.g. Windows). */
+export async function fsyncDirectory(directory: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(directory, "r");
+  } catch (error) {
+    if (isNotFound(error) || errorCode(error) === "EISDIR" || errorCode(error) === "EPERM") return;
+    throw error;
+  }
+  try {
+    await handle.sync();
+  } catch (error) {
+    // Some file systems refuse fsync on a directory; the rename is still done.
+    if (errorCode(error) !== "EINVAL" && errorCode(error) !== "EPERM") throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+export function errorCode(error: unknown): string | undefined {
+  return typeof error === "object" && error !== null ? (error as { code?: string }).code : undefined;
+}
+
+export function isNotFound(error: unknown): boolean {
+  return errorCode(error) === "ENOENT";
+}

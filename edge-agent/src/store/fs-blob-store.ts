@@ -1,0 +1,450 @@
+/**
+ * BlobStore on the local file system, for the edge agent. Under the root folder:
+ *   blobs/<alg>/<hex>           content, addressed by digest
+ *   staging/<target>/<blockId>  blocks staged by `stage`, invisible until `commit`
+ *   uploads/<id>/data           a committed upload, until it is promoted or discarded
+ *   partial/<hex>               a download from the parent in progress (resumable)
+ * Nothing reaches a content address except by rename of a complete, fsynced file, so a
+ * crash never leaves a partial file where a reader would trust it.
+ *
+ * Semantics follow shared/store/azure-blob/blob-store.ts: each `stage` call stages one
+ * block under an id unique to that writer, and `commit` makes exactly the listed blocks,
+ * in order, the target's content.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { parseDigest, type DigestAlgorithm } from "../../../shared/domain/digest.js";
+import type { BlobStore, ByteRange, StagingTarget } from "../../../shared/store/interfaces.js";
+import { errorCode, fsyncDirectory, isNotFound, readJsonFile, tempPathFor, writeFileAtomic } from "./atomic-file.js";
+import { KeyedLock } from "./keyed-lock.js";
+
+/** Read buffer for streaming blobs out: large reads keep throughput up on big layers. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+/** Incoming network chunks are small; they are gathered into writes of about this size. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+/** How long `totalBytes` trusts its last walk of blobs/ (it is only for status output). */
+const TOTAL_BYTES_CACHE_MS = 10_000;
+
+const blockIdPattern = /^[0-9a-f]{18}-\d{8}$/;
+const uploadIdPattern = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+
+/** A downloaded or staged blob whose bytes do not hash to the digest it was fetched under. */
+export class DigestMismatchError extends Error {
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`content hashes to ${actual}, not ${expected}`);
+    this.name = "DigestMismatchError";
+  }
+}
+
+export class FsBlobStore implements BlobStore {
+  /** Serializes appends to (and completion of) one partial download. */
+  private readonly partialLocks = new KeyedLock();
+  /** Serializes commits of one target, so a retry cannot race the first attempt. */
+  private readonly commitLocks = new KeyedLock();
+  private totalCache: { bytes: number; at: number } | undefined;
+
+  constructor(private readonly root: string) {}
+
+  async stat(digest: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.contentPath(digest))).size;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async read(digest: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>> {
+    // Opened here, not lazily by the stream, so a missing blob fails this call (like the cloud's 404).
+    const handle = await open(this.contentPath(digest), "r");
+    return handle.createReadStream({
+      highWaterMark: READ_CHUNK_BYTES,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
+  }
+
+  async readUrl(_digest: string): Promise<string | undefined> {
+    // The edge has no storage service to hand clients off to: the engine streams.
+    return undefined;
+  }
+
+  async writeContent(digest: string, content: Uint8Array): Promise<void> {
+    await writeFileAtomic(this.contentPath(digest), content);
+    this.totalCache = undefined;
+  }
+
+  async delete(digest: string): Promise<void> {
+    await rm(this.contentPath(digest), { force: true });
+    this.totalCache = undefined;
+  }
+
+  async stage(target: StagingTarget, body: AsyncIterable<Uint8Array>): Promise<{ bytes: number; blockIds: string[] }> {
+    // One block per call, under a prefix of this writer's own: two writers of one target
+    // (or a failed one) never touch each other's files. On a local disk there is no reason
+    // to cut a request into several blocks, and one block lets `commit` be a rename.
+    const blockId = `${randomBytes(9).toString("hex")}-00000000`;
+    const path = join(this.stagingDir(target), blockId);
+    await mkdir(dirname(path), { recursive: true });
+    const handle = await open(path, "wx");
+    let bytes = 0;
+    try {
+      bytes = await writeAll(handle, body);
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await rm(path, { force: true });
+      throw error;
+    }
+    await handle.close();
+    if (bytes === 0) {
+      // As in the cloud, an empty body stages nothing; committing [] makes empty content.
+      await rm(path, { force: true });
+      return { bytes: 0, blockIds: [] };
+    }
+    return { bytes, blockIds: [blockId] };
+  }
+
+  async commit(target: StagingTarget, blockIds: string[]): Promise<void> {
+    for (const id of blockIds) if (!blockIdPattern.test(id)) throw new Error(`not a block id of this store: ${id}`);
+    const key = target.kind === "upload" ? `upload:${target.id}` : `content:${target.digest}`;
+    await this.commitLocks.run(key, async () => {
+      const destination = target.kind === "upload" ? this.uploadDataPath(target.id) : this.contentPath(target.digest);
+      let sources = blockIds.map((id) => join(this.stagingDir(target), id));
+      let alreadyCommitted: string[] = [];
+      if (target.kind === "upload") {
+        // Like a block blob, a committed upload may be committed again with blocks added
+        // after its committed ones (a client retrying the final PUT): the committed data
+        // stands in for those blocks, which were consumed by the first commit.
+        alreadyCommitted = (await readJsonFile<string[]>(this.uploadCommittedPath(target.id))) ?? [];
+        if (alreadyCommitted.length > 0 && startsWith(blockIds, alreadyCommitted)) {
+          if (blockIds.length === alreadyCommitted.length) return;
+          sources = [destination, ...sources.slice(alreadyCommitted.length)];
+        }
+      }
+      await this.assemble(sources, destination);
+      if (target.kind === "upload") await writeFileAtomic(this.uploadCommittedPath(target.id), JSON.stringify(blockIds));
+      else this.totalCache = undefined;
+      await removeIfEmpty(this.stagingDir(target));
+    });
+  }
+
+  async readUpload(uploadId: string): Promise<AsyncIterable<Uint8Array>> {
+    const handle = await open(this.uploadDataPath(uploadId), "r");
+    return handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES });
+  }
+
+  async promoteUpload(uploadId: string, digest: string): Promise<void> {
+    const destination = this.contentPath(digest);
+    if ((await this.stat(digest)) === undefined) {
+      // The data was fsynced when it was committed; a rename moves it without a copy.
+      await mkdir(dirname(destination), { recursive: true });
+      await rename(this.uploadDataPath(uploadId), destination);
+      await fsyncDirectory(dirname(destination));
+      this.totalCache = undefined;
+    }
+    // Content already there: same digest, same bytes, so the upload's copy is just dropped.
+    await this.discardUpload(uploadId);
+  }
+
+  async discardUpload(uploadId: string): Promise<void> {
+    await rm(this.uploadDir(uploadId), { recursive: true, force: true });
+    await rm(this.stagingDir({ kind: "upload", id: uploadId }), { recursive: true, force: true });
+  }
+
+  /**
+   * Removes staged blocks older than `before`: blocks of writers that failed or whose
+   * digest was wrong (the cloud's storage drops uncommitted blocks by itself). Returns
+   * how many files went.
+   */
+  async purgeStaging(before: Date): Promise<number> {
+    const stagingRoot = join(this.root, "staging");
+    let removed = 0;
+    for (const target of await readdirOrEmpty(stagingRoot)) {
+      const directory = join(stagingRoot, target);
+      for (const name of await readdirOrEmpty(directory)) {
+        const path = join(directory, name);
+        try {
+          if ((await stat(path)).mtimeMs < before.getTime()) {
+            await rm(path, { force: true });
+            removed++;
+          }
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+      }
+      await removeIfEmpty(directory);
+    }
+    return removed;
+  }
+
+  // --- resumable downloads (the sync engine) ---
+
+  /** Bytes of `digest` already downloaded into partial/, 0 when none. */
+  async partialSize(digest: string): Promise<number> {
+    try {
+      return (await stat(this.partialPath(digest))).size;
+    } catch (error) {
+      if (isNotFound(error)) return 0;
+      throw error;
+    }
+  }
+
+  /**
+   * Appends the body to the partial download and returns its new size. Whatever arrived
+   * before a failure is flushed and fsynced too, so a resume continues after it.
+   */
+  async appendPartial(digest: string, body: AsyncIterable<Uint8Array>): Promise<number> {
+    const path = this.partialPath(digest);
+    return this.partialLocks.run(digest, async () => {
+      await mkdir(dirname(path), { recursive: true });
+      const handle = await open(path, "a");
+      try {
+        await writeAll(handle, body);
+      } finally {
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+      return (await stat(path)).size;
+    });
+  }
+
+  /**
+   * Verifies the whole partial download against its digest and moves it to its content
+   * address. A wrong one is deleted (resuming it could never succeed) and reported.
+   */
+  async completePartial(digest: string): Promise<void> {
+    const { algorithm } = requireDigest(digest);
+    const path = this.partialPath(digest);
+    await this.partialLocks.run(digest, async () => {
+      const actual = `${algorithm}:${await hashFile(path, algorithm)}`;
+      if (actual !== digest) {
+        await rm(path, { force: true });
+        throw new DigestMismatchError(digest, actual);
+      }
+      // appendPartial fsynced already; this covers a partial file written by anything else.
+      const handle = await open(path, "r");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      const destination = this.contentPath(digest);
+      await mkdir(dirname(destination), { recursive: true });
+      await rename(path, destination);
+      await fsyncDirectory(dirname(destination));
+      this.totalCache = undefined;
+    });
+  }
+
+  async discardPartial(digest: string): Promise<void> {
+    const path = this.partialPath(digest);
+    await this.partialLocks.run(digest, () => rm(path, { force: true }));
+  }
+
+  /** Bytes under blobs/ (for status output): walked at most every few seconds. */
+  async totalBytes(): Promise<number> {
+    if (this.totalCache && Date.now() - this.totalCache.at < TOTAL_BYTES_CACHE_MS) return this.totalCache.bytes;
+    const bytes = await directorySize(join(this.root, "blobs"));
+    this.totalCache = { bytes, at: Date.now() };
+    return bytes;
+  }
+
+  // --- paths (every name is validated: digests and ids come from requests) ---
+
+  private contentPath(digest: string): string {
+    const { algorithm, hex } = requireDigest(digest);
+    return join(this.root, "blobs", algorithm, hex);
+  }
+
+  private partialPath(digest: string): string {
+    return join(this.root, "partial", requireDigest(digest).hex);
+  }
+
+  private stagingDir(target: StagingTarget): string {
+    if (target.kind === "upload") return join(this.root, "staging", `upload-${requireUploadId(target.id)}`);
+    const { algorithm, hex } = requireDigest(target.digest);
+    return join(this.root, "staging", `${algorithm}-${hex}`);
+  }
+
+  private uploadDir(id: string): string {
+    return join(this.root, "uploads", requireUploadId(id));
+  }
+
+  private uploadDataPath(id: string): string {
+    return join(this.uploadDir(id), "data");
+  }
+
+  /** The block ids the upload's data was committed from (to recognize a repeated commit). */
+  private uploadCommittedPath(id: string): string {
+    return join(this.uploadDir(id), "committed.json");
+  }
+
+  /**
+   * Makes `destination` the concatenation of `sources` (each removed afterwards). One
+   * source is renamed; several are copied into a temp file that is fsynced and renamed.
+   */
+  private async assemble(sources: string[], destination: string): Promise<void> {
+    await mkdir(dirname(destination), { recursive: true });
+    if (sources.length === 0) {
+      await writeFileAtomic(destination, new Uint8Array(0));
+      return;
+    }
+    if (sources.length === 1) {
+      await renameStaged(sources[0]!, destination);
+      await fsyncDirectory(dirname(destination));
+      return;
+    }
+    const temp = tempPathFor(destination);
+    const handle = await open(temp, "w");
+    try {
+      for (const source of sources) await writeAll(handle, await openStaged(source));
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      await rm(temp, { force: true });
+      throw error;
+    }
+    await handle.close();
+    await rename(temp, destination);
+    await fsyncDirectory(dirname(destination));
+    for (const source of sources) if (source !== destination) await rm(source, { force: true });
+  }
+}
+
+function requireDigest(digest: string): { algorithm: DigestAlgorithm; hex: string } {
+  const parsed = parseDigest(digest);
+  if (!parsed) throw new Error(`not a digest: ${digest}`);
+  return parsed;
+}
+
+function requireUploadId(id: string): string {
+  if (!uploadIdPattern.test(id)) throw new Error(`not an upload id: ${id}`);
+  return id;
+}
+
+function startsWith(list: string[], prefix: string[]): boolean {
+  return prefix.every((id, index) => list[index] === id);
+}
+
+/** A missing block is the caller's error (wrong ids), said plainly rather than as ENOENT. */
+async function renameStaged(source: string, destination: string): Promise<void> {
+  try {
+    await rename(source, destination);
+  } catch (error) {
+    if (isNotFound(error)) throw new Error(`cannot commit: ${source} is not staged`);
+    throw error;
+  }
+}
+
+async function openStaged(source: string): Promise<AsyncIterable<Uint8Array>> {
+  try {
+    const handle = await open(source, "r");
+    return handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES });
+  } catch (error) {
+    if (isNotFound(error)) throw new Error(`cannot commit: ${source} is not staged`);
+    throw error;
+  }
+}
+
+/**
+ * Writes the whole body at the handle's position, gathering small chunks into large
+ * writes. Bytes gathered before the body fails are still written before the error
+ * propagates (a partial download keeps them). Returns the byte count written.
+ */
+async function writeAll(handle: FileHandle, body: AsyncIterable<Uint8Array>): Promise<number> {
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  let written = 0;
+  const flush = async (): Promise<void> => {
+    if (pendingBytes === 0) return;
+    const batch = pending;
+    pending = [];
+    pendingBytes = 0;
+    // writev may write less than asked; loop until the batch is out.
+    let buffers = batch;
+    while (buffers.length > 0) {
+      const { bytesWritten } = await handle.writev(buffers);
+      written += bytesWritten;
+      buffers = dropBytes(buffers, bytesWritten);
+    }
+  };
+  try {
+    for await (const chunk of body) {
+      if (chunk.length === 0) continue;
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+    }
+  } finally {
+    await flush();
+  }
+  return written;
+}
+
+function dropBytes(buffers: Uint8Array[], count: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  let skip = count;
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length;
+      continue;
+    }
+    rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+    skip = 0;
+  }
+  return rest;
+}
+
+async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+async function readdirOrEmpty(directory: string): Promise<string[]> {
+  try {
+    return await readdir(directory);
+  } catch (error) {
+    if (isNotFound(error)) return [];
+    throw error;
+  }
+}
+
+async function removeIfEmpty(directory: string): Promise<void> {
+  try {
+    await rmdir(directory);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code !== "ENOTEMPTY" && code !== "EEXIST" && code !== "ENOENT") throw error;
+  }
+}
+
+async function directorySize(directory: string): Promise<number> {
+  let total = 0;
+  let entries;
+  try {
+    entries = await readdir(directory, { withFileTypes: true });
+  } catch (error) {
+    if (isNotFound(error)) return 0;
+    throw error;
+  }
+  for (const entry of entries) {
+    const path = join(directory, entry.name);
+    try {
+      if (entry.isDirectory()) total += await directorySize(path);
+      else if (entry.isFile()) total += (await stat(path)).size;
+    } catch (error) {
+      // A blob deleted while we walk simply does not count.
+      if (!isNotFound(error)) throw error;
+    }
+  }
+  return total;
+}

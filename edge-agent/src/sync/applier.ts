@@ -1,0 +1,74 @@
+/**
+ * Writes what the parent has into the local registry, in the order that keeps every
+ * reader safe: blobs (verified) before the manifests that need them, child manifests
+ * before their index, and the tag last. Each step goes through the same engine code a
+ * client push takes (`storeManifest`), so records and change-log entries are identical,
+ * marked as coming from the parent (children read them; the upstream push skips them).
+ */
+import { parseManifest } from "../../../shared/domain/manifest.js";
+import type { RegistryContext } from "../../../shared/registry/context.js";
+import { storeManifest } from "../../../shared/registry/manifests.js";
+import type { ContentFetcher, ImageTree } from "./content-fetcher.js";
+
+/** The change-log source of what came from the parent: not a name any connected registry can have. */
+export const PARENT_SOURCE = "(parent)";
+
+export class Applier {
+  constructor(
+    private readonly registry: RegistryContext,
+    private readonly fetcher: ContentFetcher,
+  ) {}
+
+  /**
+   * Makes the local tag what the parent has at `reference` (the tag itself, or the digest
+   * a feed entry named). Returns false when the parent no longer has it.
+   */
+  async applyTag(repository: string, tag: string, reference: string = tag): Promise<boolean> {
+    if (reference !== tag) {
+      const local = await this.registry.metadata.getTaggedManifest(repository, tag);
+      if (local?.digest === reference) return true;
+    }
+    const tree = await this.fetcher.fetchImageTree(repository, reference);
+    if (!tree) return false;
+    await this.writeTree(repository, tree, { tag });
+    return true;
+  }
+
+  /** Stores a manifest (and everything under it) by digest, untagged. */
+  async applyManifest(repository: string, digest: string): Promise<boolean> {
+    if (await this.registry.metadata.getManifest(repository, digest)) return true;
+    const tree = await this.fetcher.fetchImageTree(repository, digest);
+    if (!tree) return false;
+    await this.writeTree(repository, tree, { digest });
+    return true;
+  }
+
+  async deleteTag(repository: string, tag: string): Promise<void> {
+    if (!(await this.registry.metadata.getTaggedManifest(repository, tag))) return;
+    await this.registry.changes.record({ repository, kind: "tag.delete", tag, source: PARENT_SOURCE }, () => this.registry.metadata.deleteTag(repository, tag));
+  }
+
+  async deleteManifest(repository: string, digest: string): Promise<void> {
+    if (!(await this.registry.metadata.getManifest(repository, digest))) return;
+    await this.registry.changes.record({ repository, kind: "manifest.delete", digest, source: PARENT_SOURCE }, () =>
+      this.registry.metadata.deleteManifest(repository, digest),
+    );
+  }
+
+  /** Children first, then this manifest: the fetcher has already verified and stored every blob. */
+  private async writeTree(repository: string, tree: ImageTree, target: { tag: string } | { digest: string }): Promise<void> {
+    for (const child of tree.children) {
+      if (!(await this.registry.metadata.getManifest(repository, child.manifest.digest))) {
+        await this.writeTree(repository, child, { digest: child.manifest.digest });
+      }
+    }
+    const { manifest } = tree;
+    const parsed = parseManifest(manifest.content, manifest.mediaType);
+    for (const digest of parsed.blobDigests) {
+      const size = await this.registry.blobs.stat(digest);
+      if (size === undefined) throw new Error(`blob ${digest} of ${repository}@${manifest.digest} is not in the local store after its download`);
+      await this.registry.metadata.putBlobLink(repository, { digest, size });
+    }
+    await storeManifest(this.registry, repository, manifest.content, manifest.mediaType, manifest.digest, target, { source: PARENT_SOURCE });
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * Moves content from the parent into the edge's blob store: manifests (verified against the
+ * digest asked for or announced), blobs (resumable with Range, verified by the store when the
+ * partial file is completed), and whole image trees (an index, its platform manifests, every
+ * blob), children before parents so the caller can write manifests bottom-up (docs/edge-agent.md:
+ * nothing is written before what it points at).
+ */
+import { createHash } from "node:crypto";
+import { parseDigest } from "../../../shared/domain/digest.js";
+import { MAX_MANIFEST_BYTES, parseManifest } from "../../../shared/domain/manifest.js";
+import { bareMediaType, isNonDistributableLayer } from "../../../shared/domain/media-types.js";
+import { DigestMismatchError } from "../store/fs-blob-store.js";
+import { ParentError, isTransientError, type ParentClient, type ParentResponse } from "./parent-client.js";
+
+// One mismatch class for the store's verification and the fetcher's (manifests), so callers
+// need a single instanceof.
+export { DigestMismatchError };
+
+/** The part of FsBlobStore (edge-agent/src/store) the fetcher needs. */
+export interface PartialBlobStore {
+  stat(digest: string): Promise<number | undefined>;
+  partialSize(digest: string): Promise<number>;
+  appendPartial(digest: string, body: AsyncIterable<Uint8Array>): Promise<number>;
+  /** Verifies and moves the partial into place; throws DigestMismatchError (and removes it) when wrong. */
+  completePartial(digest: string): Promise<void>;
+  discardPartial(digest: string): Promise<void>;
+}
+
+export interface ContentFetcherOptions {
+  /** Parallel blob downloads across the whole fetcher (and, separately, parallel manifest GETs). */
+  concurrency: number;
+  /** The Accept list for manifest GETs: what the edge announced in the handshake. */
+  acceptedMediaTypes: string[];
+  /** Called with every chunk's size as blob bytes arrive (progress, tests). */
+  onBytes?: (n: number) => void;
+  log?: (message: string) => void;
+  /** Delay before retry n (1-based); default 250 ms * 4^(n-1) (0.25, 1, 4, 16 s). */
+  backoffMs?: (attempt: number) => number;
+}
+
+export interface FetchedManifest {
+  digest: string;
+  mediaType: string;
+  content: Buffer;
+}
+
+export interface ImageTree {
+  manifest: FetchedManifest;
+  /** Platform manifests of an index (each with its own subtree); empty for an image manifest. */
+  children: ImageTree[];
+}
+
+export interface ReferencedContent {
+  blobs: Array<{ digest: string; size?: number }>;
+  manifests: Array<{ digest: string; mediaType?: string }>;
+}
+
+/** Retries of a transient failure (each resuming from the partial size). */
+const MAX_RETRIES = 4;
+
+export class ContentFetcher {
+  private readonly blobSlots: Semaphore;
+  private readonly manifestSlots: Semaphore;
+  /** Downloads under way, so two repositories (or two tree walks) asking for one digest share it. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly accept: string;
+
+  constructor(
+    private readonly client: ParentClient,
+    private readonly blobs: PartialBlobStore,
+    private readonly options: ContentFetcherOptions,
+  ) {
+    this.blobSlots = new Semaphore(options.concurrency);
+    this.manifestSlots = new Semaphore(options.concurrency);
+    this.accept = options.acceptedMediaTypes.join(", ");
+  }
+
+  /**
+   * GET /v2/<repo>/manifests/<ref>. Undefined when the parent does not have it (404
+   * MANIFEST_UNKNOWN / NAME_UNKNOWN). Verified: by digest against the reference when it is one,
+   * otherwise against Docker-Content-Digest when the parent sent it.
+   */
+  async fetchManifest(repository: string, reference: string): Promise<FetchedManifest | undefined> {
+    const what = `GET /v2/${repository}/manifests/${reference}`;
+    return this.manifestSlots.run(() =>
+      this.withRetries(what, async () => {
+        const response = await this.client.request("GET", `/v2/${repository}/manifests/${reference}`, { headers: { Accept: this.accept } });
+        if (response.status === 404) {
+          const error = await ParentError.fromResponse(response, what);
+          if (error.code === "MANIFEST_UNKNOWN" || error.code === "NAME_UNKNOWN") return undefined;
+          throw error;
+        }
+        if (response.status !== 200) throw await ParentError.fromResponse(response, what);
+        const content = await response.bytes(MAX_MANIFEST_BYTES);
+
+        const referenceDigest = parseDigest(reference);
+        const announced = response.headers.get("docker-content-digest") ?? undefined;
+        const expected = referenceDigest ? reference : announced && parseDigest(announced) ? announced : undefined;
+        // Hash with the algorithm of the digest we check against (sha512 references exist).
+        const digest = digestOf(content, expected ? parseDigest(expected)!.algorithm : "sha256");
+        if (expected && digest !== expected) throw new DigestMismatchError(expected, digest);
+
+        return { digest, mediaType: manifestMediaType(response, content), content };
+      }),
+    );
+  }
+
+  /**
+   * Makes the blob present in the local store: nothing to do when it already is (content is
+   * shared across repositories), otherwise downloads it (resuming a partial) and verifies it.
+   */
+  async ensureBlob(repository: string, digest: string, size?: number): Promise<void> {
+    if ((await this.blobs.stat(digest)) !== undefined) return;
+    const running = this.inFlight.get(digest);
+    if (running) return running;
+    const download = this.blobSlots
+      .run(async () => {
+        // Another download may have finished while this one waited for a slot.
+        if ((await this.blobs.stat(digest)) !== undefined) return;
+        await this.downloadVerified(repository, digest, size);
+      })
+      .finally(() => this.inFlight.delete(digest));
+    this.inFlight.set(digest, download);
+    return download;
+  }
+
+  /**
+   * The manifest, every manifest an index names (recursively) and every blob, all present when
+   * this resolves. Undefined when the parent does not have the top manifest; a missing child is
+   * an error (the index is not complete in the parent yet).
+   */
+  async fetchImageTree(repository: string, reference: string): Promise<ImageTree | undefined> {
+    const manifest = await this.fetchManifest(repository, reference);
+    return manifest ? this.completeTree(repository, manifest) : undefined;
+  }
+
+  /** Fetches what an already fetched manifest needs (the sync engine may hold the top one). */
+  async completeTree(repository: string, manifest: FetchedManifest): Promise<ImageTree> {
+    const needs = referencedContent(manifest.content, manifest.mediaType);
+    const [children] = await Promise.all([
+      Promise.all(
+        needs.manifests.map(async (child) => {
+          const fetched = await this.fetchManifest(repository, child.digest);
+          if (!fetched) {
+            throw new ParentError(404, `${repository}@${manifest.digest} names manifest ${child.digest}, which the parent does not have`, "MANIFEST_UNKNOWN", { digest: child.digest });
+          }
+          return this.completeTree(repository, fetched);
+        }),
+      ),
+      Promise.all(needs.blobs.map((blob) => this.ensureBlob(repository, blob.digest, blob.size))),
+    ]);
+    return { manifest, children };
+  }
+
+  /** Downloads until the store accepts the bytes; a wrong partial is discarded and fetched once more from zero. */
+  private async downloadVerified(repository: string, digest: string, size: number | undefined): Promise<void> {
+    const what = `GET /v2/${repository}/blobs/${digest}`;
+    for (let fromZeroAgain = false; ; fromZeroAgain = true) {
+      await this.withRetries(what, () => this.downloadRest(repository, digest, size));
+      try {
+        await this.blobs.completePartial(digest);
+        return;
+      } catch (error) {
+        if (!isDigestMismatch(error)) throw error;
+        // The store removed the partial; make sure, then start over once.
+        await this.blobs.discardPartial(digest);
+        if (fromZeroAgain) throw error; // twice wrong from the parent: not something a retry fixes
+        this.options.log?.(`${what}: downloaded bytes do not match the digest; fetching again from zero`);
+      }
+    }
+  }
+
+  /** One attempt: appends whatever the partial file still lacks. */
+  private async downloadRest(repository: string, digest: string, size: number | undefined): Promise<void> {
+    const what = `GET /v2/${repository}/blobs/${digest}`;
+    let offset = await this.blobs.partialSize(digest);
+    if (size !== undefined && offset > size) {
+      await this.blobs.discardPartial(digest);
+      offset = 0;
+    }
+    // Fully downloaded before a crash, not yet completed: a Range request would only get a 416.
+    if (size !== undefined && offset === size && size > 0) return;
+
+    const response = await this.client.request("GET", `/v2/${repository}/blobs/${digest}`, {
+      headers: offset > 0 ? { Range: `bytes=${offset}-` } : {},
+    });
+    try {
+      if (response.status === 206 && offset > 0) {
+        const start = /^bytes (\d+)-/.exec(response.headers.get("content-range") ?? "")?.[1];
+        if (Number(start) !== offset) {
+          await this.blobs.discardPartial(digest);
+          throw new RestartDownload(`${what}: asked for bytes from ${offset}, got Content-Range ${response.headers.get("content-range")}`);
+        }
+      } else if (response.status === 200) {
+        // The server ignored the Range (or there was none): the body is the whole blob.
+        if (offset > 0) {
+          this.options.log?.(`${what}: the server ignored the Range; downloading from zero`);
+          await this.blobs.discardPartial(digest);
+        }
+      } else if (response.status === 416 && offset > 0) {
+        // The partial is as long as the blob or longer (its size was not known): start over.
+        response.body.resume();
+        await this.blobs.discardPartial(digest);
+        throw new RestartDownload(`${what}: range from ${offset} not satisfiable; downloading from zero`);
+      } else {
+        throw await ParentError.fromResponse(response, what);
+      }
+      await this.blobs.appendPartial(digest, this.counted(response.body));
+    } finally {
+      response.body.destroy(); // no-op when fully read; frees the socket when something failed
+    }
+  }
+
+  private async *counted(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    for await (const chunk of body) {
+      this.options.onBytes?.(chunk.byteLength);
+      yield chunk;
+    }
+  }
+
+  private async withRetries<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    for (let retry = 1; ; retry++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (error instanceof RestartDownload && retry <= MAX_RETRIES) {
+          this.options.log?.(error.message);
+          continue;
+        }
+        if (retry > MAX_RETRIES || !isTransientError(error)) throw error;
+        const delay = this.options.backoffMs?.(retry) ?? 250 * 4 ** (retry - 1);
+        this.options.log?.(`${what} failed (${(error as Error).message}); retry ${retry} of ${MAX_RETRIES} in ${delay} ms`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+}
+
+/** Internal: the attempt must start over right away (not a transient failure, no backoff). */
+class RestartDownload extends Error {}
+
+/**
+ * What a manifest needs: its blobs (config, distributable layers) and, for an index or manifest
+ * list, its child manifests, with sizes and media types from the descriptors.
+ */
+export function referencedContent(content: Uint8Array, mediaType: string): ReferencedContent {
+  const parsed = parseManifest(content, mediaType);
+  // parseManifest validated the shape; read the descriptors again for their sizes and types.
+  const json = JSON.parse(Buffer.from(content).toString("utf8")) as {
+    config?: { digest: string; size: number };
+    layers?: Array<{ digest: string; size: number; mediaType: string }>;
+    manifests?: Array<{ digest: string; mediaType: string }>;
+  };
+  const sizes = new Map<string, number>();
+  if (json.config) sizes.set(json.config.digest, json.config.size);
+  for (const layer of json.layers ?? []) if (!isNonDistributableLayer(layer.mediaType)) sizes.set(layer.digest, layer.size);
+  const types = new Map((json.manifests ?? []).map((m) => [m.digest, m.mediaType] as const));
+
+  // One entry per digest: a layer repeated in a manifest (or equal to the config) is fetched once.
+  const blobs = [...new Set(parsed.blobDigests)].map((digest) => withOptional({ digest }, "size", sizes.get(digest)));
+  const manifests = [...new Set(parsed.manifestDigests)].map((digest) => withOptional({ digest }, "mediaType", types.get(digest)));
+  return { blobs, manifests };
+}
+
+/** A tree's manifests in the order they may be written: every child before its parent. */
+export function manifestsBottomUp(tree: ImageTree): FetchedManifest[] {
+  return [...tree.children.flatMap(manifestsBottomUp), tree.manifest];
+}
+
+function withOptional<T extends object, K extends string, V>(base: T, key: K, value: V | undefined): T & { [P in K]?: V } {
+  return (value === undefined ? base : { ...base, [key]: value }) as T & { [P in K]?: V };
+}
+
+function digestOf(content: Uint8Array, algorithm: "sha256" | "sha512"): string {
+  return `${algorithm}:${createHash(algorithm).update(content).digest("hex")}`;
+}
+
+/** The Content-Type the parent sent, else the body's own mediaType field. */
+function manifestMediaType(response: ParentResponse, content: Buffer): string {
+  const header = bareMediaType(response.headers.get("content-type") ?? "");
+  if (header && header !== "application/json" && header !== "application/octet-stream") return header;
+  try {
+    const declared = (JSON.parse(content.toString("utf8")) as { mediaType?: unknown }).mediaType;
+    if (typeof declared === "string") return declared;
+  } catch {
+    // Not JSON: the caller's parse will say so.
+  }
+  return header;
+}
+
+/** The store's DigestMismatchError is its own class; recognise it (and ours) by name. */
+function isDigestMismatch(error: unknown): boolean {
+  return error instanceof Error && (error.name === "DigestMismatchError" || error.constructor.name === "DigestMismatchError");
+}
+
+/** A counting semaphore: at most `limit` tasks run at once, the rest wait in order. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {
+    if (!(limit >= 1)) throw new Error(`concurrency must be at least 1, got ${limit}`);
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); // hand the slot over without releasing it
+      else this.active--;
+    }
+  }
+}

@@ -1,0 +1,391 @@
+/**
+ * The sync loop (docs/sync-protocol.md, docs/edge-agent.md): activate, then on the
+ * schedule (continuous, or cron inside the sync window) bring the local registry up to
+ * the parent: a full sync when there is no cursor, the change feed after it, the
+ * upstream push in ReadWrite mode, and a heartbeat. It never stops serving: when the
+ * parent is unreachable it retries with backoff; when the parent says the connected
+ * registry is deactivated it stops syncing and says so.
+ */
+import { isContinuous, isInsideWindow, nextSyncStart } from "../../../shared/domain/connected-registry/index.js";
+import { MANIFEST_MEDIA_TYPES } from "../../../shared/domain/media-types.js";
+import type { MetadataStore } from "../../../shared/store/interfaces.js";
+import type { EdgeConfiguration } from "../../../shared/sync/configuration.js";
+import { errorText, type Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import type { StateFile } from "../state.js";
+import type { Applier } from "./applier.js";
+import { ParentError, ParentUnreachableError, isTransientError, type ParentClient } from "./parent-client.js";
+import { runLimited } from "./run-limited.js";
+import type { UpstreamPusher } from "./upstream.js";
+
+export const AGENT_VERSION = "0.1.0";
+const FEED_PAGE = 500;
+/** Images applied at once; each image's blobs are fetched in parallel too (the fetcher's limit). */
+const IMAGE_CONCURRENCY = 4;
+const HEARTBEAT_MS = 30_000;
+const MAX_BACKOFF_MS = 60_000;
+
+interface FeedChange {
+  seq: number;
+  repository: string;
+  kind: "manifest.put" | "manifest.delete" | "tag.set" | "tag.delete";
+  tag?: string;
+  digest?: string;
+  state: "committed" | "unconfirmed";
+  source?: string;
+}
+
+interface FeedAnswer {
+  changes: FeedChange[];
+  cursor: string;
+  more: boolean;
+  configurationVersion: string;
+}
+
+interface ActivateAnswer {
+  activation: { status: string; activatedAt?: string };
+  configuration: EdgeConfiguration;
+  cursor: string;
+}
+
+export interface SyncEngineOptions {
+  name: string;
+  client: ParentClient;
+  applier: Applier;
+  upstream: UpstreamPusher;
+  metadata: MetadataStore;
+  state: StateFile;
+  log: Logger;
+  metrics: Metrics;
+  intervalMs: number;
+  /** Called with every configuration the parent sends (identity, mode, log level follow it). */
+  onConfiguration: (configuration: EdgeConfiguration, receivedAt: string) => void;
+  /** Disk usage for the heartbeat. */
+  usage: () => Promise<{ bytes: number; repositories: number }>;
+}
+
+export class SyncEngine {
+  private stopped = false;
+  private activated = false;
+  private wake: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+  private lastHeartbeat = 0;
+  private reportedError: string | undefined;
+  private readonly base: string;
+
+  constructor(private readonly options: SyncEngineOptions) {
+    this.base = `/sync/v1/connectedRegistries/${options.name}`;
+  }
+
+  start(): void {
+    this.running = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    const { log, state } = this.options;
+    let backoffMs = 1000;
+    while (!this.stopped) {
+      const waitMs = this.msUntilWindow();
+      if (waitMs > 0 && this.activated) {
+        log.info("outside the sync window: not contacting the parent", { nextSync: new Date(Date.now() + waitMs).toISOString() });
+        await this.sleep(waitMs);
+        continue;
+      }
+      let delayMs = this.options.intervalMs;
+      try {
+        await this.cycle();
+        backoffMs = 1000;
+      } catch (error) {
+        if (error instanceof ParentError && error.code === "NOT_ACTIVE") {
+          await state.update((s) => {
+            s.activation = { status: "Deactivated", message: error.message };
+            s.progress = { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: 0 };
+          });
+          log.error("the parent says this connected registry is not active: syncing stops (local pulls go on); activate it again and restart the agent", {
+            detail: error.message,
+          });
+          return;
+        }
+        if (error instanceof ParentError && error.code === "CURSOR_EXPIRED") {
+          log.warn("the feed cursor is older than the message TTL: doing a full resync");
+          await state.update((s) => {
+            delete s.cursor;
+            delete s.fullSyncFrom;
+          });
+          this.activated = false;
+          continue;
+        }
+        const kind = error instanceof ParentUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
+        this.options.metrics.syncErrors.inc({ kind });
+        await state.update((s) => {
+          s.lastError = errorText(error);
+          s.progress.phase = "idle";
+        });
+        (kind === "refused" ? log.error : log.warn)("sync failed; retrying", { kind, error: errorText(error), retryInSeconds: backoffMs / 1000 });
+        delayMs = backoffMs;
+        backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
+        await this.heartbeat(true).catch(() => {});
+      }
+      await this.sleep(delayMs);
+    }
+  }
+
+  /** 0 when syncing is allowed now; otherwise how long until the next window opens. */
+  private msUntilWindow(): number {
+    const configuration = this.options.state.state.configuration;
+    if (!configuration || isContinuous(configuration.schedule)) return 0;
+    const now = new Date();
+    if (isInsideWindow(configuration.schedule, configuration.syncWindow ?? undefined, now)) return 0;
+    return Math.max(nextSyncStart(configuration.schedule, now).getTime() - now.getTime(), 1000);
+  }
+
+  /** One pass: activation if needed, full sync or feed, upstream, heartbeat. */
+  async cycle(): Promise<void> {
+    if (!this.activated) await this.activate();
+    if (!this.options.state.state.cursor) await this.fullSync();
+    await this.readFeed();
+    if (this.options.state.state.configuration?.mode === "ReadWrite") {
+      await this.setPhase("upstream");
+      const pushed = await this.options.upstream.push();
+      if (pushed > 0) this.options.log.info("pushed local changes to the parent", { changes: pushed });
+    }
+    await this.options.state.update((s) => {
+      s.lastSyncTime = new Date().toISOString();
+      delete s.lastError;
+      s.progress = { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: s.progress.bytesFetched };
+    });
+    this.options.metrics.markSynced(Date.now());
+    await this.heartbeat(false);
+  }
+
+  private async activate(): Promise<void> {
+    const { state, client, log } = this.options;
+    const answer = await client.json<ActivateAnswer>("POST", `${this.base}/activate`, {
+      instanceId: state.state.instanceId,
+      protocolVersions: ["1"],
+      capabilities: ["range-resume", "upstream-push"],
+      acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
+      agentVersion: AGENT_VERSION,
+    });
+    const receivedAt = new Date().toISOString();
+    await state.update((s) => {
+      s.activation = { status: "Active", ...(answer.activation.activatedAt ? { activatedAt: answer.activation.activatedAt } : {}) };
+      s.configuration = answer.configuration;
+      s.configurationReceivedAt = receivedAt;
+      s.lastContactTime = receivedAt;
+      // A full sync interrupted by a crash keeps its older starting point: nothing in between is skipped.
+      if (!s.cursor) s.fullSyncFrom ??= answer.cursor;
+    });
+    this.options.onConfiguration(answer.configuration, receivedAt);
+    this.activated = true;
+    log.info("activated with the parent", { mode: answer.configuration.mode, repositories: answer.configuration.repositories.length, schedule: answer.configuration.schedule });
+  }
+
+  /** Walks every repository in scope; the feed then continues from where the walk began. */
+  private async fullSync(): Promise<void> {
+    const { state, log } = this.options;
+    const from = state.state.fullSyncFrom;
+    const repositories = state.state.configuration?.repositories ?? [];
+    log.info("full sync started", { repositories: repositories.length });
+    for (const repository of repositories) {
+      if (this.stopped) return;
+      await this.syncRepository(repository);
+    }
+    await state.update((s) => {
+      if (from !== undefined) s.cursor = from;
+      delete s.fullSyncFrom;
+    });
+    log.info("full sync finished");
+  }
+
+  /** Makes a repository's tags what the parent has: every tag applied, tags the parent dropped removed. */
+  private async syncRepository(repository: string): Promise<void> {
+    const { applier, metadata, log } = this.options;
+    const tags = await this.parentTags(repository);
+    await this.setPhase("full-sync", tags.length);
+    await runLimited(tags, IMAGE_CONCURRENCY, async (tag) => {
+      this.progress(`${repository}:${tag}`);
+      await applier.applyTag(repository, tag);
+      this.itemDone();
+    });
+    const parentTags = new Set(tags);
+    for (const local of await listAll((page) => metadata.listTags(repository, page))) {
+      if (!parentTags.has(local)) await applier.deleteTag(repository, local);
+    }
+    log.info("repository synced", { repository, tags: tags.length });
+  }
+
+  private async parentTags(repository: string): Promise<string[]> {
+    const tags: string[] = [];
+    let path: string | undefined = `/v2/${repository}/tags/list?n=1000`;
+    while (path) {
+      const response = await this.options.client.request("GET", path, { headers: { Accept: "application/json" } });
+      if (response.status === 404) {
+        response.body.resume();
+        return [];
+      }
+      if (response.status !== 200) throw await ParentError.fromResponse(response, `GET /v2/${repository}/tags/list`);
+      const body = await response.json<{ tags?: string[] | null }>();
+      tags.push(...(body.tags ?? []));
+      const next = /<([^>]+)>;\s*rel="?next"?/.exec(response.headers.get("link") ?? "");
+      path = next?.[1];
+    }
+    return tags;
+  }
+
+  private async readFeed(): Promise<void> {
+    const { state, client, metrics } = this.options;
+    for (;;) {
+      const cursor = state.state.cursor ?? "";
+      const page = await client.json<FeedAnswer>(
+        "GET",
+        `${this.base}/feed?cursor=${encodeURIComponent(cursor)}&limit=${FEED_PAGE}&instance=${encodeURIComponent(state.state.instanceId)}`,
+      );
+      if (page.configurationVersion !== state.state.configuration?.version) await this.refreshConfiguration();
+      if (page.changes.length > 0) {
+        await this.setPhase("feed", page.changes.length);
+        await this.applyChanges(page.changes);
+        metrics.changesApplied.inc(page.changes.length);
+      }
+      await state.update((s) => {
+        s.cursor = page.cursor;
+        s.lastContactTime = new Date().toISOString();
+      });
+      if (!page.more || this.stopped) return;
+    }
+  }
+
+  private async refreshConfiguration(): Promise<void> {
+    const { state, client, log } = this.options;
+    const previous = state.state.configuration;
+    const configuration = await client.json<EdgeConfiguration>("GET", `${this.base}/configuration?instance=${encodeURIComponent(state.state.instanceId)}`);
+    const receivedAt = new Date().toISOString();
+    await state.update((s) => {
+      s.configuration = configuration;
+      s.configurationReceivedAt = receivedAt;
+    });
+    this.options.onConfiguration(configuration, receivedAt);
+    log.info("configuration changed", { mode: configuration.mode, repositories: configuration.repositories.length, clientTokens: configuration.clientTokens.length });
+    // A repository new in scope has history the feed will not replay: walk it now.
+    const before = new Set(previous?.repositories ?? []);
+    for (const repository of configuration.repositories) if (!before.has(repository)) await this.syncRepository(repository);
+    // A repository out of scope is no longer served: its tags go (its blobs stay for other repositories).
+    const now = new Set(configuration.repositories);
+    for (const repository of before) {
+      if (now.has(repository)) continue;
+      for (const tag of await listAll((page) => this.options.metadata.listTags(repository, page))) await this.options.applier.deleteTag(repository, tag);
+      log.info("repository left the scope: its tags were removed", { repository });
+    }
+  }
+
+  /** Changes to one repository apply in feed order; different repositories go in parallel. */
+  private async applyChanges(changes: FeedChange[]): Promise<void> {
+    const byRepository = new Map<string, FeedChange[]>();
+    for (const change of changes) {
+      // Our own upstream pushes come back in the feed: they are here already.
+      if (change.source === this.options.name) {
+        this.itemDone();
+        continue;
+      }
+      byRepository.set(change.repository, [...(byRepository.get(change.repository) ?? []), change]);
+    }
+    await runLimited([...byRepository.values()], IMAGE_CONCURRENCY, async (list) => {
+      for (const change of list) {
+        this.progress(`${change.repository}${change.tag ? `:${change.tag}` : `@${change.digest ?? ""}`}`);
+        await this.applyChange(change);
+        this.itemDone();
+      }
+    });
+  }
+
+  private async applyChange(change: FeedChange): Promise<void> {
+    const { applier } = this.options;
+    const { repository, tag, digest } = change;
+    // "unconfirmed": the writer never finished; whatever the parent has now is the truth.
+    const reread = change.state === "unconfirmed";
+    switch (change.kind) {
+      case "tag.set":
+      case "tag.delete":
+        if (!tag) return;
+        if (change.kind === "tag.set" && !reread && digest) {
+          // A later entry moves or deletes the tag if the parent no longer has this digest.
+          await applier.applyTag(repository, tag, digest);
+        } else if (change.kind === "tag.delete" && !reread) {
+          await applier.deleteTag(repository, tag);
+        } else if (!(await applier.applyTag(repository, tag))) {
+          await applier.deleteTag(repository, tag);
+        }
+        return;
+      case "manifest.put":
+      case "manifest.delete":
+        if (!digest) return;
+        if (change.kind === "manifest.delete" && !reread) await applier.deleteManifest(repository, digest);
+        else if (!(await applier.applyManifest(repository, digest)) && change.kind === "manifest.delete") await applier.deleteManifest(repository, digest);
+        return;
+    }
+  }
+
+  /** Tells the parent how this edge is doing; at most every 30 s unless there is news. */
+  private async heartbeat(failed: boolean): Promise<void> {
+    const { state, client } = this.options;
+    if (!this.activated) return;
+    const lastError = failed ? state.state.lastError : undefined;
+    if (lastError === this.reportedError && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
+    const usage = await this.options.usage();
+    await client.json("POST", `${this.base}/status`, {
+      instanceId: state.state.instanceId,
+      state: "Online",
+      ...(state.state.lastSyncTime ? { lastSyncTime: state.state.lastSyncTime } : {}),
+      ...(lastError ? { lastError: lastError.slice(0, 2000) } : {}),
+      usage,
+    });
+    this.lastHeartbeat = Date.now();
+    this.reportedError = lastError;
+  }
+
+  private async setPhase(phase: "full-sync" | "feed" | "upstream", itemsTotal = 0): Promise<void> {
+    this.options.state.touch((s) => {
+      s.progress = { ...s.progress, phase, itemsDone: 0, itemsTotal, startedAt: new Date().toISOString() };
+    });
+  }
+
+  private progress(current: string): void {
+    this.options.state.touch((s) => {
+      s.progress.current = current;
+    });
+    this.options.log.debug("syncing", { item: current });
+  }
+
+  private itemDone(): void {
+    this.options.state.touch((s) => {
+      s.progress.itemsDone++;
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+async function listAll(list: (page: { limit: number; after: string | undefined }) => Promise<string[]>): Promise<string[]> {
+  const all: string[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await list({ limit: 1000, after });
+    all.push(...page);
+    if (page.length < 1000) return all;
+    after = page[page.length - 1];
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * The edge agent's HTTP client to its parent (the cloud registry or another edge agent).
+ *
+ * Built on node:http/node:https rather than global fetch because the agent needs a custom CA
+ * for the parent (private PKI on premises), long-lived keep-alive sockets for many small sync
+ * calls, and full control over redirects: the cloud answers blob GETs with a 307 to a Blob
+ * Storage SAS URL, and the sync token's credentials must never travel to that other origin.
+ *
+ * Credentials are never logged nor put in error messages; SAS URLs (whose query string is a
+ * credential too) only appear in errors as origin + path.
+ */
+import http from "node:http";
+import https from "node:https";
+import { rootCertificates } from "node:tls";
+import { Readable } from "node:stream";
+
+export interface ParentClientOptions {
+  protocol: "https" | "http";
+  /** host[:port] of the parent. */
+  endpoint: string;
+  /** The sync token's name and password, sent as Basic credentials. */
+  username: string;
+  password: string;
+  /** PEM of the CA that signed the parent's certificate (added to the system roots for other origins). */
+  ca?: string | Buffer;
+  userAgent: string;
+  /** Sockets per origin; default 16. */
+  maxSockets?: number;
+  /** Socket idle timeout (connect, headers or body): no data for this long fails the request. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface RequestInit {
+  headers?: Record<string, string>;
+  body?: Uint8Array | string | AsyncIterable<Uint8Array>;
+  /** Replaces the Basic credentials; null sends no Authorization header. */
+  authorization?: string | null;
+}
+
+export interface ParentResponse {
+  status: number;
+  headers: Headers;
+  /** The response body; it must be consumed or destroyed, or the socket is never reused. */
+  body: Readable;
+  /** Origin (scheme://host:port) that answered, after redirects; no path, so no SAS credentials. */
+  origin: string;
+  /** How many redirects were followed to get here. */
+  redirects: number;
+  text(): Promise<string>;
+  json<T>(): Promise<T>;
+  /** Reads the whole body; throws when it is longer than maxBytes (when given). */
+  bytes(maxBytes?: number): Promise<Buffer>;
+}
+
+/** The parent answered, and refused (any non-2xx status the caller did not expect). */
+export class ParentError extends Error {
+  override readonly name = "ParentError";
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code?: string,
+    readonly detail?: unknown,
+  ) {
+    super(message);
+  }
+
+  /**
+   * Reads an error answer. The parent speaks `{"errors":[{code,message,detail}]}` on /v2/ and the
+   * sync endpoints; the token server adds `{error, error_description}`; storage answers XML.
+   */
+  static async fromResponse(response: ParentResponse, what: string): Promise<ParentError> {
+    let text = "";
+    try {
+      text = (await response.bytes(64 * 1024)).toString("utf8");
+    } catch {
+      response.body.destroy();
+    }
+    let code: string | undefined;
+    let message: string | undefined;
+    let detail: unknown;
+    try {
+      const parsed = JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown; detail?: unknown }>; error?: unknown; error_description?: unknown };
+      const first = parsed.errors?.[0];
+      if (first) {
+        if (typeof first.code === "string") code = first.code;
+        if (typeof first.message === "string") message = first.message;
+        detail = first.detail;
+      } else if (typeof parsed.error === "string") {
+        code = parsed.error;
+        if (typeof parsed.error_description === "string") message = parsed.error_description;
+      }
+    } catch {
+      // Not JSON (storage's XML, a proxy's HTML page): the status says enough.
+    }
+    const suffix = code ? ` ${code}${message ? `: ${message}` : ""}` : "";
+    return new ParentError(response.status, `${what} answered ${response.status}${suffix}`, code, detail);
+  }
+}
+
+/** The parent (or the storage it redirected to) could not be reached or stopped answering. */
+export class ParentUnreachableError extends Error {
+  override readonly name = "ParentUnreachableError";
+  constructor(
+    message: string,
+    /** The network error's code: ECONNREFUSED, ECONNRESET, ETIMEDOUT, ENOTFOUND... */
+    readonly code: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const TRANSIENT_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ERR_STREAM_PREMATURE_CLOSE"]);
+
+/**
+ * Whether retrying may help: the parent unreachable, a 5xx/429/408, or the connection dropping
+ * mid-body (which surfaces from the body stream as a plain Node error, not as our classes).
+ */
+export function isTransientError(error: unknown): boolean {
+  if (error instanceof ParentUnreachableError) return true;
+  if (error instanceof ParentError) return error.status >= 500 || error.status === 429 || error.status === 408;
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code && TRANSIENT_CODES.has(code)) return true;
+    return error.message === "aborted";
+  }
+  return false;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
+export class ParentClient {
+  readonly origin: string;
+  private readonly authorization: string;
+  private readonly timeoutMs: number;
+  private readonly httpAgent: http.Agent;
+  /** For the parent itself: trusts the configured CA (or the system roots when none is given). */
+  private readonly parentHttpsAgent: https.Agent;
+  /** For other https origins (Blob Storage): the system roots plus the configured CA. */
+  private readonly foreignHttpsAgent: https.Agent;
+
+  constructor(private readonly options: ParentClientOptions) {
+    this.origin = `${options.protocol}://${options.endpoint}`;
+    // Fail early on a malformed endpoint rather than on the first request.
+    new URL(this.origin);
+    this.authorization = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString("base64")}`;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16, timeout: this.timeoutMs };
+    this.httpAgent = new http.Agent(agentOptions);
+    this.parentHttpsAgent = new https.Agent({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) });
+    // `ca` replaces the system roots, so a storage account with a public certificate would fail
+    // to verify if it were given alone.
+    this.foreignHttpsAgent = new https.Agent({ ...agentOptions, ...(options.ca ? { ca: [...rootCertificates, options.ca.toString()] } : {}) });
+  }
+
+  /**
+   * Sends one request to the parent (path starts with "/"). Redirects of GET/HEAD are followed
+   * here, up to 5; Authorization goes only to the parent's own origin. Any status is returned:
+   * the caller decides what a 404 means.
+   */
+  async request(method: string, path: string, init: RequestInit = {}): Promise<ParentResponse> {
+    const authorization = init.authorization === undefined ? this.authorization : init.authorization;
+    const follow = method === "GET" || method === "HEAD";
+    let url = new URL(path, this.origin);
+    for (let redirects = 0; ; redirects++) {
+      const sameOrigin = url.origin === this.origin;
+      const headers: Record<string, string> = { "User-Agent": this.options.userAgent, ...init.headers };
+      if (authorization !== null && sameOrigin) headers["Authorization"] = authorization;
+      const response = await this.send(method, url, headers, init.body, sameOrigin, redirects);
+      const location = response.headers.get("location");
+      if (!follow || !REDIRECTS.has(response.status) || !location) return response;
+      response.body.resume(); // drain the (tiny) redirect body so the socket returns to the pool
+      if (redirects >= MAX_REDIRECTS) {
+        throw new ParentError(response.status, `${method} ${path}: more than ${MAX_REDIRECTS} redirects`);
+      }
+      url = new URL(location, url);
+      if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new ParentError(response.status, `${method} ${path}: redirect to unsupported scheme ${url.protocol}`);
+      }
+    }
+  }
+
+  /**
+   * A JSON call to the parent: sends `body` as JSON when given, returns the parsed answer
+   * (undefined for 204), throws ParentError for any non-2xx answer.
+   */
+  async json<T>(method: string, path: string, body?: unknown, init: Omit<RequestInit, "body"> = {}): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json", ...init.headers };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await this.request(method, path, {
+      ...init,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    if (response.status < 200 || response.status >= 300) throw await ParentError.fromResponse(response, `${method} ${stripQuery(path)}`);
+    if (response.status === 204) {
+      response.body.resume();
+      return undefined as T;
+    }
+    return response.json<T>();
+  }
+
+  /** Closes idle keep-alive sockets (on shutdown, so the process can exit). */
+  close(): void {
+    this.httpAgent.destroy();
+    this.parentHttpsAgent.destroy();
+    this.foreignHttpsAgent.destroy();
+  }
+
+  private send(method: string, url: URL, headers: Record<string, string>, body: RequestInit["body"], sameOrigin: boolean, redirects: number, retriedStale = false): Promise<ParentResponse> {
+    const isHttps = url.protocol === "https:";
+    const agent = !isHttps ? this.httpAgent : sameOrigin ? this.parentHttpsAgent : this.foreignHttpsAgent;
+    // Only origin + path ever appears in messages: the query may be a SAS signature.
+    const what = `${method} ${url.origin}${url.pathname}`;
+    const fixedBody = typeof body === "string" ? Buffer.from(body) : body instanceof Uint8Array ? body : undefined;
+    const requestHeaders = { ...headers };
+    if (fixedBody) requestHeaders["Content-Length"] = String(fixedBody.byteLength);
+
+    return new Promise<ParentResponse>((resolve, reject) => {
+      let response: http.IncomingMessage | undefined;
+      const request = (isHttps ? https : http).request(url, { method, headers: requestHeaders, agent, timeout: this.timeoutMs });
+
+      request.on("timeout", () => {
+        const error = new ParentUnreachableError(`${what}: no data for ${this.timeoutMs} ms`, "ETIMEDOUT");
+        // Destroy the response first so its reader sees our error, not a bare "aborted".
+        response?.destroy(error);
+        request.destroy(error);
+      });
+      request.on("error", (error: NodeJS.ErrnoException) => {
+        if (response) return; // after the headers, errors surface through the body stream
+        // A keep-alive socket the server had already closed: safe to retry once for GET/HEAD.
+        if (request.reusedSocket && error.code === "ECONNRESET" && !retriedStale && (method === "GET" || method === "HEAD")) {
+          this.send(method, url, headers, body, sameOrigin, redirects, true).then(resolve, reject);
+          return;
+        }
+        if (error instanceof ParentUnreachableError) return reject(error);
+        reject(new ParentUnreachableError(`${what} failed: ${error.code ?? error.message}`, error.code, { cause: error }));
+      });
+      request.on("response", (incoming) => {
+        response = incoming;
+        // A body error nobody is listening to yet (a timeout before the caller starts reading)
+        // must not crash the process; readers attach their own listeners and still see it.
+        incoming.on("error", () => {});
+        resolve(wrapResponse(incoming, url.origin, redirects));
+      });
+
+      if (fixedBody) {
+        request.end(fixedBody);
+      } else if (body) {
+        const source = Readable.from(body);
+        source.on("error", (error) => request.destroy(error));
+        source.pipe(request);
+      } else {
+        request.end();
+      }
+    });
+  }
+}
+
+function wrapResponse(incoming: http.IncomingMessage, origin: string, redirects: number): ParentResponse {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(incoming.headers)) {
+    if (value === undefined) continue;
+    headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  const bytes = async (maxBytes?: number): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of incoming as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (maxBytes !== undefined && total > maxBytes) {
+        incoming.destroy();
+        throw new Error(`response body is larger than ${maxBytes} bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  };
+  return {
+    status: incoming.statusCode ?? 0,
+    headers,
+    body: incoming,
+    origin,
+    redirects,
+    bytes,
+    text: async () => (await bytes()).toString("utf8"),
+    json: async <T>() => JSON.parse((await bytes()).toString("utf8")) as T,
+  };
+}
+
+function stripQuery(path: string): string {
+  const question = path.indexOf("?");
+  return question < 0 ? path : path.slice(0, question);
+}

@@ -1,0 +1,104 @@
+/**
+ * The edge agent against the real local cloud stack, driven over HTTP: activation and the
+ * first sync, local auth with synced client tokens, ReadOnly refusals, and changes in the
+ * cloud (tags, configuration) reaching the edge. Real clients (podman, skopeo) and
+ * crashes are in test/e2e/edge-agent.test.ts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
+import { ManagementClient } from "../support/management-client.js";
+import { AuthorizedClient, basicAuthorization, errorCode } from "../support/registry-client.js";
+import { startTestStack, type TestStack } from "../support/stack.js";
+
+describe("edge agent (ReadOnly, continuous)", () => {
+  let stack: TestStack;
+  let management: ManagementClient;
+  let cloud: AuthorizedClient;
+  let edge: EdgeProcess;
+  let edgeClient: AuthorizedClient;
+  let readerPassword: string;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ anonymous: false });
+    management = new ManagementClient(stack.registryUrl);
+    const adminPassword = await management.tokenWithPassword("cloudadmin", { scopeMap: "_repositories_admin" });
+    cloud = new AuthorizedClient(stack.registryUrl, basicAuthorization("cloudadmin", adminPassword));
+    await cloud.pushImage("hello-world", "latest");
+    await cloud.pushImage("other", "v1");
+    readerPassword = await management.tokenWithPassword("reader", { repositories: [{ name: "hello-world", actions: ["content/read", "metadata/read"] }] });
+    const connectionString = await createConnectedRegistry(
+      management,
+      { name: "factory1", mode: "ReadOnly", repositories: ["hello-world", "other"], clientTokens: ["reader"] },
+      stack.registryHost,
+    );
+    edge = await startEdge({ connectionString });
+    edgeClient = new AuthorizedClient(edge.url, basicAuthorization("reader", readerPassword));
+    await eventually(async () => (await edge.status()).fullSyncDone, 30_000, "first sync");
+  }, 120_000);
+
+  afterAll(async () => {
+    await edge?.stop();
+    if (edge) await removeEdgeData(edge.dataDir);
+    await stack?.destroy();
+  });
+
+  it("serves what the cloud has, byte-identical, to a client token", async () => {
+    const cloudManifest = await cloud.fetch("/v2/hello-world/manifests/latest", { headers: { Accept: "application/vnd.oci.image.manifest.v1+json" } });
+    const edgeManifest = await edgeClient.fetch("/v2/hello-world/manifests/latest", { headers: { Accept: "application/vnd.oci.image.manifest.v1+json" } });
+    expect(edgeManifest.status).toBe(200);
+    expect(Buffer.from(await edgeManifest.arrayBuffer())).toEqual(Buffer.from(await cloudManifest.arrayBuffer()));
+  });
+
+  it("refuses a repository outside the client token's scope, and anonymous clients", async () => {
+    const denied = await edgeClient.fetch("/v2/other/manifests/v1");
+    expect(denied.status).toBe(403);
+    const anonymous = await fetch(`${edge.url}/v2/hello-world/manifests/latest`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get("www-authenticate")).toContain(`realm="${edge.url}/oauth2/token"`);
+  });
+
+  it("issues its own bearer tokens to client tokens", async () => {
+    const answer = await fetch(`${edge.url}/oauth2/token?service=${edge.host}&scope=repository:hello-world:pull`, {
+      headers: { Authorization: basicAuthorization("reader", readerPassword) },
+    });
+    expect(answer.status).toBe(200);
+    const { token } = (await answer.json()) as { token: string };
+    const pulled = await fetch(`${edge.url}/v2/hello-world/tags/list`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(await pulled.json()).toEqual({ name: "hello-world", tags: ["latest"] });
+  });
+
+  it("refuses pushes in ReadOnly mode, saying so", async () => {
+    const response = await edgeClient.fetch("/v2/hello-world/blobs/uploads/", { method: "POST" });
+    expect(response.status).toBe(405);
+    const body = (await response.json()) as { errors: Array<{ message: string }> };
+    expect(body.errors[0]!.message).toMatch(/read-only/);
+  });
+
+  it("follows tag sets, moves and deletes in the cloud within seconds", async () => {
+    const pushed = await cloud.pushImage("hello-world", "v2");
+    await eventually(async () => (await edgeClient.fetch("/v2/hello-world/manifests/v2", { method: "HEAD" })).headers.get("docker-content-digest") === pushed.digest, 15_000, "v2 at the edge");
+    const moved = await cloud.pushImage("hello-world", "v2");
+    await eventually(async () => (await edgeClient.fetch("/v2/hello-world/manifests/v2", { method: "HEAD" })).headers.get("docker-content-digest") === moved.digest, 15_000, "v2 moved at the edge");
+    expect((await cloud.fetch("/v2/hello-world/manifests/v2", { method: "DELETE" })).status).toBe(202);
+    await eventually(async () => (await edgeClient.fetch("/v2/hello-world/manifests/v2", { method: "HEAD" })).status === 404, 15_000, "v2 gone at the edge");
+  });
+
+  it("stops accepting a client token disabled in the cloud", async () => {
+    expect((await management.call("PATCH", "tokens/reader", { status: "disabled" })).status).toBe(200);
+    await eventually(async () => (await edgeClient.fetch("/v2/hello-world/tags/list")).status === 401, 20_000, "token refused at the edge");
+    expect((await management.call("PATCH", "tokens/reader", { status: "enabled" })).status).toBe(200);
+    await eventually(async () => (await edgeClient.fetch("/v2/hello-world/tags/list")).status === 200, 20_000, "token accepted again");
+  });
+
+  it("reports metrics and status", async () => {
+    const metrics = await (await fetch(`${edge.url}/metrics`)).text();
+    expect(metrics).toMatch(/connected_registry_http_requests_total\{route="v2"/);
+    expect(metrics).toMatch(/connected_registry_last_sync_timestamp_seconds \d/);
+    const status = await edge.status();
+    expect(status.activation.status).toBe("Active");
+    expect(status.mode).toBe("ReadOnly");
+    const shown = await management.call("GET", "connectedRegistries/factory1");
+    expect(shown.body.connectionState).toBe("Online");
+    expect(errorCode).toBeTypeOf("function");
+  });
+});
