@@ -16,7 +16,8 @@ import type { RouteDefinition } from "../../shared/http/types.js";
 import { ChangeLog } from "../../shared/registry/change-log.js";
 import type { RegistryContext } from "../../shared/registry/context.js";
 import { RunningHashes } from "../../shared/registry/running-hashes.js";
-import { purgeStaleUploads } from "../../shared/registry/upload-cleanup.js";
+import { STALE_UPLOAD_MS, purgeStaleUploads } from "../../shared/registry/upload-cleanup.js";
+import { CHANGE_RETENTION_SECONDS } from "../../shared/domain/retention.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
 import { createChildrenHandler } from "./children.js";
 import { LocalIdentityStore } from "./local-identity.js";
@@ -162,6 +163,17 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
           schedule: "0 17 * * * *",
           run: async () => {
             await purgeStaleUploads(metadata, blobs, new Date(), (message) => log.info(message));
+            // Blocks of uploads that failed before commit (a wrong digest): nothing else removes them here.
+            const staged = await blobs.purgeStaging(new Date(Date.now() - STALE_UPLOAD_MS));
+            if (staged > 0) log.info("removed abandoned staged upload blocks", { count: staged });
+          },
+        },
+        {
+          name: "purge-change-log",
+          schedule: "0 43 * * * *",
+          run: async () => {
+            const removed = await changes.purge(CHANGE_RETENTION_SECONDS * 1000, 10_000);
+            if (removed > 0) log.info("removed old change-log entries", { count: removed });
           },
         },
       ],

@@ -102,3 +102,62 @@ describe("edge agent (ReadOnly, continuous)", () => {
     expect(errorCode).toBeTypeOf("function");
   });
 });
+
+describe("edge agents in a chain (cloud -> ReadWrite A -> ReadOnly B)", () => {
+  let stack: TestStack;
+  let management: ManagementClient;
+  let cloud: AuthorizedClient;
+  let edgeA: EdgeProcess;
+  let edgeB: EdgeProcess;
+  let writerPassword: string;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ anonymous: false });
+    management = new ManagementClient(stack.registryUrl);
+    const adminPassword = await management.tokenWithPassword("cloudadmin", { scopeMap: "_repositories_admin" });
+    cloud = new AuthorizedClient(stack.registryUrl, basicAuthorization("cloudadmin", adminPassword));
+    await cloud.pushImage("apps", "base");
+    writerPassword = await management.tokenWithPassword("writer", { repositories: [{ name: "apps", actions: ["content/read", "content/write", "content/delete", "metadata/read", "metadata/write"] }] });
+    const connectionA = await createConnectedRegistry(management, { name: "edgeA", mode: "ReadWrite", repositories: ["apps"], clientTokens: ["writer"] }, stack.registryHost);
+    edgeA = await startEdge({ connectionString: connectionA });
+    await eventually(async () => (await edgeA.status()).fullSyncDone, 30_000, "A's first sync");
+    const connectionB = await createConnectedRegistry(management, { name: "edgeB", mode: "ReadOnly", parent: "edgeA", repositories: ["apps"], clientTokens: ["writer"] }, edgeA.host);
+    // A learns about its new child at its next configuration read.
+    await eventually(async () => ((await edgeA.status()).children as unknown[]).length >= 0 && (await fetch(`${edgeA.url}/status`)).ok, 5_000);
+    await eventually(async () => {
+      const started = await startEdge({ connectionString: connectionB }).catch(() => undefined);
+      return started;
+    }, 20_000, "B started").then((started) => {
+      edgeB = started;
+    });
+    await eventually(async () => (await edgeB.status()).fullSyncDone, 30_000, "B's first sync");
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const edge of [edgeB, edgeA]) {
+      await edge?.stop();
+      if (edge) await removeEdgeData(edge.dataDir);
+    }
+    await stack?.destroy();
+  });
+
+  it("brings the cloud's content down two levels", async () => {
+    const pushed = await cloud.pushImage("apps", "v1");
+    const atB = new AuthorizedClient(edgeB.url, basicAuthorization("writer", writerPassword));
+    await eventually(async () => (await atB.fetch("/v2/apps/manifests/v1", { method: "HEAD" })).headers.get("docker-content-digest") === pushed.digest, 20_000, "v1 at B");
+    expect((await atB.fetch("/v2/apps/manifests/base", { method: "HEAD" })).status).toBe(200);
+  });
+
+  it("pushes what a client pushed to A up to the cloud, and down to B", async () => {
+    const atA = new AuthorizedClient(edgeA.url, basicAuthorization("writer", writerPassword));
+    const pushed = await atA.pushImage("apps", "from-edge");
+    await eventually(async () => (await cloud.fetch("/v2/apps/manifests/from-edge", { method: "HEAD" })).headers.get("docker-content-digest") === pushed.digest, 20_000, "the edge's push in the cloud");
+    const atB = new AuthorizedClient(edgeB.url, basicAuthorization("writer", writerPassword));
+    await eventually(async () => (await atB.fetch("/v2/apps/manifests/from-edge", { method: "HEAD" })).status === 200, 20_000, "the edge's push at B");
+  });
+
+  it("refuses pushes at the ReadOnly child", async () => {
+    const atB = new AuthorizedClient(edgeB.url, basicAuthorization("writer", writerPassword));
+    expect((await atB.fetch("/v2/apps/blobs/uploads/", { method: "POST" })).status).toBe(405);
+  });
+});

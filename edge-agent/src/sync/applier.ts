@@ -24,13 +24,13 @@ export class Applier {
    * a feed entry named). Returns false when the parent no longer has it.
    */
   async applyTag(repository: string, tag: string, reference: string = tag): Promise<boolean> {
-    if (reference !== tag) {
-      const local = await this.registry.metadata.getTaggedManifest(repository, tag);
-      if (local?.digest === reference) return true;
-    }
-    const tree = await this.fetcher.fetchImageTree(repository, reference);
-    if (!tree) return false;
-    await this.writeTree(repository, tree, { tag });
+    const local = await this.registry.metadata.getTaggedManifest(repository, tag);
+    if (local?.digest === reference) return true;
+    const manifest = await this.fetcher.fetchManifest(repository, reference);
+    if (!manifest) return false;
+    // A full sync (or a restart redoing one) finds most tags unchanged: no write, no change-log entry.
+    if (local?.digest === manifest.digest) return true;
+    await this.writeTree(repository, await this.fetcher.completeTree(repository, manifest), { tag });
     return true;
   }
 
