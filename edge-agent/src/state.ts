@@ -40,6 +40,8 @@ export interface EdgeState {
   cursor?: string;
   /** The cursor a full sync in progress started from; a restart redoes the full sync. */
   fullSyncFrom?: string;
+  /** Repositories added to the scope whose existing tags have not been walked yet (the feed only brings new changes). */
+  unwalkedRepositories?: string[];
   /** The last local change-log number already pushed to the parent (ReadWrite). */
   upstreamAfter: number;
   lastSyncTime?: string;

@@ -3,12 +3,16 @@
  * connected-registry start` runs it), on a free port, and sets up what it needs in the
  * cloud stack: a connected registry with its sync token password (get-settings).
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ManagementClient } from "./management-client.js";
+import { AuthorizedClient } from "./registry-client.js";
 
+const execFileAsync = promisify(execFile);
 const CLI = join(import.meta.dirname, "../../dist/edge-agent/src/cli.js");
 
 export interface EdgeProcess {
@@ -35,13 +39,15 @@ export interface EdgeOptions {
   port?: number;
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Serve HTTPS with this certificate and key (PEM files) instead of plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 export async function startEdge(options: EdgeOptions): Promise<EdgeProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "edge-agent-")));
   const child = spawn(
     process.execPath,
-    [CLI, "start", "--http", "--host", "127.0.0.1", "--port", String(options.port ?? 0), "--data", dataDir, "--sync-interval", "0.5", ...(options.args ?? [])],
+    [CLI, "start", ...(options.tls ? ["--tls-cert", options.tls.cert, "--tls-key", options.tls.key] : ["--http"]), "--host", "127.0.0.1", "--port", String(options.port ?? 0), "--data", dataDir, "--sync-interval", "0.5", ...(options.args ?? [])],
     { env: { ...process.env, CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString, ...options.env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   const logs: Array<Record<string, unknown>> = [];
@@ -87,8 +93,24 @@ export async function startEdge(options: EdgeOptions): Promise<EdgeProcess> {
       if (child.exitCode === null) child.kill("SIGKILL");
       await exited;
     },
-    status: async () => (await (await fetch(`${url}/status`)).json()) as Record<string, any>,
+    status: async () => JSON.parse(await httpsAwareGet(`${url}/status`, options.tls?.cert)) as Record<string, any>,
   };
+}
+
+/** GET over http, or https trusting the edge's own certificate (fetch cannot take a CA). */
+export async function httpsAwareGet(url: string, caFile?: string, headers: Record<string, string> = {}): Promise<string> {
+  if (!url.startsWith("https:")) return (await fetch(url, { headers })).text();
+  const ca = caFile ? await readFile(caFile) : undefined;
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ...(ca ? { ca } : {}), headers }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+        response.on("error", reject);
+      })
+      .on("error", reject);
+  });
 }
 
 export async function removeEdgeData(dataDir: string): Promise<void> {
@@ -109,6 +131,17 @@ export async function createConnectedRegistry(
   return parentEndpoint ? connectionString.replace(/ParentGatewayEndpoint=[^;]+/, `ParentGatewayEndpoint=${parentEndpoint}`) : connectionString;
 }
 
+/** A self-signed certificate for 127.0.0.1 (openssl), as an operator would make for a test edge. */
+export async function selfSignedCertificate(dir: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, "edge-cert.pem");
+  const key = join(dir, "edge-key.pem");
+  await execFileAsync("openssl", [
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+    "-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+  ]);
+  return { cert, key };
+}
+
 /** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 20_000, what = "condition"): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -122,5 +155,37 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
     }
     if (Date.now() > deadline) throw new Error(`${what} not reached in ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** A registry client for an edge serving HTTPS with a certificate `fetch` cannot be told to trust. */
+export class TlsAuthorizedClient extends AuthorizedClient {
+  constructor(
+    baseUrl: string,
+    private readonly auth: string,
+    private readonly ca: Buffer,
+  ) {
+    super(baseUrl, auth);
+  }
+
+  override async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set("Authorization", this.auth);
+    const body = init.body === undefined || init.body === null ? undefined : Buffer.from(init.body as string | Uint8Array);
+    if (body) headers.set("Content-Length", String(body.byteLength));
+    return new Promise((resolve, reject) => {
+      const request = https.request(`${this.baseUrl}${path}`, { method: init.method ?? "GET", headers: Object.fromEntries(headers), ca: this.ca }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => {
+          const responseHeaders = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) if (typeof value === "string") responseHeaders.set(name, value);
+          const status = response.statusCode ?? 0;
+          resolve(new Response(status === 204 || status === 304 || init.method === "HEAD" ? null : Buffer.concat(chunks), { status, headers: responseHeaders }));
+        });
+      });
+      request.on("error", reject);
+      request.end(body);
+    });
   }
 }

@@ -149,7 +149,9 @@ export class SyncEngine {
   async cycle(): Promise<void> {
     if (!this.activated) await this.activate();
     if (!this.options.state.state.cursor) await this.fullSync();
+    await this.walkAddedRepositories();
     await this.readFeed();
+    await this.walkAddedRepositories();
     if (this.options.state.state.configuration?.mode === "ReadWrite") {
       await this.setPhase("upstream");
       const pushed = await this.options.upstream.push();
@@ -200,8 +202,21 @@ export class SyncEngine {
     await state.update((s) => {
       if (from !== undefined) s.cursor = from;
       delete s.fullSyncFrom;
+      // The full sync walked every repository in scope.
+      delete s.unwalkedRepositories;
     });
     log.info("full sync finished");
+  }
+
+  /** Repositories that joined the scope: walked one by one, each forgotten only once done (a failure retries it). */
+  private async walkAddedRepositories(): Promise<void> {
+    const { state } = this.options;
+    for (const repository of [...(state.state.unwalkedRepositories ?? [])]) {
+      if (state.state.configuration?.repositories.includes(repository)) await this.syncRepository(repository);
+      await state.update((s) => {
+        s.unwalkedRepositories = (s.unwalkedRepositories ?? []).filter((name) => name !== repository);
+      });
+    }
   }
 
   /** Makes a repository's tags what the parent has: every tag applied, tags the parent dropped removed. */
@@ -272,9 +287,14 @@ export class SyncEngine {
     });
     this.options.onConfiguration(configuration, receivedAt);
     log.info("configuration changed", { mode: configuration.mode, repositories: configuration.repositories.length, clientTokens: configuration.clientTokens.length });
-    // A repository new in scope has history the feed will not replay: walk it now.
+    // A repository new in scope has history the feed will not replay: it is walked before the next feed read.
     const before = new Set(previous?.repositories ?? []);
-    for (const repository of configuration.repositories) if (!before.has(repository)) await this.syncRepository(repository);
+    const added = configuration.repositories.filter((repository) => !before.has(repository));
+    if (added.length > 0) {
+      await state.update((s) => {
+        s.unwalkedRepositories = [...new Set([...(s.unwalkedRepositories ?? []), ...added])];
+      });
+    }
     // A repository out of scope is no longer served: its tags go (its blobs stay for other repositories).
     const now = new Set(configuration.repositories);
     for (const repository of before) {
