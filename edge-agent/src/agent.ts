@@ -116,6 +116,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     log,
     metrics,
     intervalMs: options.syncIntervalSeconds * 1000,
+    ...(options.loginServer ? { loginServer: { host: options.loginServer, tls: Boolean(options.tls) } } : {}),
     onConfiguration: (configuration, receivedAt) => {
       identity.load(configuration, receivedAt);
       if (!options.logLevel) log.setLevel(levelFromParent(configuration.logging));

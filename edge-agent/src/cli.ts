@@ -11,7 +11,8 @@ import { formatStatus, statusView } from "./status.js";
 const USAGE = `usage:
   connected-registry start --connection-string "<from get-settings>" [--data DIR] [--port 8080]
                            (--tls-cert FILE --tls-key FILE | --http) [--parent-ca FILE]
-                           [--log-level debug|info|warn|error] [--sync-interval SECONDS]
+                           [--login-server HOST:PORT] [--log-level debug|info|warn|error]
+                           [--sync-interval SECONDS] [--concurrency N]
   connected-registry status [--data DIR] [--output json]
 The connection string may also come from CONNECTED_REGISTRY_CONNECTION_STRING.`;
 

@@ -22,6 +22,8 @@ export interface StartOptions {
   syncIntervalSeconds: number;
   /** Parallel blob downloads. */
   concurrency: number;
+  /** host[:port] where clients and children reach this agent; reported to the parent for children's get-settings. */
+  loginServer?: string;
 }
 
 export class OptionsError extends Error {}
@@ -50,6 +52,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "log-level": { type: "string" },
       "sync-interval": { type: "string" },
       concurrency: { type: "string" },
+      "login-server": { type: "string" },
     },
   });
   const problems: string[] = [];
@@ -79,6 +82,11 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
   const tls = certPath && keyPath ? { cert: await readPem(certPath, "--tls-cert", problems), key: await readPem(keyPath, "--tls-key", problems) } : undefined;
   const parentCa = values["parent-ca"] ? await readPem(values["parent-ca"], "--parent-ca", problems) : undefined;
 
+  const loginServer = values["login-server"] ?? env.CONNECTED_REGISTRY_LOGIN_SERVER;
+  if (loginServer !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:]+\](:\d{1,5})?$/.test(loginServer)) {
+    problems.push(`--login-server must be host or host:port (no scheme, no path), not "${loginServer}"`);
+  }
+
   if (problems.length > 0 || !connection || !parsedNumbers.success) throw new OptionsError(problems.join("\n"));
   return {
     connection,
@@ -90,6 +98,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     ...(logLevel ? { logLevel: logLevel as LogLevel } : {}),
     syncIntervalSeconds: parsedNumbers.data.syncInterval,
     concurrency: parsedNumbers.data.concurrency,
+    ...(loginServer ? { loginServer } : {}),
   };
 }
 

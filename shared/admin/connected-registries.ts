@@ -88,7 +88,8 @@ export const updatePermissionsSchema = z
   .refine((input) => input.addRepositories.length + input.removeRepositories.length > 0, { message: "give addRepositories or removeRepositories" });
 
 export const getSettingsSchema = z.object({
-  parentProtocol: z.enum(["https", "http"]).default("https"),
+  /** Default: https for the cloud; for an edge parent, what that edge reported. */
+  parentProtocol: z.enum(["https", "http"]).optional(),
   generatePassword: z.union([z.literal(1), z.literal(2)]).optional(),
 });
 
@@ -108,6 +109,7 @@ export interface ConnectedRegistryView {
   activation: { status: ConnectedRegistryRecord["activation"]["status"] };
   lastActivityTime: string | null;
   lastSyncTime: string | null;
+  loginServer: { host: string; tls: boolean } | null;
   version: string | null;
   statusDetails: ConnectedRegistryRecord["statusDetails"];
   creationDate: string;
@@ -340,8 +342,24 @@ export class ConnectedRegistryService {
    * The connection string. With `generatePassword`, that password of the sync token is
    * regenerated (the old one stops working) and embedded; without, a placeholder says how.
    */
-  async getSettings(name: string, input: z.infer<typeof getSettingsSchema>, parentGatewayEndpoint: string): Promise<{ connectionString: string }> {
+  async getSettings(name: string, input: z.infer<typeof getSettingsSchema>, cloudEndpoint: string): Promise<{ connectionString: string }> {
     const record = await this.require(name);
+    // A child of an edge syncs from that edge, at the address its agent reported.
+    let parent: { parentGatewayEndpoint: string; parentEndpointProtocol: "https" | "http" } = {
+      parentGatewayEndpoint: cloudEndpoint,
+      parentEndpointProtocol: input.parentProtocol ?? "https",
+    };
+    if (record.parent) {
+      const edge = await this.require(record.parent);
+      if (!edge.loginServer) {
+        throw new AdminError(
+          409,
+          "ParentAddressUnknown",
+          `the parent connected registry "${edge.name}" has not reported its address yet: start its agent with --login-server <host:port>, then get the settings again`,
+        );
+      }
+      parent = { parentGatewayEndpoint: edge.loginServer.host, parentEndpointProtocol: input.parentProtocol ?? (edge.loginServer.tls ? "https" : "http") };
+    }
     let password: string | undefined;
     if (input.generatePassword !== undefined) {
       const generated = await this.tokens.generateCredentials(record.syncToken, { name: input.generatePassword === 1 ? "password1" : "password2" });
@@ -352,8 +370,7 @@ export class ConnectedRegistryService {
         connectedRegistryName: record.name,
         syncTokenName: record.syncToken,
         syncTokenPassword: password,
-        parentGatewayEndpoint,
-        parentEndpointProtocol: input.parentProtocol,
+        ...parent,
       }),
     };
   }
@@ -448,6 +465,7 @@ function view(record: ConnectedRegistryRecord): ConnectedRegistryView {
     activation: { status: record.activation.status },
     lastActivityTime: record.lastActivityTime ?? null,
     lastSyncTime: record.lastSyncTime ?? null,
+    loginServer: record.loginServer ?? null,
     version: record.agentVersion ?? null,
     statusDetails: record.statusDetails,
     creationDate: record.createdAt,

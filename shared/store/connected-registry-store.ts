@@ -27,6 +27,8 @@ export interface ConnectedRegistryRecord {
   activation: { status: ActivationStatus; instanceId?: string; activatedAt?: string };
   lastActivityTime?: string;
   lastSyncTime?: string;
+  /** Where clients and children reach the edge agent (host[:port], and whether it serves HTTPS), reported in the handshake. */
+  loginServer?: { host: string; tls: boolean };
   /** The edge agent's version, reported in the handshake. */
   agentVersion?: string;
   statusDetails: Array<{ type: string; code: string; description: string; timestamp: string }>;

@@ -35,6 +35,7 @@ const activateSchema = z.object({
   capabilities: z.array(z.string()).default([]),
   acceptedMediaTypes: z.array(z.string()).default([]),
   agentVersion: z.string().max(100).optional(),
+  loginServer: z.object({ host: z.string().min(1).max(300).regex(/^[A-Za-z0-9.:[\]-]+$/, "must be host or host:port"), tls: z.boolean() }).optional(),
 });
 
 const statusSchema = z.object({
@@ -115,6 +116,7 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
         connectionState: "Online",
         lastActivityTime: timestamp,
         ...(input.agentVersion ? { agentVersion: input.agentVersion } : {}),
+        ...(input.loginServer ? { loginServer: input.loginServer } : {}),
       };
     });
     const configuration = await configurationOf(record, services.registries, services.identity);

@@ -379,6 +379,27 @@ describe("connected registries in the management API", () => {
       expect((await login(`${password}x`)).status).toBe(401);
     });
 
+    it("for a child of an edge, names the parent edge's reported address, and refuses until there is one", async () => {
+      await create({ name: "settingsparent", mode: "ReadOnly", repositories: ["hello-world"] });
+      await create({ name: "settingschild", mode: "ReadOnly", parent: "settingsparent", repositories: ["hello-world"] });
+      const early = await admin.call("POST", "connectedRegistries/settingschild/settings", { generatePassword: 1 });
+      expect(early.status).toBe(409);
+      expect(early.body.error.message).toContain("--login-server");
+      expect((await admin.call("GET", "tokens/settingschild-sync-token")).body.credentials.passwords).toEqual([]);
+
+      // The parent's agent activates and reports where it listens (with its own sync token).
+      const parentSettings = fields((await admin.call("POST", "connectedRegistries/settingsparent/settings", { parentProtocol: "http", generatePassword: 1 })).body.connectionString);
+      const activated = await fetch(`${stack.registryUrl}/sync/v1/connectedRegistries/settingsparent/activate`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Basic ${Buffer.from(`settingsparent-sync-token:${parentSettings.SyncTokenPassword}`).toString("base64")}` },
+        body: JSON.stringify({ instanceId: "instance-0001", protocolVersions: ["1"], loginServer: { host: "edge.factory.example:8443", tls: true } }),
+      });
+      expect(activated.status).toBe(200);
+      expect((await admin.call("GET", "connectedRegistries/settingsparent")).body.loginServer).toEqual({ host: "edge.factory.example:8443", tls: true });
+      const settings = fields((await admin.call("POST", "connectedRegistries/settingschild/settings", {})).body.connectionString);
+      expect(settings).toMatchObject({ ParentGatewayEndpoint: "edge.factory.example:8443", ParentEndpointProtocol: "https" });
+    });
+
     it("refuses a password number other than 1 or 2, and an unknown registry", async () => {
       expect((await admin.call("POST", "connectedRegistries/settings01/settings", { generatePassword: 3 })).status).toBe(400);
       expect((await admin.call("POST", "connectedRegistries/nosuchedge/settings", {})).status).toBe(404);

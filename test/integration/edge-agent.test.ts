@@ -135,11 +135,12 @@ describe("edge agents in a chain (cloud -> ReadWrite A -> ReadOnly B)", () => {
     const connectionA = await createConnectedRegistry(management, { name: "edgeA", mode: "ReadWrite", repositories: ["apps"], clientTokens: ["writer"] }, stack.registryHost);
     // A serves HTTPS with a certificate of its own; B trusts it with --parent-ca.
     certificate = await selfSignedCertificate(stack.dataDir);
-    edgeA = await startEdge({ connectionString: connectionA, tls: certificate });
+    edgeA = await startEdge({ connectionString: connectionA, tls: certificate, advertise: true });
+    await eventually(async () => (await management.call("GET", "connectedRegistries/edgeA")).body.loginServer?.host === edgeA.host, 10_000, "A's address reported");
     await eventually(async () => (await edgeA.status()).fullSyncDone, 30_000, "A's first sync");
-    const connectionB = (
-      await createConnectedRegistry(management, { name: "edgeB", mode: "ReadOnly", parent: "edgeA", repositories: ["apps"], clientTokens: ["writer"] }, edgeA.host)
-    ).replace("ParentEndpointProtocol=http", "ParentEndpointProtocol=https");
+    // get-settings names A (its reported address, https since A serves TLS) as B's parent.
+    const connectionB = await createConnectedRegistry(management, { name: "edgeB", mode: "ReadOnly", parent: "edgeA", repositories: ["apps"], clientTokens: ["writer"] });
+    expect(connectionB).toContain(`ParentGatewayEndpoint=${edgeA.host};ParentEndpointProtocol=https`);
     // A learns about its new child at its next configuration read; until then B's activation is refused and retried.
     edgeB = await startEdge({ connectionString: connectionB, args: ["--parent-ca", certificate.cert] });
     await eventually(async () => (await edgeB.status()).fullSyncDone, 30_000, "B's first sync");

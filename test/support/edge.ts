@@ -7,6 +7,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { promisify } from "node:util";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import https from "node:https";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ManagementClient } from "./management-client.js";
@@ -39,15 +40,19 @@ export interface EdgeOptions {
   port?: number;
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Listen on a port chosen now and report 127.0.0.1:<port> as --login-server (children's get-settings names it). */
+  advertise?: boolean;
   /** Serve HTTPS with this certificate and key (PEM files) instead of plain HTTP. */
   tls?: { cert: string; key: string };
 }
 
 export async function startEdge(options: EdgeOptions): Promise<EdgeProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "edge-agent-")));
+  const port = options.port ?? (options.advertise ? await freePort() : 0);
+  const advertised = options.advertise ? ["--login-server", `127.0.0.1:${port}`] : [];
   const child = spawn(
     process.execPath,
-    [CLI, "start", ...(options.tls ? ["--tls-cert", options.tls.cert, "--tls-key", options.tls.key] : ["--http"]), "--host", "127.0.0.1", "--port", String(options.port ?? 0), "--data", dataDir, "--sync-interval", "0.5", ...(options.args ?? [])],
+    [CLI, "start", ...(options.tls ? ["--tls-cert", options.tls.cert, "--tls-key", options.tls.key] : ["--http"]), "--host", "127.0.0.1", "--port", String(port), "--data", dataDir, "--sync-interval", "0.5", ...advertised, ...(options.args ?? [])],
     { env: { ...process.env, CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString, ...options.env }, stdio: ["ignore", "pipe", "pipe"] },
   );
   const logs: Array<Record<string, unknown>> = [];
@@ -125,10 +130,19 @@ export async function createConnectedRegistry(
 ): Promise<string> {
   const created = await management.call("POST", "connectedRegistries", body);
   if (created.status !== 201) throw new Error(`connected registry create answered ${created.status}: ${JSON.stringify(created.body)}`);
-  const settings = await management.call("POST", `connectedRegistries/${body.name}/settings`, { parentProtocol: "http", generatePassword: 1 });
+  // A child of an edge gets its parent's reported address and protocol; the test cloud is plain HTTP.
+  const settings = await management.call("POST", `connectedRegistries/${body.name}/settings`, body.parent ? { generatePassword: 1 } : { parentProtocol: "http", generatePassword: 1 });
   if (settings.status !== 200) throw new Error(`get-settings answered ${settings.status}: ${JSON.stringify(settings.body)}`);
   const connectionString = settings.body.connectionString as string;
   return parentEndpoint ? connectionString.replace(/ParentGatewayEndpoint=[^;]+/, `ParentGatewayEndpoint=${parentEndpoint}`) : connectionString;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
 
 /** A self-signed certificate for 127.0.0.1 (openssl), as an operator would make for a test edge. */

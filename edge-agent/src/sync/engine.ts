@@ -60,6 +60,8 @@ export interface SyncEngineOptions {
   intervalMs: number;
   /** Called with every configuration the parent sends (identity, mode, log level follow it). */
   onConfiguration: (configuration: EdgeConfiguration, receivedAt: string) => void;
+  /** Where clients and children reach this agent, when the operator said (children's get-settings uses it). */
+  loginServer?: { host: string; tls: boolean };
   /** Disk usage for the heartbeat. */
   usage: () => Promise<{ bytes: number; repositories: number }>;
 }
@@ -174,6 +176,7 @@ export class SyncEngine {
       capabilities: ["range-resume", "upstream-push"],
       acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
       agentVersion: AGENT_VERSION,
+      ...(this.options.loginServer ? { loginServer: this.options.loginServer } : {}),
     });
     const receivedAt = new Date().toISOString();
     await state.update((s) => {
