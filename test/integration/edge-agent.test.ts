@@ -4,7 +4,8 @@
  * cloud (tags, configuration) reaching the edge. Real clients (podman, skopeo) and
  * crashes are in test/e2e/edge-agent.test.ts.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, removeEdgeData, selfSignedCertificate, startEdge, TlsAuthorizedClient, type EdgeProcess } from "../support/edge.js";
 import { ManagementClient } from "../support/management-client.js";
@@ -172,5 +173,94 @@ describe("edge agents in a chain (cloud -> ReadWrite A -> ReadOnly B)", () => {
   it("refuses pushes at the ReadOnly child", async () => {
     const atB = new AuthorizedClient(edgeB.url, basicAuthorization("writer", writerPassword));
     expect((await atB.fetch("/v2/apps/blobs/uploads/", { method: "POST" })).status).toBe(405);
+  });
+});
+
+describe("edge agent (ReadWrite): conflicts, schedules and recovery", () => {
+  let stack: TestStack;
+  let management: ManagementClient;
+  let cloud: AuthorizedClient;
+  let writerPassword: string;
+  const edges: EdgeProcess[] = [];
+
+  beforeAll(async () => {
+    stack = await startTestStack({ anonymous: false });
+    management = new ManagementClient(stack.registryUrl);
+    const adminPassword = await management.tokenWithPassword("cloudadmin", { scopeMap: "_repositories_admin" });
+    cloud = new AuthorizedClient(stack.registryUrl, basicAuthorization("cloudadmin", adminPassword));
+    writerPassword = await management.tokenWithPassword("writer", { repositories: [{ name: "shared", actions: ["content/read", "content/write", "metadata/read", "metadata/write"] }] });
+    await cloud.pushImage("shared", "seed");
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const edge of edges) {
+      await edge.stop();
+      await removeEdgeData(edge.dataDir);
+    }
+    await stack?.destroy();
+  });
+
+  const digestAt = async (client: AuthorizedClient, reference: string): Promise<string | null> =>
+    (await client.fetch(`/v2/shared/manifests/${reference}`, { method: "HEAD", headers: { Accept: "application/vnd.oci.image.manifest.v1+json" } })).headers.get("docker-content-digest");
+
+  it("when a tag changed on both sides, the parent's version wins and the edge's image stays reachable by digest", async () => {
+    const connectionString = await createConnectedRegistry(management, { name: "conflict1", mode: "ReadWrite", repositories: ["shared"], clientTokens: ["writer"] }, stack.registryHost);
+    // A long interval leaves time to change the tag on both sides between two cycles.
+    const edge = await startEdge({ connectionString, args: ["--sync-interval", "8"] });
+    edges.push(edge);
+    await eventually(async () => (await edge.status()).lastSyncTime, 30_000, "first sync");
+    const synced = (await edge.status()).lastSyncTime;
+    await eventually(async () => (await edge.status()).lastSyncTime !== synced, 20_000, "a second cycle");
+
+    const atEdge = new AuthorizedClient(edge.url, basicAuthorization("writer", writerPassword));
+    const local = await atEdge.pushImage("shared", "app");
+    const parents = await cloud.pushImage("shared", "app");
+
+    await eventually(async () => (await digestAt(cloud, local.digest)) === local.digest, 30_000, "the edge's image in the cloud by digest");
+    expect(await digestAt(cloud, "app")).toBe(parents.digest);
+    await eventually(async () => (await digestAt(atEdge, "app")) === parents.digest, 20_000, "the parent's tag at the edge");
+    expect(await digestAt(atEdge, local.digest)).toBe(local.digest);
+  });
+
+  it("outside its sync window it activates but does not sync, and says so", async () => {
+    const now = new Date();
+    // A daily window that opened two hours ago and lasted one hour: closed now, not open again for ~22 hours.
+    const opened = new Date(now.getTime() - 2 * 3600_000);
+    const connectionString = await createConnectedRegistry(
+      management,
+      { name: "windowed1", mode: "ReadOnly", repositories: ["shared"], clientTokens: ["writer"], schedule: `${opened.getUTCMinutes()} ${opened.getUTCHours()} * * *`, syncWindow: "PT1H" },
+      stack.registryHost,
+    );
+    const edge = await startEdge({ connectionString });
+    edges.push(edge);
+    await eventually(async () => (await edge.status()).activation.status === "Active", 20_000, "activation");
+    await eventually(async () => edge.logs.some((entry) => entry.message === "outside the sync window: not contacting the parent"), 10_000, "the window log");
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const status = await edge.status();
+    expect(status.fullSyncDone).toBe(false);
+    expect(status.lastSyncTime).toBeUndefined();
+    const atEdge = new AuthorizedClient(edge.url, basicAuthorization("writer", writerPassword));
+    expect((await atEdge.fetch("/v2/shared/manifests/seed", { method: "HEAD" })).status).toBe(404);
+  });
+
+  it("after a cursor older than the message TTL, does a full resync and catches up", async () => {
+    const connectionString = await createConnectedRegistry(management, { name: "expired1", mode: "ReadOnly", repositories: ["shared"], clientTokens: ["writer"] }, stack.registryHost);
+    const edge = await startEdge({ connectionString });
+    await eventually(async () => (await edge.status()).fullSyncDone, 30_000, "first sync");
+    await edge.stop();
+
+    // The cursor records when it was issued; make it older than any message TTL.
+    const statePath = join(edge.dataDir, "state.json");
+    const state = JSON.parse(await readFile(statePath, "utf8")) as { cursor: string };
+    const cursor = JSON.parse(Buffer.from(state.cursor, "base64url").toString("utf8")) as { t: number };
+    state.cursor = Buffer.from(JSON.stringify({ ...cursor, t: 0 })).toString("base64url");
+    await writeFile(statePath, JSON.stringify(state));
+    const pushed = await cloud.pushImage("shared", "while-stopped");
+
+    const restarted = await startEdge({ connectionString, dataDir: edge.dataDir });
+    edges.push(restarted);
+    const atEdge = new AuthorizedClient(restarted.url, basicAuthorization("writer", writerPassword));
+    await eventually(async () => (await digestAt(atEdge, "while-stopped")) === pushed.digest, 30_000, "the tag pushed while stopped");
+    expect(restarted.logs.some((entry) => String(entry.message).includes("full resync"))).toBe(true);
   });
 });

@@ -149,7 +149,11 @@ export class SyncEngine {
 
   /** One pass: activation if needed, full sync or feed, upstream, heartbeat. */
   async cycle(): Promise<void> {
-    if (!this.activated) await this.activate();
+    if (!this.activated) {
+      // The handshake happens at start whatever the schedule; syncing waits for the window.
+      await this.activate();
+      if (this.msUntilWindow() > 0) return;
+    }
     if (!this.options.state.state.cursor) await this.fullSync();
     await this.walkAddedRepositories();
     await this.readFeed();
