@@ -151,7 +151,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
       name: "status",
       route: "status",
       methods: ["GET"],
-      handler: async () => ({ status: 200, headers: { "Content-Type": "application/json" }, body: JSON.stringify(statusView(state.state)) }),
+      handler: async () => ({ status: 200, headers: { "Content-Type": "application/json" }, body: JSON.stringify(statusView(state.state, { names: false })) }),
     },
   ];
   let host: LocalHost;

@@ -39,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`no agent state in ${options.dataDir}: start the agent with --data ${options.dataDir} first\n`);
       return 1;
     }
-    process.stdout.write((options.json ? JSON.stringify(statusView(state), null, 2) : formatStatus(state)) + "\n");
+    process.stdout.write((options.json ? JSON.stringify(statusView(state, { names: true }), null, 2) : formatStatus(state)) + "\n");
     return 0;
   }
   process.stderr.write(`${command ? `unknown command "${command}"\n` : ""}${USAGE}\n`);

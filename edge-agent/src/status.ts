@@ -1,10 +1,12 @@
 /**
  * What `connected-registry status` and GET /status show: the state without the password
- * verifiers (hashes are not passwords, but nobody needs to read them).
+ * verifiers (hashes are not passwords, but nobody needs to read them). GET /status needs no
+ * credentials, so it leaves out the names of client tokens and children: those are for
+ * whoever can read the data folder.
  */
 import type { EdgeState } from "./state.js";
 
-export function statusView(state: EdgeState): Record<string, unknown> {
+export function statusView(state: EdgeState, options: { names: boolean }): Record<string, unknown> {
   const configuration = state.configuration;
   return {
     name: state.connectedRegistryName,
@@ -14,8 +16,12 @@ export function statusView(state: EdgeState): Record<string, unknown> {
     repositories: configuration?.repositories,
     schedule: configuration?.schedule,
     syncWindow: configuration?.syncWindow,
-    clientTokens: configuration?.clientTokens.map((token) => ({ name: token.name, status: token.status })),
-    children: Object.entries(state.children).map(([name, child]) => ({ name, activated: Boolean(child.instanceId), lastActivityTime: child.lastActivityTime })),
+    ...(options.names
+      ? {
+          clientTokens: configuration?.clientTokens.map((token) => ({ name: token.name, status: token.status })),
+          children: Object.entries(state.children).map(([name, child]) => ({ name, activated: Boolean(child.instanceId), lastActivityTime: child.lastActivityTime })),
+        }
+      : { clientTokens: configuration?.clientTokens.length ?? 0, children: Object.keys(state.children).length }),
     fullSyncDone: Boolean(state.cursor),
     lastSyncTime: state.lastSyncTime,
     lastContactTime: state.lastContactTime,
@@ -26,7 +32,7 @@ export function statusView(state: EdgeState): Record<string, unknown> {
 
 /** A few lines for a person. */
 export function formatStatus(state: EdgeState): string {
-  const view = statusView(state);
+  const view = statusView(state, { names: true });
   const progress = state.progress;
   const lines = [
     `connected registry: ${state.connectedRegistryName ?? "(never started)"}`,

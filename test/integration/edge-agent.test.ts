@@ -4,13 +4,17 @@
  * cloud (tags, configuration) reaching the edge. Real clients (podman, skopeo) and
  * crashes are in test/e2e/edge-agent.test.ts.
  */
+import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, removeEdgeData, selfSignedCertificate, startEdge, TlsAuthorizedClient, type EdgeProcess } from "../support/edge.js";
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, basicAuthorization } from "../support/registry-client.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
+
+const execFileAsync = promisify(execFile);
 
 describe("edge agent (ReadOnly, continuous)", () => {
   let stack: TestStack;
@@ -112,6 +116,14 @@ describe("edge agent (ReadOnly, continuous)", () => {
     const status = await edge.status();
     expect(status.activation.status).toBe("Active");
     expect(status.mode).toBe("ReadOnly");
+    // Over HTTP, without credentials, no token names.
+    expect(status.clientTokens).toBe(2);
+
+    const { stdout } = await execFileAsync(process.execPath, [join(import.meta.dirname, "../../dist/edge-agent/src/cli.js"), "status", "--data", edge.dataDir]);
+    expect(stdout).toMatch(/connected registry: factory1/);
+    expect(stdout).toMatch(/activation: +Active/);
+    expect(stdout).toMatch(/client tokens: +reader, puller/);
+    expect(stdout).toMatch(/full sync: +done/);
     const shown = await management.call("GET", "connectedRegistries/factory1");
     expect(shown.body.connectionState).toBe("Online");
   });

@@ -1,0 +1,41 @@
+/** The edge agent's start-up options: every problem named at once, and no password in any message. */
+import { describe, expect, it } from "vitest";
+import { OptionsError, parseStartOptions } from "../../edge-agent/src/options.js";
+
+const CONNECTION = "ConnectedRegistryName=factory1;SyncTokenName=factory1-sync-token;SyncTokenPassword=s3cret+pass=;ParentGatewayEndpoint=registry.example.com;ParentEndpointProtocol=https";
+
+async function problems(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  try {
+    await parseStartOptions(args, env);
+  } catch (error) {
+    if (error instanceof OptionsError) return error.message;
+    throw error;
+  }
+  throw new Error("the options were accepted");
+}
+
+describe("edge agent options", () => {
+  it("reads the connection string from the flag or the environment, with defaults for the rest", async () => {
+    const fromFlag = await parseStartOptions(["--connection-string", CONNECTION, "--http"], {});
+    expect(fromFlag).toMatchObject({ port: 8080, host: "0.0.0.0", syncIntervalSeconds: 2, concurrency: 8 });
+    expect(fromFlag.connection).toMatchObject({ connectedRegistryName: "factory1", syncTokenPassword: "s3cret+pass=", parentEndpointProtocol: "https" });
+    const fromEnv = await parseStartOptions(["--http", "--port", "5001", "--login-server", "edge.example:5001"], { CONNECTED_REGISTRY_CONNECTION_STRING: CONNECTION });
+    expect(fromEnv).toMatchObject({ port: 5001, loginServer: "edge.example:5001" });
+  });
+
+  it("refuses to serve plain HTTP unless asked, and names every problem in one message", async () => {
+    const message = await problems(["--port", "70000", "--log-level", "loud", "--tls-cert", "/nonexistent/cert.pem"], {});
+    expect(message).toContain("--connection-string (or CONNECTED_REGISTRY_CONNECTION_STRING) is required");
+    expect(message).toContain("--port");
+    expect(message).toContain('--log-level must be one of debug, info, warn, error, not "loud"');
+    expect(message).toContain("--tls-cert and --tls-key go together");
+    expect(await problems(["--connection-string", CONNECTION], {})).toContain("or --http to serve plain HTTP");
+  });
+
+  it("explains a bad connection string without repeating its password", async () => {
+    const message = await problems(["--connection-string", CONNECTION.replace("ParentEndpointProtocol=https", "ParentEndpointProtocol=ftp"), "--http"]);
+    expect(message).toContain("ParentEndpointProtocol");
+    expect(message).not.toContain("s3cret");
+    expect(await problems(["--connection-string", CONNECTION, "--http", "--login-server", "https://edge/"])).toContain("--login-server must be host or host:port");
+  });
+});
