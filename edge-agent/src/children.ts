@@ -13,11 +13,10 @@ import { readBody } from "../../shared/http/body.js";
 import type { Handler, HandlerRequest, HandlerResponse } from "../../shared/http/types.js";
 import type { Authorizer } from "../../shared/auth/authorizer.js";
 import type { ChangeLog } from "../../shared/registry/change-log.js";
-import { RegistryError } from "../../shared/registry/errors.js";
-import { errorResponse } from "../../shared/registry/respond.js";
 import type { EdgeConfiguration } from "../../shared/sync/configuration.js";
 import { decodeCursor, encodeCursor } from "../../shared/sync/cursor.js";
-import { SyncError, syncErrorResponse, syncJson } from "../../shared/sync/errors.js";
+import { SyncError, syncJson } from "../../shared/sync/errors.js";
+import { feedChanges, syncRouter } from "../../shared/sync/handler.js";
 import { errorText, type Logger } from "./log.js";
 import type { StateFile } from "./state.js";
 import { ParentUnreachableError, type ParentClient } from "./sync/parent-client.js";
@@ -83,7 +82,7 @@ export function createChildrenHandler(services: ChildrenServices): Handler {
   async function activate(request: HandlerRequest, name: string): Promise<HandlerResponse> {
     await authorize(request, name, "config_write");
     const body = await readBody(request.body, 64 * 1024);
-    const input = JSON.parse(Buffer.from(body).toString("utf8") || "{}") as { instanceId?: string };
+    const input = parseBody(body);
     const answer = await relay(request, body);
     const localCursor = encodeCursor(name, await services.changes.startingPoint(), Date.now());
     if (answer && answer.status === 200) {
@@ -134,10 +133,7 @@ export function createChildrenHandler(services: ChildrenServices): Handler {
     }
     const limit = Math.min(Math.max(Number(params.get("limit") ?? MAX_FEED_PAGE) || MAX_FEED_PAGE, 1), MAX_FEED_PAGE);
     const page = await services.changes.read(cursor.s, limit);
-    const inScope = new Set(known.repositories);
-    const changes = page.entries
-      .filter((entry) => inScope.has(entry.repository))
-      .map(({ seq, repository, kind, digest, tag, mediaType, state: entryState, createdAt, source }) => ({ seq, repository, kind, digest, tag, mediaType, state: entryState, createdAt, source }));
+    const changes = feedChanges(page.entries, known.repositories);
     return syncJson(200, { changes, cursor: encodeCursor(name, page.settled, Date.now()), more: page.more, configurationVersion: known.version });
   }
 
@@ -171,7 +167,7 @@ export function createChildrenHandler(services: ChildrenServices): Handler {
   async function status(request: HandlerRequest, name: string): Promise<HandlerResponse> {
     await authorize(request, name, "message_write");
     const body = await readBody(request.body, 64 * 1024);
-    const input = JSON.parse(Buffer.from(body).toString("utf8") || "{}") as { instanceId?: string };
+    const input = parseBody(body);
     requireInstance(name, input.instanceId ?? null);
     await remember(name, (child) => {
       child.lastActivityTime = new Date().toISOString();
@@ -181,25 +177,23 @@ export function createChildrenHandler(services: ChildrenServices): Handler {
     return syncJson(200, { connectionState: "Online", lastActivityTime: state.state.children[name]?.lastActivityTime });
   }
 
-  const operations: Record<string, Partial<Record<string, (request: HandlerRequest, name: string) => Promise<HandlerResponse>>>> = {
-    activate: { POST: activate },
-    configuration: { GET: configuration },
-    feed: { GET: feed },
-    status: { POST: status },
-  };
+  return syncRouter(
+    {
+      activate: { POST: activate },
+      configuration: { GET: configuration },
+      feed: { GET: feed },
+      status: { POST: status },
+    },
+    (message) => log.error(message),
+  );
+}
 
-  return async (request) => {
-    const match = /^\/sync\/v1\/connectedRegistries\/([A-Za-z0-9]+)\/([a-z]+)$/.exec(request.url.pathname);
-    try {
-      const operation = match ? operations[match[2]!]?.[request.method] : undefined;
-      if (!match || !operation) throw new SyncError("NOT_FOUND", `no sync endpoint ${request.method} ${request.url.pathname}`);
-      return await operation(request, match[1]!);
-    } catch (error) {
-      if (error instanceof SyncError) return syncErrorResponse(error);
-      if (error instanceof RegistryError) return errorResponse(error, request.method);
-      if (error instanceof SyntaxError) return syncErrorResponse(new SyncError("INVALID_REQUEST", `the body is not JSON: ${error.message}`));
-      log.error("sync endpoint failed", { method: request.method, path: request.url.pathname, error: errorText(error) });
-      return syncJson(500, { errors: [{ code: "UNKNOWN", message: "internal error; the connected registry logged it" }] });
-    }
-  };
+/** The one field this agent reads from a child's activate or status body; the parent checks the rest. */
+function parseBody(body: Uint8Array): { instanceId?: string } {
+  try {
+    const value = JSON.parse(Buffer.from(body).toString("utf8") || "{}") as unknown;
+    return typeof value === "object" && value !== null && typeof (value as { instanceId?: unknown }).instanceId === "string" ? { instanceId: (value as { instanceId: string }).instanceId } : {};
+  } catch (error) {
+    throw new SyncError("INVALID_REQUEST", `the body is not JSON: ${(error as Error).message}`);
+  }
 }

@@ -10,7 +10,7 @@ import { durationMilliseconds } from "../domain/connected-registry/index.js";
 import type { Handler, HandlerRequest, HandlerResponse } from "../http/types.js";
 import { RegistryError } from "../registry/errors.js";
 import { errorResponse } from "../registry/respond.js";
-import type { ChangeLog } from "../registry/change-log.js";
+import type { ChangeLog, FeedEntry } from "../registry/change-log.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import type { IdentityStore } from "../store/identity-store.js";
 import { retryOnConflict } from "../store/optimistic-update.js";
@@ -149,10 +149,7 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
     const limitParam = Number(params.get("limit") ?? MAX_FEED_PAGE);
     if (!Number.isInteger(limitParam) || limitParam < 1) throw new SyncError("INVALID_REQUEST", `limit must be a positive integer, got "${params.get("limit")}"`);
     const page = await services.changes.read(cursor.s, Math.min(limitParam, MAX_FEED_PAGE));
-    const inScope = new Set(record.repositories);
-    const changes = page.entries
-      .filter((entry) => inScope.has(entry.repository))
-      .map(({ seq, repository, kind, digest, tag, mediaType, state, createdAt, source }) => ({ seq, repository, kind, digest, tag, mediaType, state, createdAt, source }));
+    const changes = feedChanges(page.entries, record.repositories);
     return syncJson(200, { changes, cursor: encodeCursor(name, page.settled, now()), more: page.more, configurationVersion: await configurationVersion(record) });
   }
 
@@ -173,13 +170,24 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
     return syncJson(200, { connectionState: record.connectionState, lastActivityTime: record.lastActivityTime });
   }
 
-  const operations: Record<string, Partial<Record<string, (request: HandlerRequest, name: string) => Promise<HandlerResponse>>>> = {
-    activate: { POST: activate },
-    configuration: { GET: configuration },
-    feed: { GET: feed },
-    status: { POST: status },
-  };
+  return syncRouter(
+    {
+      activate: { POST: activate },
+      configuration: { GET: configuration },
+      feed: { GET: feed },
+      status: { POST: status },
+    },
+    log,
+  );
+}
 
+export type SyncOperation = (request: HandlerRequest, name: string) => Promise<HandlerResponse>;
+
+/**
+ * Routes /sync/v1/connectedRegistries/<name>/<operation> and renders every error in the
+ * protocol's shape: the cloud and an edge agent serving its children answer alike.
+ */
+export function syncRouter(operations: Record<string, Partial<Record<string, SyncOperation>>>, log: (message: string) => void): Handler {
   return async (request) => {
     const match = /^\/sync\/v1\/connectedRegistries\/([A-Za-z0-9]+)\/([a-z]+)$/.exec(request.url.pathname);
     try {
@@ -194,4 +202,12 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
       return syncJson(500, { errors: [{ code: "UNKNOWN", message: "internal error; the registry logged it" }] });
     }
   };
+}
+
+/** A feed page's entries as the protocol shows them, limited to the connected registry's repositories. */
+export function feedChanges(entries: FeedEntry[], repositories: readonly string[]): Array<Omit<FeedEntry, "state"> & { state: FeedEntry["state"] }> {
+  const inScope = new Set(repositories);
+  return entries
+    .filter((entry) => inScope.has(entry.repository))
+    .map(({ seq, repository, kind, digest, tag, mediaType, state, createdAt, source }) => ({ seq, repository, kind, digest, tag, mediaType, state, createdAt, source }));
 }

@@ -6,7 +6,7 @@
  * itself survives a power loss.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 /**
@@ -78,4 +78,14 @@ export function errorCode(error: unknown): string | undefined {
 
 export function isNotFound(error: unknown): boolean {
   return errorCode(error) === "ENOENT";
+}
+
+/** The names in a folder; none when the folder does not exist. */
+export async function readdirOrEmpty(directory: string): Promise<string[]> {
+  try {
+    return await readdir(directory);
+  } catch (error) {
+    if (isNotFound(error)) return [];
+    throw error;
+  }
 }

@@ -17,7 +17,7 @@ import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from "
 import { dirname, join } from "node:path";
 import { parseDigest, type DigestAlgorithm } from "../../../shared/domain/digest.js";
 import type { BlobStore, ByteRange, StagingTarget } from "../../../shared/store/interfaces.js";
-import { errorCode, fsyncDirectory, isNotFound, readJsonFile, tempPathFor, writeFileAtomic } from "./atomic-file.js";
+import { errorCode, fsyncDirectory, isNotFound, readdirOrEmpty, readJsonFile, tempPathFor, writeFileAtomic } from "./atomic-file.js";
 import { KeyedLock } from "./keyed-lock.js";
 
 /** Read buffer for streaming blobs out: large reads keep throughput up on big layers. */
@@ -409,14 +409,6 @@ async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<strin
   return hash.digest("hex");
 }
 
-async function readdirOrEmpty(directory: string): Promise<string[]> {
-  try {
-    return await readdir(directory);
-  } catch (error) {
-    if (isNotFound(error)) return [];
-    throw error;
-  }
-}
 
 async function removeIfEmpty(directory: string): Promise<void> {
   try {

@@ -14,6 +14,7 @@ import { mkdir, open, readFile, truncate, type FileHandle } from "node:fs/promis
 import { join } from "node:path";
 import { SequenceTakenError, type ChangeEntry, type ChangeStore } from "../../../shared/store/change-store.js";
 import { isNotFound, writeFileAtomic } from "./atomic-file.js";
+import { firstIndexAfter } from "./sorted.js";
 
 const LOG_FILE = "changes.log";
 
@@ -95,7 +96,7 @@ export class FsChangeStore implements ChangeStore {
   }
 
   async readAfter(after: number, limit: number): Promise<ChangeEntry[]> {
-    const start = firstIndexAbove(this.order, after);
+    const start = firstIndexAfter(this.order, after);
     return this.order.slice(start, start + Math.max(0, Math.floor(limit))).map((seq) => ({ ...this.entries.get(seq)! }));
   }
 
@@ -205,16 +206,6 @@ export class FsChangeStore implements ChangeStore {
   }
 }
 
-function firstIndexAbove(sorted: number[], after: number): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (sorted[middle]! <= after) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}
 
 function withoutUndefined(entry: ChangeEntry): ChangeEntry {
   return Object.fromEntries(Object.entries(entry).filter(([, value]) => value !== undefined)) as unknown as ChangeEntry;

@@ -12,7 +12,7 @@
  * no OCI name component starts with "_", so the record folders never collide with them.
  * This store assumes one process: upload versions are checked under an in-process lock.
  */
-import { readdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDigest } from "../../../shared/domain/digest.js";
 import { isValidRepositoryName, isValidTag } from "../../../shared/domain/names.js";
@@ -25,7 +25,8 @@ import {
   type Page,
   type UploadSession,
 } from "../../../shared/store/interfaces.js";
-import { isNotFound, isTempName, readJsonFile, writeFileAtomic } from "./atomic-file.js";
+import { isNotFound, isTempName, readdirOrEmpty, readJsonFile, writeFileAtomic } from "./atomic-file.js";
+import { firstIndexAfter } from "./sorted.js";
 import { KeyedLock } from "./keyed-lock.js";
 
 /** A manifest as stored in a file: the bytes base64-encoded. */
@@ -251,29 +252,14 @@ function requireDigest(digest: string): { algorithm: string; hex: string } {
 function pageOf(names: string[], page: Page): string[] {
   const sorted = names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const after = page.after;
-  const start = after === undefined ? 0 : firstAfter(sorted, after);
+  const start = after === undefined ? 0 : firstIndexAfter(sorted, after);
   return sorted.slice(start, start + Math.max(0, Math.floor(page.limit)));
 }
 
-function firstAfter(sorted: string[], after: string): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (sorted[middle]! <= after) low = middle + 1;
-    else high = middle;
-  }
-  return low;
-}
 
 /** The entries of a folder, without temp files; none when the folder does not exist. */
 async function listNames(directory: string): Promise<string[]> {
-  try {
-    return (await readdir(directory)).filter((name) => !isTempName(name));
-  } catch (error) {
-    if (isNotFound(error)) return [];
-    throw error;
-  }
+  return (await readdirOrEmpty(directory)).filter((name) => !isTempName(name));
 }
 
 async function removeFile(path: string): Promise<boolean> {
