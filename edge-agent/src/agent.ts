@@ -33,7 +33,7 @@ import { FsMetadataStore } from "./store/fs-metadata-store.js";
 import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
 import { AGENT_VERSION, SyncEngine } from "./sync/engine.js";
-import { ParentClient } from "./sync/parent-client.js";
+import { RegistryHttpClient } from "../../shared/remote/http-client.js";
 import { UpstreamPusher } from "./sync/upstream.js";
 
 /** Short-lived, as in the cloud: a client token removed at the parent stops working within this. */
@@ -87,7 +87,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     originOf: async (tokenName) => identity.childOf(tokenName, state.state.configuration),
   };
 
-  const client = new ParentClient({
+  const client = new RegistryHttpClient({
     protocol: connection.parentEndpointProtocol,
     endpoint: connection.parentGatewayEndpoint,
     username: connection.syncTokenName,

@@ -19,7 +19,7 @@ import { SyncError, syncJson } from "../../shared/sync/errors.js";
 import { feedChanges, syncRouter } from "../../shared/sync/handler.js";
 import { errorText, type Logger } from "./log.js";
 import type { StateFile } from "./state.js";
-import { ParentUnreachableError, type ParentClient } from "./sync/parent-client.js";
+import { RemoteUnreachableError, type RegistryHttpClient } from "../../shared/remote/http-client.js";
 
 const MAX_FEED_PAGE = 1000;
 /** How often a child's feed read also refreshes its configuration from the cloud. */
@@ -28,7 +28,7 @@ const CONFIGURATION_REFRESH_MS = 5_000;
 export interface ChildrenServices {
   authorizer: Authorizer;
   changes: ChangeLog;
-  client: ParentClient;
+  client: RegistryHttpClient;
   state: StateFile;
   log: Logger;
 }
@@ -60,7 +60,7 @@ export function createChildrenHandler(services: ChildrenServices): Handler {
       const text = await response.text();
       return { status: response.status, value: text ? JSON.parse(text) : {} };
     } catch (error) {
-      if (error instanceof ParentUnreachableError) return undefined;
+      if (error instanceof RemoteUnreachableError) return undefined;
       throw error;
     }
   }

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConnectionString } from "../../shared/domain/connected-registry/index.js";
 import { ContentFetcher, DigestMismatchError, manifestsBottomUp, referencedContent } from "../../dist/edge-agent/src/sync/content-fetcher.js";
-import { ParentClient, ParentError, ParentUnreachableError } from "../../dist/edge-agent/src/sync/parent-client.js";
+import { RegistryHttpClient, RemoteError, RemoteUnreachableError } from "../../dist/shared/remote/http-client.js";
 import { FsBlobStore } from "../../dist/edge-agent/src/store/fs-blob-store.js";
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, OCI_INDEX, OCI_MANIFEST, basicAuthorization, sha256 } from "../support/registry-client.js";
@@ -42,8 +42,8 @@ describe("edge content fetcher (against the cloud stack)", () => {
   let index: Buffer;
   let indexDigest: string;
 
-  const clientFor = (password = sync.password): ParentClient =>
-    new ParentClient({ protocol: "http", endpoint: stack.registryHost, username: sync.username, password, userAgent: "edge-fetcher-test" });
+  const clientFor = (password = sync.password): RegistryHttpClient =>
+    new RegistryHttpClient({ protocol: "http", endpoint: stack.registryHost, username: sync.username, password, userAgent: "edge-fetcher-test" });
 
   async function newStore(): Promise<{ store: InstanceType<typeof FsBlobStore>; dir: string }> {
     const dir = await mkdtemp(join(root, "store-"));
@@ -255,14 +255,14 @@ describe("edge content fetcher (against the cloud stack)", () => {
     expect(byDigest).toMatchObject({ digest: platforms[0]!.digest, mediaType: OCI_MANIFEST });
   });
 
-  it("gives a ParentError 401 for a wrong password, without the password in the message", async () => {
+  it("gives a RemoteError 401 for a wrong password, without the password in the message", async () => {
     const { store } = await newStore();
     const wrong = "wrong-password-not-a-secret";
     const error = await fetcherFor(store, undefined, clientFor(wrong))
       .fetchManifest("fetch/multi", "v1")
       .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ParentError);
-    expect((error as ParentError).status).toBe(401);
+    expect(error).toBeInstanceOf(RemoteError);
+    expect((error as RemoteError).status).toBe(401);
     expect((error as Error).message).not.toContain(wrong);
     expect((error as Error).message).not.toContain(sync.password);
 
@@ -270,20 +270,20 @@ describe("edge content fetcher (against the cloud stack)", () => {
     const json = await clientFor(wrong)
       .json("GET", "/sync/v1/connectedRegistries/fetchedge1/configuration?instance=x")
       .catch((e: unknown) => e);
-    expect(json).toBeInstanceOf(ParentError);
-    expect((json as ParentError).status).toBe(401);
+    expect(json).toBeInstanceOf(RemoteError);
+    expect((json as RemoteError).status).toBe(401);
   });
 
-  it("gives ParentUnreachableError for a closed port, after its retries", async () => {
+  it("gives RemoteUnreachableError for a closed port, after its retries", async () => {
     const port = await closedPort();
-    const client = new ParentClient({ protocol: "http", endpoint: `127.0.0.1:${port}`, username: "u", password: "p", userAgent: "t" });
-    await expect(client.request("GET", "/v2/")).rejects.toBeInstanceOf(ParentUnreachableError);
+    const client = new RegistryHttpClient({ protocol: "http", endpoint: `127.0.0.1:${port}`, username: "u", password: "p", userAgent: "t" });
+    await expect(client.request("GET", "/v2/")).rejects.toBeInstanceOf(RemoteUnreachableError);
     const { store } = await newStore();
     const messages: string[] = [];
     const fetcher = new ContentFetcher(client, store, { concurrency: 1, acceptedMediaTypes: ACCEPTED, log: (m) => messages.push(m), backoffMs: () => 1 });
     const error = await fetcher.ensureBlob("fetch/multi", sha256(platforms[0]!.layer)).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ParentUnreachableError);
-    expect((error as ParentUnreachableError).code).toBe("ECONNREFUSED");
+    expect(error).toBeInstanceOf(RemoteUnreachableError);
+    expect((error as RemoteUnreachableError).code).toBe("ECONNREFUSED");
     expect(messages.filter((m) => m.includes("retry"))).toHaveLength(4);
   });
 });
@@ -347,7 +347,7 @@ describe("parent client and fetcher (against a scripted server)", () => {
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  const client = (): ParentClient => new ParentClient({ protocol: "http", endpoint: `127.0.0.1:${parentPort}`, username: "edge", password: "pw-not-a-secret", userAgent: "t" });
+  const client = (): RegistryHttpClient => new RegistryHttpClient({ protocol: "http", endpoint: `127.0.0.1:${parentPort}`, username: "edge", password: "pw-not-a-secret", userAgent: "t" });
 
   it("sends Basic auth to the parent and nothing to the redirect target's origin", async () => {
     blobMode = "redirect";

@@ -10,7 +10,7 @@ import { parseDigest } from "../../../shared/domain/digest.js";
 import { MAX_MANIFEST_BYTES, parseManifest } from "../../../shared/domain/manifest.js";
 import { bareMediaType, isNonDistributableLayer } from "../../../shared/domain/media-types.js";
 import { DigestMismatchError } from "../store/fs-blob-store.js";
-import { ParentError, isTransientError, type ParentClient, type ParentResponse } from "./parent-client.js";
+import { RemoteError, isTransientError, type RegistryHttpClient, type RemoteResponse } from "../../../shared/remote/http-client.js";
 
 // One mismatch class for the store's verification and the fetcher's (manifests), so callers
 // need a single instanceof.
@@ -66,7 +66,7 @@ export class ContentFetcher {
   private readonly accept: string;
 
   constructor(
-    private readonly client: ParentClient,
+    private readonly client: RegistryHttpClient,
     private readonly blobs: PartialBlobStore,
     private readonly options: ContentFetcherOptions,
   ) {
@@ -86,11 +86,11 @@ export class ContentFetcher {
       this.withRetries(what, async () => {
         const response = await this.client.request("GET", `/v2/${repository}/manifests/${reference}`, { headers: { Accept: this.accept } });
         if (response.status === 404) {
-          const error = await ParentError.fromResponse(response, what);
+          const error = await RemoteError.fromResponse(response, what);
           if (error.code === "MANIFEST_UNKNOWN" || error.code === "NAME_UNKNOWN") return undefined;
           throw error;
         }
-        if (response.status !== 200) throw await ParentError.fromResponse(response, what);
+        if (response.status !== 200) throw await RemoteError.fromResponse(response, what);
         const content = await response.bytes(MAX_MANIFEST_BYTES);
 
         const referenceDigest = parseDigest(reference);
@@ -142,7 +142,7 @@ export class ContentFetcher {
         needs.manifests.map(async (child) => {
           const fetched = await this.fetchManifest(repository, child.digest);
           if (!fetched) {
-            throw new ParentError(404, `${repository}@${manifest.digest} names manifest ${child.digest}, which the parent does not have`, "MANIFEST_UNKNOWN", { digest: child.digest });
+            throw new RemoteError(404, `${repository}@${manifest.digest} names manifest ${child.digest}, which the parent does not have`, "MANIFEST_UNKNOWN", { digest: child.digest });
           }
           return this.completeTree(repository, fetched);
         }),
@@ -203,7 +203,7 @@ export class ContentFetcher {
         await this.blobs.discardPartial(digest);
         throw new RestartDownload(`${what}: range from ${offset} not satisfiable; downloading from zero`);
       } else {
-        throw await ParentError.fromResponse(response, what);
+        throw await RemoteError.fromResponse(response, what);
       }
       await this.blobs.appendPartial(digest, this.counted(response.body));
     } finally {
@@ -276,7 +276,7 @@ function digestOf(content: Uint8Array, algorithm: "sha256" | "sha512"): string {
 }
 
 /** The Content-Type the parent sent, else the body's own mediaType field. */
-function manifestMediaType(response: ParentResponse, content: Buffer): string {
+function manifestMediaType(response: RemoteResponse, content: Buffer): string {
   const header = bareMediaType(response.headers.get("content-type") ?? "");
   if (header && header !== "application/json" && header !== "application/octet-stream") return header;
   try {

@@ -14,7 +14,7 @@ import { errorText, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { StateFile } from "../state.js";
 import type { Applier } from "./applier.js";
-import { ParentError, ParentUnreachableError, isTransientError, type ParentClient } from "./parent-client.js";
+import { RemoteError, RemoteUnreachableError, isTransientError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
 import { runLimited } from "./run-limited.js";
 import type { UpstreamPusher } from "./upstream.js";
 
@@ -50,7 +50,7 @@ interface ActivateAnswer {
 
 export interface SyncEngineOptions {
   name: string;
-  client: ParentClient;
+  client: RegistryHttpClient;
   applier: Applier;
   upstream: UpstreamPusher;
   metadata: MetadataStore;
@@ -104,7 +104,7 @@ export class SyncEngine {
         await this.cycle();
         backoffMs = 1000;
       } catch (error) {
-        if (error instanceof ParentError && error.code === "NOT_ACTIVE") {
+        if (error instanceof RemoteError && error.code === "NOT_ACTIVE") {
           await state.update((s) => {
             s.activation = { status: "Deactivated", message: error.message };
             s.progress = { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: 0 };
@@ -114,7 +114,7 @@ export class SyncEngine {
           });
           return;
         }
-        if (error instanceof ParentError && error.code === "CURSOR_EXPIRED") {
+        if (error instanceof RemoteError && error.code === "CURSOR_EXPIRED") {
           log.warn("the feed cursor is older than the message TTL: doing a full resync");
           await state.update((s) => {
             delete s.cursor;
@@ -123,7 +123,7 @@ export class SyncEngine {
           this.activated = false;
           continue;
         }
-        const kind = error instanceof ParentUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
+        const kind = error instanceof RemoteUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
         this.options.metrics.syncErrors.inc({ kind });
         await state.update((s) => {
           s.lastError = errorText(error);
@@ -252,7 +252,7 @@ export class SyncEngine {
         response.body.resume();
         return [];
       }
-      if (response.status !== 200) throw await ParentError.fromResponse(response, `GET /v2/${repository}/tags/list`);
+      if (response.status !== 200) throw await RemoteError.fromResponse(response, `GET /v2/${repository}/tags/list`);
       const body = await response.json<{ tags?: string[] | null }>();
       tags.push(...(body.tags ?? []));
       const next = /<([^>]+)>;\s*rel="?next"?/.exec(response.headers.get("link") ?? "");

@@ -17,14 +17,14 @@ import { errorText, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { StateFile } from "../state.js";
 import { PARENT_SOURCE } from "./applier.js";
-import { ParentError, isTransientError, type ParentClient } from "./parent-client.js";
+import { RemoteError, isTransientError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
 
 const PAGE = 100;
 
 export class UpstreamPusher {
   constructor(
     private readonly registry: RegistryContext,
-    private readonly client: ParentClient,
+    private readonly client: RegistryHttpClient,
     private readonly state: StateFile,
     private readonly log: Logger,
     private readonly metrics: Metrics,
@@ -79,13 +79,13 @@ export class UpstreamPusher {
           const reference = entry.kind === "tag.delete" ? tag : digest;
           if (!reference) return;
           const response = await this.client.request("DELETE", `/v2/${repository}/manifests/${reference}`);
-          if (response.status !== 202 && response.status !== 404) throw await ParentError.fromResponse(response, `DELETE /v2/${repository}/manifests/${reference}`);
+          if (response.status !== 202 && response.status !== 404) throw await RemoteError.fromResponse(response, `DELETE /v2/${repository}/manifests/${reference}`);
           response.body.resume();
           return;
         }
       }
     } catch (error) {
-      if (isTransientError(error) || (error instanceof ParentError && error.status === 401)) throw error;
+      if (isTransientError(error) || (error instanceof RemoteError && error.status === 401)) throw error;
       // The parent refuses this change for good (no permission, invalid): holding the queue for it would block every later push.
       this.log.error("the parent refused a local change; it stays local", { repository, kind: entry.kind, reference: tag ?? digest, error: errorText(error) });
     }
@@ -104,7 +104,7 @@ export class UpstreamPusher {
       headers: { "Content-Type": manifest.mediaType },
       body: content,
     });
-    if (response.status !== 201) throw await ParentError.fromResponse(response, `PUT /v2/${repository}/manifests/${reference}`);
+    if (response.status !== 201) throw await RemoteError.fromResponse(response, `PUT /v2/${repository}/manifests/${reference}`);
     response.body.resume();
     this.log.info("pushed to the parent", { repository, reference, digest: manifest.digest });
   }
@@ -119,7 +119,7 @@ export class UpstreamPusher {
       headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size) },
       body: await this.registry.blobs.read(digest),
     });
-    if (response.status !== 201) throw await ParentError.fromResponse(response, `POST /v2/${repository}/blobs/uploads/`);
+    if (response.status !== 201) throw await RemoteError.fromResponse(response, `POST /v2/${repository}/blobs/uploads/`);
     response.body.resume();
   }
 }

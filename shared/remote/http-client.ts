@@ -1,10 +1,11 @@
 /**
- * The edge agent's HTTP client to its parent (the cloud registry or another edge agent).
+ * An HTTP client for another registry's Distribution and sync APIs: an edge agent's parent,
+ * or the source of an import.
  *
- * Built on node:http/node:https rather than global fetch because the agent needs a custom CA
- * for the parent (private PKI on premises), long-lived keep-alive sockets for many small sync
- * calls, and full control over redirects: the cloud answers blob GETs with a 307 to a Blob
- * Storage SAS URL, and the sync token's credentials must never travel to that other origin.
+ * Built on node:http/node:https rather than global fetch because it needs a custom CA (private
+ * PKI on premises), long-lived keep-alive sockets for many small calls, and full control over
+ * redirects: registries answer blob GETs with a redirect to storage (a Blob Storage SAS URL, S3),
+ * and the registry's credentials must never travel to that other origin.
  *
  * Credentials are never logged nor put in error messages; SAS URLs (whose query string is a
  * credential too) only appear in errors as origin + path.
@@ -14,14 +15,14 @@ import https from "node:https";
 import { rootCertificates } from "node:tls";
 import { Readable } from "node:stream";
 
-export interface ParentClientOptions {
+export interface RegistryHttpClientOptions {
   protocol: "https" | "http";
-  /** host[:port] of the parent. */
+  /** host[:port] of the registry. */
   endpoint: string;
-  /** The sync token's name and password, sent as Basic credentials. */
-  username: string;
-  password: string;
-  /** PEM of the CA that signed the parent's certificate (added to the system roots for other origins). */
+  /** Sent as Basic credentials (an edge's sync token); none: requests go without, unless a call brings its own. */
+  username?: string;
+  password?: string;
+  /** PEM of the CA that signed the registry's certificate (added to the system roots for other origins). */
   ca?: string | Buffer;
   userAgent: string;
   /** Sockets per origin; default 16. */
@@ -37,7 +38,7 @@ export interface RequestInit {
   authorization?: string | null;
 }
 
-export interface ParentResponse {
+export interface RemoteResponse {
   status: number;
   headers: Headers;
   /** The response body; it must be consumed or destroyed, or the socket is never reused. */
@@ -52,9 +53,9 @@ export interface ParentResponse {
   bytes(maxBytes?: number): Promise<Buffer>;
 }
 
-/** The parent answered, and refused (any non-2xx status the caller did not expect). */
-export class ParentError extends Error {
-  override readonly name = "ParentError";
+/** The registry answered, and refused (any non-2xx status the caller did not expect). */
+export class RemoteError extends Error {
+  override readonly name = "RemoteError";
   constructor(
     readonly status: number,
     message: string,
@@ -65,10 +66,10 @@ export class ParentError extends Error {
   }
 
   /**
-   * Reads an error answer. The parent speaks `{"errors":[{code,message,detail}]}` on /v2/ and the
+   * Reads an error answer. The registry speaks `{"errors":[{code,message,detail}]}` on /v2/ and the
    * sync endpoints; the token server adds `{error, error_description}`; storage answers XML.
    */
-  static async fromResponse(response: ParentResponse, what: string): Promise<ParentError> {
+  static async fromResponse(response: RemoteResponse, what: string): Promise<RemoteError> {
     let text = "";
     try {
       text = (await response.bytes(64 * 1024)).toString("utf8");
@@ -93,13 +94,13 @@ export class ParentError extends Error {
       // Not JSON (storage's XML, a proxy's HTML page): the status says enough.
     }
     const suffix = code ? ` ${code}${message ? `: ${message}` : ""}` : "";
-    return new ParentError(response.status, `${what} answered ${response.status}${suffix}`, code, detail);
+    return new RemoteError(response.status, `${what} answered ${response.status}${suffix}`, code, detail);
   }
 }
 
-/** The parent (or the storage it redirected to) could not be reached or stopped answering. */
-export class ParentUnreachableError extends Error {
-  override readonly name = "ParentUnreachableError";
+/** The registry (or the storage it redirected to) could not be reached or stopped answering. */
+export class RemoteUnreachableError extends Error {
+  override readonly name = "RemoteUnreachableError";
   constructor(
     message: string,
     /** The network error's code: ECONNREFUSED, ECONNRESET, ETIMEDOUT, ENOTFOUND... */
@@ -113,12 +114,12 @@ export class ParentUnreachableError extends Error {
 const TRANSIENT_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ERR_STREAM_PREMATURE_CLOSE"]);
 
 /**
- * Whether retrying may help: the parent unreachable, a 5xx/429/408, or the connection dropping
+ * Whether retrying may help: the registry unreachable, a 5xx/429/408, or the connection dropping
  * mid-body (which surfaces from the body stream as a plain Node error, not as our classes).
  */
 export function isTransientError(error: unknown): boolean {
-  if (error instanceof ParentUnreachableError) return true;
-  if (error instanceof ParentError) return error.status >= 500 || error.status === 429 || error.status === 408;
+  if (error instanceof RemoteUnreachableError) return true;
+  if (error instanceof RemoteError) return error.status >= 500 || error.status === 429 || error.status === 408;
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code && TRANSIENT_CODES.has(code)) return true;
@@ -130,36 +131,36 @@ export function isTransientError(error: unknown): boolean {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
-export class ParentClient {
+export class RegistryHttpClient {
   readonly origin: string;
-  private readonly authorization: string;
+  private readonly authorization: string | null;
   private readonly timeoutMs: number;
   private readonly httpAgent: http.Agent;
-  /** For the parent itself: trusts the configured CA (or the system roots when none is given). */
-  private readonly parentHttpsAgent: https.Agent;
+  /** For the registry itself: trusts the configured CA (or the system roots when none is given). */
+  private readonly registryHttpsAgent: https.Agent;
   /** For other https origins (Blob Storage): the system roots plus the configured CA. */
   private readonly foreignHttpsAgent: https.Agent;
 
-  constructor(private readonly options: ParentClientOptions) {
+  constructor(private readonly options: RegistryHttpClientOptions) {
     this.origin = `${options.protocol}://${options.endpoint}`;
     // Fail early on a malformed endpoint rather than on the first request.
     new URL(this.origin);
-    this.authorization = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString("base64")}`;
+    this.authorization = options.username !== undefined ? `Basic ${Buffer.from(`${options.username}:${options.password ?? ""}`).toString("base64")}` : null;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16, timeout: this.timeoutMs };
     this.httpAgent = new http.Agent(agentOptions);
-    this.parentHttpsAgent = new https.Agent({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) });
+    this.registryHttpsAgent = new https.Agent({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) });
     // `ca` replaces the system roots, so a storage account with a public certificate would fail
     // to verify if it were given alone.
     this.foreignHttpsAgent = new https.Agent({ ...agentOptions, ...(options.ca ? { ca: [...rootCertificates, options.ca.toString()] } : {}) });
   }
 
   /**
-   * Sends one request to the parent (path starts with "/"). Redirects of GET/HEAD are followed
-   * here, up to 5; Authorization goes only to the parent's own origin. Any status is returned:
+   * Sends one request to the registry (path starts with "/"). Redirects of GET/HEAD are followed
+   * here, up to 5; Authorization goes only to the registry's own origin. Any status is returned:
    * the caller decides what a 404 means.
    */
-  async request(method: string, path: string, init: RequestInit = {}): Promise<ParentResponse> {
+  async request(method: string, path: string, init: RequestInit = {}): Promise<RemoteResponse> {
     const authorization = init.authorization === undefined ? this.authorization : init.authorization;
     const follow = method === "GET" || method === "HEAD";
     let url = new URL(path, this.origin);
@@ -172,18 +173,18 @@ export class ParentClient {
       if (!follow || !REDIRECTS.has(response.status) || !location) return response;
       response.body.resume(); // drain the (tiny) redirect body so the socket returns to the pool
       if (redirects >= MAX_REDIRECTS) {
-        throw new ParentError(response.status, `${method} ${path}: more than ${MAX_REDIRECTS} redirects`);
+        throw new RemoteError(response.status, `${method} ${path}: more than ${MAX_REDIRECTS} redirects`);
       }
       url = new URL(location, url);
       if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new ParentError(response.status, `${method} ${path}: redirect to unsupported scheme ${url.protocol}`);
+        throw new RemoteError(response.status, `${method} ${path}: redirect to unsupported scheme ${url.protocol}`);
       }
     }
   }
 
   /**
-   * A JSON call to the parent: sends `body` as JSON when given, returns the parsed answer
-   * (undefined for 204), throws ParentError for any non-2xx answer.
+   * A JSON call to the registry: sends `body` as JSON when given, returns the parsed answer
+   * (undefined for 204), throws RemoteError for any non-2xx answer.
    */
   async json<T>(method: string, path: string, body?: unknown, init: Omit<RequestInit, "body"> = {}): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json", ...init.headers };
@@ -193,7 +194,7 @@ export class ParentClient {
       headers,
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
-    if (response.status < 200 || response.status >= 300) throw await ParentError.fromResponse(response, `${method} ${stripQuery(path)}`);
+    if (response.status < 200 || response.status >= 300) throw await RemoteError.fromResponse(response, `${method} ${stripQuery(path)}`);
     if (response.status === 204) {
       response.body.resume();
       return undefined as T;
@@ -204,25 +205,25 @@ export class ParentClient {
   /** Closes idle keep-alive sockets (on shutdown, so the process can exit). */
   close(): void {
     this.httpAgent.destroy();
-    this.parentHttpsAgent.destroy();
+    this.registryHttpsAgent.destroy();
     this.foreignHttpsAgent.destroy();
   }
 
-  private send(method: string, url: URL, headers: Record<string, string>, body: RequestInit["body"], sameOrigin: boolean, redirects: number, retriedStale = false): Promise<ParentResponse> {
+  private send(method: string, url: URL, headers: Record<string, string>, body: RequestInit["body"], sameOrigin: boolean, redirects: number, retriedStale = false): Promise<RemoteResponse> {
     const isHttps = url.protocol === "https:";
-    const agent = !isHttps ? this.httpAgent : sameOrigin ? this.parentHttpsAgent : this.foreignHttpsAgent;
+    const agent = !isHttps ? this.httpAgent : sameOrigin ? this.registryHttpsAgent : this.foreignHttpsAgent;
     // Only origin + path ever appears in messages: the query may be a SAS signature.
     const what = `${method} ${url.origin}${url.pathname}`;
     const fixedBody = typeof body === "string" ? Buffer.from(body) : body instanceof Uint8Array ? body : undefined;
     const requestHeaders = { ...headers };
     if (fixedBody) requestHeaders["Content-Length"] = String(fixedBody.byteLength);
 
-    return new Promise<ParentResponse>((resolve, reject) => {
+    return new Promise<RemoteResponse>((resolve, reject) => {
       let response: http.IncomingMessage | undefined;
       const request = (isHttps ? https : http).request(url, { method, headers: requestHeaders, agent, timeout: this.timeoutMs });
 
       request.on("timeout", () => {
-        const error = new ParentUnreachableError(`${what}: no data for ${this.timeoutMs} ms`, "ETIMEDOUT");
+        const error = new RemoteUnreachableError(`${what}: no data for ${this.timeoutMs} ms`, "ETIMEDOUT");
         // Destroy the response first so its reader sees our error, not a bare "aborted".
         response?.destroy(error);
         request.destroy(error);
@@ -234,8 +235,8 @@ export class ParentClient {
           this.send(method, url, headers, body, sameOrigin, redirects, true).then(resolve, reject);
           return;
         }
-        if (error instanceof ParentUnreachableError) return reject(error);
-        reject(new ParentUnreachableError(`${what} failed: ${error.code ?? error.message}`, error.code, { cause: error }));
+        if (error instanceof RemoteUnreachableError) return reject(error);
+        reject(new RemoteUnreachableError(`${what} failed: ${error.code ?? error.message}`, error.code, { cause: error }));
       });
       request.on("response", (incoming) => {
         response = incoming;
@@ -258,7 +259,7 @@ export class ParentClient {
   }
 }
 
-function wrapResponse(incoming: http.IncomingMessage, origin: string, redirects: number): ParentResponse {
+function wrapResponse(incoming: http.IncomingMessage, origin: string, redirects: number): RemoteResponse {
   const headers = new Headers();
   for (const [name, value] of Object.entries(incoming.headers)) {
     if (value === undefined) continue;
