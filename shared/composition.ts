@@ -23,7 +23,12 @@ import { RunningHashes } from "./registry/running-hashes.js";
 import { AzureBlobStore } from "./store/azure-blob/blob-store.js";
 import { CosmosChangeStore } from "./store/cosmos/change-store.js";
 import { CosmosConnectedRegistryStore } from "./store/cosmos/connected-registry-store.js";
-import { ARTIFACTS_CONTAINER, CHANGES_CONTAINER, IDENTITY_CONTAINER } from "./store/cosmos/containers.js";
+import { ARTIFACTS_CONTAINER, CHANGES_CONTAINER, IDENTITY_CONTAINER, OPERATIONS_CONTAINER } from "./store/cosmos/containers.js";
+import { CosmosOperationStore } from "./store/cosmos/operation-store.js";
+import { AzureWorkQueue } from "./store/azure-queue/work-queue.js";
+import { QueueServiceClient } from "@azure/storage-queue";
+import { ImportService } from "./import/service.js";
+import { CredentialSealer } from "./import/sealed-credentials.js";
 import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
 import type { SyncServices } from "./sync/handler.js";
@@ -75,16 +80,24 @@ export function createCloudServices(config: AppConfig): CloudServices {
     graceMs: config.CHANGE_FEED_GRACE_SECONDS * 1000,
   });
 
+  const registry: RegistryContext = {
+    metadata,
+    blobs,
+    authorizer,
+    options: { blobDelivery: config.REGISTRY_BLOB_DELIVERY },
+    runningHashes: new RunningHashes(),
+    changes,
+    originOf: createOriginResolver(connectedRegistryStore, config.TOKEN_STATE_SECONDS * 1000),
+  };
+  const imports = new ImportService(
+    registry,
+    new CosmosOperationStore(database.container(OPERATIONS_CONTAINER.id), config.REGISTRY_NAME),
+    new AzureWorkQueue(QueueServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING).getQueueClient(config.IMPORT_QUEUE)),
+    new CredentialSealer(signingKey.privateKey),
+  );
+
   return {
-    registry: {
-      metadata,
-      blobs,
-      authorizer,
-      options: { blobDelivery: config.REGISTRY_BLOB_DELIVERY },
-      runningHashes: new RunningHashes(),
-      changes,
-      originOf: createOriginResolver(connectedRegistryStore, config.TOKEN_STATE_SECONDS * 1000),
-    },
+    registry,
     sync: { registries: connectedRegistryStore, identity, changes, authorizer },
     tokens: {
       directory,
@@ -101,6 +114,7 @@ export function createCloudServices(config: AppConfig): CloudServices {
       scopeMaps,
       tokens: tokenService,
       connectedRegistries,
+      imports,
     },
   };
 }

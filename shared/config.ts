@@ -13,6 +13,8 @@ export const configSchema = z
   COSMOS_KEY: z.string({ message: "is required (the account key; the local stack sets it)" }).min(1),
   COSMOS_DATABASE: z.string().min(1).default("registry"),
   STORAGE_CONNECTION_STRING: z.string({ message: "is required (a Blob Storage connection string)" }).min(1),
+  /** The Storage queue that carries import operations to the worker. */
+  IMPORT_QUEUE: z.string().regex(/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/, "must be a Storage queue name: 3-63 lowercase letters, digits and single hyphens").default("imports"),
   BLOB_CONTAINER: z
     .string()
     .regex(/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/, "must be a valid blob container name")

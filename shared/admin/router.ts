@@ -16,6 +16,8 @@ import {
 } from "./connected-registries.js";
 import { AdminError, adminErrorResponse, adminJson, badRequest, notFound } from "./errors.js";
 import { InvalidBodyError, readJson } from "../http/json-body.js";
+import type { ImportService } from "../import/service.js";
+import { showOperation, startImport } from "./imports.js";
 import { createScopeMapSchema, updateScopeMapSchema, type ScopeMapService } from "./scope-maps.js";
 import { createTokenSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
 
@@ -24,6 +26,7 @@ export interface AdminServices {
   scopeMaps: ScopeMapService;
   tokens: TokenService;
   connectedRegistries: ConnectedRegistryService;
+  imports: ImportService;
 }
 
 type Route = { pattern: RegExp; methods: Record<string, (request: HandlerRequest, params: string[]) => Promise<HandlerResponse>> };
@@ -31,6 +34,14 @@ type Route = { pattern: RegExp; methods: Record<string, (request: HandlerRequest
 export function createAdminHandler(services: AdminServices, log: (message: string) => void = console.error): Handler {
   const { scopeMaps, tokens, connectedRegistries } = services;
   const routes: Route[] = [
+    {
+      pattern: /^import$/,
+      methods: { POST: (request) => startImport(services.imports, request) },
+    },
+    {
+      pattern: /^operations\/([^/]+)$/,
+      methods: { GET: (_request, [id]) => showOperation(services.imports, id!) },
+    },
     {
       pattern: /^scopeMaps$/,
       methods: {

@@ -67,6 +67,14 @@ export function buildTimers(services: CloudServices): TimerDefinition[] {
       },
     },
     {
+      // Imports are queued; this takes them up wherever the instance that started one went.
+      name: "import-worker",
+      schedule: "*/5 * * * * *",
+      run: async () => {
+        await services.admin.imports.drain();
+      },
+    },
+    {
       name: "purge-change-log",
       schedule: "0 43 * * * *",
       run: async (log) => {

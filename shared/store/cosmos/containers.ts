@@ -9,4 +9,7 @@ export const IDENTITY_CONTAINER = { id: "identity", partitionKeyPath: "/registry
 /** The change log; items carry their own TTL, so the container's default is "on, no expiry" (-1). */
 export const CHANGES_CONTAINER = { id: "changes", partitionKeyPath: "/registry", defaultTtl: -1 } as const;
 
-export const COSMOS_CONTAINERS = [ARTIFACTS_CONTAINER, IDENTITY_CONTAINER, CHANGES_CONTAINER] as const;
+/** Long-running operations (imports); ended ones carry a TTL. */
+export const OPERATIONS_CONTAINER = { id: "operations", partitionKeyPath: "/registry", defaultTtl: -1 } as const;
+
+export const COSMOS_CONTAINERS = [ARTIFACTS_CONTAINER, IDENTITY_CONTAINER, CHANGES_CONTAINER, OPERATIONS_CONTAINER] as const;

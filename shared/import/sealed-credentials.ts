@@ -1,0 +1,35 @@
+/**
+ * The source registry's credentials must outlive the request (the worker may run after a
+ * restart) but never sit in storage in clear: they are sealed with AES-256-GCM under a key
+ * derived (HKDF) from the token-signing key, which only the registry holds.
+ */
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, type KeyObject } from "node:crypto";
+
+export interface SourceCredentials {
+  username: string;
+  password: string;
+}
+
+export class CredentialSealer {
+  private readonly key: Buffer;
+
+  constructor(signingKey: KeyObject) {
+    const material = signingKey.export({ format: "der", type: "pkcs8" });
+    this.key = Buffer.from(hkdfSync("sha256", material, Buffer.alloc(0), "import-source-credentials", 32));
+  }
+
+  seal(credentials: SourceCredentials): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", this.key, iv);
+    const sealed = Buffer.concat([cipher.update(JSON.stringify(credentials), "utf8"), cipher.final()]);
+    return [iv, cipher.getAuthTag(), sealed].map((part) => part.toString("base64url")).join(".");
+  }
+
+  open(text: string): SourceCredentials {
+    const [iv, tag, sealed] = text.split(".").map((part) => Buffer.from(part, "base64url"));
+    if (!iv || !tag || !sealed) throw new Error("sealed credentials are malformed");
+    const decipher = createDecipheriv("aes-256-gcm", this.key, iv);
+    decipher.setAuthTag(tag);
+    return JSON.parse(Buffer.concat([decipher.update(sealed), decipher.final()]).toString("utf8")) as SourceCredentials;
+  }
+}
