@@ -28,7 +28,7 @@ export const importRequestSchema = z.object({
 export type ImportRequest = z.infer<typeof importRequestSchema>;
 
 /** The message stays hidden this long per claim; the worker renews it while it works. */
-const CLAIM_MS = 60_000;
+const CLAIM_MS = 30_000;
 /** After this many claims that ended in a crash or a transient failure, the operation fails. */
 const MAX_ATTEMPTS = 5;
 /** Progress is written at most this often while bytes flow. */
