@@ -113,7 +113,8 @@ export class StateFile {
   private save(): Promise<void> {
     // Writes are serialised so an older snapshot never lands after a newer one.
     const snapshot = JSON.stringify(this.current, null, 2);
-    this.writing = this.writing.catch(() => {}).then(() => writeFileAtomic(this.path, snapshot));
+    // The configuration holds password verifiers: readable by the agent's user only.
+    this.writing = this.writing.catch(() => {}).then(() => writeFileAtomic(this.path, snapshot, 0o600));
     return this.writing;
   }
 }

@@ -21,12 +21,13 @@ export function isTempName(name: string): boolean {
   return name.startsWith(".");
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+/** `mode` for files only the agent's user may read (the state holds password verifiers). */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const directory = dirname(path);
   await mkdir(directory, { recursive: true });
   const temp = tempPathFor(path);
   try {
-    const handle = await open(temp, "w");
+    const handle = await open(temp, "w", mode);
     try {
       await handle.writeFile(data);
       await handle.sync();
