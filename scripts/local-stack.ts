@@ -103,7 +103,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const restored = await restoreSnapshot(cosmos, config.COSMOS_DATABASE, snapshotFile);
     if (restored > 0) log(`restored ${restored} Cosmos DB documents from ${snapshotFile}`);
     await provision(config, cosmos);
-    const services = createCloudServices(config);
+    const services = createCloudServices(config, log);
     const localHost = await startLocalHost(buildRoutes(services), buildTimers(services), { host, port: options.port ?? 0, log });
     snapshotTimer = setInterval(() => {
       snapshot().catch((error: unknown) => log(`cosmos snapshot failed: ${(error as Error).message}`));

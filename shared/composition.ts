@@ -50,7 +50,7 @@ export function createCosmosClient(config: Pick<AppConfig, "COSMOS_ENDPOINT" | "
   });
 }
 
-export function createCloudServices(config: AppConfig): CloudServices {
+export function createCloudServices(config: AppConfig, log: (message: string) => void = console.error): CloudServices {
   const database = createCosmosClient(config).database(config.COSMOS_DATABASE);
   const metadata = new CosmosMetadataStore(database.container(ARTIFACTS_CONTAINER.id));
   const identity = new CosmosIdentityStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
@@ -94,6 +94,7 @@ export function createCloudServices(config: AppConfig): CloudServices {
     new CosmosOperationStore(database.container(OPERATIONS_CONTAINER.id), config.REGISTRY_NAME),
     new AzureWorkQueue(QueueServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING).getQueueClient(config.IMPORT_QUEUE)),
     new CredentialSealer(signingKey.privateKey),
+    log,
   );
 
   return {

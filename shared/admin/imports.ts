@@ -9,7 +9,7 @@ import { AdminError, adminJson, notFound } from "./errors.js";
 /** How long `wait: true` holds the request before answering 202 with the running operation. */
 const WAIT_MS = 10 * 60 * 1000;
 
-export async function startImport(imports: ImportService, request: HandlerRequest, waitMs = WAIT_MS): Promise<HandlerResponse> {
+export async function startImport(imports: ImportService, request: HandlerRequest, log: (message: string) => void, waitMs = WAIT_MS): Promise<HandlerResponse> {
   const input = await readJson(request.body, importRequestSchema);
   let operation: ImportOperation;
   try {
@@ -19,7 +19,8 @@ export async function startImport(imports: ImportService, request: HandlerReques
     throw error;
   }
   // Work starts now on this instance; the timer picks it up anywhere if this one goes away.
-  void imports.drain();
+  // A failure here (the queue unreachable) is the timer's to retry; it must not become an unhandled rejection.
+  imports.drain().catch((error: unknown) => log(`import worker: ${error instanceof Error ? error.message : String(error)}`));
   const location = { Location: `/management/operations/${operation.id}` };
   if (!input.wait) return withHeaders(adminJson(202, view(operation)), location);
   const latest = (await imports.waitFor(operation.id, waitMs)) ?? operation;

@@ -36,7 +36,7 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
   const routes: Route[] = [
     {
       pattern: /^import$/,
-      methods: { POST: (request) => startImport(services.imports, request) },
+      methods: { POST: (request) => startImport(services.imports, request, log) },
     },
     {
       pattern: /^operations\/([^/]+)$/,
