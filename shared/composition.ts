@@ -17,7 +17,9 @@ import { TokenAuthorizer } from "./auth/token-authorizer.js";
 import { TokenDirectory } from "./auth/token-directory.js";
 import type { TokenServerOptions } from "./auth/token-server.js";
 import type { AppConfig } from "./config.js";
-import type { RegistryContext } from "./registry/context.js";
+import { DEFAULT_LINK_REFRESH_MS, type RegistryContext } from "./registry/context.js";
+import type { ContentInventory, GcIndex } from "./store/gc-index.js";
+import { CosmosGcIndex } from "./store/cosmos/gc-index.js";
 import { ChangeLog } from "./registry/change-log.js";
 import { RunningHashes } from "./registry/running-hashes.js";
 import { AzureBlobStore } from "./store/azure-blob/blob-store.js";
@@ -36,9 +38,15 @@ import { createOriginResolver } from "./sync/origin.js";
 
 export interface CloudServices {
   registry: RegistryContext;
+  garbage: { index: GcIndex; inventory: ContentInventory; graceMs: number; linkRefreshMs: number };
   sync: SyncServices;
   tokens: { directory: TokenDirectory; issuer: TokenIssuer; signingKey: SigningKey; options: TokenServerOptions };
   admin: AdminServices;
+}
+
+/** Links a push relies on are refreshed this often; the collector spares links used within it (blob-gc.ts). */
+function linkRefreshMs(config: AppConfig): number {
+  return Math.min(DEFAULT_LINK_REFRESH_MS, (config.BLOB_GC_GRACE_SECONDS * 1000) / 4);
 }
 
 export function createCosmosClient(config: Pick<AppConfig, "COSMOS_ENDPOINT" | "COSMOS_KEY">): CosmosClient {
@@ -84,7 +92,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
     metadata,
     blobs,
     authorizer,
-    options: { blobDelivery: config.REGISTRY_BLOB_DELIVERY },
+    options: { blobDelivery: config.REGISTRY_BLOB_DELIVERY, linkRefreshMs: linkRefreshMs(config) },
     runningHashes: new RunningHashes(),
     changes,
     originOf: createOriginResolver(connectedRegistryStore, config.TOKEN_STATE_SECONDS * 1000),
@@ -99,6 +107,12 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
 
   return {
     registry,
+    garbage: {
+      index: new CosmosGcIndex(database.container(ARTIFACTS_CONTAINER.id)),
+      inventory: blobs,
+      graceMs: config.BLOB_GC_GRACE_SECONDS * 1000,
+      linkRefreshMs: linkRefreshMs(config),
+    },
     sync: { registries: connectedRegistryStore, identity, changes, authorizer },
     tokens: {
       directory,

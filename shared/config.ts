@@ -15,6 +15,8 @@ export const configSchema = z
   STORAGE_CONNECTION_STRING: z.string({ message: "is required (a Blob Storage connection string)" }).min(1),
   /** The Storage queue that carries import operations to the worker. */
   IMPORT_QUEUE: z.string().regex(/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/, "must be a Storage queue name: 3-63 lowercase letters, digits and single hyphens").default("imports"),
+  /** Unreferenced blobs are marked, and deleted no sooner than this after the mark (blob-gc.ts). */
+  BLOB_GC_GRACE_SECONDS: z.coerce.number().int().min(1).max(30 * 24 * 3600).default(3600),
   BLOB_CONTAINER: z
     .string()
     .regex(/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/, "must be a valid blob container name")

@@ -8,6 +8,7 @@ import type { CloudServices } from "../composition.js";
 import { createSyncHandler } from "../sync/handler.js";
 import { markSilentRegistriesOffline } from "../sync/health-sweep.js";
 import { purgeStaleUploads } from "../registry/upload-cleanup.js";
+import { collectGarbage } from "../registry/blob-gc.js";
 import { CHANGE_RETENTION_SECONDS } from "../domain/retention.js";
 import { createV2Handler } from "../registry/v2-handler.js";
 import type { RouteDefinition, TimerDefinition } from "./types.js";
@@ -64,6 +65,14 @@ export function buildTimers(services: CloudServices): TimerDefinition[] {
       schedule: "0 * * * * *",
       run: async (log) => {
         await markSilentRegistriesOffline(services.sync.registries, Date.now(), log);
+      },
+    },
+    {
+      name: "collect-garbage",
+      schedule: "0 29 * * * *",
+      run: async (log) => {
+        const { index, inventory, graceMs, linkRefreshMs } = services.garbage;
+        await collectGarbage(index, inventory, { graceMs, linkRefreshMs, limit: 5000, log });
       },
     },
     {

@@ -10,7 +10,14 @@ export interface RegistryOptions {
    * through the function. "stream": the registry serves the bytes itself.
    */
   blobDelivery: "redirect" | "stream";
+  /**
+   * A blob link a push relies on is written again when older than this, so the garbage
+   * collector can tell blobs in use (blob-gc.ts: it spares links used within this window).
+   */
+  linkRefreshMs?: number;
 }
+
+export const DEFAULT_LINK_REFRESH_MS = 15 * 60 * 1000;
 
 export interface RegistryContext {
   metadata: MetadataStore;

@@ -4,7 +4,8 @@ import { MAX_MANIFEST_BYTES, ManifestParseError, parseManifest, type ParsedManif
 import { acceptsMediaType } from "../domain/media-types.js";
 import type { Principal } from "../auth/authorizer.js";
 import type { HandlerRequest, HandlerResponse } from "../http/types.js";
-import type { ManifestRecord } from "../store/interfaces.js";
+import type { BlobLink, ManifestRecord } from "../store/interfaces.js";
+import { DEFAULT_LINK_REFRESH_MS } from "./context.js";
 import { BodyTooLargeError, readBody } from "../http/body.js";
 import type { RegistryContext } from "./context.js";
 import { RegistryError } from "./errors.js";
@@ -145,7 +146,9 @@ async function requireReferencedContent(ctx: RegistryContext, name: string, pars
     Promise.all(parsed.blobDigests.map((digest) => ctx.metadata.getBlobLink(name, digest))),
     Promise.all(parsed.manifestDigests.map((digest) => ctx.metadata.getManifest(name, digest))),
   ]);
-  const missingBlobs = parsed.blobDigests.filter((_, i) => !blobLinks[i]);
+  // A link not used for a while is refreshed; one the collector just removed counts as missing.
+  const refreshed = await refreshStaleLinks(ctx, name, blobLinks);
+  const missingBlobs = parsed.blobDigests.filter((_, i) => !blobLinks[i] || !refreshed[i]);
   const missingManifests = parsed.manifestDigests.filter((_, i) => !manifests[i]);
   const missing = [...new Set([...missingBlobs, ...missingManifests])];
   if (missing.length > 0) {
@@ -155,6 +158,24 @@ async function requireReferencedContent(ctx: RegistryContext, name: string, pars
       { detail: { missing } },
     );
   }
+}
+
+/**
+ * Marks the links this push relies on as used, so the garbage collector, which spares blobs
+ * whose links were used recently and deletes a link only if nobody touched it since it
+ * looked, cannot delete them under the push. Only links not refreshed for a while are
+ * written again (one write per blob per `linkRefreshMs` at most, not one per push). Answers,
+ * per link, whether it still exists.
+ */
+async function refreshStaleLinks(ctx: RegistryContext, name: string, links: Array<BlobLink | undefined>): Promise<boolean[]> {
+  const staleBefore = Date.now() - (ctx.options.linkRefreshMs ?? DEFAULT_LINK_REFRESH_MS);
+  return Promise.all(
+    links.map(async (link) => {
+      if (!link) return false;
+      if (link.usedAt && Date.parse(link.usedAt) >= staleBefore) return true;
+      return ctx.metadata.refreshBlobLink(name, link.digest);
+    }),
+  );
 }
 
 export async function deleteManifest(ctx: RegistryContext, name: string, reference: string, principal: Principal): Promise<HandlerResponse> {

@@ -51,7 +51,8 @@ async function tryMount(ctx: RegistryContext, request: HandlerRequest, name: str
     throw error;
   }
   const link = await ctx.metadata.getBlobLink(from, digest);
-  if (!link) return undefined;
+  // Refreshing the source link claims the blob against a garbage collector deleting it right now.
+  if (!link || !(await ctx.metadata.refreshBlobLink(from, digest))) return undefined;
   await ctx.metadata.ensureRepository(name);
   await ctx.metadata.putBlobLink(name, link);
   return blobCreated(name, digest);
@@ -109,18 +110,15 @@ export async function cancelUpload(ctx: RegistryContext, name: string, id: strin
   return emptyResponse(204);
 }
 
-/** Streams a blob whose digest is known up front, verifying it before it becomes visible. */
+/**
+ * Streams a blob whose digest is known up front, verifying it before it becomes visible.
+ * Content already stored is written again rather than trusted: the garbage collector may be
+ * deleting that very blob, and it deletes content only if unchanged since it looked.
+ */
 async function storeVerified(ctx: RegistryContext, name: string, digest: string, algorithm: DigestAlgorithm, body: AsyncIterable<Uint8Array>): Promise<void> {
   const hash = createHash(algorithm);
   const counter = { bytes: 0 };
-  const alreadyStored = (await ctx.blobs.stat(digest)) !== undefined;
-  let blockIds: string[] = [];
-  if (alreadyStored) {
-    // Same digest, same bytes: read the body only to check the client's claim.
-    for await (const _ of hashing(body, hash, counter));
-  } else {
-    ({ blockIds } = await ctx.blobs.stage({ kind: "content", digest }, hashing(body, hash, counter)));
-  }
+  const { blockIds } = await ctx.blobs.stage({ kind: "content", digest }, hashing(body, hash, counter));
   const actual = `${algorithm}:${hash.digest("hex")}`;
   if (actual !== digest) {
     // The staged blocks were never committed; storage drops them on its own.
@@ -128,7 +126,7 @@ async function storeVerified(ctx: RegistryContext, name: string, digest: string,
       detail: { expected: digest, actual },
     });
   }
-  if (!alreadyStored) await ctx.blobs.commit({ kind: "content", digest }, blockIds);
+  await ctx.blobs.commit({ kind: "content", digest }, blockIds);
   await ctx.metadata.ensureRepository(name);
   await ctx.metadata.putBlobLink(name, { digest, size: counter.bytes });
 }

@@ -28,6 +28,12 @@ export type ManifestSummary = Omit<ManifestRecord, "content">;
 export interface BlobLink {
   digest: string;
   size: number;
+  /**
+   * When a push last relied on this link (set by the store on every put). The garbage
+   * collector leaves alone a blob whose link was used recently: a push may be about to
+   * reference it.
+   */
+  usedAt?: string;
 }
 
 export interface UploadSession {
@@ -73,6 +79,11 @@ export interface MetadataStore {
 
   getBlobLink(repository: string, digest: string): Promise<BlobLink | undefined>;
   putBlobLink(repository: string, link: BlobLink): Promise<void>;
+  /**
+   * Marks an existing link as used now; false when the link is gone (the garbage collector
+   * removed it). Never creates one: a push must not revive a link to deleted content.
+   */
+  refreshBlobLink(repository: string, digest: string): Promise<boolean>;
   deleteBlobLink(repository: string, digest: string): Promise<boolean>;
 
   createUpload(session: UploadSession): Promise<UploadSession>;

@@ -138,11 +138,18 @@ export class FsMetadataStore implements MetadataStore {
 
   async getBlobLink(repository: string, digest: string): Promise<BlobLink | undefined> {
     const link = await readJsonFile<BlobLink>(this.layerPath(repository, digest));
-    return link ? { digest: link.digest, size: link.size } : undefined;
+    return link ? { digest: link.digest, size: link.size, ...(link.usedAt ? { usedAt: link.usedAt } : {}) } : undefined;
   }
 
   async putBlobLink(repository: string, link: BlobLink): Promise<void> {
-    await writeFileAtomic(this.layerPath(repository, link.digest), JSON.stringify({ digest: link.digest, size: link.size }));
+    await writeFileAtomic(this.layerPath(repository, link.digest), JSON.stringify({ digest: link.digest, size: link.size, usedAt: new Date().toISOString() }));
+  }
+
+  async refreshBlobLink(repository: string, digest: string): Promise<boolean> {
+    const link = await this.getBlobLink(repository, digest);
+    if (!link) return false;
+    await this.putBlobLink(repository, link);
+    return true;
   }
 
   async deleteBlobLink(repository: string, digest: string): Promise<boolean> {

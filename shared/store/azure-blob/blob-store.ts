@@ -5,6 +5,7 @@
  * Bytes only become visible at their content address after the engine has verified
  * their digest: staged blocks are invisible until commitBlockList.
  */
+import type { ContentInventory } from "../gc-index.js";
 import { createHash, randomBytes } from "node:crypto";
 import {
   BlobSASPermissions,
@@ -29,7 +30,7 @@ export interface AzureBlobStoreOptions {
 const contentName = (digest: string): string => `blobs/${digest.replace(":", "/")}`;
 const uploadName = (id: string): string => `uploads/${id}`;
 
-export class AzureBlobStore implements BlobStore {
+export class AzureBlobStore implements BlobStore, ContentInventory {
   private readonly container: ContainerClient;
 
   constructor(
@@ -37,6 +38,24 @@ export class AzureBlobStore implements BlobStore {
     private readonly options: AzureBlobStoreOptions,
   ) {
     this.container = service.getContainerClient(options.containerName);
+  }
+
+  /** Every blob at a content address, for the garbage collector. */
+  async *listContent(): AsyncIterable<{ digest: string; lastModified: Date; version: string }> {
+    for await (const blob of this.container.listBlobsFlat({ prefix: "blobs/" })) {
+      const [, algorithm, hex] = blob.name.split("/");
+      if (algorithm && hex) yield { digest: `${algorithm}:${hex}`, lastModified: blob.properties.lastModified, version: blob.properties.etag };
+    }
+  }
+
+  async deleteContent(digest: string, version: string): Promise<boolean> {
+    try {
+      await this.container.getBlobClient(contentName(digest)).delete({ conditions: { ifMatch: version } });
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404 || statusOf(error) === 412) return false;
+      throw error;
+    }
   }
 
   async stat(digest: string): Promise<number | undefined> {

@@ -164,12 +164,23 @@ export class CosmosMetadataStore implements MetadataStore {
 
   async getBlobLink(repository: string, digest: string): Promise<BlobLink | undefined> {
     const { resource } = await this.container.item(`blob:${digest}`, repository).read<BlobLinkDocument>();
-    return resource ? { digest: resource.digest, size: resource.size } : undefined;
+    return resource ? { digest: resource.digest, size: resource.size, ...(resource.usedAt ? { usedAt: resource.usedAt } : {}) } : undefined;
   }
 
   async putBlobLink(repository: string, link: BlobLink): Promise<void> {
-    const document: BlobLinkDocument = { id: `blob:${link.digest}`, repository, type: "blob", ...link };
+    const document: BlobLinkDocument = { id: `blob:${link.digest}`, repository, type: "blob", digest: link.digest, size: link.size, usedAt: new Date().toISOString() };
     await this.container.items.upsert(document);
+  }
+
+  async refreshBlobLink(repository: string, digest: string): Promise<boolean> {
+    try {
+      // A patch fails on a missing document, where an upsert would create it.
+      await this.container.item(`blob:${digest}`, repository).patch([{ op: "set", path: "/usedAt", value: new Date().toISOString() }]);
+      return true;
+    } catch (error) {
+      if (cosmosStatus(error) === 404) return false;
+      throw error;
+    }
   }
 
   async deleteBlobLink(repository: string, digest: string): Promise<boolean> {
