@@ -35,23 +35,24 @@ function* slices(data: Buffer, size: number): Generator<Buffer> {
 
 const ms = (from: bigint, to: bigint): number => Number(to - from) / 1e6;
 
-export async function pushBlobStreamed(base: URL, repository: string, data: Buffer, digest: string, agent: Agent): Promise<PushTiming> {
+/** `headers`: e.g. Authorization, sent with every request of the upload. */
+export async function pushBlobStreamed(base: URL, repository: string, data: Buffer, digest: string, agent: Agent, headers: OutgoingHttpHeaders = {}): Promise<PushTiming> {
   const t0 = process.hrtime.bigint();
-  const started = await call(new URL(`/v2/${repository}/blobs/uploads/`, base), { method: "POST", agent, timeoutMs: TIMEOUT_MS, body: Buffer.alloc(0) });
+  const started = await call(new URL(`/v2/${repository}/blobs/uploads/`, base), { method: "POST", agent, timeoutMs: TIMEOUT_MS, headers, body: Buffer.alloc(0) });
   expectStatus(started, 202, "POST blob upload");
   const t1 = process.hrtime.bigint();
   const patched = await call(new URL(header(started, "location"), base), {
     method: "PATCH",
     agent,
     timeoutMs: TIMEOUT_MS,
-    headers: { "content-type": "application/octet-stream" },
+    headers: { ...headers, "content-type": "application/octet-stream" },
     body: slices(data, WRITE_BYTES),
   });
   expectStatus(patched, 202, "PATCH blob upload");
   const t2 = process.hrtime.bigint();
   const finishUrl = new URL(header(patched, "location"), base);
   finishUrl.searchParams.set("digest", digest);
-  const finished = await call(finishUrl, { method: "PUT", agent, timeoutMs: TIMEOUT_MS, body: Buffer.alloc(0) });
+  const finished = await call(finishUrl, { method: "PUT", agent, timeoutMs: TIMEOUT_MS, headers, body: Buffer.alloc(0) });
   expectStatus(finished, 201, "PUT blob upload");
   const t3 = process.hrtime.bigint();
   if (header(finished, "docker-content-digest") !== digest) {
@@ -72,13 +73,15 @@ export async function pushBlobMonolithic(base: URL, repository: string, data: Bu
   return digest;
 }
 
-export async function pullBlob(base: URL, repository: string, digest: string, size: number, agent: Agent): Promise<PullTiming> {
+/** `headers` (e.g. Authorization) go to the registry only, not to a storage URL it redirects to. */
+export async function pullBlob(base: URL, repository: string, digest: string, size: number, agent: Agent, headers?: OutgoingHttpHeaders): Promise<PullTiming> {
   const hash = createHash("sha256");
   const t0 = process.hrtime.bigint();
   const result = await download(new URL(`/v2/${repository}/blobs/${digest}`, base), {
     agent,
     timeoutMs: TIMEOUT_MS,
     onData: (chunk) => hash.update(chunk),
+    ...(headers ? { headers } : {}),
   });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (result.bytes !== size) throw new Error(`pull of ${digest} returned ${result.bytes} bytes, expected ${size}`);

@@ -1,21 +1,32 @@
 /**
  * CNCF distribution (docker-registry 2.8) on loopback with filesystem storage in a temp
- * folder and no auth: the reference the benchmark compares against.
+ * folder and no auth (or htpasswd, when asked): the reference the benchmarks compare against.
  */
 import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import bcrypt from "bcryptjs";
 import { freePort, hasExited, stopChild, waitFor } from "./processes.js";
 import type { Target } from "./target.js";
 
 const BINARY = "/usr/bin/docker-registry";
 
-export async function startDistribution(dir: string): Promise<Target> {
+/**
+ * `htpasswd`: Basic auth with one user (a bcrypt entry of cost 5, as `htpasswd -B` makes), for
+ * figures "with auth"; without it, no auth at all.
+ */
+export async function startDistribution(dir: string, options: { htpasswd?: { username: string; password: string } } = {}): Promise<Target> {
   const port = await freePort();
   const root = join(dir, "storage");
   await mkdir(root, { recursive: true });
   const configFile = join(dir, "config.yml");
-  // The Debian package's defaults (in-memory blob descriptor cache, delete enabled), minus auth.
+  const auth: string[] = [];
+  if (options.htpasswd) {
+    const htpasswdFile = join(dir, "htpasswd");
+    await writeFile(htpasswdFile, `${options.htpasswd.username}:${await bcrypt.hash(options.htpasswd.password, 5)}\n`);
+    auth.push("auth:", "  htpasswd:", "    realm: benchmark", `    path: ${htpasswdFile}`);
+  }
+  // The Debian package's defaults (in-memory blob descriptor cache, delete enabled), minus auth unless asked.
   await writeFile(
     configFile,
     [
@@ -34,6 +45,7 @@ export async function startDistribution(dir: string): Promise<Target> {
       "http:",
       `  addr: 127.0.0.1:${port}`,
       "  secret: benchmark-only-secret",
+      ...auth,
       "",
     ].join("\n"),
   );
@@ -52,9 +64,10 @@ export async function startDistribution(dir: string): Promise<Target> {
     const baseUrl = new URL(`http://127.0.0.1:${port}`);
     await waitFor(async () => {
       if (hasExited(child)) throw new Error(`docker-registry exited (${child.exitCode ?? child.signalCode}): ${stderr.trim()}`);
-      return fetch(new URL("/v2/", baseUrl)).then((r) => r.status === 200, () => false);
+      // Behind htpasswd, the 401 challenge is the answer of a registry that is up.
+      return fetch(new URL("/v2/", baseUrl)).then((r) => r.status === (options.htpasswd ? 401 : 200), () => false);
     }, "docker-registry", 15_000);
-    return { key: "distribution", baseUrl, processes: [{ label: "docker-registry", pid: child.pid! }], stop };
+    return { key: options.htpasswd ? "distribution-htpasswd" : "distribution", baseUrl, processes: [{ label: "docker-registry", pid: child.pid! }], stop };
   } catch (error) {
     await stop();
     throw error;

@@ -82,16 +82,20 @@ export interface DownloadResult {
   headSeconds: number;
 }
 
-/** GETs a URL, following up to `maxRedirects` redirects, and feeds the final body to `onData`. */
+/**
+ * GETs a URL, following up to `maxRedirects` redirects, and feeds the final body to `onData`.
+ * `headers` (e.g. Authorization) go only to the starting URL's origin, never to a redirect target.
+ */
 export async function download(
   start: URL,
-  options: { agent: Agent; timeoutMs: number; maxRedirects?: number; onData: (chunk: Buffer) => void },
+  options: { agent: Agent; timeoutMs: number; maxRedirects?: number; onData: (chunk: Buffer) => void; headers?: OutgoingHttpHeaders },
 ): Promise<DownloadResult> {
   const began = process.hrtime.bigint();
   const redirects: string[] = [];
   let url = start;
   for (let hop = 0; ; hop++) {
-    const res = await open(url, { method: "GET", agent: options.agent, timeoutMs: options.timeoutMs });
+    const headers = url.origin === start.origin ? options.headers : undefined;
+    const res = await open(url, { method: "GET", agent: options.agent, timeoutMs: options.timeoutMs, ...(headers ? { headers } : {}) });
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
       res.resume();

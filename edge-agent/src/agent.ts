@@ -94,6 +94,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     password: connection.syncTokenPassword,
     ...(options.parentCa ? { ca: options.parentCa } : {}),
     userAgent: `connected-registry/${AGENT_VERSION}`,
+    tokenWhenDenied: true,
   });
   const fetcher = new ContentFetcher(client, blobs, {
     concurrency: options.concurrency,

@@ -29,6 +29,11 @@ export interface RegistryHttpClientOptions {
   maxSockets?: number;
   /** Socket idle timeout (connect, headers or body): no data for this long fails the request. Default 30 s. */
   timeoutMs?: number;
+  /**
+   * When a /v2/ request with the Basic credentials is refused, get a Bearer token for its
+   * repository from the registry's token server and try once more (an edge agent's parent).
+   */
+  tokenWhenDenied?: boolean;
 }
 
 export interface RequestInit {
@@ -134,6 +139,7 @@ const MAX_REDIRECTS = 5;
 export class RegistryHttpClient {
   readonly origin: string;
   private readonly authorization: string | null;
+  private readonly tokens = new Map<string, { token: string; until: number }>();
   private readonly timeoutMs: number;
   private readonly httpAgent: http.Agent;
   /** For the registry itself: trusts the configured CA (or the system roots when none is given). */
@@ -161,6 +167,41 @@ export class RegistryHttpClient {
    * the caller decides what a 404 means.
    */
   async request(method: string, path: string, init: RequestInit = {}): Promise<RemoteResponse> {
+    const response = await this.requestOnce(method, path, init);
+    if (!this.options.tokenWhenDenied || init.authorization !== undefined || !this.authorization) return response;
+    if (response.status !== 401 && response.status !== 403) return response;
+    const replayable = init.body === undefined || typeof init.body === "string" || init.body instanceof Uint8Array;
+    const repository = repositoryOf(path);
+    if (!replayable || !repository) return response;
+    // A registry may know of a permission change at its token server (which reads fresh)
+    // before its cached view of Basic credentials does: ask it for a token and try again.
+    const challenge = response.headers.get("www-authenticate") ?? "";
+    response.body.resume();
+    const token = await this.bearerFor(repository, actionsFor(method), /service="([^"]*)"/.exec(challenge)?.[1]);
+    if (!token) return this.requestOnce(method, path, init);
+    return this.requestOnce(method, path, { ...init, authorization: `Bearer ${token}` });
+  }
+
+  /** A token from the registry's /oauth2/token for one repository scope, cached until shortly before it expires. */
+  private async bearerFor(repository: string, actions: string, service: string | undefined): Promise<string | undefined> {
+    const scope = `repository:${repository}:${actions}`;
+    const cached = this.tokens.get(scope);
+    if (cached && cached.until > Date.now()) return cached.token;
+    const query = new URLSearchParams({ service: service ?? this.options.endpoint, scope });
+    const answer = await this.requestOnce("GET", `/oauth2/token?${query}`, { headers: { Accept: "application/json" } });
+    if (answer.status !== 200) {
+      answer.body.resume();
+      return undefined;
+    }
+    const body = await answer.json<{ token?: string; access_token?: string; expires_in?: number }>();
+    const token = body.token ?? body.access_token;
+    if (!token) return undefined;
+    if (this.tokens.size > 1000) this.tokens.clear();
+    this.tokens.set(scope, { token, until: Date.now() + Math.max((body.expires_in ?? 60) - 10, 5) * 1000 });
+    return token;
+  }
+
+  private async requestOnce(method: string, path: string, init: RequestInit): Promise<RemoteResponse> {
     const authorization = init.authorization === undefined ? this.authorization : init.authorization;
     const follow = method === "GET" || method === "HEAD";
     let url = new URL(path, this.origin);
@@ -293,4 +334,16 @@ function wrapResponse(incoming: http.IncomingMessage, origin: string, redirects:
 function stripQuery(path: string): string {
   const question = path.indexOf("?");
   return question < 0 ? path : path.slice(0, question);
+}
+
+/** The repository a /v2/ path names ("/v2/<name>/manifests/<ref>", ".../blobs/...", ".../tags/list"). */
+function repositoryOf(path: string): string | undefined {
+  const match = /^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(stripQuery(path));
+  return match?.[1];
+}
+
+function actionsFor(method: string): string {
+  if (method === "GET" || method === "HEAD") return "pull";
+  if (method === "DELETE") return "delete";
+  return "pull,push";
 }

@@ -8,23 +8,15 @@
  * admin key), and images are pushed with skopeo using a token on the system scope map
  * `_repositories_admin`. Each test gets its own podman store and auth file.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { tarWithOneFile, writeDockerDirImage, writeMultiArchOciLayout, type DockerDirImage, type MultiArchLayout } from "../support/oci-layout.js";
 import { Podman } from "../support/podman.js";
+import { Skopeo, type Credentials } from "../support/skopeo.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
-
-const execFileAsync = promisify(execFile);
-
-interface Credentials {
-  username: string;
-  password: string;
-}
 
 /** The management API, called with the admin key; every call checks the status it expects. */
 class Management {
@@ -70,65 +62,6 @@ class Management {
 
   setTokenStatus(token: string, status: "enabled" | "disabled"): Promise<unknown> {
     return this.call("PATCH", `tokens/${token}`, { status }, 200);
-  }
-}
-
-/**
- * skopeo confined to a temporary folder (auth file, policy, registries.d, registries.conf,
- * HOME), as in skopeo.test.ts; credentials are always given on the command line.
- */
-class Skopeo {
-  private constructor(private readonly dir: string) {}
-
-  static async create(): Promise<Skopeo> {
-    const dir = await mkdtemp(join(tmpdir(), "skopeo-identity-"));
-    await writeFile(join(dir, "auth.json"), "{}");
-    await writeFile(join(dir, "policy.json"), JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
-    await writeFile(join(dir, "registries.conf"), "unqualified-search-registries = []\n");
-    await mkdir(join(dir, "registries.d"));
-    await mkdir(join(dir, "home"));
-    return new Skopeo(dir);
-  }
-
-  async run(command: string, args: string[]): Promise<string> {
-    const flags = ["--policy", join(this.dir, "policy.json"), "--registries.d", join(this.dir, "registries.d")];
-    const { stdout } = await execFileAsync("skopeo", [...flags, command, "--authfile", join(this.dir, "auth.json"), ...args], {
-      env: {
-        PATH: process.env.PATH,
-        HOME: join(this.dir, "home"),
-        REGISTRY_AUTH_FILE: join(this.dir, "auth.json"),
-        CONTAINERS_REGISTRIES_CONF: join(this.dir, "registries.conf"),
-      },
-      timeout: 60_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return stdout;
-  }
-
-  async copy(source: string, destination: string, destCreds: Credentials, flags: string[] = []): Promise<void> {
-    await this.run("copy", [
-      "--quiet",
-      "--dest-tls-verify=false",
-      "--preserve-digests",
-      "--dest-creds",
-      `${destCreds.username}:${destCreds.password}`,
-      ...flags,
-      source,
-      destination,
-    ]);
-  }
-
-  inspectRaw(image: string, creds: Credentials): Promise<string> {
-    return this.run("inspect", ["--raw", "--tls-verify=false", "--creds", `${creds.username}:${creds.password}`, image]);
-  }
-
-  async listTags(repository: string, creds: Credentials): Promise<string[]> {
-    const out = await this.run("list-tags", ["--tls-verify=false", "--creds", `${creds.username}:${creds.password}`, repository]);
-    return (JSON.parse(out) as { Tags: string[] }).Tags;
-  }
-
-  async dispose(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true });
   }
 }
 

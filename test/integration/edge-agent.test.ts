@@ -26,8 +26,7 @@ describe("edge agent (ReadOnly, continuous)", () => {
   let pullerPassword: string;
 
   beforeAll(async () => {
-    // The cloud remembers a token's permissions this long (docs/identity.md): the sync token's new repository waits for it.
-    stack = await startTestStack({ anonymous: false, settings: { TOKEN_STATE_SECONDS: "3" } });
+    stack = await startTestStack({ anonymous: false });
     management = new ManagementClient(stack.registryUrl);
     const adminPassword = await management.tokenWithPassword("cloudadmin", { scopeMap: "_repositories_admin" });
     cloud = new AuthorizedClient(stack.registryUrl, basicAuthorization("cloudadmin", adminPassword));

@@ -219,7 +219,15 @@ export class SyncEngine {
   private async walkAddedRepositories(): Promise<void> {
     const { state } = this.options;
     for (const repository of [...(state.state.unwalkedRepositories ?? [])]) {
-      if (state.state.configuration?.repositories.includes(repository)) await this.syncRepository(repository);
+      if (state.state.configuration?.repositories.includes(repository)) {
+        try {
+          await this.syncRepository(repository);
+        } catch (error) {
+          // The feed and the other repositories go on; this walk is tried again next cycle.
+          this.options.log.warn("could not walk a repository new in scope yet; retrying next cycle", { repository, error: errorText(error) });
+          continue;
+        }
+      }
       await state.update((s) => {
         s.unwalkedRepositories = (s.unwalkedRepositories ?? []).filter((name) => name !== repository);
       });
