@@ -90,7 +90,7 @@ export class ImportCopier {
   }
 
   private async resolve(source: ImportSourceReader, repository: string, reference: string, root: boolean): Promise<Tree> {
-    const manifest = await source.manifest(repository, reference);
+    const manifest = await this.withRetries(() => source.manifest(repository, reference));
     if (!manifest) {
       throw new ImportError(
         "SourceNotFound",
@@ -117,6 +117,8 @@ export class ImportCopier {
       try {
         const { body, restarted } = await source.blob(repository, digest, offset);
         if (restarted) {
+          // The source ignored Range: what came before is thrown away, and so is its count.
+          progress.bytes(-offset);
           hash = createHash(algorithm);
           offset = 0;
           blockIds = [];
@@ -136,7 +138,10 @@ export class ImportCopier {
         throw interruption;
       } catch (error) {
         const transient = interruption !== undefined || (error instanceof ImportError && error.code === "SourceUnreachable");
-        if (!transient || attempt + 1 >= ATTEMPTS) throw error;
+        if (!transient) throw error;
+        if (attempt + 1 >= ATTEMPTS) {
+          throw error instanceof ImportError ? error : new ImportError("SourceUnreachable", `${source.name} kept breaking off the download of ${digest} (${ATTEMPTS} attempts): ${(error as Error).message}`);
+        }
         await new Promise((resolve) => setTimeout(resolve, this.backoffMs(attempt)));
       }
     }
@@ -144,6 +149,18 @@ export class ImportCopier {
     if (actual !== digest) throw new ImportError("DigestMismatch", `blob ${digest} of ${repository} from ${source.name} hashes to ${actual}; nothing was imported`);
     if (size > 0 && offset !== size) throw new ImportError("DigestMismatch", `blob ${digest} of ${repository} from ${source.name} has ${offset} bytes, its manifest says ${size}`);
     await this.registry.blobs.commit({ kind: "content", digest }, blockIds);
+  }
+
+  /** Retries what failed for a reason that may pass (the source unreachable, a dropped connection). */
+  private async withRetries<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (!(error instanceof ImportError && error.code === "SourceUnreachable") || attempt + 1 >= ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, this.backoffMs(attempt)));
+      }
+    }
   }
 
   private async writeChildren(repository: string, tree: Tree): Promise<void> {

@@ -55,7 +55,12 @@ export class RemoteSource {
       return undefined;
     }
     if (response.status !== 200) throw await this.failure(response, `GET ${repository}:${reference}`);
-    const content = await response.bytes(4 * 1024 * 1024);
+    let content: Buffer;
+    try {
+      content = await response.bytes(4 * 1024 * 1024);
+    } catch (error) {
+      throw new ImportError("SourceUnreachable", `${this.registry} broke off the manifest ${repository}:${reference}: ${(error as Error).message}`);
+    }
     const digest = `sha256:${createHash("sha256").update(content).digest("hex")}`;
     const expected = reference.includes(":") ? reference : response.headers.get("docker-content-digest");
     if (expected && expected.startsWith("sha256:") && expected !== digest) {

@@ -31,6 +31,8 @@ export type ImportRequest = z.infer<typeof importRequestSchema>;
 const CLAIM_MS = 30_000;
 /** After this many claims that ended in a crash or a transient failure, the operation fails. */
 const MAX_ATTEMPTS = 5;
+/** Imports one instance runs at once. */
+const WORKERS = 4;
 /** Progress is written at most this often while bytes flow. */
 const PROGRESS_WRITE_MS = 1000;
 
@@ -103,11 +105,18 @@ export class ImportService {
     return this.draining;
   }
 
+  /** Up to WORKERS imports at once; a long or stuck one does not hold the others back. */
   private async drainQueue(): Promise<void> {
+    const active = new Set<Promise<void>>();
     for (;;) {
-      const messages = await this.queue.receive(4, CLAIM_MS);
-      if (messages.length === 0) return;
-      await Promise.all(messages.map((message) => this.work(message)));
+      const messages = active.size < WORKERS ? await this.queue.receive(WORKERS - active.size, CLAIM_MS) : [];
+      for (const message of messages) {
+        const running: Promise<void> = this.work(message).finally(() => active.delete(running));
+        active.add(running);
+      }
+      if (active.size === 0) return;
+      // Look for more work as soon as one finishes (or, with free slots, every few seconds).
+      await Promise.race([...active, ...(active.size < WORKERS ? [new Promise((resolve) => setTimeout(resolve, 2000))] : [])]);
     }
   }
 

@@ -3,7 +3,8 @@
  * Debian) on a free loopback port with filesystem storage in a temporary folder, anonymous
  * or behind htpasswd (Basic) auth; and a small Bearer-token proxy in front of one, which
  * answers the token challenge Docker Hub and ACR answer (401 with
- * `WWW-Authenticate: Bearer realm=...`, a token server, then the Distribution API).
+ * `WWW-Authenticate: Bearer realm=...`, a token server, then the Distribution API). Also
+ * pass-through proxies that make a source slow, or misbehave (startFaultProxy).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -277,6 +278,167 @@ export async function startSlowProxy(upstreamUrl: string, bytesPerSecond: number
     get rangeRequests() {
       return rangeRequests;
     },
+    stop: () => (stopping ??= closeServer(server)),
+  };
+}
+
+/** What a fault proxy does to the traffic it passes (each fault is off unless given). */
+export interface ProxyFaults {
+  /**
+   * The first `times` GETs (default 1) of this blob stop after `afterBytes` bytes of their
+   * body (of a 2xx answer): the proxy writes them and closes the connection.
+   */
+  cutBlob?: { digest: string; afterBytes: number; times?: number };
+  /** The same for the manifest GETs whose reference (tag or digest) is `reference`. */
+  cutManifest?: { reference: string; afterBytes: number; times?: number };
+  /** Range headers are dropped on the way to the registry: every blob GET answers 200 with the whole blob. */
+  ignoreRange?: boolean;
+  /** Every GET of this blob has the byte at `offset` of the blob flipped (the length stays the same). */
+  corruptBlob?: { digest: string; offset: number };
+  /**
+   * Manifest GETs (every one with true; with a list, those whose reference, tag or digest, is
+   * in it) get a trailing newline in their body: still the same JSON, another digest, while
+   * Docker-Content-Digest still names the registry's own digest.
+   */
+  tamperManifests?: boolean | string[];
+  /** Every blob GET answers this status (e.g. 503) with a Distribution error body, without reaching the registry. */
+  failBlobsWith?: number;
+}
+
+/** One request a fault proxy received, and what it answered. */
+export interface ProxiedRequest {
+  method: string;
+  /** Path and query, as received. */
+  path: string;
+  /** The Range header the client sent, if any. */
+  range: string | undefined;
+  /** The status answered (0 until the answer starts). */
+  status: number;
+  /** Body bytes written to the client so far. */
+  bytesSent: number;
+  /** The proxy closed the connection before the body was complete (cutBlob, cutManifest). */
+  cut: boolean;
+}
+
+export interface FaultProxy {
+  url: string;
+  host: string;
+  /** Every request received, in order of arrival. */
+  readonly requests: ProxiedRequest[];
+  /** The received GETs of one blob, in order. */
+  blobGets(digest: string): ProxiedRequest[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A pass-through in front of a registry that misbehaves as `faults` says: a connection
+ * dropped mid-blob or mid-manifest, Range ignored, a blob's bytes corrupted, manifest bytes
+ * that do not match their Docker-Content-Digest, or blob GETs refused with a 5xx. Everything
+ * else (status, headers, Range, Host) goes through unchanged, and every request is recorded.
+ */
+export async function startFaultProxy(upstreamUrl: string, faults: ProxyFaults): Promise<FaultProxy> {
+  const upstream = new URL(upstreamUrl);
+  const requests: ProxiedRequest[] = [];
+  let blobCuts = 0;
+  let manifestCuts = 0;
+  const blobDigestOf = (path: string): string | undefined => /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})(?:\?|$)/.exec(path)?.[1];
+  const manifestReferenceOf = (path: string): string | undefined => /^\/v2\/.+\/manifests\/([^/?]+)(?:\?|$)/.exec(path)?.[1];
+
+  const server = createServer((req, res) => {
+    const path = req.url ?? "/";
+    const record: ProxiedRequest = { method: req.method ?? "GET", path, range: req.headers.range, status: 0, bytesSent: 0, cut: false };
+    requests.push(record);
+    const blobDigest = req.method === "GET" ? blobDigestOf(path) : undefined;
+
+    if (blobDigest !== undefined && faults.failBlobsWith !== undefined) {
+      req.resume();
+      record.status = faults.failBlobsWith;
+      sendJson(res, faults.failBlobsWith, { errors: [{ code: "UNAVAILABLE", message: "service unavailable (fault proxy)" }] });
+      return;
+    }
+
+    const headers: OutgoingHttpHeaders = { ...req.headers };
+    if (faults.ignoreRange) delete headers.range;
+    const reference = req.method === "GET" ? manifestReferenceOf(path) : undefined;
+    let cut: { afterBytes: number } | undefined;
+    if (blobDigest !== undefined && faults.cutBlob?.digest === blobDigest && blobCuts < (faults.cutBlob.times ?? 1)) {
+      blobCuts++;
+      cut = faults.cutBlob;
+    } else if (reference !== undefined && faults.cutManifest && decodeURIComponent(reference) === faults.cutManifest.reference && manifestCuts < (faults.cutManifest.times ?? 1)) {
+      manifestCuts++;
+      cut = faults.cutManifest;
+    }
+    const corrupt = blobDigest !== undefined && faults.corruptBlob?.digest === blobDigest ? faults.corruptBlob : undefined;
+    const tamper =
+      reference !== undefined && (faults.tamperManifests === true || (Array.isArray(faults.tamperManifests) && faults.tamperManifests.includes(decodeURIComponent(reference))));
+
+    const upstreamRequest = httpRequest(
+      { protocol: upstream.protocol, hostname: upstream.hostname, port: upstream.port, method: req.method, path, headers },
+      (upstreamResponse) => {
+        const status = upstreamResponse.statusCode ?? 502;
+        record.status = status;
+        if (tamper && status === 200 && !cut) {
+          const chunks: Buffer[] = [];
+          upstreamResponse.on("data", (chunk: Buffer) => chunks.push(chunk));
+          upstreamResponse.once("end", () => {
+            const body = Buffer.concat([...chunks, Buffer.from("\n")]);
+            res.writeHead(status, { ...upstreamResponse.headers, "content-length": String(body.length) });
+            record.bytesSent = body.length;
+            res.end(body);
+          });
+          upstreamResponse.once("error", () => res.destroy());
+          return;
+        }
+        res.writeHead(status, upstreamResponse.headers);
+        // Where the body starts within the blob: a 206 names it in Content-Range.
+        let position = Number(/^bytes (\d+)-/.exec(String(upstreamResponse.headers["content-range"] ?? ""))?.[1] ?? 0);
+        let sent = 0;
+        upstreamResponse.on("data", (data: Buffer) => {
+          if (res.destroyed || record.cut) return;
+          let chunk = data;
+          if (corrupt && status >= 200 && status < 300 && corrupt.offset >= position && corrupt.offset < position + chunk.length) {
+            chunk = Buffer.from(chunk);
+            chunk[corrupt.offset - position] = chunk[corrupt.offset - position]! ^ 0xff;
+          }
+          position += data.length;
+          if (cut && status >= 200 && status < 300 && sent + chunk.length >= cut.afterBytes) {
+            // The last bytes before the cut, then the connection closes once they are written.
+            const last = chunk.subarray(0, cut.afterBytes - sent);
+            record.cut = true;
+            record.bytesSent = sent + last.length;
+            upstreamResponse.destroy();
+            res.write(last, () => res.socket?.destroySoon());
+            return;
+          }
+          sent += chunk.length;
+          record.bytesSent = sent;
+          if (!res.write(chunk)) {
+            upstreamResponse.pause();
+            res.once("drain", () => upstreamResponse.resume());
+          }
+        });
+        upstreamResponse.once("end", () => {
+          if (!record.cut) res.end();
+        });
+        upstreamResponse.once("error", () => {
+          if (!record.cut) res.destroy();
+        });
+        res.once("close", () => upstreamResponse.destroy());
+      },
+    );
+    upstreamRequest.once("error", (error) => {
+      if (!res.headersSent) sendJson(res, 502, { errors: [{ code: "UNKNOWN", message: `upstream: ${error.message}` }] });
+      else res.destroy();
+    });
+    req.pipe(upstreamRequest);
+  });
+  const port = await listen(server);
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    requests,
+    blobGets: (digest) => requests.filter((request) => request.method === "GET" && blobDigestOf(request.path) === digest),
     stop: () => (stopping ??= closeServer(server)),
   };
 }
