@@ -9,8 +9,7 @@ import { createServer } from "node:net";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BlobServiceClient } from "@azure/storage-blob";
-import { createCloudServices, createCosmosClient } from "../shared/composition.js";
+import { blobService, createCloudServices, createCosmosClient } from "../shared/composition.js";
 import { generatePassword, hashPassword } from "../shared/auth/passwords.js";
 import { generateSigningKeyPem } from "../shared/auth/signing-key.js";
 import { loadConfig, type AppConfig } from "../shared/config.js";
@@ -157,7 +156,7 @@ async function provision(config: AppConfig, cosmos: ReturnType<typeof createCosm
       ...("defaultTtl" in container ? { defaultTtl: container.defaultTtl } : {}),
     });
   }
-  await BlobServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING).getContainerClient(config.BLOB_CONTAINER).createIfNotExists();
+  await blobService(config).getContainerClient(config.BLOB_CONTAINER).createIfNotExists();
 }
 
 async function startAzurite(location: string, blobPort: number, queuePort: number, tablePort: number): Promise<ChildProcess> {

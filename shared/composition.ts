@@ -4,6 +4,7 @@
  * functions/ and the local host both start here, so they serve the same thing.
  */
 import { CosmosClient } from "@azure/cosmos";
+import { DefaultAzureCredential } from "@azure/identity";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { AdminAuthenticator } from "./admin/admin-auth.js";
 import { ConnectedRegistryService, connectedRegistryTokenReferences } from "./admin/connected-registries.js";
@@ -49,10 +50,22 @@ function linkRefreshMs(config: AppConfig): number {
   return Math.min(DEFAULT_LINK_REFRESH_MS, (config.BLOB_GC_GRACE_SECONDS * 1000) / 4);
 }
 
+/** Keys and connection strings locally; in Azure none are set and the managed identity signs in. */
+let azureCredential: DefaultAzureCredential | undefined;
+const credential = (): DefaultAzureCredential => (azureCredential ??= new DefaultAzureCredential());
+
+export function blobService(config: AppConfig): BlobServiceClient {
+  return config.STORAGE_CONNECTION_STRING ? BlobServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new BlobServiceClient(config.STORAGE_BLOB_ENDPOINT!, credential());
+}
+
+function queueService(config: AppConfig): QueueServiceClient {
+  return config.STORAGE_CONNECTION_STRING ? QueueServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new QueueServiceClient(config.STORAGE_QUEUE_ENDPOINT!, credential());
+}
+
 export function createCosmosClient(config: Pick<AppConfig, "COSMOS_ENDPOINT" | "COSMOS_KEY">): CosmosClient {
   return new CosmosClient({
     endpoint: config.COSMOS_ENDPOINT,
-    key: config.COSMOS_KEY,
+    ...(config.COSMOS_KEY ? { key: config.COSMOS_KEY } : { aadCredentials: credential() }),
     // Endpoint discovery needs a real account's region list; the local server has none.
     connectionPolicy: { enableEndpointDiscovery: !config.COSMOS_ENDPOINT.startsWith("http:") },
   });
@@ -62,7 +75,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
   const database = createCosmosClient(config).database(config.COSMOS_DATABASE);
   const metadata = new CosmosMetadataStore(database.container(ARTIFACTS_CONTAINER.id));
   const identity = new CosmosIdentityStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
-  const blobs = new AzureBlobStore(BlobServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING), {
+  const blobs = new AzureBlobStore(blobService(config), {
     containerName: config.BLOB_CONTAINER,
     readUrlSeconds: config.REGISTRY_READ_URL_SECONDS,
   });
@@ -100,7 +113,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
   const imports = new ImportService(
     registry,
     new CosmosOperationStore(database.container(OPERATIONS_CONTAINER.id), config.REGISTRY_NAME),
-    new AzureWorkQueue(QueueServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING).getQueueClient(config.IMPORT_QUEUE)),
+    new AzureWorkQueue(queueService(config).getQueueClient(config.IMPORT_QUEUE)),
     new CredentialSealer(signingKey.privateKey),
     log,
   );

@@ -10,9 +10,13 @@ const booleanSetting = z.enum(["true", "false"]).transform((value) => value === 
 export const configSchema = z
   .object({
   COSMOS_ENDPOINT: z.url({ message: "must be the Cosmos DB account URL, e.g. https://<account>.documents.azure.com:443/" }),
-  COSMOS_KEY: z.string({ message: "is required (the account key; the local stack sets it)" }).min(1),
+  /** The account key (the local stack); absent in Azure, where the managed identity signs in (DefaultAzureCredential). */
+  COSMOS_KEY: z.string().min(1).optional(),
   COSMOS_DATABASE: z.string().min(1).default("registry"),
-  STORAGE_CONNECTION_STRING: z.string({ message: "is required (a Blob Storage connection string)" }).min(1),
+  /** A connection string (the local stack); in Azure, the two endpoints below with the managed identity instead. */
+  STORAGE_CONNECTION_STRING: z.string().min(1).optional(),
+  STORAGE_BLOB_ENDPOINT: z.url({ message: "must be the Blob service URL, e.g. https://<account>.blob.core.windows.net/" }).optional(),
+  STORAGE_QUEUE_ENDPOINT: z.url({ message: "must be the Queue service URL, e.g. https://<account>.queue.core.windows.net/" }).optional(),
   /** The Storage queue that carries import operations to the worker. */
   IMPORT_QUEUE: z.string().regex(/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/, "must be a Storage queue name: 3-63 lowercase letters, digits and single hyphens").default("imports"),
   /** Unreferenced blobs are marked, and deleted no sooner than this after the mark (blob-gc.ts). */
@@ -48,7 +52,14 @@ export const configSchema = z
   ADMIN_ENTRA_ISSUER: z.url().optional(),
   ADMIN_ENTRA_AUDIENCE: z.string().min(1).optional(),
   ADMIN_ENTRA_JWKS_URL: z.url().optional(),
-}).refine(
+})
+  .refine((config) => config.STORAGE_CONNECTION_STRING !== undefined || (config.STORAGE_BLOB_ENDPOINT !== undefined && config.STORAGE_QUEUE_ENDPOINT !== undefined), {
+    message: "is required, or else both STORAGE_BLOB_ENDPOINT and STORAGE_QUEUE_ENDPOINT (with a managed identity)",
+    path: ["STORAGE_CONNECTION_STRING"],
+    // Checked even when other settings are bad, so one message names every problem.
+    when: (payload) => typeof payload.value === "object" && payload.value !== null,
+  })
+  .refine(
   (config) => [config.ADMIN_ENTRA_ISSUER, config.ADMIN_ENTRA_AUDIENCE, config.ADMIN_ENTRA_JWKS_URL].filter(Boolean).length % 3 === 0,
   { message: "set all three of ADMIN_ENTRA_ISSUER, ADMIN_ENTRA_AUDIENCE and ADMIN_ENTRA_JWKS_URL, or none", path: ["ADMIN_ENTRA_ISSUER"] },
 );

@@ -34,7 +34,19 @@ describe("loading the configuration", () => {
       REFRESH_TOKEN_SECONDS: 10800,
       TOKEN_STATE_SECONDS: 30,
       CHANGE_FEED_GRACE_SECONDS: 30,
+      IMPORT_QUEUE: "imports",
+      BLOB_GC_GRACE_SECONDS: 3600,
     });
+  });
+
+  it("takes endpoints instead of keys, for the managed identity in Azure", () => {
+    const { COSMOS_KEY: _key, STORAGE_CONNECTION_STRING: _connection, ...identityBased } = required;
+    const config = loadConfig({ ...identityBased, STORAGE_BLOB_ENDPOINT: "https://a.blob.core.windows.net/", STORAGE_QUEUE_ENDPOINT: "https://a.queue.core.windows.net/" });
+    expect(config.COSMOS_KEY).toBeUndefined();
+    expect(config.STORAGE_BLOB_ENDPOINT).toBe("https://a.blob.core.windows.net/");
+    expect(configError({ ...identityBased, STORAGE_BLOB_ENDPOINT: "https://a.blob.core.windows.net/" }).message).toContain(
+      "STORAGE_CONNECTION_STRING: is required, or else both STORAGE_BLOB_ENDPOINT and STORAGE_QUEUE_ENDPOINT",
+    );
   });
 
   it("reads explicit settings, converting numbers and booleans", () => {
@@ -68,8 +80,7 @@ describe("loading the configuration", () => {
     const message = configError({}).message;
     expect(message).toMatch(/^invalid configuration: /);
     expect(message).toContain("COSMOS_ENDPOINT: must be the Cosmos DB account URL");
-    expect(message).toContain("COSMOS_KEY: is required");
-    expect(message).toContain("STORAGE_CONNECTION_STRING: is required");
+    expect(message).toContain("STORAGE_CONNECTION_STRING: is required, or else both STORAGE_BLOB_ENDPOINT and STORAGE_QUEUE_ENDPOINT");
   });
 
   it("names EVERY bad setting at once", () => {

@@ -1,0 +1,98 @@
+/**
+ * `import`, as `az acr import`: POST /management/import, then GET
+ * /management/operations/<id> until it ends, with a progress bar on stderr. A failed
+ * import exits 1 with the operation's error code and message (docs/import.md).
+ */
+import type { CommandSpec } from "./args.js";
+import { segment, type CommandContext } from "./context.js";
+import { ApiError } from "./errors.js";
+import { progressReporter, progressText, type ImportProgress } from "./progress.js";
+import { renderDetails } from "./table.js";
+
+export interface ImportOperation {
+  id: string;
+  kind?: string;
+  status: "Running" | "Succeeded" | "Failed";
+  source: string;
+  targetTags?: string[];
+  untaggedTargetRepositories?: string[];
+  mode?: string;
+  progress?: ImportProgress;
+  digest?: string | null;
+  error?: { code: string; message: string } | null;
+  createdAt?: string;
+  updatedAt?: string;
+  endedAt?: string | null;
+}
+
+/** How often the operation is read while it runs. */
+export const POLL_INTERVAL_MS = 500;
+
+export function renderOperation(operation: ImportOperation): string {
+  return renderDetails([
+    ["Operation", operation.id],
+    ["Status", operation.status],
+    ["Source", operation.source],
+    ["Digest", operation.digest],
+    ["Target tags", operation.targetTags ?? []],
+    ["Untagged targets", operation.untaggedTargetRepositories ?? []],
+    ["Mode", operation.mode],
+    ["Progress", operation.progress ? progressText(operation.progress) : null],
+    ["Error", operation.error ? `${operation.error.code}: ${operation.error.message}` : null],
+    ["Started", operation.createdAt],
+    ["Ended", operation.endedAt],
+  ]);
+}
+
+export const importCommands: CommandSpec<CommandContext>[] = [
+  {
+    path: ["import"],
+    summary: "Import an image from another registry, or from a repository of this one, server side.",
+    credentials: "admin",
+    flags: [
+      { name: "source", kind: "string", required: true, value: "IMAGE", help: 'e.g. docker.io/library/alpine:3.20, <registry>/<repo>@sha256:..., or "<repo>:<tag>" of this registry' },
+      { name: "image", short: "t", kind: "list", value: "REPOSITORY:TAG", help: "a target tag; repeatable (default: the source's repository and tag)" },
+      { name: "repository", kind: "list", value: "REPOSITORY", help: "a repository to import into without a tag; repeatable" },
+      { name: "username", short: "u", kind: "string", value: "USER", help: "for the source registry" },
+      { name: "password", short: "p", kind: "string", value: "PASSWORD", help: "for the source registry" },
+      { name: "force", kind: "boolean", help: "replace target tags that exist (default: refuse with TagExists)" },
+      { name: "no-wait", kind: "boolean", help: "print the operation as it started and return; do not follow it" },
+    ],
+    examples: ["registry-admin import --source docker.io/library/alpine:3.20 --image base/alpine:3.20 --image base/alpine:latest", "registry-admin import --source hello-world:latest --image archive/hello-world:2024"],
+    run: async (ctx) => {
+      const f = ctx.flags;
+      const api = ctx.management();
+      const targetTags = f.list("image");
+      const untagged = f.list("repository");
+      const username = f.string("username");
+      const password = f.string("password");
+      const source = f.requiredString("source");
+      let operation = await api.call<ImportOperation>("POST", "import", {
+        source,
+        ...(targetTags ? { targetTags } : {}),
+        ...(untagged ? { untaggedTargetRepositories: untagged } : {}),
+        ...(username !== undefined ? { username } : {}),
+        ...(password !== undefined ? { password } : {}),
+        mode: f.boolean("force") ? "Force" : "NoForce",
+      });
+      if (!f.boolean("no-wait")) {
+        const reporter = progressReporter(ctx.io.stderr, `importing ${source}`);
+        try {
+          while (operation.status === "Running") {
+            reporter.update(operation.progress ?? {});
+            await ctx.sleep(POLL_INTERVAL_MS);
+            operation = await api.call<ImportOperation>("GET", `operations/${segment(operation.id)}`);
+          }
+          if (operation.status === "Succeeded") reporter.update(operation.progress ?? {});
+        } finally {
+          reporter.finish(operation.status === "Succeeded");
+        }
+      }
+      // A failure goes to stderr; scripts that asked for JSON also get the ended operation on stdout.
+      if (operation.status !== "Failed" || ctx.json) ctx.print(operation, () => renderOperation(operation));
+      if (operation.status === "Failed") {
+        throw new ApiError(0, operation.error?.code ?? "ImportFailed", `import ${operation.id} failed: ${operation.error?.message ?? "the operation reports no reason"}`);
+      }
+    },
+  },
+];

@@ -1,0 +1,175 @@
+/** `token create|update|show|list|delete` and `token credential generate`, as `az acr token`. */
+import type { CommandSpec, FlagSpec } from "./args.js";
+import { segment, type CommandContext } from "./context.js";
+import { UsageError } from "./errors.js";
+import { renderDetails, renderTable } from "./table.js";
+
+export interface Token {
+  name: string;
+  scopeMap: string;
+  status: string;
+  creationDate?: string;
+  updatedAt?: string;
+  credentials?: { passwords?: Array<{ name: string; creationTime?: string; expiry?: string }> };
+}
+
+export interface GeneratedCredentials {
+  username: string;
+  passwords: Array<{ name: string; value: string; creationTime?: string; expiry?: string }>;
+}
+
+const name: FlagSpec = { name: "name", short: "n", kind: "string", required: true, value: "NAME", help: "the token's name (5-50 letters, digits, - and _)" };
+const status: FlagSpec = { name: "status", kind: "string", choices: ["enabled", "disabled"], value: "STATUS", help: "enabled or disabled" };
+const yes: FlagSpec = { name: "yes", short: "y", kind: "boolean", help: "accepted for az compatibility; nothing is asked" };
+
+/** "password1 (expires ...), password2" */
+function passwordsText(token: Token): string {
+  return (token.credentials?.passwords ?? []).map((p) => (p.expiry ? `${p.name} (expires ${p.expiry})` : p.name)).join(", ");
+}
+
+export function renderToken(token: Token): string {
+  return renderDetails([
+    ["Name", token.name],
+    ["Scope map", token.scopeMap],
+    ["Status", token.status],
+    ["Passwords", (token.credentials?.passwords ?? []).map((p) => `${p.name}  created ${p.creationTime ?? "?"}${p.expiry ? `  expires ${p.expiry}` : ""}`)],
+    ["Created", token.creationDate],
+    ["Updated", token.updatedAt],
+  ]);
+}
+
+export function renderTokens(tokens: Token[]): string {
+  return renderTable(
+    [
+      { header: "NAME", value: (t: Token) => t.name },
+      { header: "SCOPE MAP", value: (t) => t.scopeMap },
+      { header: "STATUS", value: (t) => t.status },
+      { header: "PASSWORDS", value: passwordsText },
+      { header: "CREATION DATE", value: (t) => t.creationDate },
+    ],
+    tokens,
+  );
+}
+
+export function renderCredentials(credentials: GeneratedCredentials): string {
+  return renderTable(
+    [
+      { header: "USERNAME", value: () => credentials.username },
+      { header: "PASSWORD", value: (p: GeneratedCredentials["passwords"][number]) => p.name },
+      { header: "VALUE", value: (p) => p.value },
+      { header: "EXPIRY", value: (p) => p.expiry ?? "never" },
+    ],
+    credentials.passwords,
+  );
+}
+
+/** `--repository hello-world content/read metadata/read` -> {name: "hello-world", actions: [...]}, as POST /tokens takes. */
+export function tokenRepositories(groups: string[][], command: string): Array<{ name: string; actions: string[] }> {
+  return groups.map(([repository, ...actions]) => {
+    if (actions.length === 0) throw new UsageError(`--repository needs a repository and at least one action, as in --repository hello-world content/read metadata/read`, command);
+    return { name: repository!, actions };
+  });
+}
+
+export const tokenCommands: CommandSpec<CommandContext>[] = [
+  {
+    path: ["token", "create"],
+    summary: "Create a token on a scope map, or on repositories (which creates the scope map <name>-scope-map). Passwords come from `token credential generate`.",
+    credentials: "admin",
+    flags: [
+      name,
+      { name: "scope-map", kind: "string", value: "SCOPE_MAP", help: "the scope map the token uses" },
+      { name: "repository", kind: "groups", value: "REPOSITORY ACTION...", help: "instead of --scope-map: a repository and its actions; repeatable" },
+      status,
+    ],
+    examples: ["registry-admin token create --name shopfloor --scope-map hello-pull", "registry-admin token create --name ci --repository hello-world content/read content/write"],
+    run: async (ctx) => {
+      const command = ctx.flags.command;
+      const scopeMap = ctx.flags.string("scope-map");
+      const groups = ctx.flags.groups("repository");
+      if ((scopeMap === undefined) === (groups === undefined)) throw new UsageError("give either --scope-map or --repository (not both)", command);
+      const statusValue = ctx.flags.string("status");
+      const body = {
+        name: ctx.flags.requiredString("name"),
+        ...(scopeMap !== undefined ? { scopeMap } : { repositories: tokenRepositories(groups!, command) }),
+        ...(statusValue ? { status: statusValue } : {}),
+      };
+      const created = await ctx.management().call<Token>("POST", "tokens", body);
+      ctx.print(created, () => renderToken(created));
+    },
+  },
+  {
+    path: ["token", "update"],
+    summary: "Change a token's scope map or status.",
+    credentials: "admin",
+    flags: [name, { name: "scope-map", kind: "string", value: "SCOPE_MAP", help: "the new scope map" }, status],
+    run: async (ctx) => {
+      const scopeMap = ctx.flags.string("scope-map");
+      const statusValue = ctx.flags.string("status");
+      if (scopeMap === undefined && statusValue === undefined) throw new UsageError("nothing to update: give --scope-map or --status", ctx.flags.command);
+      const updated = await ctx.management().call<Token>("PATCH", `tokens/${segment(ctx.flags.requiredString("name"))}`, {
+        ...(scopeMap !== undefined ? { scopeMap } : {}),
+        ...(statusValue !== undefined ? { status: statusValue } : {}),
+      });
+      ctx.print(updated, () => renderToken(updated));
+    },
+  },
+  {
+    path: ["token", "show"],
+    summary: "Show a token (never its passwords).",
+    credentials: "admin",
+    flags: [name],
+    run: async (ctx) => {
+      const token = await ctx.management().call<Token>("GET", `tokens/${segment(ctx.flags.requiredString("name"))}`);
+      ctx.print(token, () => renderToken(token));
+    },
+  },
+  {
+    path: ["token", "list"],
+    summary: "List the tokens.",
+    credentials: "admin",
+    flags: [],
+    run: async (ctx) => {
+      const answer = await ctx.management().call<{ value: Token[] }>("GET", "tokens");
+      ctx.print(answer, () => renderTokens(answer.value));
+    },
+  },
+  {
+    path: ["token", "delete"],
+    summary: "Delete a token (refused while a connected registry uses it).",
+    credentials: "admin",
+    flags: [name, yes],
+    run: async (ctx) => {
+      await ctx.management().call("DELETE", `tokens/${segment(ctx.flags.requiredString("name"))}`);
+    },
+  },
+  {
+    path: ["token", "credential", "generate"],
+    summary: "Generate password1, password2 or both (the default) of a token; a password is shown only here.",
+    credentials: "admin",
+    flags: [
+      name,
+      { name: "password1", kind: "boolean", help: "generate password1" },
+      { name: "password2", kind: "boolean", help: "generate password2" },
+      { name: "expiration-in-days", kind: "string", value: "DAYS", help: "the password stops working after this many days (default: never)" },
+      { name: "expiration", kind: "string", value: "DATETIME", help: "or: when it stops working, ISO 8601 (e.g. 2030-01-01T00:00:00Z)" },
+    ],
+    examples: ["registry-admin token credential generate --name shopfloor --password1 --expiration-in-days 30"],
+    run: async (ctx) => {
+      const command = ctx.flags.command;
+      const one = ctx.flags.boolean("password1");
+      const two = ctx.flags.boolean("password2");
+      const days = ctx.flags.integer("expiration-in-days", 1, 36_500);
+      const expiration = ctx.flags.string("expiration");
+      if (days !== undefined && expiration !== undefined) throw new UsageError("give --expiration-in-days or --expiration, not both", command);
+      if (expiration !== undefined && Number.isNaN(Date.parse(expiration))) throw new UsageError(`--expiration must be an ISO 8601 date-time, not "${expiration}"`, command);
+      const expiry = days !== undefined ? new Date(ctx.now().getTime() + days * 86_400_000).toISOString() : expiration !== undefined ? new Date(expiration).toISOString() : undefined;
+      const which = one && !two ? "password1" : two && !one ? "password2" : undefined;
+      const generated = await ctx.management().call<GeneratedCredentials>("POST", `tokens/${segment(ctx.flags.requiredString("name"))}/credentials/generate`, {
+        ...(which ? { name: which } : {}),
+        ...(expiry ? { expiry } : {}),
+      });
+      ctx.print(generated, () => renderCredentials(generated));
+    },
+  },
+];
