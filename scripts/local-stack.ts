@@ -9,7 +9,8 @@ import { createServer } from "node:net";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { blobService, createCloudServices, createCosmosClient } from "../shared/composition.js";
+import { blobService, createCloudServices, createCosmosClient, queueService } from "../shared/composition.js";
+import { withMetrics } from "../shared/observability/metrics.js";
 import { generatePassword, hashPassword } from "../shared/auth/passwords.js";
 import { generateSigningKeyPem } from "../shared/auth/signing-key.js";
 import { loadConfig, type AppConfig } from "../shared/config.js";
@@ -103,7 +104,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (restored > 0) log(`restored ${restored} Cosmos DB documents from ${snapshotFile}`);
     await provision(config, cosmos);
     const services = createCloudServices(config, log);
-    const localHost = await startLocalHost(buildRoutes(services), buildTimers(services), { host, port: options.port ?? 0, log });
+    const localHost = await startLocalHost(withMetrics(buildRoutes(services)), buildTimers(services), { host, port: options.port ?? 0, log });
     snapshotTimer = setInterval(() => {
       snapshot().catch((error: unknown) => log(`cosmos snapshot failed: ${(error as Error).message}`));
     }, SNAPSHOT_EVERY_MS);
@@ -146,7 +147,7 @@ async function readOrCreate(file: string, create: () => Promise<string>): Promis
   return value;
 }
 
-/** Creates what infra/ creates in Azure: the database, its containers, the blob container. */
+/** Creates what infra/ creates in Azure: the database, its containers, the blob container, the import queue. */
 async function provision(config: AppConfig, cosmos: ReturnType<typeof createCosmosClient>): Promise<void> {
   const { database } = await cosmos.databases.createIfNotExists({ id: config.COSMOS_DATABASE });
   for (const container of COSMOS_CONTAINERS) {
@@ -157,6 +158,7 @@ async function provision(config: AppConfig, cosmos: ReturnType<typeof createCosm
     });
   }
   await blobService(config).getContainerClient(config.BLOB_CONTAINER).createIfNotExists();
+  await queueService(config).getQueueClient(config.IMPORT_QUEUE).createIfNotExists();
 }
 
 async function startAzurite(location: string, blobPort: number, queuePort: number, tablePort: number): Promise<ChildProcess> {

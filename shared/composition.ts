@@ -21,6 +21,7 @@ import type { AppConfig } from "./config.js";
 import { DEFAULT_LINK_REFRESH_MS, type RegistryContext } from "./registry/context.js";
 import type { ContentInventory, GcIndex } from "./store/gc-index.js";
 import { CosmosGcIndex } from "./store/cosmos/gc-index.js";
+import type { HealthChecks } from "./observability/health.js";
 import { ChangeLog } from "./registry/change-log.js";
 import { RunningHashes } from "./registry/running-hashes.js";
 import { AzureBlobStore } from "./store/azure-blob/blob-store.js";
@@ -36,9 +37,12 @@ import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
 import type { SyncServices } from "./sync/handler.js";
 import { createOriginResolver } from "./sync/origin.js";
+import { logError } from "./observability/log.js";
 
 export interface CloudServices {
   registry: RegistryContext;
+  /** What GET /health tries: each dependency the registry stands on. */
+  health: HealthChecks;
   garbage: { index: GcIndex; inventory: ContentInventory; graceMs: number; linkRefreshMs: number };
   sync: SyncServices;
   tokens: { directory: TokenDirectory; issuer: TokenIssuer; signingKey: SigningKey; options: TokenServerOptions };
@@ -58,7 +62,7 @@ export function blobService(config: AppConfig): BlobServiceClient {
   return config.STORAGE_CONNECTION_STRING ? BlobServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new BlobServiceClient(config.STORAGE_BLOB_ENDPOINT!, credential());
 }
 
-function queueService(config: AppConfig): QueueServiceClient {
+export function queueService(config: AppConfig): QueueServiceClient {
   return config.STORAGE_CONNECTION_STRING ? QueueServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new QueueServiceClient(config.STORAGE_QUEUE_ENDPOINT!, credential());
 }
 
@@ -71,7 +75,7 @@ export function createCosmosClient(config: Pick<AppConfig, "COSMOS_ENDPOINT" | "
   });
 }
 
-export function createCloudServices(config: AppConfig, log: (message: string) => void = console.error): CloudServices {
+export function createCloudServices(config: AppConfig, log: (message: string) => void = logError): CloudServices {
   const database = createCosmosClient(config).database(config.COSMOS_DATABASE);
   const metadata = new CosmosMetadataStore(database.container(ARTIFACTS_CONTAINER.id));
   const identity = new CosmosIdentityStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
@@ -118,8 +122,14 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
     log,
   );
 
+  const storage = blobService(config);
   return {
     registry,
+    health: {
+      cosmos: () => database.read(),
+      blobStorage: () => storage.getContainerClient(config.BLOB_CONTAINER).getProperties(),
+      importQueue: () => queueService(config).getQueueClient(config.IMPORT_QUEUE).getProperties(),
+    },
     garbage: {
       index: new CosmosGcIndex(database.container(ARTIFACTS_CONTAINER.id)),
       inventory: blobs,

@@ -20,6 +20,7 @@ import type { ImportService } from "../import/service.js";
 import { showOperation, startImport } from "./imports.js";
 import { createScopeMapSchema, updateScopeMapSchema, type ScopeMapService } from "./scope-maps.js";
 import { createTokenSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
+import { logError } from "../observability/log.js";
 
 export interface AdminServices {
   authenticator: AdminAuthenticator;
@@ -31,7 +32,7 @@ export interface AdminServices {
 
 type Route = { pattern: RegExp; methods: Record<string, (request: HandlerRequest, params: string[]) => Promise<HandlerResponse>> };
 
-export function createAdminHandler(services: AdminServices, log: (message: string) => void = console.error): Handler {
+export function createAdminHandler(services: AdminServices, log: (message: string) => void = logError): Handler {
   const { scopeMaps, tokens, connectedRegistries } = services;
   const routes: Route[] = [
     {

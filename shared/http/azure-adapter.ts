@@ -1,10 +1,12 @@
 /** Converts between the Azure Functions v4 request/response and the handlers' neutral shape. */
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from "@azure/functions";
+import { correlated } from "../observability/correlation.js";
 import type { Handler, TimerDefinition } from "./types.js";
 
 export function toAzureHttpHandler(handler: Handler): (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit> {
-  return async (request) => {
-    const response = await handler({
+  return async (request, context) => {
+    // The invocation id is what Application Insights correlates the request's telemetry by.
+    const response = await correlated(handler, () => context.invocationId)({
       method: request.method.toUpperCase(),
       url: new URL(request.url),
       headers: new Headers([...request.headers]),

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CronExpressionParser } from "cron-parser";
+import { correlated } from "../observability/correlation.js";
 import type { HandlerRequest, HttpMethod, RouteDefinition, TimerDefinition } from "./types.js";
 
 export interface LocalHost {
@@ -27,7 +28,8 @@ export interface LocalHostOptions {
 
 export async function startLocalHost(routes: RouteDefinition[], timers: TimerDefinition[], options: LocalHostOptions): Promise<LocalHost> {
   const log = options.log ?? ((message: string) => console.log(message));
-  const matchers = routes.map((route) => ({ route, pattern: templateToPattern(route.route) }));
+  // Every request runs under a correlation id, returned in X-Correlation-Id and in its log lines.
+  const matchers = routes.map((route) => ({ route: { ...route, handler: correlated(route.handler) }, pattern: templateToPattern(route.route) }));
   const listener: RequestListener = (req, res) => {
     void serve(req, res).catch((error: unknown) => {
       log(`local host: ${req.method} ${req.url} failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -11,6 +11,8 @@ import { purgeStaleUploads } from "../registry/upload-cleanup.js";
 import { collectGarbage } from "../registry/blob-gc.js";
 import { CHANGE_RETENTION_SECONDS } from "../domain/retention.js";
 import { createV2Handler } from "../registry/v2-handler.js";
+import { createHealthHandler } from "../observability/health.js";
+import { removeExpiredPasswords } from "../admin/password-expiry.js";
 import type { RouteDefinition, TimerDefinition } from "./types.js";
 
 export function buildRoutes(services: CloudServices): RouteDefinition[] {
@@ -39,6 +41,12 @@ export function buildRoutes(services: CloudServices): RouteDefinition[] {
       route: "sync/v1/connectedRegistries/{*path}",
       methods: ["GET", "POST"],
       handler: createSyncHandler(services.sync),
+    },
+    {
+      name: "health",
+      route: "health",
+      methods: ["GET"],
+      handler: createHealthHandler(services.health),
     },
     {
       name: "management",
@@ -81,6 +89,20 @@ export function buildTimers(services: CloudServices): TimerDefinition[] {
       schedule: "*/5 * * * * *",
       run: async () => {
         await services.admin.imports.drain();
+      },
+    },
+    {
+      name: "expire-token-passwords",
+      schedule: "0 7 * * * *",
+      run: async (log) => {
+        await removeExpiredPasswords(services.sync.identity, new Date(), 1000, log);
+      },
+    },
+    {
+      name: "expire-import-operations",
+      schedule: "0 */10 * * * *",
+      run: async () => {
+        await services.admin.imports.expireStale(new Date(), 60 * 60 * 1000, 100);
       },
     },
     {

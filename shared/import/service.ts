@@ -15,6 +15,7 @@ import { ImportError } from "./errors.js";
 import { LocalSource } from "./local-source.js";
 import { RemoteSource } from "./remote-source.js";
 import type { CredentialSealer } from "./sealed-credentials.js";
+import { logError } from "../observability/log.js";
 
 export const importRequestSchema = z.object({
   source: z.string().min(1).max(600),
@@ -45,7 +46,7 @@ export class ImportService {
     private readonly operations: OperationStore,
     private readonly queue: WorkQueue,
     private readonly sealer: CredentialSealer,
-    private readonly log: (message: string) => void = console.error,
+    private readonly log: (message: string) => void = logError,
   ) {
     this.copier = new ImportCopier(registry);
   }
@@ -95,6 +96,26 @@ export class ImportService {
       if (!operation || operation.status !== "Running" || Date.now() >= deadline) return operation;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
+  }
+
+  /**
+   * The `expire-import-operations` timer: a Running operation no worker has advanced for
+   * `staleMs` (its message lost, or it failed in a way that never ended it) is ended as
+   * Failed, so nobody polls it forever. Bounded per run; an etag conflict means a worker
+   * is on it after all, and it is left alone.
+   */
+  async expireStale(now: Date, staleMs: number, limit: number): Promise<number> {
+    let expired = 0;
+    for (const operation of await this.operations.listStale(new Date(now.getTime() - staleMs), limit)) {
+      try {
+        await this.end(operation, { code: "Abandoned", message: `no worker advanced this import for ${Math.round(staleMs / 60000)} minutes; start it again` });
+        expired++;
+      } catch (error) {
+        if (!(error instanceof ConcurrentUpdateError)) throw error;
+      }
+    }
+    if (expired > 0) this.log(`expire-import-operations: ended ${expired} abandoned import${expired === 1 ? "" : "s"}`);
+    return expired;
   }
 
   /** Runs queued operations until the queue is empty; one drain at a time per instance. */

@@ -16,11 +16,12 @@ import { parseV2Path, type V2Target } from "./route-path.js";
 import { listTags } from "./tags.js";
 import { cancelUpload, finishUpload, getUploadStatus, patchUpload, startUpload } from "./uploads.js";
 import { requireRepositoryName } from "./validate.js";
+import { logError } from "../observability/log.js";
 
 type Operation = { actions: DockerRepositoryAction[]; run: (principal: Principal) => Promise<HandlerResponse> };
 type Operations = Partial<Record<HttpMethod, Operation>>;
 
-export function createV2Handler(ctx: RegistryContext, log: (message: string) => void = console.error): Handler {
+export function createV2Handler(ctx: RegistryContext, log: (message: string) => void = logError): Handler {
   return async (request) => {
     let response: HandlerResponse;
     try {

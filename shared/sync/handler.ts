@@ -18,6 +18,7 @@ import { InvalidBodyError, readJson } from "../http/json-body.js";
 import { configurationOf } from "./configuration.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
 import { SyncError, syncErrorResponse, syncJson } from "./errors.js";
+import { logError } from "../observability/log.js";
 
 export const PROTOCOL_VERSIONS = ["1"] as const;
 const MAX_FEED_PAGE = 1000;
@@ -54,7 +55,7 @@ export interface SyncServices {
   now?: () => number;
 }
 
-export function createSyncHandler(services: SyncServices, log: (message: string) => void = console.error): Handler {
+export function createSyncHandler(services: SyncServices, log: (message: string) => void = logError): Handler {
   const now = services.now ?? Date.now;
   const configurationVersions = new Map<string, { version: string; until: number }>();
 

@@ -43,7 +43,7 @@ describe("functions/ registration", () => {
     await stack?.destroy();
   });
 
-  it("turns on HTTP streaming and registers the /v2/, token, JWKS and management routes and the timers", () => {
+  it("turns on HTTP streaming and registers the /v2/, token, JWKS, sync, health and management routes and the timers", () => {
     expect(setups).toEqual([{ enableHttpStream: true }]);
     const http = registrations.filter((r) => r.kind === "http");
     expect(http.map((r) => [r.name, r.options.route, r.options.authLevel])).toEqual([
@@ -51,11 +51,12 @@ describe("functions/ registration", () => {
       ["token-server", "oauth2/token", "anonymous"],
       ["jwks", ".well-known/jwks.json", "anonymous"],
       ["sync", "sync/v1/connectedRegistries/{*path}", "anonymous"],
+      ["health", "health", "anonymous"],
       ["management", "management/{*path}", "anonymous"],
     ]);
     expect(http[0]!.options.methods).toEqual(expect.arrayContaining(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]));
     const timers = registrations.filter((r) => r.kind === "timer");
-    expect(timers.map((r) => r.name)).toContain("purge-stale-uploads");
+    expect(timers.map((r) => r.name)).toEqual(["purge-stale-uploads", "connected-registry-health", "collect-garbage", "import-worker", "expire-token-passwords", "expire-import-operations", "purge-change-log"]);
     expect(timers.every((r) => /^\S+ \S+ \S+ \S+ \S+ \S+$/.test(String(r.options.schedule)))).toBe(true);
   });
 
