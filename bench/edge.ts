@@ -24,7 +24,7 @@ import { execFile } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, type OutgoingHttpHeaders } from "node:http";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -36,7 +36,7 @@ import { call, expectStatus } from "./http.js";
 import { makeAdminKey } from "./identity.js";
 import { loadManifestGets, OCI_MANIFEST, pushSmallImage, type ManifestLoadResult } from "./manifests.js";
 import { startOurs } from "./our-stack.js";
-import { formatGrid } from "./report.js";
+import { finishRun, formatGrid } from "./report.js";
 import { median, mibPerSecond, MIB } from "./stats.js";
 import { fmt } from "./suite.js";
 import type { Target } from "./target.js";
@@ -443,7 +443,6 @@ async function main(): Promise<number> {
   }
 
   const rows = buildRows(figures);
-  const elapsedSeconds = (Date.now() - started) / 1000;
   console.log(`\n${formatGrid(["metric", "edge", "docker-registry", "ratio"], rows)}\n${GOAL_LINES.join("\n")}\n`);
   if (figures.firstSync) {
     console.log("Where time goes (first sync, per run, CPU seconds by process):");
@@ -453,34 +452,12 @@ async function main(): Promise<number> {
       );
     }
   }
-  for (const note of notes) console.log(`note: ${note}`);
-  for (const [key, error] of Object.entries(errors)) console.log(`ERROR ${key}: ${error.split("\n")[0]}`);
-  console.log(
-    `(${elapsedSeconds.toFixed(0)} s, ${cpus().length} CPUs, Node ${process.version}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")} at end)`,
-  );
-  await mkdir(join(RESULTS_FILE, ".."), { recursive: true });
-  await writeFile(
-    RESULTS_FILE,
-    JSON.stringify(
-      {
-        finishedAt: new Date().toISOString(),
-        elapsedSeconds,
-        machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg() },
-        settings: { blobBytes: BLOB_BYTES, pullRuns: PULL_RUNS, manifestLoad: LOAD, syncImages: SYNC_IMAGES, syncLayersPerImage: SYNC_LAYERS_PER_IMAGE, syncLayerBytes: SYNC_LAYER_BYTES, syncOrder: SYNC_ORDER, lagPushes: LAG_PUSHES },
-        goals: GOAL_LINES,
-        table: rows,
-        figures,
-        notes,
-        errors,
-      },
-      (_key, value: unknown) => (typeof value === "number" && !Number.isFinite(value) ? null : value),
-      2,
-    ) + "\n",
-  );
-  console.log(`results written to ${RESULTS_FILE}`);
-  return Object.keys(errors).length > 0 ? 1 : 0;
+  return finishRun({ started, loadAtStart, notes, errors, resultsFile: RESULTS_FILE, results: {
+      settings: { blobBytes: BLOB_BYTES, pullRuns: PULL_RUNS, manifestLoad: LOAD, syncImages: SYNC_IMAGES, syncLayersPerImage: SYNC_LAYERS_PER_IMAGE, syncLayerBytes: SYNC_LAYER_BYTES, syncOrder: SYNC_ORDER, lagPushes: LAG_PUSHES },
+      goals: GOAL_LINES,
+      table: rows,
+      figures,
+    } });
 }
 
 const GOAL_LINES = [

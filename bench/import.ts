@@ -18,7 +18,7 @@ import { execFile } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Agent, type OutgoingHttpHeaders } from "node:http";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -29,7 +29,7 @@ import { call, expectStatus } from "./http.js";
 import { makeAdminKey } from "./identity.js";
 import { OCI_MANIFEST } from "./manifests.js";
 import { startOurs } from "./our-stack.js";
-import { formatGrid } from "./report.js";
+import { finishRun, formatGrid } from "./report.js";
 import { median, mibPerSecond, MIB } from "./stats.js";
 import { fmt } from "./suite.js";
 
@@ -237,38 +237,10 @@ async function main(): Promise<number> {
   }
 
   const rows = buildRows(figures);
-  const elapsedSeconds = (Date.now() - started) / 1000;
   console.log(`\n${formatGrid(["metric", "import (ours)", "skopeo copy", "ratio (import/skopeo)"], rows)}\n${GOAL_LINE}\n`);
   console.log("Where time goes (per run, CPU seconds by process; skopeo's own CPU is in other-processes):");
   for (const run of figures.runs) console.log(`  ${run.tool.padEnd(6)} ${run.seconds.toFixed(2)} s: ${cpuText(run.cpu, 1, " s")}`);
-  for (const note of notes) console.log(`note: ${note}`);
-  for (const [key, error] of Object.entries(errors)) console.log(`ERROR ${key}: ${error.split("\n")[0]}`);
-  console.log(
-    `(${elapsedSeconds.toFixed(0)} s, ${cpus().length} CPUs, Node ${process.version}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")} at end)`,
-  );
-  await mkdir(join(RESULTS_FILE, ".."), { recursive: true });
-  await writeFile(
-    RESULTS_FILE,
-    JSON.stringify(
-      {
-        finishedAt: new Date().toISOString(),
-        elapsedSeconds,
-        machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg() },
-        settings: { layers: LAYERS, layerBytes: LAYER_BYTES, order: ORDER },
-        goal: GOAL_LINE,
-        table: rows,
-        figures,
-        notes,
-        errors,
-      },
-      (_key, value: unknown) => (typeof value === "number" && !Number.isFinite(value) ? null : value),
-      2,
-    ) + "\n",
-  );
-  console.log(`results written to ${RESULTS_FILE}`);
-  return Object.keys(errors).length > 0 ? 1 : 0;
+  return finishRun({ started, loadAtStart, notes, errors, resultsFile: RESULTS_FILE, results: { settings: { layers: LAYERS, layerBytes: LAYER_BYTES, order: ORDER }, goal: GOAL_LINE, table: rows, figures } });
 }
 
 const GOAL_LINE = "Goal (issue 6): import at least as fast as skopeo copy between the same registries (ratio >= 1 on MiB/s, <= 1 on seconds).";

@@ -1,4 +1,7 @@
-/** The comparison table and the "where time goes" breakdown, as text. */
+/** The comparison table, the "where time goes" breakdown, and how every benchmark run ends. */
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
+import { dirname } from "node:path";
 import { fmt, sumCpu, type SuiteResult } from "./suite.js";
 import { median } from "./stats.js";
 
@@ -86,4 +89,39 @@ export function whereTimeGoes(result: SuiteResult): string[] {
   }
   for (const note of result.notes) lines.push(`  note: ${note}`);
   return lines;
+}
+
+export interface RunEnding {
+  started: number;
+  loadAtStart: number[];
+  notes: string[];
+  errors: Record<string, string>;
+  resultsFile: string;
+  /** What the results file holds besides the time, the machine, notes and errors. */
+  results: Record<string, unknown>;
+}
+
+/**
+ * Prints the notes, errors and the machine line every benchmark ends with, and writes its
+ * results file; the exit code is 1 when a measurement failed.
+ */
+export async function finishRun(run: RunEnding): Promise<number> {
+  const elapsedSeconds = (Date.now() - run.started) / 1000;
+  for (const note of run.notes) console.log(`note: ${note}`);
+  for (const [key, error] of Object.entries(run.errors)) console.log(`ERROR ${key}: ${error.split("\n")[0]}`);
+  const load = (values: number[]): string => values.map((l) => l.toFixed(2)).join(" ");
+  console.log(`(${elapsedSeconds.toFixed(0)} s, ${cpus().length} CPUs, Node ${process.version}, load average ${load(run.loadAtStart)} at start, ${load(loadavg())} at end)`);
+  await mkdir(dirname(run.resultsFile), { recursive: true });
+  const document = {
+    finishedAt: new Date().toISOString(),
+    elapsedSeconds,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, platform: process.platform, loadAverageAtStart: run.loadAtStart, loadAverageAtEnd: loadavg() },
+    ...run.results,
+    notes: run.notes,
+    errors: run.errors,
+  };
+  // Infinity and NaN (a ratio over a failed run) are not JSON.
+  await writeFile(run.resultsFile, JSON.stringify(document, (_key, value: unknown) => (typeof value === "number" && !Number.isFinite(value) ? null : value), 2) + "\n");
+  console.log(`results written to ${run.resultsFile}`);
+  return Object.keys(run.errors).length > 0 ? 1 : 0;
 }

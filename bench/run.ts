@@ -13,8 +13,8 @@
  * BENCH_ONLY=compare only the comparison. BENCH_CPU_PROF=<dir> (or 1: bench/results/profiles)
  * writes V8 CPU profiles of the identity part's registry processes.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startDistribution } from "./distribution.js";
@@ -30,7 +30,7 @@ import {
 import { startOurs } from "./our-stack.js";
 import { runPermissionsBench } from "./permissions.js";
 import type { PermissionsBenchResult, PermissionsBenchSettings } from "./permissions-child.js";
-import { buildRows, formatTable, GOAL_LINE, whereTimeGoes } from "./report.js";
+import { buildRows, finishRun, formatTable, GOAL_LINE, whereTimeGoes } from "./report.js";
 import { MIB } from "./stats.js";
 import { runSuite, type SuiteOptions, type SuiteResult } from "./suite.js";
 import type { Target } from "./target.js";
@@ -182,7 +182,6 @@ async function main(): Promise<number> {
   });
   const authRows = buildAuthRows(identity);
   const figureRows = buildFigureRows(identity, permissions);
-  const elapsedSeconds = (Date.now() - started) / 1000;
   if (only !== "auth") console.log(`\n${formatTable(rows)}\n${GOAL_LINE}\n`);
   if (only !== "compare") {
     console.log(`\n${formatAuthTable(authRows)}\n\n${formatFigureTable(figureRows)}\n${IDENTITY_GOAL_LINES.join("\n")}\n`);
@@ -190,50 +189,21 @@ async function main(): Promise<number> {
   console.log("Where time goes:");
   for (const result of Object.values(results)) for (const line of whereTimeGoes(result)) console.log(line);
   for (const line of identityWhereTimeGoes(identity)) console.log(line);
-  for (const note of notes) console.log(`note: ${note}`);
-  for (const [key, error] of Object.entries(errors)) console.log(`ERROR ${key}: ${error.split("\n")[0]}`);
-  console.log(
-    `(${elapsedSeconds.toFixed(0)} s, ${cpus().length} CPUs, Node ${process.version}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at start, ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")} at end)`,
-  );
-
-  await mkdir(join(RESULTS_FILE, ".."), { recursive: true });
-  await writeFile(
-    RESULTS_FILE,
-    JSON.stringify(
-      {
-        finishedAt: new Date().toISOString(),
-        elapsedSeconds,
-        machine: {
-          cpus: cpus().length,
-          cpuModel: cpus()[0]?.model,
-          node: process.version,
-          platform: process.platform,
-          loadAverageAtStart: loadAtStart,
-          loadAverageAtEnd: loadavg(),
-        },
-        only,
-        settings: { blobBytes: BLOB_BYTES, runs: RUNS, manifestLoad: LOAD, permissions: PERMISSIONS },
-        goal: GOAL_LINE,
-        table: only === "auth" ? [] : rows,
-        results,
-        identity: {
-          goals: IDENTITY_GOAL_LINES,
-          authTable: authRows,
-          figures: figureRows,
-          result: identity,
-          permissions,
-        },
-        errors,
-        notes,
-      },
-      (_key, value: unknown) => (typeof value === "number" && !Number.isFinite(value) ? null : value),
-      2,
-    ) + "\n",
-  );
-  console.log(`results written to ${RESULTS_FILE}`);
-  return Object.keys(errors).length > 0 ? 1 : 0;
+  return finishRun({
+    started,
+    loadAtStart,
+    notes,
+    errors,
+    resultsFile: RESULTS_FILE,
+    results: {
+      only,
+      settings: { blobBytes: BLOB_BYTES, runs: RUNS, manifestLoad: LOAD, permissions: PERMISSIONS },
+      goal: GOAL_LINE,
+      table: only === "auth" ? [] : rows,
+      results,
+      identity: { goals: IDENTITY_GOAL_LINES, authTable: authRows, figures: figureRows, result: identity, permissions },
+    },
+  });
 }
 
 /**
