@@ -85,7 +85,8 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
   });
 
   const signingKey = loadSigningKey(config.TOKEN_SIGNING_KEY);
-  const issuer = new TokenIssuer(signingKey);
+  const previousKeys = config.TOKEN_SIGNING_KEY_PREVIOUS ? [loadSigningKey(config.TOKEN_SIGNING_KEY_PREVIOUS)] : [];
+  const issuer = new TokenIssuer(signingKey, previousKeys);
   const directory = new TokenDirectory(identity, config.TOKEN_STATE_SECONDS * 1000);
   const authorizer = config.REGISTRY_ALLOW_ANONYMOUS
     ? anonymousAuthorizer
@@ -118,7 +119,10 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
     registry,
     new CosmosOperationStore(database.container(OPERATIONS_CONTAINER.id), config.REGISTRY_NAME),
     new AzureWorkQueue(queueService(config).getQueueClient(config.IMPORT_QUEUE)),
-    new CredentialSealer(signingKey.privateKey),
+    new CredentialSealer(
+      signingKey.privateKey,
+      previousKeys.map((key) => key.privateKey),
+    ),
     log,
   );
 

@@ -41,6 +41,15 @@ export const configSchema = z
     .string({ message: "is required (an EC P-256 private key in PEM; the local stack generates one)" })
     .transform((pem) => pem.replaceAll("\\n", "\n"))
     .refine((pem) => pem.includes("-----BEGIN") && pem.includes("PRIVATE KEY-----"), "must be a PEM private key"),
+  /**
+   * During a key rotation only: the previous signing key. Tokens it signed still verify (and it
+   * stays in the JWKS) until it is removed, after REFRESH_TOKEN_SECONDS (docs/operations.md).
+   */
+  TOKEN_SIGNING_KEY_PREVIOUS: z
+    .string()
+    .transform((pem) => pem.replaceAll("\\n", "\n"))
+    .refine((pem) => pem.includes("-----BEGIN") && pem.includes("PRIVATE KEY-----"), "must be a PEM private key")
+    .optional(),
   ACCESS_TOKEN_SECONDS: z.coerce.number().int().min(60).max(3600).default(300),
   REFRESH_TOKEN_SECONDS: z.coerce.number().int().min(300).max(7 * 24 * 3600).default(3 * 3600),
   /** How long an instance trusts what it looked up about a token: the bound on revocation. */

@@ -33,7 +33,24 @@ export interface RefreshClaims {
 }
 
 export class TokenIssuer {
-  constructor(private readonly key: SigningKey) {}
+  /** Verification keys by key id: the current key, and during a rotation the previous one. */
+  private readonly verificationKeys: Map<string, SigningKey>;
+
+  /**
+   * Signs with `key`; verifies with it and with `previous` (a rotated-out key, kept until
+   * the tokens it signed have expired), choosing by the token's `kid`.
+   */
+  constructor(
+    private readonly key: SigningKey,
+    previous: SigningKey[] = [],
+  ) {
+    this.verificationKeys = new Map([key, ...previous].map((candidate) => [candidate.keyId, candidate]));
+  }
+
+  /** Every verification key, for /.well-known/jwks.json. */
+  get jwks(): { keys: SigningKey["jwks"]["keys"] } {
+    return { keys: [...this.verificationKeys.values()].flatMap((candidate) => candidate.jwks.keys) };
+  }
 
   issueAccess(subject: string, audience: string, access: AccessEntry[], grantVersion: number, lifetimeSeconds: number): string {
     return this.sign({ access, ver: grantVersion }, subject, audience, lifetimeSeconds);
@@ -74,7 +91,10 @@ export class TokenIssuer {
   }
 
   private verify(token: string, audience: string): jwt.JwtPayload {
-    const claims = jwt.verify(token, this.key.publicKey, { algorithms: ["ES256"], issuer: ISSUER, audience });
+    const kid = jwt.decode(token, { complete: true })?.header.kid;
+    const key = kid === undefined ? undefined : this.verificationKeys.get(kid);
+    if (!key) throw new jwt.JsonWebTokenError("the token was not signed by a key of this registry");
+    const claims = jwt.verify(token, key.publicKey, { algorithms: ["ES256"], issuer: ISSUER, audience });
     if (typeof claims === "string") throw new jwt.JsonWebTokenError("unexpected string payload");
     return claims;
   }

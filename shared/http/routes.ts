@@ -34,7 +34,7 @@ export function buildRoutes(services: CloudServices): RouteDefinition[] {
       name: "jwks",
       route: ".well-known/jwks.json",
       methods: ["GET"],
-      handler: createJwksHandler(services.tokens.signingKey.jwks),
+      handler: createJwksHandler(services.tokens.issuer.jwks),
     },
     {
       name: "sync",

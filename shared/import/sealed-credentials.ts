@@ -12,10 +12,12 @@ export interface SourceCredentials {
 
 export class CredentialSealer {
   private readonly key: Buffer;
+  /** Keys of rotated-out signing keys: credentials sealed before a rotation still open. */
+  private readonly previousKeys: Buffer[];
 
-  constructor(signingKey: KeyObject) {
-    const material = signingKey.export({ format: "der", type: "pkcs8" });
-    this.key = Buffer.from(hkdfSync("sha256", material, Buffer.alloc(0), "import-source-credentials", 32));
+  constructor(signingKey: KeyObject, previous: KeyObject[] = []) {
+    this.key = sealingKey(signingKey);
+    this.previousKeys = previous.map(sealingKey);
   }
 
   seal(credentials: SourceCredentials): string {
@@ -28,8 +30,20 @@ export class CredentialSealer {
   open(text: string): SourceCredentials {
     const [iv, tag, sealed] = text.split(".").map((part) => Buffer.from(part, "base64url"));
     if (!iv || !tag || !sealed) throw new Error("sealed credentials are malformed");
-    const decipher = createDecipheriv("aes-256-gcm", this.key, iv);
-    decipher.setAuthTag(tag);
-    return JSON.parse(Buffer.concat([decipher.update(sealed), decipher.final()]).toString("utf8")) as SourceCredentials;
+    for (const key of [this.key, ...this.previousKeys]) {
+      try {
+        const decipher = createDecipheriv("aes-256-gcm", key, iv);
+        decipher.setAuthTag(tag);
+        return JSON.parse(Buffer.concat([decipher.update(sealed), decipher.final()]).toString("utf8")) as SourceCredentials;
+      } catch {
+        // Sealed under another key (GCM's tag does not match): try the next.
+      }
+    }
+    throw new Error("the sealed credentials open with none of the registry's keys (sealed before the previous key was rotated out?)");
   }
+}
+
+function sealingKey(signingKey: KeyObject): Buffer {
+  const material = signingKey.export({ format: "der", type: "pkcs8" });
+  return Buffer.from(hkdfSync("sha256", material, Buffer.alloc(0), "import-source-credentials", 32));
 }

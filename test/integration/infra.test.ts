@@ -64,6 +64,7 @@ const LEFT_TO_DEFAULT: Readonly<Record<string, string>> = {
   REFRESH_TOKEN_SECONDS: "3-hour refresh tokens",
   TOKEN_STATE_SECONDS: "30 s bound on revocation",
   CHANGE_FEED_GRACE_SECONDS: "the sync protocol's default",
+  TOKEN_SIGNING_KEY_PREVIOUS: "set only during a signing-key rotation (docs/operations.md), as a Key Vault reference to the old secret version",
   BLOB_GC_GRACE_SECONDS: "an hour between marking an unreferenced blob and deleting it; Storage soft delete keeps it restorable after that",
 };
 

@@ -11,7 +11,7 @@
  * block under an id unique to that writer, and `commit` makes exactly the listed blocks,
  * in order, the target's content.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -47,6 +47,8 @@ export class FsBlobStore implements BlobStore {
   /** Serializes commits of one target, so a retry cannot race the first attempt. */
   private readonly commitLocks = new KeyedLock();
   private totalCache: { bytes: number; at: number } | undefined;
+  /** The hash of each partial download so far, while this process wrote all of it. */
+  private readonly partialHashes = new Map<string, { hash: Hash; bytes: number }>();
 
   constructor(private readonly root: string) {}
 
@@ -200,11 +202,18 @@ export class FsBlobStore implements BlobStore {
    */
   async appendPartial(digest: string, body: AsyncIterable<Uint8Array>): Promise<number> {
     const path = this.partialPath(digest);
+    const { algorithm } = requireDigest(digest);
     return this.partialLocks.run(digest, async () => {
       await mkdir(dirname(path), { recursive: true });
       const handle = await open(path, "a");
+      // Hash as the bytes arrive, so completing the download needs no second read of the file.
+      // The running hash is only good while it covers the file exactly (not after a restart).
+      const size = (await handle.stat()).size;
+      const known = this.partialHashes.get(digest);
+      const running = known && known.bytes === size ? known : size === 0 ? { hash: createHash(algorithm), bytes: 0 } : undefined;
+      this.partialHashes.delete(digest);
       try {
-        await writeAll(handle, body);
+        await writeAll(handle, running ? hashing(body, running) : body);
       } finally {
         try {
           await handle.sync();
@@ -212,7 +221,9 @@ export class FsBlobStore implements BlobStore {
           await handle.close();
         }
       }
-      return (await stat(path)).size;
+      const total = (await stat(path)).size;
+      if (running && running.bytes === total) this.partialHashes.set(digest, running);
+      return total;
     });
   }
 
@@ -224,7 +235,10 @@ export class FsBlobStore implements BlobStore {
     const { algorithm } = requireDigest(digest);
     const path = this.partialPath(digest);
     await this.partialLocks.run(digest, async () => {
-      const actual = `${algorithm}:${await hashFile(path, algorithm)}`;
+      const running = this.partialHashes.get(digest);
+      this.partialHashes.delete(digest);
+      const size = (await stat(path)).size;
+      const actual = `${algorithm}:${running && running.bytes === size ? running.hash.digest("hex") : await hashFile(path, algorithm)}`;
       if (actual !== digest) {
         await rm(path, { force: true });
         throw new DigestMismatchError(digest, actual);
@@ -246,6 +260,7 @@ export class FsBlobStore implements BlobStore {
 
   async discardPartial(digest: string): Promise<void> {
     const path = this.partialPath(digest);
+    this.partialHashes.delete(digest);
     await this.partialLocks.run(digest, () => rm(path, { force: true }));
   }
 
@@ -401,6 +416,14 @@ function dropBytes(buffers: Uint8Array[], count: number): Uint8Array[] {
     skip = 0;
   }
   return rest;
+}
+
+async function* hashing(body: AsyncIterable<Uint8Array>, running: { hash: Hash; bytes: number }): AsyncGenerator<Uint8Array> {
+  for await (const chunk of body) {
+    running.hash.update(chunk);
+    running.bytes += chunk.byteLength;
+    yield chunk;
+  }
 }
 
 async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<string> {
