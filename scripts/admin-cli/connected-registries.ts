@@ -7,31 +7,12 @@ import { CONNECTED_REGISTRY_MODES, CONNECTION_STATES, LOGGING_LEVELS } from "../
 import type { CommandSpec, FlagSpec } from "./args.js";
 import { segment, type CommandContext } from "./context.js";
 import { UsageError } from "./errors.js";
+import type { ConnectedRegistryView } from "../../shared/admin/connected-registries.js";
 import { renderDetails, renderTable } from "./table.js";
 import { renderTokens, type Token } from "./tokens.js";
 
-export interface ConnectedRegistry {
-  name: string;
-  mode: string;
-  parent: string | null;
-  repositories: string[];
-  syncToken: string;
-  clientTokens: string[];
-  schedule: string;
-  syncWindow: string | null;
-  messageTtl: string;
-  logging: string;
-  notifications: string[];
-  connectionState: string;
-  activation: { status: string };
-  lastActivityTime: string | null;
-  lastSyncTime: string | null;
-  loginServer?: { host: string; tls: boolean } | null;
-  version: string | null;
-  statusDetails: Array<{ type: string; code: string; description: string; timestamp: string }>;
-  creationDate: string;
-  updatedAt: string;
-}
+/** What the management API answers for a connected registry (its own view type, so the two cannot drift). */
+export type ConnectedRegistry = ConnectedRegistryView;
 
 const name: FlagSpec = { name: "name", short: "n", kind: "string", required: true, value: "NAME", help: "the connected registry (5-50 letters and digits)" };
 const yes: FlagSpec = { name: "yes", short: "y", kind: "boolean", help: "accepted for az compatibility; nothing is asked" };
