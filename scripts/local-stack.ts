@@ -1,12 +1,11 @@
 /**
- * The local stack: Azurite (blob + queue), the Cosmos DB server with snapshot/restore,
- * and the cloud registry served by the local host. `npm start` runs it; the tests and
- * the benchmark start it on free ports.
+ * The local stack: Azurite (blob + queue) and the Cosmos DB server, each made durable
+ * before it answers (azurite-server.ts, cosmos-journal.ts), and the cloud registry served
+ * by the local host. `npm start` runs it; the tests and the benchmark start it on free ports.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { blobService, createCloudServices, createCosmosClient, queueService } from "../shared/composition.js";
@@ -17,17 +16,16 @@ import { loadConfig, type AppConfig } from "../shared/config.js";
 import { startLocalHost } from "../shared/http/local-host.js";
 import { buildRoutes, buildTimers } from "../shared/http/routes.js";
 import { COSMOS_CONTAINERS } from "../shared/store/cosmos/containers.js";
-import { restoreSnapshot, saveSnapshot } from "./cosmos-snapshot.js";
+import { restoreLegacySnapshot } from "./cosmos-legacy-snapshot.js";
 
 /** Azurite's published development account; not a secret. */
 const AZURITE_ACCOUNT = "devstoreaccount1";
 const AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 /** The local Cosmos DB server accepts any key. */
 const LOCAL_COSMOS_KEY = "local-cosmos-server-accepts-any-key";
-const SNAPSHOT_EVERY_MS = 15_000;
 
 export interface LocalStackOptions {
-  /** Where Azurite's files and the Cosmos DB snapshot live. */
+  /** Where Azurite's files and the Cosmos DB journal live. */
   dataDir: string;
   /** Registry port; 0 picks a free one. */
   port?: number;
@@ -35,6 +33,12 @@ export interface LocalStackOptions {
   /** Settings on top of the stack's own (e.g. REGISTRY_BLOB_DELIVERY). */
   settings?: Record<string, string>;
   log?: (message: string) => void;
+  /**
+   * False turns off what makes acknowledged writes durable (the Cosmos DB journal, the
+   * save before Azurite answers), leaving the emulators' own schedules. Only to show what
+   * it prevents; LOCAL_STACK_DURABILITY=off does the same for `npm start`.
+   */
+  durable?: boolean;
 }
 
 export interface LocalStack {
@@ -43,8 +47,8 @@ export interface LocalStack {
   generatedAdminKey?: string;
   config: AppConfig;
   storageConnectionString: string;
-  /** Saves the Cosmos DB snapshot now. */
-  snapshot(): Promise<void>;
+  /** How often the emulators went to disk so far (for the durability benchmark). */
+  durabilityStats(): Promise<{ journalFsyncs: number; azuriteSaveRounds: number }>;
   stop(): Promise<void>;
 }
 
@@ -52,7 +56,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const log = options.log ?? ((message: string) => console.log(message));
   const host = options.host ?? "127.0.0.1";
   const dataDir = resolve(options.dataDir);
-  const snapshotFile = join(dataDir, "cosmos-snapshot.json");
   await mkdir(join(dataDir, "azurite"), { recursive: true });
   const signingKey = await readOrCreate(join(dataDir, "token-signing-key.pem"), async () => generateSigningKeyPem());
   let generatedAdminKey: string | undefined;
@@ -66,14 +69,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // Check the caller's settings before starting anything (the endpoints come later).
   loadConfig({ COSMOS_ENDPOINT: "http://127.0.0.1/", COSMOS_KEY: "-", STORAGE_CONNECTION_STRING: "-", ...localSettings });
 
-  const [blobPort, queuePort, tablePort, cosmosPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const durable = options.durable ?? true;
+  const [blobPort, queuePort, cosmosPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const children: ChildProcess[] = [];
   const stopChildren = async (): Promise<void> => {
     await Promise.all(children.map(stopChild));
   };
   try {
-    children.push(await startAzurite(join(dataDir, "azurite"), blobPort, queuePort, tablePort));
-    children.push(await startCosmosServer(cosmosPort));
+    children.push(await startAzurite(join(dataDir, "azurite"), blobPort, queuePort, durable));
+    children.push(await startCosmosServer(cosmosPort, join(dataDir, "cosmos"), durable));
   } catch (error) {
     await stopChildren();
     throw error;
@@ -90,48 +94,47 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   });
 
   const cosmos = createCosmosClient(config);
-  let snapshotTimer: NodeJS.Timeout | undefined;
-  let snapshotting: Promise<void> = Promise.resolve();
-  const snapshot = (): Promise<void> => {
-    // One snapshot at a time; a second request waits for the first and then writes anew.
-    snapshotting = snapshotting.then(async () => {
-      await saveSnapshot(cosmos, config.COSMOS_DATABASE, snapshotFile);
-    });
-    return snapshotting;
-  };
   try {
-    const restored = await restoreSnapshot(cosmos, config.COSMOS_DATABASE, snapshotFile);
-    if (restored > 0) log(`restored ${restored} Cosmos DB documents from ${snapshotFile}`);
+    await migrateLegacySnapshot(cosmos, config.COSMOS_DATABASE, join(dataDir, "cosmos-snapshot.json"), log);
     await provision(config, cosmos);
     const services = createCloudServices(config, log);
     const localHost = await startLocalHost(withMetrics(buildRoutes(services)), buildTimers(services), { host, port: options.port ?? 0, log });
-    snapshotTimer = setInterval(() => {
-      snapshot().catch((error: unknown) => log(`cosmos snapshot failed: ${(error as Error).message}`));
-    }, SNAPSHOT_EVERY_MS);
-    snapshotTimer.unref();
     let stopping: Promise<void> | undefined;
     return {
       registryUrl: localHost.url,
       ...(generatedAdminKey ? { generatedAdminKey } : {}),
       config,
       storageConnectionString,
-      snapshot,
+      durabilityStats: async () => {
+        const [azurite, cosmosServer] = await Promise.all(children.map(askStats));
+        return { journalFsyncs: Number(cosmosServer?.journalFsyncs ?? 0), azuriteSaveRounds: Number(azurite?.saveRounds ?? 0) };
+      },
       stop: () => {
-        stopping ??= (async () => {
-          clearInterval(snapshotTimer);
-          // Stop taking requests first, then save what they wrote, then stop the emulators.
-          await localHost.close();
-          await snapshot();
+        // Stop taking requests and let those in flight finish, then stop the emulators,
+        // which write out what they hold (every acknowledged write is on disk already).
+        stopping ??= localHost.close().then(stopChildren, async (error: unknown) => {
           await stopChildren();
-        })();
+          throw error;
+        });
         return stopping;
       },
     };
   } catch (error) {
-    clearInterval(snapshotTimer);
     await stopChildren();
     throw error;
   }
+}
+
+/**
+ * Before the journal, the stack saved the Cosmos DB server's documents to one snapshot
+ * file every 15 s. A data folder from then is loaded once through the journal (which
+ * makes every document durable as it goes in), and the old file is removed.
+ */
+async function migrateLegacySnapshot(cosmos: ReturnType<typeof createCosmosClient>, databaseId: string, file: string, log: (message: string) => void): Promise<void> {
+  const restored = await restoreLegacySnapshot(cosmos, databaseId, file);
+  if (restored === undefined) return;
+  await rm(file);
+  log(`moved ${restored} Cosmos DB documents from the old snapshot ${file} into the journal`);
 }
 
 /** Reads a secret file of the stack's own, creating it (owner-only) on first start. */
@@ -161,46 +164,61 @@ async function provision(config: AppConfig, cosmos: ReturnType<typeof createCosm
   await queueService(config).getQueueClient(config.IMPORT_QUEUE).createIfNotExists();
 }
 
-async function startAzurite(location: string, blobPort: number, queuePort: number, tablePort: number): Promise<ChildProcess> {
-  const require = createRequire(import.meta.url);
-  const azurite = join(resolve(require.resolve("azurite/package.json"), ".."), "dist/src/azurite.js");
-  const exitWithParent = new URL("./exit-with-parent.js", import.meta.url).href;
-  const child = fork(
-    azurite,
-    ["--silent", "--disableTelemetry", "--location", location,
-      "--blobHost", "127.0.0.1", "--blobPort", String(blobPort),
-      "--queueHost", "127.0.0.1", "--queuePort", String(queuePort),
-      "--tableHost", "127.0.0.1", "--tablePort", String(tablePort)],
-    { execArgv: ["--import", exitWithParent], stdio: ["ignore", "ignore", "pipe", "ipc"] },
-  );
+/** Runs a child of the stack (an emulator) and waits for it to say it is listening. */
+async function startChild(script: string, args: string[], what: string): Promise<ChildProcess> {
+  const path = join(fileURLToPath(new URL(".", import.meta.url)), script);
+  const child = fork(path, args, { stdio: ["ignore", "ignore", "pipe", "ipc"] });
   let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  await waitFor(async () => {
-    if (child.exitCode !== null) throw new Error(`Azurite exited (${child.exitCode}): ${stderr.trim()}`);
-    return fetch(`http://127.0.0.1:${blobPort}/`).then(() => true, () => false);
-  }, "Azurite");
-  return child;
-}
-
-async function startCosmosServer(port: number): Promise<ChildProcess> {
-  const script = join(fileURLToPath(new URL(".", import.meta.url)), "cosmos-server.js");
-  const child = fork(script, [String(port)], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+    // Emulators report problems (a torn journal write, a failed save) on stderr.
+    process.stderr.write(chunk);
+  });
   await new Promise<void>((resolvePromise, reject) => {
     child.once("message", () => resolvePromise());
-    child.once("exit", (code) => reject(new Error(`the Cosmos DB server exited (${code}) before listening`)));
+    child.once("exit", (code) => reject(new Error(`${what} exited (${code}) before listening: ${stderr.trim()}`)));
   });
   return child;
 }
 
+function startAzurite(location: string, blobPort: number, queuePort: number, durable: boolean): Promise<ChildProcess> {
+  return startChild(
+    "azurite-server.js",
+    ["--silent", "--disableTelemetry", "--location", location,
+      "--blobHost", "127.0.0.1", "--blobPort", String(blobPort),
+      "--queueHost", "127.0.0.1", "--queuePort", String(queuePort),
+      ...(durable ? [] : ["--no-durable-writes"])],
+    "Azurite",
+  );
+}
+
+function startCosmosServer(port: number, folder: string, durable: boolean): Promise<ChildProcess> {
+  return startChild("cosmos-server.js", [String(port), folder, ...(durable ? [] : ["--no-journal"])], "the Cosmos DB server");
+}
+
+function askStats(child: ChildProcess): Promise<Record<string, unknown>> {
+  return new Promise((resolvePromise) => {
+    const onMessage = (message: Record<string, unknown>): void => {
+      if (message.type !== "stats") return;
+      child.off("message", onMessage);
+      resolvePromise(message);
+    };
+    child.on("message", onMessage);
+    child.send({ type: "stats" });
+  });
+}
+
+/** Asks a child to stop (it saves what it holds first); kills it only if it hangs. */
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolvePromise) => {
-    const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    const kill = setTimeout(() => child.kill("SIGKILL"), 30_000);
     child.once("exit", () => {
       clearTimeout(kill);
       resolvePromise();
     });
-    child.kill("SIGTERM");
+    if (child.connected) child.send({ type: "stop" });
+    else child.kill("SIGKILL");
   });
 }
 
@@ -230,6 +248,7 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({
     dataDir: process.env.LOCAL_DATA_DIR ?? join(root, ".local"),
     port,
+    durable: process.env.LOCAL_STACK_DURABILITY !== "off",
     settings: Object.fromEntries(
       Object.entries(process.env).filter((entry): entry is [string, string] => /^(REGISTRY_|BLOB_|COSMOS_DATABASE)/.test(entry[0]) && entry[1] !== undefined),
     ),
@@ -262,19 +281,25 @@ ${line}`);
   }
   let stopping = false;
   const stop = (signal: string): void => {
-    if (stopping) return;
+    if (stopping) {
+      console.log(`${signal}: still stopping (finishing requests in flight, then the emulators)...`);
+      return;
+    }
     stopping = true;
-    console.log(`\n${signal}: stopping the local stack (saving the Cosmos DB snapshot)...`);
+    console.log(`\n${signal}: stopping the local stack...`);
     stack.stop().then(
-      () => process.exit(0),
+      () => {
+        console.log("stopped; every acknowledged write is on disk.");
+        process.exit(0);
+      },
       (error: unknown) => {
         console.error(`stopping failed: ${(error as Error).message}`);
         process.exit(1);
       },
     );
   };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+  // The emulators ignore these (child-lifecycle.ts): this process stops them, after the registry.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => stop(signal));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -23,6 +23,7 @@ import type { ContentInventory, GcIndex } from "./store/gc-index.js";
 import { CosmosGcIndex } from "./store/cosmos/gc-index.js";
 import type { HealthChecks } from "./observability/health.js";
 import { ChangeLog } from "./registry/change-log.js";
+import { ContentPresence } from "./registry/content-presence.js";
 import { RunningHashes } from "./registry/running-hashes.js";
 import { AzureBlobStore } from "./store/azure-blob/blob-store.js";
 import { CosmosChangeStore } from "./store/cosmos/change-store.js";
@@ -112,6 +113,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
     authorizer,
     options: { blobDelivery: config.REGISTRY_BLOB_DELIVERY, linkRefreshMs: linkRefreshMs(config) },
     runningHashes: new RunningHashes(),
+    contentPresence: new ContentPresence(blobs),
     changes,
     originOf: createOriginResolver(connectedRegistryStore, config.TOKEN_STATE_SECONDS * 1000),
   };

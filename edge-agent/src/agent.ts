@@ -15,6 +15,7 @@ import { startLocalHost, type LocalHost } from "../../shared/http/local-host.js"
 import type { RouteDefinition } from "../../shared/http/types.js";
 import { ChangeLog } from "../../shared/registry/change-log.js";
 import type { RegistryContext } from "../../shared/registry/context.js";
+import { ContentPresence } from "../../shared/registry/content-presence.js";
 import { RunningHashes } from "../../shared/registry/running-hashes.js";
 import { STALE_UPLOAD_MS, purgeStaleUploads } from "../../shared/registry/upload-cleanup.js";
 import { CHANGE_RETENTION_SECONDS } from "../../shared/domain/retention.js";
@@ -82,6 +83,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     authorizer,
     options: { blobDelivery: "stream" },
     runningHashes: new RunningHashes(),
+    contentPresence: new ContentPresence(blobs),
     changes,
     // A child's pushes are recorded with its name: it skips them in its feed, and they go on up.
     originOf: async (tokenName) => identity.childOf(tokenName, state.state.configuration),

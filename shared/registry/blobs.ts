@@ -12,6 +12,10 @@ export async function getBlob(ctx: RegistryContext, request: HandlerRequest, nam
   // only served where it was pushed or mounted.
   const link = await ctx.metadata.getBlobLink(name, digest);
   if (!link) throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is not in repository ${name}`, { detail: { digest } });
+  if (!(await ctx.contentPresence.has(digest))) {
+    // Answering 404 is what heals it: the client pushes the blob again, which rewrites the content.
+    throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} of repository ${name} has lost its content in storage; push it again`, { detail: { digest } });
+  }
 
   const headers: Record<string, string> = {
     "Docker-Content-Digest": digest,

@@ -2,6 +2,7 @@
 import type { Authorizer } from "../auth/authorizer.js";
 import type { BlobStore, MetadataStore } from "../store/interfaces.js";
 import type { ChangeLog } from "./change-log.js";
+import type { ContentPresence } from "./content-presence.js";
 import type { RunningHashes } from "./running-hashes.js";
 
 export interface RegistryOptions {
@@ -25,6 +26,8 @@ export interface RegistryContext {
   authorizer: Authorizer;
   options: RegistryOptions;
   runningHashes: RunningHashes;
+  /** Whether linked content is really stored: a link alone is not proof (content-presence.ts). */
+  contentPresence: ContentPresence;
   /** Every manifest and tag change is recorded here, for connected registries to follow. */
   changes: ChangeLog;
   /**

@@ -148,7 +148,9 @@ async function requireReferencedContent(ctx: RegistryContext, name: string, pars
   ]);
   // A link not used for a while is refreshed; one the collector just removed counts as missing.
   const refreshed = await refreshStaleLinks(ctx, name, blobLinks);
-  const missingBlobs = parsed.blobDigests.filter((_, i) => !blobLinks[i] || !refreshed[i]);
+  // A link is not enough: its content must be stored too, or the manifest would never pull.
+  const stored = await Promise.all(parsed.blobDigests.map((digest, i) => (blobLinks[i] && refreshed[i] ? ctx.contentPresence.has(digest) : false)));
+  const missingBlobs = parsed.blobDigests.filter((_, i) => !stored[i]);
   const missingManifests = parsed.manifestDigests.filter((_, i) => !manifests[i]);
   const missing = [...new Set([...missingBlobs, ...missingManifests])];
   if (missing.length > 0) {

@@ -51,8 +51,9 @@ async function tryMount(ctx: RegistryContext, request: HandlerRequest, name: str
     throw error;
   }
   const link = await ctx.metadata.getBlobLink(from, digest);
-  // Refreshing the source link claims the blob against a garbage collector deleting it right now.
-  if (!link || !(await ctx.metadata.refreshBlobLink(from, digest))) return undefined;
+  // Refreshing the source link claims the blob against a garbage collector deleting it right
+  // now; content lost under a link is not mounted (the client uploads it instead).
+  if (!link || !(await ctx.metadata.refreshBlobLink(from, digest)) || !(await ctx.contentPresence.has(digest))) return undefined;
   await ctx.metadata.ensureRepository(name);
   await ctx.metadata.putBlobLink(name, link);
   return blobCreated(name, digest);
@@ -93,6 +94,7 @@ export async function finishUpload(ctx: RegistryContext, request: HandlerRequest
     });
   }
   await ctx.blobs.promoteUpload(id, expected.value);
+  ctx.contentPresence.saw(expected.value);
   await ctx.metadata.ensureRepository(name);
   await ctx.metadata.putBlobLink(name, { digest: expected.value, size: current.offset });
   await ctx.metadata.deleteUpload(name, id);
@@ -127,6 +129,7 @@ async function storeVerified(ctx: RegistryContext, name: string, digest: string,
     });
   }
   await ctx.blobs.commit({ kind: "content", digest }, blockIds);
+  ctx.contentPresence.saw(digest);
   await ctx.metadata.ensureRepository(name);
   await ctx.metadata.putBlobLink(name, { digest, size: counter.bytes });
 }

@@ -18,6 +18,7 @@ import { readLayoutBlobs, readLayoutIndex, sha256Digest, writeMultiArchOciLayout
 import { anonymousAuthorizer } from "../../dist/shared/auth/authorizer.js";
 import { startLocalHost } from "../../dist/shared/http/local-host.js";
 import { ChangeLog } from "../../dist/shared/registry/change-log.js";
+import { ContentPresence } from "../../dist/shared/registry/content-presence.js";
 import { RunningHashes } from "../../dist/shared/registry/running-hashes.js";
 import { createV2Handler } from "../../dist/shared/registry/v2-handler.js";
 import { ConcurrentUpdateError } from "../../dist/shared/store/interfaces.js";
@@ -48,6 +49,7 @@ async function startEdge(dir: string): Promise<Edge> {
     authorizer: anonymousAuthorizer,
     options: { blobDelivery: "stream" as const },
     runningHashes: new RunningHashes(),
+    contentPresence: new ContentPresence(blobs),
     changes: new ChangeLog(changeStore, { graceMs: 30_000 }),
   };
   const host = await startLocalHost(

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -60,6 +60,44 @@ describe("the local stack", () => {
         }
       } finally {
         await second.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("takes over the metadata of a data folder from before the journal (the 15-second snapshot file)", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "registry-legacy-"));
+    try {
+      const first = await startTestStack({ dataDir });
+      const image = await new RegistryClient(first.registryUrl).pushImage("legacy/app", "v1");
+      await first.stop();
+      // Rewrite what the journal holds as the snapshot file earlier versions saved, and drop the journal.
+      const current = JSON.parse(await readFile(join(dataDir, "cosmos", "snapshot.json"), "utf8")) as {
+        databases: Array<{ containers: Array<{ data: { id: string; partitionKey: { paths: string[] } }; documents: unknown[] }> }>;
+      };
+      const legacy = {
+        savedAt: new Date().toISOString(),
+        containers: current.databases[0]!.containers.map((container) => ({ id: container.data.id, partitionKeyPath: container.data.partitionKey.paths[0], documents: container.documents })),
+      };
+      await writeFile(join(dataDir, "cosmos-snapshot.json"), JSON.stringify(legacy));
+      await rm(join(dataDir, "cosmos"), { recursive: true });
+
+      const second = await startTestStack({ dataDir });
+      try {
+        const manifest = await new RegistryClient(second.registryUrl).fetch("/v2/legacy/app/manifests/v1", { headers: { Accept: OCI_MANIFEST } });
+        expect(Buffer.from(await manifest.arrayBuffer()).equals(image.manifest)).toBe(true);
+        // Moved into the journal, and the old file (password hashes in a 0644 file) is gone.
+        await expect(readFile(join(dataDir, "cosmos-snapshot.json"))).rejects.toThrow(/ENOENT/);
+      } finally {
+        await second.stop();
+      }
+      // And it stays after another restart, now from the journal alone.
+      const third = await startTestStack({ dataDir });
+      try {
+        expect((await new RegistryClient(third.registryUrl).fetch("/v2/legacy/app/manifests/v1", { headers: { Accept: OCI_MANIFEST } })).status).toBe(200);
+      } finally {
+        await third.stop();
       }
     } finally {
       await rm(dataDir, { recursive: true, force: true });

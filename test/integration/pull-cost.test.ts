@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { anonymousAuthorizer } from "../../shared/auth/authorizer.js";
 import { createCosmosClient } from "../../shared/composition.js";
 import type { Handler } from "../../shared/http/types.js";
+import { ContentPresence } from "../../shared/registry/content-presence.js";
 import { RunningHashes } from "../../shared/registry/running-hashes.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
 import { AzureBlobStore } from "../../shared/store/azure-blob/blob-store.js";
@@ -57,12 +58,14 @@ describe("cost of a pull", () => {
     image = await new RegistryClient(stack.registryUrl).pushImage("cost/app", "v1");
     const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
     const container = database.container(ARTIFACTS_CONTAINER.id);
+    const blobs = new AzureBlobStore(BlobServiceClient.fromConnectionString(stack.storageConnectionString), {
+      containerName: stack.config.BLOB_CONTAINER,
+      readUrlSeconds: 600,
+    });
     handler = createV2Handler({
       metadata: new CosmosMetadataStore(countingContainer(container, calls)),
-      blobs: new AzureBlobStore(BlobServiceClient.fromConnectionString(stack.storageConnectionString), {
-        containerName: stack.config.BLOB_CONTAINER,
-        readUrlSeconds: 600,
-      }),
+      blobs,
+      contentPresence: new ContentPresence(blobs),
       authorizer: anonymousAuthorizer,
       options: { blobDelivery: "redirect" },
       runningHashes: new RunningHashes(),

@@ -1,0 +1,89 @@
+/**
+ * The local stack as `npm start` runs it: `node dist/scripts/local-stack.js` in a process
+ * group of its own, as a shell's foreground job or a systemd unit has, so a test can send
+ * a signal to the whole group the way Ctrl-C, `systemctl stop` or a crash does.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const script = fileURLToPath(new URL("../../dist/scripts/local-stack.js", import.meta.url));
+
+export interface StackProcess {
+  url: string;
+  process: ChildProcess;
+  /** The admin key, printed at the stack's first start in this folder. */
+  adminKey?: string;
+  output(): string;
+  /** Sends `signal` to every process of the group and waits for the stack to exit. */
+  signalGroup(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export async function startStackProcess(dataDir: string, env: Record<string, string> = {}): Promise<StackProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [script], {
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, LOCAL_DATA_DIR: dataDir, PORT: String(port), ...env },
+  });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  const deadline = Date.now() + 90_000;
+  while (!output.includes("Local stack is up.")) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`the local stack did not start:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    process: child,
+    ...(/ADMIN KEY \(shown once[^)]*\): (\S+)/.exec(output)?.[1] ? { adminKey: /ADMIN KEY \(shown once[^)]*\): (\S+)/.exec(output)![1] } : {}),
+    output: () => output,
+    signalGroup: async (signal) => {
+      process.kill(-child.pid!, signal);
+      const result = await exited;
+      // The emulators stop with the stack (or with the group); wait until none is left.
+      await waitForGroupToEnd(child.pid!);
+      return result;
+    },
+  };
+}
+
+/** Waits until no live process is left in the group (zombies that nobody reaps do not count). */
+async function waitForGroupToEnd(groupId: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while ((await liveMembers(groupId)) > 0) {
+    if (Date.now() > deadline) throw new Error(`processes of group ${groupId} are still running`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function liveMembers(groupId: number): Promise<number> {
+  let count = 0;
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // pid (comm) state ppid pgrp ...: comm may hold spaces, so read after its ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] !== "Z" && Number(fields[2]) === groupId) count++;
+  }
+  return count;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
