@@ -34,11 +34,11 @@ export interface LocalStackOptions {
   settings?: Record<string, string>;
   log?: (message: string) => void;
   /**
-   * False turns off what makes acknowledged writes durable (the Cosmos DB journal, the
-   * save before Azurite answers), leaving the emulators' own schedules. Only to show what
-   * it prevents; LOCAL_STACK_DURABILITY=off does the same for `npm start`.
+   * What makes acknowledged writes durable: the Cosmos DB journal and the save before
+   * Azurite answers (default: both). Turning either off is only to show what it prevents;
+   * LOCAL_STACK_DURABILITY=off, =no-journal or =no-azurite-saves does the same for `npm start`.
    */
-  durable?: boolean;
+  durable?: boolean | { cosmosJournal: boolean; azuriteSaves: boolean };
 }
 
 export interface LocalStack {
@@ -69,15 +69,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // Check the caller's settings before starting anything (the endpoints come later).
   loadConfig({ COSMOS_ENDPOINT: "http://127.0.0.1/", COSMOS_KEY: "-", STORAGE_CONNECTION_STRING: "-", ...localSettings });
 
-  const durable = options.durable ?? true;
+  const durable = typeof options.durable === "object" ? options.durable : { cosmosJournal: options.durable ?? true, azuriteSaves: options.durable ?? true };
   const [blobPort, queuePort, cosmosPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const children: ChildProcess[] = [];
   const stopChildren = async (): Promise<void> => {
     await Promise.all(children.map(stopChild));
   };
   try {
-    children.push(await startAzurite(join(dataDir, "azurite"), blobPort, queuePort, durable));
-    children.push(await startCosmosServer(cosmosPort, join(dataDir, "cosmos"), durable));
+    children.push(await startAzurite(join(dataDir, "azurite"), blobPort, queuePort, durable.azuriteSaves));
+    children.push(await startCosmosServer(cosmosPort, join(dataDir, "cosmos"), durable.cosmosJournal));
   } catch (error) {
     await stopChildren();
     throw error;
@@ -242,13 +242,21 @@ function freePort(): Promise<number> {
   });
 }
 
+function durabilityFromEnvironment(value: string | undefined): { cosmosJournal: boolean; azuriteSaves: boolean } {
+  const choices = { on: [true, true], off: [false, false], "no-journal": [false, true], "no-azurite-saves": [true, false] } as const;
+  const choice = choices[(value ?? "on") as keyof typeof choices];
+  if (!choice) throw new Error(`LOCAL_STACK_DURABILITY must be one of ${Object.keys(choices).join(", ")}, not ${value}`);
+  if (value !== "on" && value !== undefined) console.warn(`WARNING: LOCAL_STACK_DURABILITY=${value}: a crash can lose acknowledged writes (for demonstrations only)`);
+  return { cosmosJournal: choice[0], azuriteSaves: choice[1] };
+}
+
 async function main(): Promise<void> {
   const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
   const port = Number(process.env.PORT ?? "5000");
   const stack = await startLocalStack({
     dataDir: process.env.LOCAL_DATA_DIR ?? join(root, ".local"),
     port,
-    durable: process.env.LOCAL_STACK_DURABILITY !== "off",
+    durable: durabilityFromEnvironment(process.env.LOCAL_STACK_DURABILITY),
     settings: Object.fromEntries(
       Object.entries(process.env).filter((entry): entry is [string, string] => /^(REGISTRY_|BLOB_|COSMOS_DATABASE)/.test(entry[0]) && entry[1] !== undefined),
     ),

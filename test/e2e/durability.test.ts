@@ -4,8 +4,9 @@
  * KillMode=control-group), and SIGKILL of every process at once (a crash, the OOM killer,
  * a power cut as far as a process can tell). The stack runs as `npm start` runs it.
  *
- * DURABILITY_TEST_OFF=1 runs the same tests with the journal and Azurite's save-before-answer
- * turned off (LOCAL_STACK_DURABILITY=off): they must then fail, which shows what they prove.
+ * DURABILITY_TEST_OFF=off (or no-journal, no-azurite-saves) runs the same tests with the
+ * journal and/or Azurite's save-before-answer turned off (LOCAL_STACK_DURABILITY): they must
+ * then fail, which shows what they prove.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -18,7 +19,7 @@ import { startStackProcess, type StackProcess } from "../support/stack-process.j
 
 const env: Record<string, string> = {
   REGISTRY_ALLOW_ANONYMOUS: "true",
-  ...(process.env.DURABILITY_TEST_OFF === "1" ? { LOCAL_STACK_DURABILITY: "off" } : {}),
+  ...(process.env.DURABILITY_TEST_OFF ? { LOCAL_STACK_DURABILITY: process.env.DURABILITY_TEST_OFF } : {}),
 };
 const folders: string[] = [];
 afterAll(async () => {
