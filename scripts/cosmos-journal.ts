@@ -67,7 +67,10 @@ const COMPACT_AFTER_BYTES = 64 * 1024 * 1024;
 export interface JournalOptions {
   folder: string;
   log?: (message: string) => void;
-  /** Off only to show what the journal prevents (a test does): nothing is written. */
+  /**
+   * Off only to show what the journal prevents (a test does): changes are not written as
+   * they happen, only in the snapshot at a clean stop, as before the journal existed.
+   */
   disabled?: boolean;
   compactAfterBytes?: number;
 }
@@ -247,7 +250,6 @@ export class CosmosJournal {
    * rename leaves the old snapshot and both journals, which replay to the same state.
    */
   private async compact(): Promise<void> {
-    if (this.options.disabled) return;
     const next = this.generation + 1;
     const fd = openSync(this.journalPath(next), "a", 0o600);
     const snapshot: Snapshot = { format: "cosmos-local-snapshot/1", journal: next, savedAt: new Date().toISOString(), databases: this.dump() };
