@@ -6,7 +6,7 @@
  */
 import { covers, formatScope, grantAccess, type AccessEntry } from "../domain/docker-scope.js";
 import type { HandlerRequest } from "../http/types.js";
-import { RegistryError } from "../registry/errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 import type { Authorizer, Principal } from "./authorizer.js";
 
 import { parseBasic } from "./basic-credentials.js";

@@ -8,7 +8,7 @@ import type { BlobLink, ManifestRecord } from "../store/interfaces.js";
 import { DEFAULT_LINK_REFRESH_MS } from "./context.js";
 import { BodyTooLargeError, readBody } from "../http/body.js";
 import type { RegistryContext } from "./context.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 import { emptyResponse } from "./respond.js";
 import { parseReference } from "./validate.js";
 

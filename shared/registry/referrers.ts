@@ -2,7 +2,7 @@
 import { OCI_INDEX } from "../domain/media-types.js";
 import type { HandlerRequest, HandlerResponse } from "../http/types.js";
 import type { RegistryContext } from "./context.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 import { jsonResponse } from "./respond.js";
 import { requireDigest } from "./validate.js";
 

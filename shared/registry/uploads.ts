@@ -10,7 +10,7 @@ import type { HandlerRequest, HandlerResponse } from "../http/types.js";
 import { ConcurrentUpdateError, type UploadSession } from "../store/interfaces.js";
 import { digestOf, emptyStream, hashing } from "./byte-streams.js";
 import type { RegistryContext } from "./context.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 import { emptyResponse, uploadRange } from "./respond.js";
 import { requireDigest, requireRepositoryName } from "./validate.js";
 

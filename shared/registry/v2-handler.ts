@@ -8,7 +8,7 @@ import type { Handler, HandlerRequest, HandlerResponse, HttpMethod } from "../ht
 import { getBlob, deleteBlob } from "./blobs.js";
 import { listRepositories } from "./catalog.js";
 import type { RegistryContext } from "./context.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 import { deleteManifest, getManifest, putManifest } from "./manifests.js";
 import { listReferrers } from "./referrers.js";
 import { API_VERSION_HEADERS, errorResponse, jsonResponse } from "./respond.js";

@@ -1,7 +1,7 @@
 /** Turns the domain's name and digest rules into the protocol's errors. */
 import { isValidRepositoryName, isValidTag } from "../domain/names.js";
 import { parseDigest, type ParsedDigest } from "../domain/digest.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 
 export function requireRepositoryName(name: string): string {
   if (!isValidRepositoryName(name)) {
