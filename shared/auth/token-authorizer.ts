@@ -65,7 +65,7 @@ export class TokenAuthorizer implements Authorizer {
       const message = covers(grantAccess(missing, state.permissions), missing)
         ? `the access token does not grant ${scopes}; request a token with that scope`
         : `the access token does not grant ${scopes}, and token "${state.token.name}" may not have it: its scope map does not allow it`;
-      throw this.challenge(request, needed, optional, message, "insufficient_scope", needed);
+      throw this.challenge(request, needed, optional, message, "insufficient_scope", missing);
     }
     // An optional access is worth a challenge only when the token may have it: following the
     // challenge then gains something (a mount instead of an upload); otherwise the request
