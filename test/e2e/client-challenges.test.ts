@@ -75,6 +75,12 @@ describe("real clients and the registry's challenges (authentication on)", () =>
     ]);
     const exchanges = recorded();
 
+    // skopeo knows the layers are in source/app from its blob-info cache (the seeding copy
+    // pushed them there through the same host), and asks for the source's pull with the
+    // target's pull,push in one token request before it tries the mount.
+    const tokenScopes = exchanges.filter((e) => e.path.startsWith("/oauth2/token?")).map((e) => new URLSearchParams(e.path.split("?")[1]).getAll("scope").sort());
+    expect(tokenScopes).toContainEqual(["repository:source/app:pull", "repository:target/app:pull,push"]);
+
     // Each layer was mounted from source/app: one POST ?mount=&from= answered 201, no bytes.
     for (const layer of image.layerDigests) {
       const mount = exchanges.find((e) => e.method === "POST" && e.path.startsWith("/v2/target/app/blobs/uploads/?") && new URLSearchParams(e.path.split("?")[1]).get("mount") === layer);
