@@ -4,7 +4,7 @@
  * push instead. The mode comes from the parent and can change at run time.
  */
 import type { Handler } from "../../shared/http/types.js";
-import { RegistryError } from "../../shared/registry/errors.js";
+import { RegistryError } from "../../shared/domain/registry-errors.js";
 import { API_VERSION_HEADERS, errorResponse } from "../../shared/registry/respond.js";
 
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);

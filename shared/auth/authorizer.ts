@@ -10,18 +10,24 @@ export interface Principal {
   mayRead(repository: string): boolean;
   /** The token the caller authenticated with; absent for anonymous callers. */
   tokenName?: string;
+  /** Which of the request's optional accesses the caller was granted (see Authorizer.authorize). */
+  optionalGranted: readonly AccessEntry[];
 }
 
 export interface Authorizer {
-  /** Resolves when every access is allowed; throws UNAUTHORIZED (401) or DENIED (403) otherwise. */
-  authorize(request: HandlerRequest, access: AccessEntry[]): Promise<Principal>;
+  /**
+   * Resolves when every `needed` access is allowed; throws UNAUTHORIZED (401, with the
+   * challenge) or DENIED (403, Basic credentials only) otherwise. `optional` accesses are
+   * used when granted and done without otherwise (a cross-repository mount's source): they
+   * are named in challenges too, so a client that follows them comes back with a token
+   * that carries them.
+   */
+  authorize(request: HandlerRequest, needed: AccessEntry[], optional?: AccessEntry[]): Promise<Principal>;
 }
-
-export const everything: Principal = { mayRead: () => true };
 
 /** Development only: every request may do everything. */
 export const anonymousAuthorizer: Authorizer = {
-  async authorize() {
-    return everything;
+  async authorize(_request, _needed, optional = []) {
+    return { mayRead: () => true, optionalGranted: optional };
   },
 };

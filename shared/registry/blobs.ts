@@ -2,7 +2,7 @@
 import type { HandlerRequest, HandlerResponse } from "../http/types.js";
 import type { ByteRange } from "../store/interfaces.js";
 import type { RegistryContext } from "./context.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 import { emptyResponse } from "./respond.js";
 import { requireDigest } from "./validate.js";
 

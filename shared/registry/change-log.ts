@@ -13,7 +13,7 @@
  */
 import type { ChangeEntry, ChangeFields, ChangeStore } from "../store/change-store.js";
 import { SequenceTakenError } from "../store/change-store.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 
 export interface FeedEntry extends Omit<ChangeEntry, "state"> {
   /** "unconfirmed": the writer never finished; look at the current state instead. */

@@ -1,7 +1,7 @@
 /** Reads a whole sorted listing, or one page of it, through a store's paged query. */
 import { MAX_PAGE_SIZE, parsePageRequest } from "../domain/pagination.js";
 import type { Page } from "../store/interfaces.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 
 export interface Listing {
   entries: string[];

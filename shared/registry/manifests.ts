@@ -8,9 +8,9 @@ import type { BlobLink, ManifestRecord } from "../store/interfaces.js";
 import { DEFAULT_LINK_REFRESH_MS } from "./context.js";
 import { BodyTooLargeError, readBody } from "../http/body.js";
 import type { RegistryContext } from "./context.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 import { emptyResponse } from "./respond.js";
-import { parseReference } from "./validate.js";
+import { lookupReference, requireReference } from "./validate.js";
 
 /** Manifests up to this size stay inline in the metadata store; larger ones go to the blob store. */
 const INLINE_MANIFEST_BYTES = 1024 * 1024;
@@ -37,14 +37,18 @@ export async function getManifest(ctx: RegistryContext, request: HandlerRequest,
 }
 
 async function resolveManifest(ctx: RegistryContext, name: string, reference: string): Promise<ManifestRecord> {
-  const parsed = parseReference(reference);
-  const manifest = "tag" in parsed ? await ctx.metadata.getTaggedManifest(name, parsed.tag) : await ctx.metadata.getManifest(name, parsed.digest);
-  if (!manifest) {
-    throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is not in repository ${name}`, {
-      detail: { name, reference },
-    });
-  }
+  const parsed = lookupReference(reference);
+  const manifest = !parsed
+    ? undefined
+    : "tag" in parsed
+      ? await ctx.metadata.getTaggedManifest(name, parsed.tag)
+      : await ctx.metadata.getManifest(name, parsed.digest);
+  if (!manifest) throw manifestUnknown(name, reference);
   return manifest;
+}
+
+function manifestUnknown(name: string, reference: string): RegistryError {
+  return new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is not in repository ${name}`, { detail: { name, reference } });
 }
 
 async function readStoredContent(ctx: RegistryContext, digest: string, size: number): Promise<Uint8Array> {
@@ -52,7 +56,7 @@ async function readStoredContent(ctx: RegistryContext, digest: string, size: num
 }
 
 export async function putManifest(ctx: RegistryContext, request: HandlerRequest, name: string, reference: string, principal: Principal): Promise<HandlerResponse> {
-  const target = parseReference(reference);
+  const target = requireReference(reference);
   const declaredLength = Number(request.headers.get("content-length") ?? "0");
   if (declaredLength > MAX_MANIFEST_BYTES) throw manifestTooLarge();
   let content: Uint8Array;
@@ -181,7 +185,8 @@ async function refreshStaleLinks(ctx: RegistryContext, name: string, links: Arra
 }
 
 export async function deleteManifest(ctx: RegistryContext, name: string, reference: string, principal: Principal): Promise<HandlerResponse> {
-  const target = parseReference(reference);
+  const target = lookupReference(reference);
+  if (!target) throw manifestUnknown(name, reference);
   const source = await originOf(ctx, principal);
   const exists = "tag" in target ? await ctx.metadata.getTaggedManifest(name, target.tag) : await ctx.metadata.getManifest(name, target.digest);
   const deleted =
@@ -189,9 +194,7 @@ export async function deleteManifest(ctx: RegistryContext, name: string, referen
     ("tag" in target
       ? await ctx.changes.record({ repository: name, kind: "tag.delete", tag: target.tag, ...source }, () => ctx.metadata.deleteTag(name, target.tag))
       : await ctx.changes.record({ repository: name, kind: "manifest.delete", digest: target.digest, ...source }, () => ctx.metadata.deleteManifest(name, target.digest)));
-  if (!deleted) {
-    throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${reference} is not in repository ${name}`, { detail: { name, reference } });
-  }
+  if (!deleted) throw manifestUnknown(name, reference);
   return emptyResponse(202);
 }
 

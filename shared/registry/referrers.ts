@@ -2,15 +2,11 @@
 import { OCI_INDEX } from "../domain/media-types.js";
 import type { HandlerRequest, HandlerResponse } from "../http/types.js";
 import type { RegistryContext } from "./context.js";
-import { RegistryError } from "./errors.js";
 import { jsonResponse } from "./respond.js";
 import { requireDigest } from "./validate.js";
 
 export async function listReferrers(ctx: RegistryContext, request: HandlerRequest, name: string, digestParam: string): Promise<HandlerResponse> {
   const subject = requireDigest(digestParam).value;
-  if (!(await ctx.metadata.repositoryExists(name))) {
-    throw new RegistryError("NAME_UNKNOWN", `repository ${name} is not known to this registry`, { detail: { name } });
-  }
   const artifactType = request.url.searchParams.get("artifactType");
   const referrers = await ctx.metadata.listReferrers(name, subject);
   const manifests = referrers
@@ -23,7 +19,9 @@ export async function listReferrers(ctx: RegistryContext, request: HandlerReques
       ...(m.artifactType ? { artifactType: m.artifactType } : {}),
       ...(m.annotations ? { annotations: m.annotations } : {}),
     }));
-  // The spec: an unknown subject is an empty index, not a 404.
+  // The spec: the referrers API answers 200 with an index, empty when nothing refers to the
+  // digest, whether or not the subject or the repository exists. Clients read a 404 as "no
+  // referrers API here" and fall back to the tag schema (sha256-<hex> tags).
   return jsonResponse(
     200,
     { schemaVersion: 2, mediaType: OCI_INDEX, manifests },

@@ -1,6 +1,6 @@
 /** Response helpers shared by the /v2/ resources. */
 import type { HandlerResponse } from "../http/types.js";
-import { RegistryError, errorBody } from "./errors.js";
+import { RegistryError, errorBody } from "../domain/registry-errors.js";
 
 /** Every /v2/ response carries it; clients use it to recognise a registry. */
 export const API_VERSION_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" } as const;

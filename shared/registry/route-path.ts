@@ -4,7 +4,7 @@
  * everything before them is the name. Segments are decoded one by one, so an encoded
  * "/" (%2F) stays inside its segment and cannot forge a different route.
  */
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 
 export type V2Target =
   | { kind: "base" }

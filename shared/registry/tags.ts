@@ -1,7 +1,7 @@
 /** GET /v2/<name>/tags/list, paginated with n and last. */
 import type { HandlerRequest, HandlerResponse } from "../http/types.js";
 import type { RegistryContext } from "./context.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 import { readListing } from "./listing.js";
 import { jsonResponse, nextPageLink } from "./respond.js";
 

@@ -8,7 +8,7 @@ import type { Handler, HandlerRequest, HandlerResponse, HttpMethod } from "../ht
 import { getBlob, deleteBlob } from "./blobs.js";
 import { listRepositories } from "./catalog.js";
 import type { RegistryContext } from "./context.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 import { deleteManifest, getManifest, putManifest } from "./manifests.js";
 import { listReferrers } from "./referrers.js";
 import { API_VERSION_HEADERS, errorResponse, jsonResponse } from "./respond.js";
@@ -16,9 +16,15 @@ import { parseV2Path, type V2Target } from "./route-path.js";
 import { listTags } from "./tags.js";
 import { cancelUpload, finishUpload, getUploadStatus, patchUpload, startUpload } from "./uploads.js";
 import { requireRepositoryName } from "./validate.js";
+import { isValidRepositoryName } from "../domain/names.js";
 import { logError } from "../observability/log.js";
 
-type Operation = { actions: DockerRepositoryAction[]; run: (principal: Principal) => Promise<HandlerResponse> };
+type Operation = {
+  actions: DockerRepositoryAction[];
+  /** Accesses the operation uses when granted and does without otherwise. */
+  optional?: AccessEntry[];
+  run: (principal: Principal) => Promise<HandlerResponse>;
+};
 type Operations = Partial<Record<HttpMethod, Operation>>;
 
 export function createV2Handler(ctx: RegistryContext, log: (message: string) => void = logError): Handler {
@@ -59,7 +65,7 @@ async function dispatch(ctx: RegistryContext, request: HandlerRequest): Promise<
       : target.kind === "catalog"
         ? [{ type: "registry", name: "catalog", actions: ["*"] }]
         : [{ type: "repository", name: target.name, actions: operation.actions }];
-  const principal = await ctx.authorizer.authorize(request, access);
+  const principal = await ctx.authorizer.authorize(request, access, operation.optional);
   return operation.run(principal);
 }
 
@@ -91,7 +97,7 @@ function operationsFor(ctx: RegistryContext, request: HandlerRequest, target: V2
       return { GET: read, HEAD: read, DELETE: remove(() => deleteBlob(ctx, target.name, target.digest)) };
     }
     case "uploads":
-      return { POST: push(() => startUpload(ctx, request, target.name)) };
+      return { POST: { ...push((principal) => startUpload(ctx, request, target.name, principal)), optional: mountSourceAccess(request) } };
     case "upload":
       return {
         GET: push(() => getUploadStatus(ctx, target.name, target.id)),
@@ -102,4 +108,17 @@ function operationsFor(ctx: RegistryContext, request: HandlerRequest, target: V2
     case "referrers":
       return { GET: pull(() => listReferrers(ctx, request, target.name, target.digest)) };
   }
+}
+
+/**
+ * A cross-repository mount (`?mount=<digest>&from=<repository>`) reads from `from`: as in
+ * distribution, the challenge asks for `repository:<from>:pull` too, so a client that
+ * follows it gets the mount (201) rather than a full upload. Without that grant the POST
+ * still starts an ordinary upload, as the spec's fallback says.
+ */
+function mountSourceAccess(request: HandlerRequest): AccessEntry[] {
+  const params = request.url.searchParams;
+  const from = params.get("from");
+  if (params.get("mount") === null || from === null || !isValidRepositoryName(from)) return [];
+  return [{ type: "repository", name: from, actions: ["pull"] }];
 }

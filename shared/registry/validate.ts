@@ -1,7 +1,7 @@
 /** Turns the domain's name and digest rules into the protocol's errors. */
 import { isValidRepositoryName, isValidTag } from "../domain/names.js";
 import { parseDigest, type ParsedDigest } from "../domain/digest.js";
-import { RegistryError } from "./errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 
 export function requireRepositoryName(name: string): string {
   if (!isValidRepositoryName(name)) {
@@ -24,8 +24,20 @@ export function requireDigest(value: string | null | undefined, what = "digest")
   return { ...parsed, value: value! };
 }
 
-/** A manifest reference is a tag or a digest. */
-export function parseReference(reference: string): { tag: string } | { digest: string } {
+export type ManifestReference = { tag: string } | { digest: string };
+
+/**
+ * The reference of a manifest to read or delete, or undefined when it is neither a valid
+ * tag nor a valid digest: no manifest can exist by such a name, so the caller answers
+ * 404 MANIFEST_UNKNOWN (as distribution does), and a client probing for it sees "absent".
+ */
+export function lookupReference(reference: string): ManifestReference | undefined {
+  if (reference.includes(":")) return parseDigest(reference) ? { digest: reference } : undefined;
+  return isValidTag(reference) ? { tag: reference } : undefined;
+}
+
+/** The reference a manifest is pushed to: an invalid tag or digest is the client's error (400). */
+export function requireReference(reference: string): ManifestReference {
   if (reference.includes(":")) return { digest: requireDigest(reference, "manifest digest").value };
   if (!isValidTag(reference)) {
     throw new RegistryError(

@@ -8,7 +8,7 @@ import type { Authorizer } from "../auth/authorizer.js";
 import type { DockerGatewayAction } from "../domain/docker-scope.js";
 import { durationMilliseconds } from "../domain/connected-registry/index.js";
 import type { Handler, HandlerRequest, HandlerResponse } from "../http/types.js";
-import { RegistryError } from "../registry/errors.js";
+import { RegistryError } from "../domain/registry-errors.js";
 import { errorResponse } from "../registry/respond.js";
 import type { ChangeLog, FeedEntry } from "../registry/change-log.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";

@@ -76,6 +76,42 @@ describe("edge agent (ReadOnly, continuous)", () => {
     expect(await pulled.json()).toEqual({ name: "hello-world", tags: ["latest"] });
   });
 
+  it("challenges a bearer token short of the scope with insufficient_scope, as the cloud does, and grants it to a client token that may have it", async () => {
+    const tokenFor = async (username: string, password: string, scope: string): Promise<string> => {
+      const answer = await fetch(`${edge.url}/oauth2/token?service=${encodeURIComponent(edge.host)}&scope=${encodeURIComponent(scope)}`, {
+        headers: { Authorization: basicAuthorization(username, password) },
+      });
+      expect(answer.status).toBe(200);
+      return ((await answer.json()) as { token: string }).token;
+    };
+    const challenge = `Bearer realm="${edge.url}/oauth2/token",service="${edge.host}",scope="repository:other:pull",error="insufficient_scope"`;
+    for (const [username, password] of [["reader", readerPassword], ["puller", pullerPassword]] as const) {
+      const helloOnly = await tokenFor(username, password, "repository:hello-world:pull");
+      const refused = await fetch(`${edge.url}/v2/other/tags/list`, { headers: { Authorization: `Bearer ${helloOnly}` } });
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get("www-authenticate")).toBe(challenge);
+      // Following the challenge: puller's scope map reads every repository, reader's only hello-world.
+      const retried = await fetch(`${edge.url}/v2/other/tags/list`, { headers: { Authorization: `Bearer ${await tokenFor(username, password, "repository:other:pull")}` } });
+      if (username === "puller") {
+        expect(retried.status).toBe(200);
+        expect(await retried.json()).toEqual({ name: "other", tags: ["v1"] });
+      } else {
+        expect(retried.status).toBe(401);
+        const body = (await retried.json()) as { errors: Array<{ code: string; message: string }> };
+        expect(body.errors[0]!.code).toBe("UNAUTHORIZED");
+        expect(body.errors[0]!.message).toContain('repository:other:pull, and token "reader" may not have it');
+      }
+    }
+  });
+
+  it("answers the referrers API with an empty index for a repository it does not hold", async () => {
+    const puller = new AuthorizedClient(edge.url, basicAuthorization("puller", pullerPassword));
+    const response = await puller.fetch(`/v2/not-synced/referrers/sha256:${"0".repeat(64)}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("application/vnd.oci.image.index.v1+json");
+    expect(await response.json()).toEqual({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] });
+  });
+
   it("refuses pushes in ReadOnly mode, saying so", async () => {
     const response = await edgeClient.fetch("/v2/hello-world/blobs/uploads/", { method: "POST" });
     expect(response.status).toBe(405);

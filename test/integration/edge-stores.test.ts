@@ -278,6 +278,13 @@ describe("the shared registry engine over the edge's file stores", () => {
     expect(((await none.json()) as { manifests: unknown[] }).manifests).toEqual([]);
   });
 
+  it("answers an empty referrers index, not a 404, for a repository with no folder on disk", async () => {
+    const response = await edge.registry.fetch(`/v2/edge/never-pushed/referrers/${sha256("nothing")}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe(OCI_INDEX);
+    expect(await response.json()).toEqual({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+  });
+
   it("deletes a manifest together with every tag that points at it, and its referrer entry", async () => {
     const other = await edge.registry.pushImage(repo, "keep");
     await edge.registry.putManifest(repo, "doomed-a", other.manifest);

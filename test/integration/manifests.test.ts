@@ -182,6 +182,46 @@ describe("manifests", () => {
   });
 });
 
+describe("manifest references no manifest can have", () => {
+  let stack: TestStack;
+  let registry: RegistryClient;
+
+  beforeAll(async () => {
+    stack = await startTestStack();
+    registry = new RegistryClient(stack.registryUrl);
+    await registry.pushImage("manifests/references", "v1");
+  });
+  afterAll(async () => stack?.destroy());
+
+  // Neither a tag nor a digest: a client asking whether such a manifest exists (HEAD before
+  // a push, a GET by a name a user typed) must hear "absent" as for any missing manifest, as
+  // distribution answers, not a 400 that reads as a broken request.
+  const impossible = ["-dash", ".dot", "x".repeat(129), "sha256:short", `sha256:${"A".repeat(64)}`, `md5:${"0".repeat(32)}`];
+
+  it.each(impossible)("answers GET, HEAD and DELETE of %s with 404 MANIFEST_UNKNOWN", async (reference) => {
+    const path = `/v2/manifests/references/manifests/${encodeURIComponent(reference)}`;
+    const get = await registry.fetch(path, { headers: { Accept: OCI_MANIFEST } });
+    expect(get.status).toBe(404);
+    expect(await get.json()).toMatchObject({ errors: [{ code: "MANIFEST_UNKNOWN", detail: { name: "manifests/references", reference } }] });
+    expect((await registry.fetch(path, { method: "HEAD", headers: { Accept: OCI_MANIFEST } })).status).toBe(404);
+    const remove = await registry.fetch(path, { method: "DELETE" });
+    expect(remove.status).toBe(404);
+    expect(await errorCode(remove)).toBe("MANIFEST_UNKNOWN");
+  });
+
+  it("still refuses a PUT to an invalid tag (400 MANIFEST_INVALID) or an invalid digest (400 DIGEST_INVALID), and stores nothing", async () => {
+    const image = await registry.pushImage("manifests/references", "v2");
+    const toTag = await registry.putManifest("manifests/references", "-dash", image.manifest);
+    expect(toTag.status).toBe(400);
+    expect(await errorCode(toTag)).toBe("MANIFEST_INVALID");
+    const toDigest = await registry.putManifest("manifests/references", "sha256:short", image.manifest);
+    expect(toDigest.status).toBe(400);
+    expect(await errorCode(toDigest)).toBe("DIGEST_INVALID");
+    const tags = (await (await registry.fetch("/v2/manifests/references/tags/list")).json()) as { tags: string[] };
+    expect(tags.tags.sort()).toEqual(["v1", "v2"]);
+  });
+});
+
 describe("referrers", () => {
   let stack: TestStack;
   let registry: RegistryClient;
@@ -239,5 +279,38 @@ describe("referrers", () => {
     expect(listed.manifests).toHaveLength(1);
     const none = (await (await registry.fetch(`/v2/referrers/early/referrers/${sha256("nothing")}`)).json()) as { manifests: unknown[] };
     expect(none.manifests).toEqual([]);
+  });
+
+  // A 404 here reads to clients (oras, notation, cosign) as "this registry has no referrers
+  // API", and they fall back to the sha256-<hex> tag schema; the spec says 200 with an index.
+  const emptyIndex = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
+
+  it("answers 200 with an empty OCI index for a digest nothing refers to, in a repository that has never existed", async () => {
+    for (const digest of [sha256("no such subject"), `sha512:${"ab".repeat(64)}`]) {
+      const response = await registry.fetch(`/v2/referrers/never-pushed/referrers/${digest}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-type")).toBe(OCI_INDEX);
+      expect(await response.json()).toEqual(emptyIndex);
+    }
+    const filtered = await registry.fetch(`/v2/referrers/never-pushed/referrers/${sha256("x")}?artifactType=application/spdx%2Bjson`);
+    expect(filtered.status).toBe(200);
+    expect(filtered.headers.get("oci-filters-applied")).toBe("artifactType");
+    expect(await filtered.json()).toEqual(emptyIndex);
+  });
+
+  it("answers the same empty index for an image that exists but has no referrers", async () => {
+    const image = await registry.pushImage("referrers/lonely", "v1");
+    const response = await registry.fetch(`/v2/referrers/lonely/referrers/${image.digest}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe(OCI_INDEX);
+    expect(await response.json()).toEqual(emptyIndex);
+  });
+
+  it("still refuses an invalid digest with 400 DIGEST_INVALID", async () => {
+    for (const digest of ["sha256:short", "latest"]) {
+      const response = await registry.fetch(`/v2/referrers/never-pushed/referrers/${digest}`);
+      expect(response.status).toBe(400);
+      expect(await errorCode(response)).toBe("DIGEST_INVALID");
+    }
   });
 });

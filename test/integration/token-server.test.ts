@@ -2,7 +2,7 @@
  * The token server (/oauth2/token, /.well-known/jwks.json) and bearer/Basic enforcement
  * on /v2/, against the real local stack with authentication on.
  */
-import { createPublicKey, type JsonWebKey } from "node:crypto";
+import { createPublicKey, randomBytes, type JsonWebKey } from "node:crypto";
 import { get as httpGet, type IncomingMessage } from "node:http";
 import jwt from "jsonwebtoken";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -56,6 +56,7 @@ describe("token server and /v2/ authorization (auth on)", () => {
   let host: string;
   let anonymous: RegistryClient;
   let seeded: PushedImage;
+  let seeder: AuthorizedClient;
   let readerPassword: string;
 
   /** Repositories the seeder pushes; the reader may read hello, solo and what is under team/. */
@@ -117,13 +118,27 @@ describe("token server and /v2/ authorization (auth on)", () => {
 
   const bearer = (token: string): AuthorizedClient => new AuthorizedClient(stack.registryUrl, `Bearer ${token}`);
 
+  /** What a Docker-style client reads from a WWW-Authenticate challenge. */
+  function challengeParams(header: string): Record<string, string> {
+    return Object.fromEntries([...header.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+  }
+
+  /** Asks the challenge's realm for its service and scope, as a client that follows challenges does. */
+  async function accessTokenFor(params: Record<string, string>, username: string, password: string): Promise<string> {
+    const response = await fetch(`${params.realm}?service=${encodeURIComponent(params.service!)}&scope=${encodeURIComponent(params.scope!)}`, {
+      headers: { Authorization: basic(username, password) },
+    });
+    if (response.status !== 200) throw new Error(`the token server answered ${response.status}: ${await response.text()}`);
+    return ((await response.json()) as TokenResponse).token;
+  }
+
   beforeAll(async () => {
     stack = await startTestStack({ anonymous: false, settings: { TOKEN_STATE_SECONDS: String(TOKEN_STATE_SECONDS) } });
     host = stack.registryHost;
     anonymous = new RegistryClient(stack.registryUrl);
 
     await createToken("seeder", { scopeMap: "_repositories_admin" });
-    const seeder = new AuthorizedClient(stack.registryUrl, basic("seeder", await generatePassword("seeder")));
+    seeder = new AuthorizedClient(stack.registryUrl, basic("seeder", await generatePassword("seeder")));
     for (const name of repositories) {
       const image = await seeder.pushImage(name, "v1");
       if (name === "hello") seeded = image;
@@ -385,33 +400,86 @@ describe("token server and /v2/ authorization (auth on)", () => {
       expect(await response.json()).toEqual({ name: "team/app", tags: ["v1"] });
     });
 
-    it("answers 403 DENIED to a valid token without the needed scope, and changes nothing", async () => {
+    it("answers 401 with error=insufficient_scope, challenging for what is needed, to a valid token without the scope, and changes nothing", async () => {
       const pullOnly = bearer(await accessToken("reader", readerPassword, ["repository:hello:pull"]));
+      const insufficient = (scope: string): string => `Bearer realm="http://${host}/oauth2/token",service="${host}",scope="${scope}",error="insufficient_scope"`;
       const upload = await pullOnly.fetch("/v2/hello/blobs/uploads/", { method: "POST" });
-      expect(upload.status).toBe(403);
-      expect(await errorCode(upload)).toBe("DENIED");
+      expect(upload.status).toBe(401);
+      expect(upload.headers.get("www-authenticate")).toBe(insufficient("repository:hello:pull,push"));
       expect(upload.headers.get("location")).toBeNull();
+      // reader may push to hello: the message sends the client back to the token server.
+      expect(await upload.json()).toEqual({
+        errors: [
+          {
+            code: "UNAUTHORIZED",
+            message: "the access token does not grant repository:hello:push; request a token with that scope",
+            detail: [{ type: "repository", name: "hello", actions: ["push"] }],
+          },
+        ],
+      });
       const put = await pullOnly.putManifest("hello", "denied", seeded.manifest);
-      expect(put.status).toBe(403);
-      expect(await errorCode(put)).toBe("DENIED");
+      expect(put.status).toBe(401);
+      expect(put.headers.get("www-authenticate")).toBe(insufficient("repository:hello:pull,push"));
       const remove = await pullOnly.fetch(`/v2/hello/manifests/${seeded.digest}`, { method: "DELETE" });
-      expect(remove.status).toBe(403);
+      expect(remove.status).toBe(401);
+      expect(remove.headers.get("www-authenticate")).toBe(insufficient("repository:hello:delete"));
       const otherRepository = await pullOnly.fetch("/v2/team/app/tags/list");
-      expect(otherRepository.status).toBe(403);
-      expect(await errorCode(otherRepository)).toBe("DENIED");
+      expect(otherRepository.status).toBe(401);
+      expect(otherRepository.headers.get("www-authenticate")).toBe(insufficient("repository:team/app:pull"));
+      expect(await errorCode(otherRepository)).toBe("UNAUTHORIZED");
       const catalog = await pullOnly.fetch("/v2/_catalog");
-      expect(catalog.status).toBe(403);
+      expect(catalog.status).toBe(401);
+      expect(catalog.headers.get("www-authenticate")).toBe(insufficient("registry:catalog:*"));
 
       const tags = await pullOnly.fetch("/v2/hello/tags/list");
       expect(tags.status).toBe(200);
       expect(((await tags.json()) as { tags: string[] }).tags).toEqual(["v1"]);
+      expect((await pullOnly.fetch("/v2/hello/manifests/denied", { method: "HEAD" })).status).toBe(404);
     });
 
-    it("answers 403 DENIED to a token that asked for more than it may have and was granted nothing", async () => {
+    it("names the scope and says the token may not have it when its scope map does not allow it", async () => {
       const nothing = bearer(await accessToken("reader", readerPassword, ["repository:other/thing:pull"]));
       const response = await nothing.fetch("/v2/other/thing/tags/list");
-      expect(response.status).toBe(403);
-      expect(await errorCode(response)).toBe("DENIED");
+      expect(response.status).toBe(401);
+      expect(response.headers.get("www-authenticate")).toBe(
+        `Bearer realm="http://${host}/oauth2/token",service="${host}",scope="repository:other/thing:pull",error="insufficient_scope"`,
+      );
+      const body = (await response.json()) as { errors: Array<{ code: string; message: string }> };
+      expect(body.errors[0]).toMatchObject({
+        code: "UNAUTHORIZED",
+        message: 'the access token does not grant repository:other/thing:pull, and token "reader" may not have it: its scope map does not allow it',
+      });
+    });
+
+    it("lets a client follow an insufficient_scope challenge: ask for the challenged scope, then push", async () => {
+      const pullOnly = bearer(await accessToken("reader", readerPassword, ["repository:hello:pull"]));
+      const refused = await pullOnly.fetch("/v2/hello/blobs/uploads/", { method: "POST" });
+      expect(refused.status).toBe(401);
+      const params = challengeParams(refused.headers.get("www-authenticate")!);
+      expect(params.error).toBe("insufficient_scope");
+      const pusher = bearer(await accessTokenFor(params, "reader", readerPassword));
+      const started = await pusher.fetch("/v2/hello/blobs/uploads/", { method: "POST" });
+      expect(started.status).toBe(202);
+      expect(started.headers.get("location")).toMatch(/^\/v2\/hello\/blobs\/uploads\//);
+      await pusher.fetch(started.headers.get("location")!, { method: "DELETE" });
+    });
+
+    it("ends with UNAUTHORIZED naming the scope when the token server cannot grant what the challenge asks", async () => {
+      // reader may not delete from hello: the token it gets after the challenge still lacks it.
+      const first = await bearer(await accessToken("reader", readerPassword, ["repository:hello:pull"])).fetch(`/v2/hello/manifests/${seeded.digest}`, {
+        method: "DELETE",
+      });
+      expect(first.status).toBe(401);
+      const params = challengeParams(first.headers.get("www-authenticate")!);
+      expect(params.scope).toBe("repository:hello:delete");
+      const retried = bearer(await accessTokenFor(params, "reader", readerPassword));
+      const second = await retried.fetch(`/v2/hello/manifests/${seeded.digest}`, { method: "DELETE" });
+      expect(second.status).toBe(401);
+      const body = (await second.json()) as { errors: Array<{ code: string; message: string }> };
+      expect(body.errors[0]!.code).toBe("UNAUTHORIZED");
+      expect(body.errors[0]!.message).toContain("repository:hello:delete");
+      expect(body.errors[0]!.message).toContain("may not have it");
+      expect((await seeder.fetch(`/v2/hello/manifests/${seeded.digest}`, { method: "HEAD", headers: { Accept: "application/vnd.oci.image.manifest.v1+json" } })).status).toBe(200);
     });
 
     it("lets the bearer token push what it was granted", async () => {
@@ -468,6 +536,60 @@ describe("token server and /v2/ authorization (auth on)", () => {
     });
   });
 
+  describe("cross-repository mounts", () => {
+    const mountPath = (into: string, digest: string, from: string): string => `/v2/${into}/blobs/uploads/?mount=${digest}&from=${from}`;
+    const blobIn = async (repository: string, digest: string): Promise<number> =>
+      (await seeder.fetch(`/v2/${repository}/blobs/${digest}`, { method: "HEAD" })).status;
+
+    it("challenges an anonymous mount for the source's pull too, in one space-separated scope", async () => {
+      const digest = await seeder.pushBlob("team/app", randomBytes(64));
+      const response = await anonymous.fetch(mountPath("hello", digest, "team/app"), { method: "POST" });
+      expect(response.status).toBe(401);
+      expect(response.headers.get("www-authenticate")).toBe(
+        `Bearer realm="http://${host}/oauth2/token",service="${host}",scope="repository:hello:pull,push repository:team/app:pull"`,
+      );
+    });
+
+    it("challenges a token that may push but lacks the source's pull, and mounts (201) once the client follows the challenge", async () => {
+      const digest = await seeder.pushBlob("team/app", randomBytes(64));
+      const pushOnly = bearer(await accessToken("reader", readerPassword, ["repository:hello:pull,push"]));
+      const first = await pushOnly.fetch(mountPath("hello", digest, "team/app"), { method: "POST" });
+      expect(first.status).toBe(401);
+      const params = challengeParams(first.headers.get("www-authenticate")!);
+      expect(params).toMatchObject({ scope: "repository:hello:pull,push repository:team/app:pull", error: "insufficient_scope" });
+      expect(((await first.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toContain("repository:team/app:pull");
+
+      const both = bearer(await accessTokenFor(params, "reader", readerPassword));
+      const mounted = await both.fetch(mountPath("hello", digest, "team/app"), { method: "POST" });
+      expect(mounted.status).toBe(201);
+      expect(mounted.headers.get("location")).toBe(`/v2/hello/blobs/${digest}`);
+      expect(mounted.headers.get("docker-content-digest")).toBe(digest);
+      expect(await blobIn("hello", digest)).toBe(200);
+    });
+
+    it("starts an ordinary upload (202), without a challenge, when the token may not read the source", async () => {
+      const digest = await seeder.pushBlob("other/thing", randomBytes(64));
+      const pusher = bearer(await accessToken("reader", readerPassword, ["repository:hello:pull,push", "repository:other/thing:pull"]));
+      const response = await pusher.fetch(mountPath("hello", digest, "other/thing"), { method: "POST" });
+      expect(response.status).toBe(202);
+      expect(response.headers.get("location")).toMatch(/^\/v2\/hello\/blobs\/uploads\//);
+      expect(await blobIn("hello", digest)).toBe(404);
+      await pusher.fetch(response.headers.get("location")!, { method: "DELETE" });
+    });
+
+    it("mounts with Basic credentials whose scope map reads the source, and uploads otherwise", async () => {
+      const direct = new AuthorizedClient(stack.registryUrl, basic("reader", readerPassword));
+      const readable = await seeder.pushBlob("team/app", randomBytes(64));
+      expect((await direct.fetch(mountPath("hello", readable, "team/app"), { method: "POST" })).status).toBe(201);
+      expect(await blobIn("hello", readable)).toBe(200);
+      const hidden = await seeder.pushBlob("other/thing", randomBytes(64));
+      const fallback = await direct.fetch(mountPath("hello", hidden, "other/thing"), { method: "POST" });
+      expect(fallback.status).toBe(202);
+      expect(await blobIn("hello", hidden)).toBe(404);
+      await direct.fetch(fallback.headers.get("location")!, { method: "DELETE" });
+    });
+  });
+
   describe("changes to a token's grant", () => {
     const readOn = (name: string): string => `repositories/${name}/content/read`;
 
@@ -493,7 +615,7 @@ describe("token server and /v2/ authorization (auth on)", () => {
       const fresh = await accessToken("shifter", password, scopes);
       expect(claimsOf(fresh).access).toEqual([{ type: "repository", name: "hello", actions: ["pull"] }]);
       expect((await bearer(fresh).fetch("/v2/hello/tags/list")).status).toBe(200);
-      expect((await bearer(fresh).fetch("/v2/team/app/tags/list")).status).toBe(403);
+      expect((await bearer(fresh).fetch("/v2/team/app/tags/list")).status).toBe(401);
     });
 
     it("stops an old access token within TOKEN_STATE_SECONDS of the token moving to another scope map", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RegistryError } from "../../shared/registry/errors.js";
+import { RegistryError } from "../../shared/domain/registry-errors.js";
 import { readListing } from "../../shared/registry/listing.js";
 import type { Page } from "../../shared/store/interfaces.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RegistryError } from "../../shared/registry/errors.js";
+import { RegistryError } from "../../shared/domain/registry-errors.js";
 import { parseV2Path } from "../../shared/registry/route-path.js";
 
 const digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

@@ -1,6 +1,7 @@
 /**
- * The OCI distribution error codes, defined once. Handlers throw `RegistryError`; the
- * renderer in respond.ts turns it into the spec's JSON body.
+ * The OCI distribution error codes, defined once. The registry engine and the authorizer
+ * (shared/auth) both throw `RegistryError`, so it lives below both; the renderer in
+ * shared/registry/respond.ts turns it into the spec's JSON body.
  */
 
 export const errorCodes = {
