@@ -33,7 +33,7 @@ import {
   type Hierarchy,
   type SyncScope,
 } from "../domain/connected-registry/index.js";
-import { isSystemScopeMap } from "../domain/identity-names.js";
+import { isSystemScopeMap, tokenReferenceSchema } from "../domain/identity-names.js";
 import { parseScopeMapAction } from "../domain/scope-map-actions.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import { AlreadyExistsError, type IdentityStore } from "../store/identity-store.js";
@@ -53,7 +53,7 @@ export const createConnectedRegistrySchema = z
     mode: connectedRegistryModeSchema.default(DEFAULT_CONNECTED_REGISTRY_MODE),
     parent: z.string().optional(),
     repositories: z.array(z.string()).min(1, "give at least one repository").optional(),
-    syncToken: z.string().optional(),
+    syncToken: tokenReferenceSchema.optional(),
     schedule: z.string().optional(),
     syncWindow: z.string().optional(),
     messageTtl: z.string().optional(),

@@ -17,6 +17,7 @@ import { listTags } from "./tags.js";
 import { cancelUpload, finishUpload, getUploadStatus, patchUpload, startUpload } from "./uploads.js";
 import { requireRepositoryName } from "./validate.js";
 import { logError } from "../observability/log.js";
+import { clientClosedResponse, clientGone } from "../http/client-gone.js";
 
 type Operation = { actions: DockerRepositoryAction[]; run: (principal: Principal) => Promise<HandlerResponse> };
 type Operations = Partial<Record<HttpMethod, Operation>>;
@@ -27,6 +28,8 @@ export function createV2Handler(ctx: RegistryContext, log: (message: string) => 
     try {
       response = await dispatch(ctx, request);
     } catch (error) {
+      // The host logs a client that went away, once and without a stack: it is not the registry's failure.
+      if (clientGone(request)) return clientClosedResponse();
       if (!(error instanceof RegistryError)) {
         // Never the headers: they may carry credentials.
         log(`registry: ${request.method} ${request.url.pathname} failed: ${error instanceof Error ? error.stack : String(error)}`);
