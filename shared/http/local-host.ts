@@ -96,7 +96,14 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
         await send(req, res, method, refuse(match.route, refusal));
         return;
       }
-      res.once("close", release);
+      // Held until both the answer and the body are done: a handler may answer (401, 413) before the
+      // body ends, and the rest is still read, bounded by the idle timeout, on this client's account.
+      let open = 2;
+      const settle = (): void => {
+        if (--open === 0) release();
+      };
+      res.once("close", settle);
+      req.once("close", settle);
     }
 
     const gone = new AbortController();
