@@ -60,9 +60,10 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
     requestTimeout: limits.requestTimeoutMs,
     // Node checks both timeouts on this interval (30 s by default), so a short timeout needs a short interval.
     connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs || Infinity) / 4)),
-    keepAliveTimeout: 65_000,
   };
   const server: Server = options.tls ? createTlsServer({ ...options.tls, ...serverOptions }, listener) : createServer(serverOptions, listener);
+  // Longer than the 60 s idle timeout of the load balancers in front, so they close first.
+  server.keepAliveTimeout = 65_000;
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? "GET").toUpperCase();
