@@ -139,7 +139,7 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
     else if (typeof responseBody === "string" || responseBody instanceof Uint8Array) res.end(responseBody);
     else await stream(responseBody, res, response, gone.signal, `${method} /${rawPath}`);
     // The handler may have answered before reading the body (an error); read the rest, still bounded.
-    if (body && !req.complete && !req.destroyed) void discard(body);
+    if (body && !req.readableEnded && !req.destroyed) void discard(body);
   }
 
   async function stream(body: AsyncIterable<Uint8Array>, res: ServerResponse, response: HandlerResponse, gone: AbortSignal, what: string): Promise<void> {

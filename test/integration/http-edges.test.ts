@@ -267,6 +267,18 @@ describe("the cloud registry's HTTP edges", () => {
       expect(closed.text).toMatch(/^HTTP\/1\.1 408/);
     });
 
+    it("gives a slot back when an upload ends, however it was answered", async () => {
+      const client = new RegistryClient(host.url);
+      for (let i = 0; i < 5; i++) await client.pushBlob("sequential", Buffer.from(`blob ${i}`));
+      // Answered before the body was read (a bad digest, an unknown upload): the slots come back too.
+      for (let i = 0; i < 5; i++) {
+        const refused = await fetch(`${host.url}/v2/sequential/blobs/uploads/?digest=sha256:${"0".repeat(64)}`, { method: "POST", body: "not that" });
+        expect(refused.status).toBe(400);
+        const unknown = await fetch(`${host.url}/v2/sequential/blobs/uploads/no-such-upload`, { method: "PATCH", body: "bytes" });
+        expect(unknown.status).toBe(404);
+      }
+    });
+
     it("answers 429 TOOMANYREQUESTS with Retry-After beyond the uploads one address may hold, and takes uploads again once they end", async () => {
       const first = stalledRequest(host.url, "POST", "/v2/capped/blobs/uploads/", 1000, "x");
       const second = stalledRequest(host.url, "POST", "/v2/capped/blobs/uploads/", 1000, "x");
