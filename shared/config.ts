@@ -4,6 +4,7 @@
  * one message that names every problem.
  */
 import { z } from "zod";
+import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "./http/limits.js";
 
 const booleanSetting = z.enum(["true", "false"]).transform((value) => value === "true");
 
@@ -58,6 +59,14 @@ export const configSchema = z
   ADMIN_KEY_HASH: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[^$]+\$[^$]+$/, "must be a scrypt hash: scrypt$N$r$p$salt$hash").optional(),
   /** How long the change log waits for a writer before settling its entry (docs/sync-protocol.md). */
   CHANGE_FEED_GRACE_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
+  /**
+   * The local host's connection limits (shared/http/limits.ts); in Azure the Functions front end
+   * owns connections and these are not used.
+   */
+  HTTP_HEADERS_TIMEOUT_SECONDS: httpLimitFields.headersTimeoutSeconds.default(HTTP_LIMIT_DEFAULTS.headersTimeoutSeconds),
+  HTTP_REQUEST_TIMEOUT_SECONDS: httpLimitFields.requestTimeoutSeconds.default(HTTP_LIMIT_DEFAULTS.requestTimeoutSeconds),
+  HTTP_BODY_IDLE_TIMEOUT_SECONDS: httpLimitFields.bodyIdleTimeoutSeconds.default(HTTP_LIMIT_DEFAULTS.bodyIdleTimeoutSeconds),
+  HTTP_MAX_UPLOADS_PER_CLIENT: httpLimitFields.maxUploadsPerClient.default(HTTP_LIMIT_DEFAULTS.maxUploadsPerClient),
   ADMIN_ENTRA_ISSUER: z.url().optional(),
   ADMIN_ENTRA_AUDIENCE: z.string().min(1).optional(),
   ADMIN_ENTRA_JWKS_URL: z.url().optional(),
@@ -71,9 +80,23 @@ export const configSchema = z
   .refine(
   (config) => [config.ADMIN_ENTRA_ISSUER, config.ADMIN_ENTRA_AUDIENCE, config.ADMIN_ENTRA_JWKS_URL].filter(Boolean).length % 3 === 0,
   { message: "set all three of ADMIN_ENTRA_ISSUER, ADMIN_ENTRA_AUDIENCE and ADMIN_ENTRA_JWKS_URL, or none", path: ["ADMIN_ENTRA_ISSUER"] },
-);
+)
+  .refine(
+    (config) => headersFitRequest({ headersTimeoutSeconds: config.HTTP_HEADERS_TIMEOUT_SECONDS, requestTimeoutSeconds: config.HTTP_REQUEST_TIMEOUT_SECONDS }),
+    { message: "must not exceed HTTP_REQUEST_TIMEOUT_SECONDS (unless that is 0, no bound)", path: ["HTTP_HEADERS_TIMEOUT_SECONDS"] },
+  );
 
 export type AppConfig = z.infer<typeof configSchema>;
+
+/** The local host's limits from the settings (startLocalHost's `limits`). */
+export function httpLimitsOf(config: AppConfig): HttpLimits {
+  return httpLimits({
+    headersTimeoutSeconds: config.HTTP_HEADERS_TIMEOUT_SECONDS,
+    requestTimeoutSeconds: config.HTTP_REQUEST_TIMEOUT_SECONDS,
+    bodyIdleTimeoutSeconds: config.HTTP_BODY_IDLE_TIMEOUT_SECONDS,
+    maxUploadsPerClient: config.HTTP_MAX_UPLOADS_PER_CLIENT,
+  });
+}
 
 export class ConfigError extends Error {}
 

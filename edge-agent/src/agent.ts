@@ -12,7 +12,8 @@ import { TokenDirectory } from "../../shared/auth/token-directory.js";
 import { createJwksHandler, createTokenHandler } from "../../shared/auth/token-server.js";
 import { MANIFEST_MEDIA_TYPES } from "../../shared/domain/media-types.js";
 import { startLocalHost, type LocalHost } from "../../shared/http/local-host.js";
-import type { RouteDefinition } from "../../shared/http/types.js";
+import { ALL_METHODS, type RouteDefinition } from "../../shared/http/types.js";
+import { refuseV2 } from "../../shared/registry/respond.js";
 import { ChangeLog } from "../../shared/registry/change-log.js";
 import type { RegistryContext } from "../../shared/registry/context.js";
 import { ContentPresence } from "../../shared/registry/content-presence.js";
@@ -133,8 +134,10 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     {
       name: "registry-v2",
       route: "v2/{*path}",
-      methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+      // Every method: the engine answers 405 UNSUPPORTED naming what the resource allows.
+      methods: ALL_METHODS,
       handler: metrics.count("v2", refuseWritesWhenReadOnly(createV2Handler(registry, (message) => log.error(message)), mode, () => name)),
+      refuse: refuseV2,
     },
     {
       name: "token-server",
@@ -181,7 +184,13 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
           },
         },
       ],
-      { host: options.host, port: options.port, ...(options.tls ? { tls: options.tls } : {}), log: (message) => log.error(message) },
+      {
+        host: options.host,
+        port: options.port,
+        ...(options.tls ? { tls: options.tls } : {}),
+        limits: options.httpLimits,
+        log: (message, level = "error") => log[level](message),
+      },
     );
   } catch (error) {
     client.close();

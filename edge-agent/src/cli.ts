@@ -13,6 +13,8 @@ const USAGE = `usage:
                            (--tls-cert FILE --tls-key FILE | --http) [--parent-ca FILE]
                            [--login-server HOST:PORT] [--log-level debug|info|warn|error]
                            [--sync-interval SECONDS] [--concurrency N]
+                           [--headers-timeout SECONDS] [--request-timeout SECONDS]
+                           [--body-idle-timeout SECONDS] [--max-uploads-per-client N]
   connected-registry status [--data DIR] [--output json]
 The connection string may also come from CONNECTED_REGISTRY_CONNECTION_STRING.`;
 

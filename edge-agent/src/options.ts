@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { parseConnectionString, type ConnectionSettings } from "../../shared/domain/connected-registry/index.js";
+import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "../../shared/http/limits.js";
 import { LOG_LEVELS, type LogLevel } from "./log.js";
 
 export interface StartOptions {
@@ -24,6 +25,8 @@ export interface StartOptions {
   concurrency: number;
   /** host[:port] where clients and children reach this agent; reported to the parent for children's get-settings. */
   loginServer?: string;
+  /** Timeouts for clients that stop sending, and the per-address upload cap (shared/http/limits.ts). */
+  httpLimits: HttpLimits;
 }
 
 export class OptionsError extends Error {}
@@ -34,7 +37,14 @@ const numbers = z.object({
   port: z.coerce.number().int().min(0).max(65535),
   syncInterval: z.coerce.number().min(0.1).max(3600),
   concurrency: z.coerce.number().int().min(1).max(64),
+  headersTimeout: httpLimitFields.headersTimeoutSeconds,
+  requestTimeout: httpLimitFields.requestTimeoutSeconds,
+  bodyIdleTimeout: httpLimitFields.bodyIdleTimeoutSeconds,
+  maxUploadsPerClient: httpLimitFields.maxUploadsPerClient,
 });
+
+/** The flag of each number, for messages ("--body-idle-timeout", not "bodyIdleTimeout"). */
+const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
 
 export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv): Promise<StartOptions> {
   const { values } = parseArgs({
@@ -53,6 +63,10 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "sync-interval": { type: "string" },
       concurrency: { type: "string" },
       "login-server": { type: "string" },
+      "headers-timeout": { type: "string" },
+      "request-timeout": { type: "string" },
+      "body-idle-timeout": { type: "string" },
+      "max-uploads-per-client": { type: "string" },
     },
   });
   const problems: string[] = [];
@@ -68,8 +82,21 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     port: values.port ?? env.CONNECTED_REGISTRY_PORT ?? 8080,
     syncInterval: values["sync-interval"] ?? 2,
     concurrency: values.concurrency ?? 8,
+    headersTimeout: values["headers-timeout"] ?? HTTP_LIMIT_DEFAULTS.headersTimeoutSeconds,
+    requestTimeout: values["request-timeout"] ?? HTTP_LIMIT_DEFAULTS.requestTimeoutSeconds,
+    bodyIdleTimeout: values["body-idle-timeout"] ?? HTTP_LIMIT_DEFAULTS.bodyIdleTimeoutSeconds,
+    maxUploadsPerClient: values["max-uploads-per-client"] ?? HTTP_LIMIT_DEFAULTS.maxUploadsPerClient,
   });
-  if (!parsedNumbers.success) problems.push(...parsedNumbers.error.issues.map((issue) => `--${String(issue.path[0])}: ${issue.message}`));
+  if (!parsedNumbers.success) problems.push(...parsedNumbers.error.issues.map((issue) => `${flagOf(String(issue.path[0]))}: ${issue.message}`));
+  const limitSeconds = parsedNumbers.success
+    ? {
+        headersTimeoutSeconds: parsedNumbers.data.headersTimeout,
+        requestTimeoutSeconds: parsedNumbers.data.requestTimeout,
+        bodyIdleTimeoutSeconds: parsedNumbers.data.bodyIdleTimeout,
+        maxUploadsPerClient: parsedNumbers.data.maxUploadsPerClient,
+      }
+    : undefined;
+  if (limitSeconds && !headersFitRequest(limitSeconds)) problems.push("--headers-timeout must not exceed --request-timeout (unless that is 0, no bound)");
 
   const logLevel = values["log-level"] ?? env.CONNECTED_REGISTRY_LOG_LEVEL;
   if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`--log-level must be one of ${LOG_LEVELS.join(", ")}, not "${logLevel}"`);
@@ -87,7 +114,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     problems.push(`--login-server must be host or host:port (no scheme, no path), not "${loginServer}"`);
   }
 
-  if (problems.length > 0 || !connection || !parsedNumbers.success) throw new OptionsError(problems.join("\n"));
+  if (problems.length > 0 || !connection || !parsedNumbers.success || !limitSeconds) throw new OptionsError(problems.join("\n"));
   return {
     connection,
     dataDir: resolve(values.data ?? env.CONNECTED_REGISTRY_DATA ?? DEFAULT_DATA_DIR),
@@ -99,6 +126,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     syncIntervalSeconds: parsedNumbers.data.syncInterval,
     concurrency: parsedNumbers.data.concurrency,
     ...(loginServer ? { loginServer } : {}),
+    httpLimits: httpLimits(limitSeconds),
   };
 }
 

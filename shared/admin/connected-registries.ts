@@ -33,7 +33,7 @@ import {
   type Hierarchy,
   type SyncScope,
 } from "../domain/connected-registry/index.js";
-import { isSystemScopeMap } from "../domain/identity-names.js";
+import { isSystemScopeMap, tokenReferenceSchema } from "../domain/identity-names.js";
 import { parseScopeMapAction } from "../domain/scope-map-actions.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import { AlreadyExistsError, type IdentityStore } from "../store/identity-store.js";
@@ -51,13 +51,13 @@ export const createConnectedRegistrySchema = z
   .object({
     name: connectedRegistryNameSchema,
     mode: connectedRegistryModeSchema.default(DEFAULT_CONNECTED_REGISTRY_MODE),
-    parent: z.string().optional(),
+    parent: connectedRegistryNameSchema.optional(),
     repositories: z.array(z.string()).min(1, "give at least one repository").optional(),
-    syncToken: z.string().optional(),
+    syncToken: tokenReferenceSchema.optional(),
     schedule: z.string().optional(),
     syncWindow: z.string().optional(),
     messageTtl: z.string().optional(),
-    clientTokens: z.array(z.string()).default([]),
+    clientTokens: z.array(tokenReferenceSchema).default([]),
     logging: loggingLevelSchema.default(DEFAULT_LOGGING_LEVEL),
     notifications: z.array(notificationSchema).default([]),
   })
@@ -71,14 +71,14 @@ export const updateConnectedRegistrySchema = z.object({
   /** null removes the window (needed when the schedule becomes continuous). */
   syncWindow: z.string().nullable().optional(),
   messageTtl: z.string().optional(),
-  addClientTokens: z.array(z.string()).optional(),
-  removeClientTokens: z.array(z.string()).optional(),
+  addClientTokens: z.array(tokenReferenceSchema).optional(),
+  removeClientTokens: z.array(tokenReferenceSchema).optional(),
   logging: loggingLevelSchema.optional(),
   notifications: z.array(notificationSchema).optional(),
 });
 
 export const listConnectedRegistriesSchema = z.object({
-  parent: z.string().optional(),
+  parent: connectedRegistryNameSchema.optional(),
   mode: connectedRegistryModeSchema.optional(),
   connectionState: connectionStateSchema.optional(),
 });

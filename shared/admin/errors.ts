@@ -1,4 +1,5 @@
 /** Errors of the management API: a status, a stable code, and a message a person can act on. */
+import { jsonErrorResponse } from "../http/json-error.js";
 import type { HandlerResponse } from "../http/types.js";
 
 export class AdminError extends Error {
@@ -22,7 +23,5 @@ export function adminJson(status: number, value: unknown): HandlerResponse {
 }
 
 export function adminErrorResponse(error: AdminError): HandlerResponse {
-  const response = adminJson(error.status, { error: { code: error.code, message: error.message } });
-  response.headers = { ...response.headers, ...error.headers };
-  return response;
+  return jsonErrorResponse(error.status, error.code, error.message, error.headers);
 }

@@ -21,6 +21,10 @@ import { showOperation, startImport } from "./imports.js";
 import { createScopeMapSchema, updateScopeMapSchema, type ScopeMapService } from "./scope-maps.js";
 import { createTokenSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
 import { logError } from "../observability/log.js";
+import { clientClosedResponse, clientGone } from "../http/client-gone.js";
+import { isScopeMapReference, isTokenReference } from "../domain/identity-names.js";
+import { isValidConnectedRegistryName } from "../domain/connected-registry/index.js";
+import { isOperationId } from "../domain/operation-id.js";
 
 export interface AdminServices {
   authenticator: AdminAuthenticator;
@@ -30,7 +34,22 @@ export interface AdminServices {
   imports: ImportService;
 }
 
-type Route = { pattern: RegExp; methods: Record<string, (request: HandlerRequest, params: string[]) => Promise<HandlerResponse>> };
+/**
+ * What a path segment must look like to name something. A segment that cannot name anything
+ * is answered 404 here, before it reaches the store (Cosmos DB refuses "/", backslash and "#" in ids).
+ */
+type Resource = { noun: string; rule: string; named: (segment: string) => boolean };
+const SCOPE_MAP: Resource = { noun: "scope map", rule: "5-60 letters, digits, - and _", named: isScopeMapReference };
+const TOKEN: Resource = { noun: "token", rule: "5-50 letters, digits, - and _", named: isTokenReference };
+const CONNECTED_REGISTRY: Resource = { noun: "connected registry", rule: "5-50 letters and digits", named: isValidConnectedRegistryName };
+const OPERATION: Resource = { noun: "operation", rule: "imp- and a UUID, as the import answered", named: isOperationId };
+
+type Route = {
+  pattern: RegExp;
+  /** What the captured segment names, when the pattern captures one. */
+  names?: Resource;
+  methods: Record<string, (request: HandlerRequest, params: string[]) => Promise<HandlerResponse>>;
+};
 
 export function createAdminHandler(services: AdminServices, log: (message: string) => void = logError): Handler {
   const { scopeMaps, tokens, connectedRegistries } = services;
@@ -40,7 +59,7 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       methods: { POST: (request) => startImport(services.imports, request, log) },
     },
     {
-      pattern: /^operations\/([^/]+)$/,
+      pattern: /^operations\/([^/]+)$/, names: OPERATION,
       methods: { GET: (_request, [id]) => showOperation(services.imports, id!) },
     },
     {
@@ -51,7 +70,7 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       },
     },
     {
-      pattern: /^scopeMaps\/([^/]+)$/,
+      pattern: /^scopeMaps\/([^/]+)$/, names: SCOPE_MAP,
       methods: {
         GET: async (_request, [name]) => adminJson(200, await scopeMaps.show(name!)),
         PATCH: async (request, [name]) => adminJson(200, await scopeMaps.update(name!, await readJson(request.body, updateScopeMapSchema))),
@@ -69,7 +88,7 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       },
     },
     {
-      pattern: /^tokens\/([^/]+)$/,
+      pattern: /^tokens\/([^/]+)$/, names: TOKEN,
       methods: {
         GET: async (_request, [name]) => adminJson(200, await tokens.show(name!)),
         PATCH: async (request, [name]) => adminJson(200, await tokens.update(name!, await readJson(request.body, updateTokenSchema))),
@@ -80,7 +99,7 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       },
     },
     {
-      pattern: /^tokens\/([^/]+)\/credentials\/generate$/,
+      pattern: /^tokens\/([^/]+)\/credentials\/generate$/, names: TOKEN,
       methods: {
         POST: async (request, [name]) => adminJson(200, await tokens.generateCredentials(name!, await readJson(request.body, generateCredentialsSchema))),
       },
@@ -93,7 +112,7 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       },
     },
     {
-      pattern: /^connectedRegistries\/([^/]+)$/,
+      pattern: /^connectedRegistries\/([^/]+)$/, names: CONNECTED_REGISTRY,
       methods: {
         GET: async (_request, [name]) => adminJson(200, await connectedRegistries.show(name!)),
         PATCH: async (request, [name]) =>
@@ -105,22 +124,22 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       },
     },
     {
-      pattern: /^connectedRegistries\/([^/]+)\/deactivate$/,
+      pattern: /^connectedRegistries\/([^/]+)\/deactivate$/, names: CONNECTED_REGISTRY,
       methods: { POST: async (_request, [name]) => adminJson(200, await connectedRegistries.deactivate(name!)) },
     },
     {
-      pattern: /^connectedRegistries\/([^/]+)\/clientTokens$/,
+      pattern: /^connectedRegistries\/([^/]+)\/clientTokens$/, names: CONNECTED_REGISTRY,
       methods: { GET: async (_request, [name]) => adminJson(200, { value: await connectedRegistries.listClientTokens(name!) }) },
     },
     {
-      pattern: /^connectedRegistries\/([^/]+)\/permissions$/,
+      pattern: /^connectedRegistries\/([^/]+)\/permissions$/, names: CONNECTED_REGISTRY,
       methods: {
         POST: async (request, [name]) =>
           adminJson(200, await connectedRegistries.updatePermissions(name!, await readJson(request.body, updatePermissionsSchema))),
       },
     },
     {
-      pattern: /^connectedRegistries\/([^/]+)\/settings$/,
+      pattern: /^connectedRegistries\/([^/]+)\/settings$/, names: CONNECTED_REGISTRY,
       methods: {
         POST: async (request, [name]) => {
           const input = await readJson(request.body, getSettingsSchema);
@@ -143,10 +162,12 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
         if (!method) {
           throw new AdminError(405, "MethodNotAllowed", `${request.method} is not supported on /management/${path}`, { Allow: Object.keys(route.methods).join(", ") });
         }
-        return await method(request, match.slice(1).map(decodePathSegment));
+        return await method(request, match.slice(1).map((segment) => namedSegment(segment, route.names)));
       }
       throw notFound(`no management endpoint at /management/${path}`);
     } catch (error) {
+      // The host logs a client that went away, once and without a stack.
+      if (clientGone(request)) return clientClosedResponse();
       if (error instanceof AdminError) return adminErrorResponse(error);
       if (error instanceof InvalidBodyError) return adminErrorResponse(badRequest(error.message));
       log(`management: ${request.method} ${request.url.pathname} failed: ${error instanceof Error ? error.stack : String(error)}`);
@@ -155,12 +176,15 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
   };
 }
 
-function decodePathSegment(segment: string): string {
+function namedSegment(segment: string, resource: Resource | undefined): string {
+  let name: string;
   try {
-    return decodeURIComponent(segment);
+    name = decodeURIComponent(segment);
   } catch {
     throw notFound(`"${segment}" is not valid percent-encoding`);
   }
+  if (resource && !resource.named(name)) throw notFound(`no ${resource.noun} can be named "${name}": a ${resource.noun} name is ${resource.rule}`);
+  return name;
 }
 
 /** Validates the query string (single values only) against a zod schema. */

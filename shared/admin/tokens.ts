@@ -4,7 +4,7 @@
  * (password1/password2, generated on request, shown once).
  */
 import { z } from "zod";
-import { LIMITS, isSystemScopeMap, isValidIdentityName } from "../domain/identity-names.js";
+import { LIMITS, isSystemScopeMap, isValidIdentityName, scopeMapReferenceSchema } from "../domain/identity-names.js";
 import { generatePassword, hashPassword } from "../auth/passwords.js";
 import { retryOnConflict } from "../store/optimistic-update.js";
 import type { IdentityStore, PasswordName, StoredPassword, TokenRecord } from "../store/identity-store.js";
@@ -16,7 +16,7 @@ const status = z.enum(["enabled", "disabled"]);
 export const createTokenSchema = z
   .object({
     name: z.string(),
-    scopeMap: z.string().optional(),
+    scopeMap: scopeMapReferenceSchema.optional(),
     repositories: z.array(z.object({ name: z.string(), actions: z.array(z.string()).min(1) })).optional(),
     status: status.default("enabled"),
   })
@@ -24,7 +24,7 @@ export const createTokenSchema = z
     message: "give either scopeMap or repositories, not both and not neither",
   });
 
-export const updateTokenSchema = z.object({ scopeMap: z.string().optional(), status: status.optional() });
+export const updateTokenSchema = z.object({ scopeMap: scopeMapReferenceSchema.optional(), status: status.optional() });
 
 export const generateCredentialsSchema = z.object({
   /** Which password to (re)generate; both when absent, as `az acr token credential generate` does. */

@@ -1,3 +1,5 @@
+import { z } from "zod";
+
 /** Names of scope maps and tokens: 5-50 letters, digits, "-" and "_", as ACR allows. */
 const identityName = /^[a-zA-Z0-9_-]{5,50}$/;
 
@@ -36,3 +38,26 @@ export const LIMITS = {
   scopeMapsPerRegistry: 20_000,
   tokensPerRegistry: 20_000,
 } as const;
+
+/**
+ * Whether a name could be that of a stored scope map: a user's (5-50 characters), a system one,
+ * or one the registry made, which adds "-scope-map" (10) to a token's name or
+ * "-sync-scope-map" to a connected registry's. Anything else names nothing, and must not reach
+ * the store: Cosmos DB refuses "/", "\" and "#" in ids outright.
+ */
+export function isScopeMapReference(name: string): boolean {
+  return /^[a-zA-Z0-9_-]{5,60}$/.test(name);
+}
+
+/** Whether a name could be that of a stored token (generated sync-token names stay within 50 too). */
+export function isTokenReference(name: string): boolean {
+  return isValidIdentityName(name);
+}
+
+/** A body's reference to an existing scope map or token: refused (400) when it cannot name one. */
+export const scopeMapReferenceSchema = z
+  .string()
+  .refine(isScopeMapReference, { error: (issue) => `"${String(issue.input)}" cannot name a scope map: use 5-60 letters, digits, - and _` });
+export const tokenReferenceSchema = z
+  .string()
+  .refine(isTokenReference, { error: (issue) => `"${String(issue.input)}" cannot name a token: use 5-50 letters, digits, - and _` });

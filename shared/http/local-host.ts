@@ -2,6 +2,10 @@
  * Serves the route and timer table on a plain Node HTTP server, for running and testing
  * without the Azure Functions host (which cannot be installed offline). It matches
  * Azure's route templates and converts requests; it implements no route itself.
+ *
+ * What it owns is the connection: routing on the path as sent, timeouts for clients that
+ * stop sending, a cap on one address's uploads, and telling a client that went away from a
+ * server that failed.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
@@ -10,7 +14,12 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CronExpressionParser } from "cron-parser";
 import { correlated } from "../observability/correlation.js";
-import type { HandlerRequest, HttpMethod, RouteDefinition, TimerDefinition } from "./types.js";
+import { ClientGoneError, clientClosedResponse } from "./client-gone.js";
+import { idleBoundedBody } from "./idle-body.js";
+import { refuseWithJsonError } from "./json-error.js";
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./limits.js";
+import type { HandlerRequest, HandlerResponse, HostRefusal, HttpMethod, RouteDefinition, TimerDefinition } from "./types.js";
+import { UploadSlots } from "./upload-slots.js";
 
 export interface LocalHost {
   url: string;
@@ -18,58 +27,145 @@ export interface LocalHost {
   close(): Promise<void>;
 }
 
+export type HostLogLevel = "info" | "warn" | "error";
+
 export interface LocalHostOptions {
   host: string;
   port: number;
-  log?: (message: string) => void;
+  /** Failures at error; a client that went away at info (closed) or warn (stalled). */
+  log?: (message: string, level?: HostLogLevel) => void;
   /** PEM certificate chain and key: serve HTTPS (the edge agent); plain HTTP without. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Timeouts and the per-address upload cap; DEFAULT_HTTP_LIMITS without. */
+  limits?: HttpLimits;
 }
+
+type Matcher = { route: RouteDefinition; pattern: RegExp };
 
 export async function startLocalHost(routes: RouteDefinition[], timers: TimerDefinition[], options: LocalHostOptions): Promise<LocalHost> {
   const log = options.log ?? ((message: string) => console.log(message));
+  const limits = options.limits ?? DEFAULT_HTTP_LIMITS;
+  const uploads = new UploadSlots(limits.maxUploadsPerClient);
   // Every request runs under a correlation id, returned in X-Correlation-Id and in its log lines.
-  const matchers = routes.map((route) => ({ route: { ...route, handler: correlated(route.handler) }, pattern: templateToPattern(route.route) }));
+  const matchers: Matcher[] = routes.map((route) => ({ route: { ...route, handler: correlated(route.handler) }, pattern: templateToPattern(route.route) }));
   const listener: RequestListener = (req, res) => {
     void serve(req, res).catch((error: unknown) => {
-      log(`local host: ${req.method} ${req.url} failed: ${error instanceof Error ? error.message : String(error)}`);
+      log(`local host: ${req.method} ${pathOf(req.url)} failed: ${error instanceof Error ? error.message : String(error)}`, "error");
       if (!res.headersSent) res.writeHead(500).end();
       else res.destroy();
     });
   };
-  const server: Server = options.tls ? createTlsServer(options.tls, listener) : createServer(listener);
-  // Blob uploads can take long; Node's default 5-minute request timeout would cut them.
-  server.requestTimeout = 0;
+  const serverOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    // Node checks both timeouts on this interval (30 s by default), so a short timeout needs a short interval.
+    connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs || Infinity) / 4)),
+  };
+  const server: Server = options.tls ? createTlsServer({ ...options.tls, ...serverOptions }, listener) : createServer(serverOptions, listener);
+  // Longer than the 60 s idle timeout of the load balancers in front, so they close first.
   server.keepAliveTimeout = 65_000;
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", `${options.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}`);
     const method = (req.method ?? "GET").toUpperCase();
-    const path = url.pathname.replace(/^\/+/, "");
-    const match = matchers.find(({ route, pattern }) => pattern.test(path) && route.methods.includes(method as HttpMethod));
-    if (!match) {
-      res.writeHead(404, { "Content-Type": "text/plain" }).end("no function serves this route\n");
+    // Routed on the path as sent, before percent-decoding and dot segments: "/v2/%2e%2e/management/..."
+    // stays with /v2/ (whose engine finds no resource there) and never reaches another surface.
+    const rawPath = pathOf(req.url).replace(/^\/+/, "");
+    const candidates = matchers.filter(({ pattern }) => pattern.test(rawPath));
+    if (candidates.length === 0) {
+      await send(req, res, method, refuseWithJsonError({ status: 404, code: "NotFound", message: `nothing is served at /${rawPath}`, headers: {} }));
       return;
     }
-    const request: HandlerRequest = {
-      method,
-      url,
-      headers: toHeaders(req),
-      body: method === "GET" || method === "HEAD" ? null : req,
-    };
-    const response = await match.route.handler(request);
-    res.writeHead(response.status, response.headers ?? {});
-    const body = response.body;
-    if (body === undefined || method === "HEAD") {
-      res.end();
-      // The request body may be unread (an error before the handler consumed it).
-      req.resume();
-    } else if (typeof body === "string" || body instanceof Uint8Array) {
-      res.end(body);
-      req.resume();
-    } else {
-      await pipeline(Readable.from(body), res);
+    const match = candidates.find(({ route }) => route.methods.includes(method as HttpMethod));
+    if (!match) {
+      const allow = [...new Set(candidates.flatMap(({ route }) => route.methods))].join(", ");
+      await send(req, res, method, refuse(candidates[0]!.route, { status: 405, code: "MethodNotAllowed", message: `${method} is not supported on /${rawPath}`, headers: { Allow: allow } }));
+      return;
     }
+
+    if (carriesBody(req)) {
+      const address = req.socket.remoteAddress ?? "unknown";
+      const release = uploads.take(address);
+      if (!release) {
+        log(`local host: refused an upload from ${address}: it already has ${limits.maxUploadsPerClient} in flight`, "warn");
+        const refusal: HostRefusal = {
+          status: 429,
+          code: "TooManyRequests",
+          message: `this client already has ${limits.maxUploadsPerClient} uploads in flight; finish one, then retry`,
+          // The body is not read: closing the connection is what ends it.
+          headers: { "Retry-After": String(limits.retryAfterSeconds), Connection: "close" },
+        };
+        await send(req, res, method, refuse(match.route, refusal));
+        return;
+      }
+      // Held until both the answer and the body are done: a handler may answer (401, 413) before the
+      // body ends, and the rest is still read, bounded by the idle timeout, on this client's account.
+      let open = 2;
+      const settle = (): void => {
+        if (--open === 0) release();
+      };
+      res.once("close", settle);
+      req.once("close", settle);
+    }
+
+    const gone = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) gone.abort(new ClientGoneError("closed", "the client closed the connection"));
+    });
+    const body =
+      method === "GET" || method === "HEAD"
+        ? null
+        : idleBoundedBody(req, limits.bodyIdleTimeoutMs, () => {
+            const error = new ClientGoneError("idle", `the client sent no body bytes for ${limits.bodyIdleTimeoutMs / 1000} s`);
+            gone.abort(error);
+            req.destroy();
+            return error;
+          });
+    const request: HandlerRequest = { method, url: new URL(req.url ?? "/", `${options.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}`), headers: toHeaders(req), body, signal: gone.signal };
+
+    let response: HandlerResponse;
+    try {
+      response = await match.route.handler(request);
+    } catch (error) {
+      if (!gone.signal.aborted) throw error;
+      response = clientClosedResponse();
+    }
+    if (gone.signal.aborted) {
+      logGone(gone.signal.reason as ClientGoneError, `${method} /${rawPath}`);
+      return;
+    }
+    res.writeHead(response.status, response.headers ?? {});
+    const responseBody = response.body;
+    if (responseBody === undefined || method === "HEAD") res.end();
+    else if (typeof responseBody === "string" || responseBody instanceof Uint8Array) res.end(responseBody);
+    else await stream(responseBody, res, response, gone.signal, `${method} /${rawPath}`);
+    // The handler may have answered before reading the body (an error); read the rest, still bounded.
+    if (body && !req.readableEnded && !req.destroyed) void discard(body);
+  }
+
+  async function stream(body: AsyncIterable<Uint8Array>, res: ServerResponse, response: HandlerResponse, gone: AbortSignal, what: string): Promise<void> {
+    const declared = Number(response.headers?.["Content-Length"] ?? response.headers?.["content-length"] ?? Number.NaN);
+    let sent = 0;
+    let ended = false;
+    async function* counted(): AsyncIterable<Uint8Array> {
+      for await (const chunk of body) {
+        sent += chunk.byteLength;
+        yield chunk;
+      }
+      ended = true;
+    }
+    try {
+      await pipeline(Readable.from(counted()), res);
+    } catch (error) {
+      // A client that hangs up once it has every byte (before the source said it ended) is no error.
+      if (ended || sent === declared) return;
+      if (!gone.aborted) throw error;
+      log(`local host: client closed the connection during the response to ${what}, after ${sent}${Number.isNaN(declared) ? "" : ` of ${declared}`} bytes`, "info");
+    }
+  }
+
+  function logGone(reason: ClientGoneError, what: string): void {
+    if (reason.reason === "idle") log(`local host: ${reason.message}: closed the connection of ${what}`, "warn");
+    else log(`local host: client closed the connection: ${what}`, "info");
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -89,6 +185,36 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
       });
     },
   };
+}
+
+/** The route's own error shape for a refusal, the management API's JSON error by default. */
+function refuse(route: RouteDefinition, refusal: HostRefusal): HandlerResponse {
+  return (route.refuse ?? refuseWithJsonError)(refusal);
+}
+
+async function send(req: IncomingMessage, res: ServerResponse, method: string, response: HandlerResponse): Promise<void> {
+  res.writeHead(response.status, response.headers ?? {});
+  res.end(method === "HEAD" ? undefined : (response.body as string | Uint8Array | undefined));
+  req.resume();
+}
+
+/** A body is coming: it has a length, or is chunked. */
+function carriesBody(req: IncomingMessage): boolean {
+  return req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+}
+
+async function discard(body: AsyncIterable<Uint8Array>): Promise<void> {
+  try {
+    for await (const _chunk of body);
+  } catch {
+    // The client went away or stalled; nothing waits for these bytes.
+  }
+}
+
+/** The path as sent: no query, not decoded, dot segments untouched (an absolute-form target loses its origin). */
+function pathOf(target: string | undefined): string {
+  const path = (target ?? "/").replace(/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/, "");
+  return path.split(/[?#]/, 1)[0] || "/";
 }
 
 /** Azure route template to a regex: literal segments, `{name}`, and a final optional `{*rest}`. */
@@ -116,7 +242,7 @@ function toHeaders(req: IncomingMessage): Headers {
 }
 
 /** Runs each timer on its NCRONTAB schedule, never two runs of one timer at once. */
-function scheduleTimers(timers: TimerDefinition[], log: (message: string) => void): () => void {
+function scheduleTimers(timers: TimerDefinition[], log: (message: string, level?: HostLogLevel) => void): () => void {
   const handles = new Map<string, NodeJS.Timeout>();
   let stopped = false;
   for (const timer of timers) {
@@ -126,8 +252,8 @@ function scheduleTimers(timers: TimerDefinition[], log: (message: string) => voi
       const delay = Math.max(schedule.next().getTime() - Date.now(), 0);
       const handle = setTimeout(() => {
         timer
-          .run(log)
-          .catch((error: unknown) => log(`timer ${timer.name} failed: ${error instanceof Error ? error.message : String(error)}`))
+          .run((message) => log(message, "info"))
+          .catch((error: unknown) => log(`timer ${timer.name} failed: ${error instanceof Error ? error.message : String(error)}`, "error"))
           .finally(arm);
       }, delay);
       handle.unref();

@@ -13,7 +13,8 @@ import { CHANGE_RETENTION_SECONDS } from "../domain/retention.js";
 import { createV2Handler } from "../registry/v2-handler.js";
 import { createHealthHandler } from "../observability/health.js";
 import { removeExpiredPasswords } from "../admin/password-expiry.js";
-import type { RouteDefinition, TimerDefinition } from "./types.js";
+import { refuseV2 } from "../registry/respond.js";
+import { ALL_METHODS, type RouteDefinition, type TimerDefinition } from "./types.js";
 
 export function buildRoutes(services: CloudServices): RouteDefinition[] {
   return [
@@ -21,8 +22,10 @@ export function buildRoutes(services: CloudServices): RouteDefinition[] {
       name: "registry-v2",
       // Catch-all: repository names contain slashes, so the engine parses the path from its end.
       route: "v2/{*path}",
-      methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+      // Every method: the engine answers 405 UNSUPPORTED naming what the resource allows.
+      methods: ALL_METHODS,
       handler: createV2Handler(services.registry),
+      refuse: refuseV2,
     },
     {
       name: "token-server",
@@ -52,7 +55,8 @@ export function buildRoutes(services: CloudServices): RouteDefinition[] {
       name: "management",
       // Not "admin/": the Functions host reserves that prefix for its own API.
       route: "management/{*path}",
-      methods: ["GET", "POST", "PATCH", "DELETE"],
+      // Every method: the management API answers 405 MethodNotAllowed naming what the resource allows.
+      methods: ALL_METHODS,
       handler: createAdminHandler(services.admin),
     },
   ];

@@ -11,6 +11,8 @@ export interface HandlerRequest {
   headers: Headers;
   /** The streamed body, or null when there is none. */
   body: AsyncIterable<Uint8Array> | null;
+  /** Aborted (with a ClientGoneError) when the client goes away; the local host sets it, Azure does not. */
+  signal?: AbortSignal;
 }
 
 export type ResponseBody = string | Uint8Array | AsyncIterable<Uint8Array>;
@@ -23,7 +25,18 @@ export interface HandlerResponse {
 
 export type Handler = (request: HandlerRequest) => Promise<HandlerResponse>;
 
-export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "TRACE";
+
+/** Every method a route may take: a catch-all surface takes them all and answers 405 itself, naming what the path allows. */
+export const ALL_METHODS: HttpMethod[] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
+
+/** What a host refuses before any handler runs; the route's surface renders it in its own error shape. */
+export interface HostRefusal {
+  status: 404 | 405 | 429;
+  code: "NotFound" | "MethodNotAllowed" | "TooManyRequests";
+  message: string;
+  headers: Record<string, string>;
+}
 
 export interface RouteDefinition {
   /** Function name in Azure; unique. */
@@ -32,6 +45,8 @@ export interface RouteDefinition {
   route: string;
   methods: HttpMethod[];
   handler: Handler;
+  /** Renders the host's refusals in this surface's error shape; the JSON error of the management API by default. */
+  refuse?: (refusal: HostRefusal) => HandlerResponse;
 }
 
 export interface TimerDefinition {

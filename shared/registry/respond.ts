@@ -1,5 +1,5 @@
 /** Response helpers shared by the /v2/ resources. */
-import type { HandlerResponse } from "../http/types.js";
+import type { HandlerResponse, HostRefusal } from "../http/types.js";
 import { RegistryError, errorBody } from "../domain/registry-errors.js";
 
 /** Every /v2/ response carries it; clients use it to recognise a registry. */
@@ -18,6 +18,16 @@ export function errorResponse(error: RegistryError, method: string): HandlerResp
     // A HEAD response has no body, but keeps the headers it would have had.
     ...(method === "HEAD" ? {} : { body }),
   };
+}
+
+/**
+ * What a host refuses under /v2/ (too many uploads from one client, a method no route takes),
+ * in the spec's error shape: TOOMANYREQUESTS, or UNSUPPORTED, the spec's code for an operation
+ * the registry does not offer.
+ */
+export function refuseV2(refusal: HostRefusal): HandlerResponse {
+  const code = refusal.code === "TooManyRequests" ? "TOOMANYREQUESTS" : "UNSUPPORTED";
+  return errorResponse(new RegistryError(code, refusal.message, { status: refusal.status, headers: refusal.headers }), "GET");
 }
 
 export function jsonResponse(status: number, value: unknown, headers: Record<string, string> = {}): HandlerResponse {

@@ -18,6 +18,7 @@ import { cancelUpload, finishUpload, getUploadStatus, patchUpload, startUpload }
 import { requireRepositoryName } from "./validate.js";
 import { isValidRepositoryName } from "../domain/names.js";
 import { logError } from "../observability/log.js";
+import { clientClosedResponse, clientGone } from "../http/client-gone.js";
 
 type Operation = {
   actions: DockerRepositoryAction[];
@@ -33,6 +34,8 @@ export function createV2Handler(ctx: RegistryContext, log: (message: string) => 
     try {
       response = await dispatch(ctx, request);
     } catch (error) {
+      // The host logs a client that went away, once and without a stack: it is not the registry's failure.
+      if (clientGone(request)) return clientClosedResponse();
       if (!(error instanceof RegistryError)) {
         // Never the headers: they may carry credentials.
         log(`registry: ${request.method} ${request.url.pathname} failed: ${error instanceof Error ? error.stack : String(error)}`);

@@ -19,6 +19,7 @@ import { configurationOf } from "./configuration.js";
 import { decodeCursor, encodeCursor } from "./cursor.js";
 import { SyncError, syncErrorResponse, syncJson } from "./errors.js";
 import { logError } from "../observability/log.js";
+import { clientClosedResponse, clientGone } from "../http/client-gone.js";
 
 export const PROTOCOL_VERSIONS = ["1"] as const;
 const MAX_FEED_PAGE = 1000;
@@ -196,6 +197,8 @@ export function syncRouter(operations: Record<string, Partial<Record<string, Syn
       if (!match || !operation) throw new SyncError("NOT_FOUND", `no sync endpoint ${request.method} ${request.url.pathname}`);
       return await operation(request, match[1]!);
     } catch (error) {
+      // The host logs a client that went away, once and without a stack.
+      if (clientGone(request)) return clientClosedResponse();
       if (error instanceof SyncError) return syncErrorResponse(error);
       if (error instanceof RegistryError) return errorResponse(error, request.method);
       if (error instanceof InvalidBodyError) return syncErrorResponse(new SyncError("INVALID_REQUEST", error.message));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { generateSigningKeyPem } from "../../shared/auth/signing-key.js";
-import { ConfigError, loadConfig } from "../../shared/config.js";
+import { ConfigError, httpLimitsOf, loadConfig } from "../../shared/config.js";
 
 const required = {
   COSMOS_ENDPOINT: "https://account.documents.azure.com:443/",
@@ -36,7 +36,18 @@ describe("loading the configuration", () => {
       CHANGE_FEED_GRACE_SECONDS: 30,
       IMPORT_QUEUE: "imports",
       BLOB_GC_GRACE_SECONDS: 3600,
+      HTTP_HEADERS_TIMEOUT_SECONDS: 30,
+      HTTP_REQUEST_TIMEOUT_SECONDS: 3600,
+      HTTP_BODY_IDLE_TIMEOUT_SECONDS: 60,
+      HTTP_MAX_UPLOADS_PER_CLIENT: 32,
     });
+  });
+
+  it("reads the local host's connection limits, refusing a headers timeout longer than the request timeout", () => {
+    const config = loadConfig({ ...required, HTTP_HEADERS_TIMEOUT_SECONDS: "5", HTTP_REQUEST_TIMEOUT_SECONDS: "0", HTTP_BODY_IDLE_TIMEOUT_SECONDS: "2", HTTP_MAX_UPLOADS_PER_CLIENT: "3" });
+    expect(httpLimitsOf(config)).toEqual({ headersTimeoutMs: 5000, requestTimeoutMs: 0, bodyIdleTimeoutMs: 2000, maxUploadsPerClient: 3, retryAfterSeconds: 5 });
+    expect(configError({ ...required, HTTP_HEADERS_TIMEOUT_SECONDS: "60", HTTP_REQUEST_TIMEOUT_SECONDS: "30" }).message).toContain("HTTP_HEADERS_TIMEOUT_SECONDS: must not exceed HTTP_REQUEST_TIMEOUT_SECONDS");
+    expect(configError({ ...required, HTTP_BODY_IDLE_TIMEOUT_SECONDS: "0", HTTP_MAX_UPLOADS_PER_CLIENT: "many" }).message).toMatch(/HTTP_BODY_IDLE_TIMEOUT_SECONDS: .*HTTP_MAX_UPLOADS_PER_CLIENT: /);
   });
 
   it("takes endpoints instead of keys, for the managed identity in Azure", () => {

@@ -32,6 +32,17 @@ describe("edge agent options", () => {
     expect(await problems(["--connection-string", CONNECTION], {})).toContain("or --http to serve plain HTTP");
   });
 
+  it("takes the server's limits as flags, with defaults, and refuses ones Node would not", async () => {
+    const defaults = await parseStartOptions(["--connection-string", CONNECTION, "--http"], {});
+    expect(defaults.httpLimits).toEqual({ headersTimeoutMs: 30_000, requestTimeoutMs: 3_600_000, bodyIdleTimeoutMs: 60_000, maxUploadsPerClient: 32, retryAfterSeconds: 5 });
+    const given = await parseStartOptions(["--connection-string", CONNECTION, "--http", "--headers-timeout", "2", "--request-timeout", "0", "--body-idle-timeout", "3", "--max-uploads-per-client", "4"], {});
+    expect(given.httpLimits).toMatchObject({ headersTimeoutMs: 2000, requestTimeoutMs: 0, bodyIdleTimeoutMs: 3000, maxUploadsPerClient: 4 });
+    const message = await problems(["--connection-string", CONNECTION, "--http", "--body-idle-timeout", "0", "--max-uploads-per-client", "lots"]);
+    expect(message).toContain("--body-idle-timeout:");
+    expect(message).toContain("--max-uploads-per-client:");
+    expect(await problems(["--connection-string", CONNECTION, "--http", "--headers-timeout", "60", "--request-timeout", "30"])).toContain("--headers-timeout must not exceed --request-timeout");
+  });
+
   it("explains a bad connection string without repeating its password", async () => {
     const message = await problems(["--connection-string", CONNECTION.replace("ParentEndpointProtocol=https", "ParentEndpointProtocol=ftp"), "--http"]);
     expect(message).toContain("ParentEndpointProtocol");
