@@ -12,7 +12,7 @@ import { blobService, createCloudServices, createCosmosClient, queueService } fr
 import { withMetrics } from "../shared/observability/metrics.js";
 import { generatePassword, hashPassword } from "../shared/auth/passwords.js";
 import { generateSigningKeyPem } from "../shared/auth/signing-key.js";
-import { loadConfig, type AppConfig } from "../shared/config.js";
+import { httpLimitsOf, loadConfig, type AppConfig } from "../shared/config.js";
 import { startLocalHost } from "../shared/http/local-host.js";
 import { buildRoutes, buildTimers } from "../shared/http/routes.js";
 import { COSMOS_CONTAINERS } from "../shared/store/cosmos/containers.js";
@@ -98,7 +98,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await migrateLegacySnapshot(cosmos, config.COSMOS_DATABASE, join(dataDir, "cosmos-snapshot.json"), log);
     await provision(config, cosmos);
     const services = createCloudServices(config, log);
-    const localHost = await startLocalHost(withMetrics(buildRoutes(services)), buildTimers(services), { host, port: options.port ?? 0, log });
+    const localHost = await startLocalHost(withMetrics(buildRoutes(services)), buildTimers(services), {
+      host,
+      port: options.port ?? 0,
+      log,
+      limits: httpLimitsOf(config),
+    });
     let stopping: Promise<void> | undefined;
     return {
       registryUrl: localHost.url,
@@ -258,7 +263,7 @@ async function main(): Promise<void> {
     port,
     durable: durabilityFromEnvironment(process.env.LOCAL_STACK_DURABILITY),
     settings: Object.fromEntries(
-      Object.entries(process.env).filter((entry): entry is [string, string] => /^(REGISTRY_|BLOB_|COSMOS_DATABASE)/.test(entry[0]) && entry[1] !== undefined),
+      Object.entries(process.env).filter((entry): entry is [string, string] => /^(REGISTRY_|BLOB_|COSMOS_DATABASE|HTTP_)/.test(entry[0]) && entry[1] !== undefined),
     ),
   });
   const line = "=".repeat(78);
