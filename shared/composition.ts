@@ -157,6 +157,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
       tokens: tokenService,
       connectedRegistries,
       imports,
+      changes,
     },
   };
 }

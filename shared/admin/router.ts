@@ -21,9 +21,12 @@ import { showOperation, startImport } from "./imports.js";
 import { createScopeMapSchema, updateScopeMapSchema, type ScopeMapService } from "./scope-maps.js";
 import { createTokenSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
 import { logError } from "../observability/log.js";
+import type { ChangeLog } from "../registry/change-log.js";
 
 export interface AdminServices {
   authenticator: AdminAuthenticator;
+  /** The change log: its epoch is started anew after a restore (docs/operations.md). */
+  changes: ChangeLog;
   scopeMaps: ScopeMapService;
   tokens: TokenService;
   connectedRegistries: ConnectedRegistryService;
@@ -42,6 +45,11 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
     {
       pattern: /^operations\/([^/]+)$/,
       methods: { GET: (_request, [id]) => showOperation(services.imports, id!) },
+    },
+    {
+      // After restoring the registry's data from a backup: every edge copies the current state again.
+      pattern: /^changeLog\/epoch$/,
+      methods: { POST: async () => adminJson(200, { epoch: await services.changes.startEpoch() }) },
     },
     {
       pattern: /^scopeMaps$/,

@@ -44,6 +44,8 @@ const statusSchema = z.object({
   state: z.enum(["Online", "Syncing"]),
   lastSyncTime: z.iso.datetime({ offset: true }).optional(),
   lastError: z.string().max(2000).optional(),
+  /** Objects the edge skipped because they could not be synced (it goes on with the rest). */
+  failures: z.array(z.object({ item: z.string().max(600), error: z.string().max(1000), since: z.string().max(40).optional() })).max(50).optional(),
   usage: z.object({ bytes: z.number().nonnegative(), repositories: z.number().int().nonnegative() }).optional(),
 });
 
@@ -164,9 +166,12 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
       return {
         ...current,
         lastActivityTime: timestamp,
-        connectionState: input.lastError ? "Unhealthy" : input.state,
+        connectionState: input.lastError || input.failures?.length ? "Unhealthy" : input.state,
         ...(input.lastSyncTime ? { lastSyncTime: input.lastSyncTime } : {}),
-        statusDetails: input.lastError ? [{ type: "sync", code: "SyncFailed", description: input.lastError, timestamp }] : [],
+        statusDetails: [
+          ...(input.lastError ? [{ type: "sync", code: "SyncFailed", description: input.lastError, timestamp }] : []),
+          ...(input.failures ?? []).map((failure) => ({ type: "sync", code: "ObjectSkipped", description: `${failure.item} could not be synced: ${failure.error}`, timestamp: failure.since ?? timestamp })),
+        ],
       };
     });
     return syncJson(200, { connectionState: record.connectionState, lastActivityTime: record.lastActivityTime });
