@@ -145,6 +145,24 @@ describe("the sync protocol (cloud side)", () => {
     expect(foreign.body.errors[0].code).toBe("CURSOR_INVALID");
   });
 
+  it("answers every cursor issued before a new change-log epoch (started after a restore) as expired, and reads on from a fresh one", async () => {
+    const edge = await connectedRegistry("syncepoch1");
+    const instance = randomUUID();
+    const { cursor } = (await call(edge, "POST", "activate", activation(instance))).body;
+    expect((await call(edge, "GET", "feed", undefined, `?cursor=${cursor}&instance=${instance}`)).status).toBe(200);
+    const started = await admin.call("POST", "changeLog/epoch");
+    expect(started.status).toBe(200);
+    expect(started.body.epoch).toEqual(expect.any(String));
+    const refused = await call(edge, "GET", "feed", undefined, `?cursor=${cursor}&instance=${instance}`);
+    expect(refused.status).toBe(410);
+    expect(refused.body.errors[0]).toMatchObject({ code: "CURSOR_EXPIRED", detail: { reason: "epoch" } });
+    // Activating again hands out a cursor in the new epoch.
+    const fresh = (await call(edge, "POST", "activate", activation(instance))).body.cursor;
+    const page = await call(edge, "GET", "feed", undefined, `?cursor=${fresh}&instance=${instance}`);
+    expect(page.status).toBe(200);
+    expect(page.body.cursor).toEqual(expect.any(String));
+  });
+
   it("stops a deactivated edge at its next call", async () => {
     const edge = await connectedRegistry("synceight1");
     const instance = randomUUID();
