@@ -196,4 +196,17 @@ describe("the change log", () => {
     expect(fresh.seq).toBe(current.seq);
     expect((await log.readFrom(fresh, 10)).entries).toEqual([]);
   });
+
+  it("gives a log from before epochs an epoch once, and keeps it", async () => {
+    const registryName = `legacy${randomBytes(4).toString("hex")}`;
+    const container = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE).container(CHANGES_CONTAINER.id);
+    await container.items.create({ id: "sequence", registry: registryName, type: "sequence", value: 7 });
+    const legacy = new CosmosChangeStore(container, registryName);
+    const [first, second] = await Promise.all([legacy.head(), legacy.head()]);
+    expect(first).toEqual({ seq: 7, epoch: expect.any(String) });
+    expect(second).toEqual(first);
+    expect(await new CosmosChangeStore(container, registryName).head()).toEqual(first);
+    expect(await legacy.nextSequence()).toBe(8);
+    expect((await legacy.head()).epoch).toBe(first.epoch);
+  });
 });
