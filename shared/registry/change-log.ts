@@ -150,6 +150,14 @@ export class ChangeLog {
     return { epoch, seq, ...optional(fingerprint(entry)) };
   }
 
+  /**
+   * Entries as stored, pending ones included, in seq order: for a registry's own bookkeeping
+   * (who last changed a tag), not for readers that must not pass over an unsettled change.
+   */
+  async storedAfter(after: number, limit: number): Promise<ChangeEntry[]> {
+    return this.store.readAfter(after, limit);
+  }
+
   /** Starts a new epoch: every reader copies the current state again (docs/operations.md, after a restore). */
   async startEpoch(): Promise<string> {
     return this.store.startEpoch();

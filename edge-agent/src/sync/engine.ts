@@ -212,7 +212,6 @@ export class SyncEngine {
     const from = state.state.fullSyncFrom;
     const repositories = state.state.configuration?.repositories ?? [];
     log.info("full sync started", { repositories: repositories.length });
-    this.options.localOnly.forgetOrigins();
     for (const repository of repositories) {
       if (this.stopped) return;
       await this.syncRepository(repository);

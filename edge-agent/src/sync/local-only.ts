@@ -30,22 +30,22 @@ export interface LocalOnlyOptions {
 const ORIGIN_PAGE = 1000;
 
 export class LocalOnlyContent {
-  /** Who last changed each tag and manifest, from the local change log; read once per full sync. */
-  private origins: Map<string, string | undefined> | undefined;
-
   constructor(private readonly options: LocalOnlyOptions) {}
-
-  /** A new full sync reads the origins afresh. */
-  forgetOrigins(): void {
-    this.origins = undefined;
-  }
 
   /** Removes (or, for local pushes in ReadWrite mode, pushes up) what the repository holds beyond `parentTags`. */
   async reconcile(repository: string, parentTags: ReadonlySet<string>, localTags: readonly string[]): Promise<void> {
     const { applier, metadata, upstream, log } = this.options;
+    // Who last changed each tag and manifest: read from the local log only when something is
+    // local-only, and afresh for each call, so a push made since is never taken for the parent's.
+    let origins: Promise<Map<string, string | undefined>> | undefined;
+    const isLocalPush = async (key: string): Promise<boolean> => {
+      if (this.options.mode() !== "ReadWrite") return false;
+      const known = await (origins ??= this.readOrigins());
+      return known.has(key) && known.get(key) !== PARENT_SOURCE;
+    };
     for (const tag of localTags) {
       if (parentTags.has(tag)) continue;
-      if (await this.isLocalPush(`${repository}\0tag\0${tag}`)) {
+      if (await isLocalPush(`${repository}\0tag\0${tag}`)) {
         log.info("a tag pushed here is missing at the parent: pushing it up again", { repository, tag });
         await upstream.pushAgain(repository, { tag });
       } else {
@@ -65,7 +65,7 @@ export class LocalOnlyContent {
     }
     for (const digest of await metadata.listManifests(repository)) {
       if (reachable.has(digest) || (await this.parentHasManifest(repository, digest))) continue;
-      if (await this.isLocalPush(`${repository}\0manifest\0${digest}`)) {
+      if (await isLocalPush(`${repository}\0manifest\0${digest}`)) {
         await upstream.pushAgain(repository, { digest });
       } else {
         await applier.deleteManifest(repository, digest);
@@ -83,23 +83,18 @@ export class LocalOnlyContent {
     throw new RemoteError(response.status, `${what} answered ${response.status}`);
   }
 
-  /** Whether the edge's own log says the current state of this tag or manifest came from a local push. */
-  private async isLocalPush(key: string): Promise<boolean> {
-    if (this.options.mode() !== "ReadWrite") return false;
-    this.origins ??= await this.readOrigins();
-    return this.origins.has(key) && this.origins.get(key) !== PARENT_SOURCE;
-  }
-
+  /** The source of the last entry for each tag and manifest (pending ones too: a push in flight is local). */
   private async readOrigins(): Promise<Map<string, string | undefined>> {
     const origins = new Map<string, string | undefined>();
     for (let after = 0; ; ) {
-      const page = await this.options.changes.read(after, ORIGIN_PAGE);
-      for (const entry of page.entries) {
+      const entries = await this.options.changes.storedAfter(after, ORIGIN_PAGE);
+      for (const entry of entries) {
+        if (entry.state === "void") continue;
         if (entry.tag) origins.set(`${entry.repository}\0tag\0${entry.tag}`, entry.source);
         if (entry.digest) origins.set(`${entry.repository}\0manifest\0${entry.digest}`, entry.source);
       }
-      if (!page.more || page.settled === after) return origins;
-      after = page.settled;
+      if (entries.length < ORIGIN_PAGE) return origins;
+      after = entries[entries.length - 1]!.seq;
     }
   }
 }
