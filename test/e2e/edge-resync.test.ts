@@ -325,6 +325,8 @@ describe("edges converge when their parent went back in time", () => {
       const c = await pushRandomImage(pusher, repository, "c");
       await eventually(async () => (await digestAt(edge2.url, reader, repository, "c")) === c.digest, CONVERGE_MS, "c at edge2: the feed goes on");
       expect(await digestAt(cloud.stack.registryUrl, admin, repository, "c")).toBe(c.digest);
+      const log = edge2.logs.find((entry) => entry.message === "the parent cannot continue the feed from this cursor: doing a full resync");
+      expect(log, "edge2 says why it resynced").toMatchObject({ reason: expect.stringMatching(/^(beyond-head|anchor)$/) });
     },
     SLOW_TEST_MS,
   );

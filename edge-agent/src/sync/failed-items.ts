@@ -19,8 +19,11 @@ const MAX_FAILED_ITEMS = 100;
  * the credentials (stop the cycle, back off): the parent answered, and refused this object.
  */
 export function isObjectFailure(error: unknown): boolean {
-  if (error instanceof RemoteError) return error.status >= 400 && error.status < 500 && ![401, 408, 429].includes(error.status);
-  return error instanceof DigestMismatchError || error instanceof RegistryError;
+  const refusedForThisObject = (status: number): boolean => status >= 400 && status < 500 && ![401, 408, 429].includes(status);
+  if (error instanceof RemoteError) return refusedForThisObject(error.status);
+  // The local engine refusing what the parent sent (an invalid manifest); not its "too busy, retry".
+  if (error instanceof RegistryError) return refusedForThisObject(error.status);
+  return error instanceof DigestMismatchError;
 }
 
 export type ItemKey = Pick<FailedItem, "repository" | "tag" | "digest">;
