@@ -121,18 +121,16 @@ export class ChangeLog {
    * entry's fingerprint tells the new history from the old.
    */
   async readFrom(position: LogPosition, limit: number): Promise<PositionedPage> {
-    const head = await this.store.head();
+    // Two point reads at once: the head, and the entry the position stopped at.
+    const [head, [entry]] = await Promise.all([this.store.head(), position.seq > 0 ? this.store.readRange(position.seq, position.seq) : Promise.resolve([])]);
     if (position.epoch !== head.epoch) {
       throw new HistoryRewrittenError("epoch", `the change log has started a new epoch since this cursor was issued (a restore or a rebuilt registry)`);
     }
     if (position.seq > head.seq) {
       throw new HistoryRewrittenError("beyond-head", `the cursor is at change ${position.seq} but the change log ends at ${head.seq}: the log went back in time (a restore?)`);
     }
-    if (position.seq > 0) {
-      const [entry] = await this.store.readRange(position.seq, position.seq);
-      if (fingerprint(entry) !== position.fingerprint) {
-        throw new HistoryRewrittenError("anchor", `change ${position.seq} is not the entry this cursor read: the log was rewritten since (a restore?) or that entry expired`);
-      }
+    if (position.seq > 0 && fingerprint(entry) !== position.fingerprint) {
+      throw new HistoryRewrittenError("anchor", `change ${position.seq} is not the entry this cursor read: the log was rewritten since (a restore?) or that entry expired`);
     }
     const page = await this.readKnowing(head.seq, position.seq, limit);
     const settled = page.settled === position.seq ? position : { epoch: head.epoch, seq: page.settled, ...optional(page.settledFingerprint) };
