@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash, randomUUID } from "node:crypto";
 import { parseConnectionString } from "../shared/domain/connected-registry/index.js";
-import { encodeCursor } from "../shared/sync/cursor.js";
+import { decodeCursor, encodeCursor } from "../shared/sync/cursor.js";
 import { generatePassword, hashPassword } from "../shared/auth/passwords.js";
 import { startOurs } from "./our-stack.js";
 import { median } from "./stats.js";
@@ -110,7 +110,8 @@ export async function runSyncBench(): Promise<Record<string, number>> {
     const load = await closedLoop(feedUrl(activation.cursor), { Authorization: sync }, LOAD);
 
     // 3. Catching up on all 10,000 changes from the start of the log.
-    let cursor = encodeCursor("benchedge1", 0, Date.now());
+    // The start of the log, in the history the activation's cursor names.
+    let cursor = encodeCursor("benchedge1", { epoch: decodeCursor(activation.cursor, "benchedge1").e, seq: 0 }, Date.now());
     let changes = 0;
     let requests = 0;
     const catchUpStart = performance.now();

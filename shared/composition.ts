@@ -159,6 +159,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
       tokens: tokenService,
       connectedRegistries,
       imports,
+      changes,
     },
   };
 }

@@ -36,6 +36,7 @@ import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
 import { AGENT_VERSION, SyncEngine } from "./sync/engine.js";
 import { RegistryHttpClient } from "../../shared/remote/http-client.js";
+import { LocalOnlyContent } from "./sync/local-only.js";
 import { UpstreamPusher } from "./sync/upstream.js";
 
 /** Short-lived, as in the cloud: a client token removed at the parent stops working within this. */
@@ -110,11 +111,14 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     },
     log: (message) => log.debug(message),
   });
+  const applier = new Applier(registry, fetcher);
+  const upstream = new UpstreamPusher(registry, client, state, log, metrics);
   const engine = new SyncEngine({
     name,
     client,
-    applier: new Applier(registry, fetcher),
-    upstream: new UpstreamPusher(registry, client, state, log, metrics),
+    applier,
+    upstream,
+    localOnly: new LocalOnlyContent({ applier, metadata, changes, client, upstream, log, mode: () => state.state.configuration?.mode }),
     metadata,
     state,
     log,

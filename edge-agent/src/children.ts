@@ -7,16 +7,16 @@
  * the child fetches through this agent's /v2/. Children are authenticated here first,
  * offline, with the sync-token verifiers the parent sent.
  */
-import { durationMilliseconds } from "../../shared/domain/connected-registry/index.js";
 import type { DockerGatewayAction } from "../../shared/domain/docker-scope.js";
 import { readBody } from "../../shared/http/body.js";
 import type { Handler, HandlerRequest, HandlerResponse } from "../../shared/http/types.js";
 import type { Authorizer } from "../../shared/auth/authorizer.js";
 import type { ChangeLog } from "../../shared/registry/change-log.js";
 import type { EdgeConfiguration } from "../../shared/sync/configuration.js";
-import { decodeCursor, encodeCursor } from "../../shared/sync/cursor.js";
+import { encodeCursor } from "../../shared/sync/cursor.js";
+import { readFeedPage } from "../../shared/sync/feed-page.js";
 import { SyncError, syncJson } from "../../shared/sync/errors.js";
-import { feedChanges, syncRouter } from "../../shared/sync/handler.js";
+import { syncRouter } from "../../shared/sync/handler.js";
 import { errorText, type Logger } from "./log.js";
 import type { StateFile } from "./state.js";
 import { RemoteUnreachableError, type RegistryHttpClient } from "../../shared/remote/http-client.js";
@@ -84,7 +84,7 @@ export function createChildrenHandler(services: ChildrenServices): Handler {
     const body = await readBody(request.body, 64 * 1024);
     const input = parseBody(body);
     const answer = await relay(request, body);
-    const localCursor = encodeCursor(name, await services.changes.startingPoint(), Date.now());
+    const localCursor = encodeCursor(name, await services.changes.startingPosition(), Date.now());
     if (answer && answer.status === 200) {
       const value = answer.value as { configuration: EdgeConfiguration; activation: { activatedAt?: string } };
       await remember(name, (child) => {
@@ -127,14 +127,17 @@ export function createChildrenHandler(services: ChildrenServices): Handler {
     await refreshConfiguration(request, name);
     const known = state.state.children[name]?.configuration;
     if (!known) throw new SyncError("NOT_ACTIVE", `connected registry "${name}" has no configuration here yet; activate it first`);
-    const cursor = decodeCursor(params.get("cursor") ?? "", name);
-    if (Date.now() - cursor.t > durationMilliseconds(known.messageTtl)) {
-      throw new SyncError("CURSOR_EXPIRED", `the cursor is older than the message TTL (${known.messageTtl}); do a full resync`);
-    }
     const limit = Math.min(Math.max(Number(params.get("limit") ?? MAX_FEED_PAGE) || MAX_FEED_PAGE, 1), MAX_FEED_PAGE);
-    const page = await services.changes.read(cursor.s, limit);
-    const changes = feedChanges(page.entries, known.repositories);
-    return syncJson(200, { changes, cursor: encodeCursor(name, page.settled, Date.now()), more: page.more, configurationVersion: known.version });
+    // This agent's own log: a restored copy of this data folder is caught here as in the cloud.
+    const page = await readFeedPage(services.changes, {
+      name,
+      cursor: params.get("cursor") ?? "",
+      messageTtl: known.messageTtl,
+      repositories: known.repositories,
+      limit,
+      now: Date.now(),
+    });
+    return syncJson(200, { ...page, configurationVersion: known.version });
   }
 
   /** A child's settings change in the cloud; its feed reads bring them here (at most every 5 s). */

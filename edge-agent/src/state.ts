@@ -29,6 +29,16 @@ export interface ChildState {
   lastActivityTime?: string;
 }
 
+/** An object the edge could not sync and skipped (sync/failed-items.ts): a tag, a manifest, or a whole repository's listing. */
+export interface FailedItem {
+  repository: string;
+  tag?: string;
+  digest?: string;
+  error: string;
+  since: string;
+  lastTried: string;
+}
+
 export interface EdgeState {
   /** Generated once per data folder: the parent tells two instances apart by it. */
   instanceId: string;
@@ -46,6 +56,8 @@ export interface EdgeState {
   upstreamAfter: number;
   lastSyncTime?: string;
   lastError?: string;
+  /** Objects skipped because they could not be synced; retried at later cycles. */
+  failedItems?: FailedItem[];
   lastContactTime?: string;
   progress: SyncProgress;
   children: Record<string, ChildState>;

@@ -26,6 +26,7 @@ export function statusView(state: EdgeState, options: { names: boolean }): Recor
     lastSyncTime: state.lastSyncTime,
     lastContactTime: state.lastContactTime,
     lastError: state.lastError,
+    failedItems: (state.failedItems ?? []).map(({ repository, tag, digest, error, since }) => ({ repository, tag, digest, error, since })),
     progress: state.progress,
   };
 }
@@ -46,5 +47,8 @@ export function formatStatus(state: EdgeState): string {
     `sync progress:      ${progress.phase}${progress.phase !== "idle" ? ` ${progress.itemsDone}/${progress.itemsTotal}${progress.current ? ` (${progress.current})` : ""}` : ""}, ${(progress.bytesFetched / 1048576).toFixed(1)} MiB fetched`,
   ];
   if (state.lastError) lines.push(`last error:         ${state.lastError}`);
+  for (const item of state.failedItems ?? []) {
+    lines.push(`not synced:         ${item.tag ? `${item.repository}:${item.tag}` : item.digest ? `${item.repository}@${item.digest}` : item.repository} (since ${item.since}): ${item.error}`);
+  }
   return lines.join("\n");
 }

@@ -4,6 +4,7 @@
  * bin is main.ts.
  */
 import { parseCommandLine, type CommandSpec } from "./args.js";
+import { changeLogCommands } from "./change-log.js";
 import { connectedRegistryCommands } from "./connected-registries.js";
 import { CommandContext, type CliIO } from "./context.js";
 import { ApiError, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UnreachableError, UsageError } from "./errors.js";
@@ -13,7 +14,7 @@ import { scopeMapCommands } from "./scope-maps.js";
 import { tokenCommands } from "./tokens.js";
 import { commandHelp, groupHelp } from "./usage.js";
 
-export const COMMANDS: readonly CommandSpec<CommandContext>[] = [...scopeMapCommands, ...tokenCommands, ...connectedRegistryCommands, ...importCommands, ...repositoryCommands];
+export const COMMANDS: readonly CommandSpec<CommandContext>[] = [...scopeMapCommands, ...tokenCommands, ...connectedRegistryCommands, ...importCommands, ...repositoryCommands, ...changeLogCommands];
 
 export async function run(argv: readonly string[], io: CliIO): Promise<number> {
   const commands = COMMANDS as readonly CommandSpec<unknown>[];

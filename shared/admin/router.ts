@@ -25,9 +25,12 @@ import { clientClosedResponse, clientGone } from "../http/client-gone.js";
 import { isScopeMapReference, isTokenReference } from "../domain/identity-names.js";
 import { isValidConnectedRegistryName } from "../domain/connected-registry/index.js";
 import { isOperationId } from "../domain/operation-id.js";
+import type { ChangeLog } from "../registry/change-log.js";
 
 export interface AdminServices {
   authenticator: AdminAuthenticator;
+  /** The change log: its epoch is started anew after a restore (docs/operations.md). */
+  changes: ChangeLog;
   scopeMaps: ScopeMapService;
   tokens: TokenService;
   connectedRegistries: ConnectedRegistryService;
@@ -61,6 +64,11 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
     {
       pattern: /^operations\/([^/]+)$/, names: OPERATION,
       methods: { GET: (_request, [id]) => showOperation(services.imports, id!) },
+    },
+    {
+      // After restoring the registry's data from a backup: every edge copies the current state again.
+      pattern: /^changeLog\/epoch$/,
+      methods: { POST: async () => adminJson(200, { epoch: await services.changes.startEpoch() }) },
     },
     {
       pattern: /^scopeMaps$/,

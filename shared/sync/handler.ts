@@ -6,17 +6,17 @@
 import { z } from "zod";
 import type { Authorizer } from "../auth/authorizer.js";
 import type { DockerGatewayAction } from "../domain/docker-scope.js";
-import { durationMilliseconds } from "../domain/connected-registry/index.js";
 import type { Handler, HandlerRequest, HandlerResponse } from "../http/types.js";
 import { RegistryError } from "../domain/registry-errors.js";
 import { errorResponse } from "../registry/respond.js";
-import type { ChangeLog, FeedEntry } from "../registry/change-log.js";
+import type { ChangeLog } from "../registry/change-log.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import type { IdentityStore } from "../store/identity-store.js";
 import { retryOnConflict } from "../store/optimistic-update.js";
 import { InvalidBodyError, readJson } from "../http/json-body.js";
 import { configurationOf } from "./configuration.js";
-import { decodeCursor, encodeCursor } from "./cursor.js";
+import { encodeCursor } from "./cursor.js";
+import { readFeedPage } from "./feed-page.js";
 import { SyncError, syncErrorResponse, syncJson } from "./errors.js";
 import { logError } from "../observability/log.js";
 import { clientClosedResponse, clientGone } from "../http/client-gone.js";
@@ -45,6 +45,8 @@ const statusSchema = z.object({
   state: z.enum(["Online", "Syncing"]),
   lastSyncTime: z.iso.datetime({ offset: true }).optional(),
   lastError: z.string().max(2000).optional(),
+  /** Objects the edge skipped because they could not be synced (it goes on with the rest). */
+  failures: z.array(z.object({ item: z.string().max(600), error: z.string().max(1000), since: z.string().max(40).optional() })).max(50).optional(),
   usage: z.object({ bytes: z.number().nonnegative(), repositories: z.number().int().nonnegative() }).optional(),
 });
 
@@ -122,7 +124,7 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
       };
     });
     const configuration = await configurationOf(record, services.registries, services.identity);
-    const cursor = encodeCursor(name, await services.changes.startingPoint(), now());
+    const cursor = encodeCursor(name, await services.changes.startingPosition(), now());
     return syncJson(200, {
       protocolVersion: version,
       activation: { status: "Active", instanceId: input.instanceId, activatedAt: record.activation.activatedAt },
@@ -143,16 +145,17 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
     const params = request.url.searchParams;
     const record = await requireRecord(name);
     requireActiveInstance(record, params.get("instance"));
-    const cursor = decodeCursor(params.get("cursor") ?? "", name);
-    const ttlMs = durationMilliseconds(record.messageTtl);
-    if (now() - cursor.t > ttlMs) {
-      throw new SyncError("CURSOR_EXPIRED", `the cursor is older than the message TTL (${record.messageTtl}); do a full resync`);
-    }
     const limitParam = Number(params.get("limit") ?? MAX_FEED_PAGE);
     if (!Number.isInteger(limitParam) || limitParam < 1) throw new SyncError("INVALID_REQUEST", `limit must be a positive integer, got "${params.get("limit")}"`);
-    const page = await services.changes.read(cursor.s, Math.min(limitParam, MAX_FEED_PAGE));
-    const changes = feedChanges(page.entries, record.repositories);
-    return syncJson(200, { changes, cursor: encodeCursor(name, page.settled, now()), more: page.more, configurationVersion: await configurationVersion(record) });
+    const page = await readFeedPage(services.changes, {
+      name,
+      cursor: params.get("cursor") ?? "",
+      messageTtl: record.messageTtl,
+      repositories: record.repositories,
+      limit: Math.min(limitParam, MAX_FEED_PAGE),
+      now: now(),
+    });
+    return syncJson(200, { ...page, configurationVersion: await configurationVersion(record) });
   }
 
   async function status(request: HandlerRequest, name: string): Promise<HandlerResponse> {
@@ -164,9 +167,12 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
       return {
         ...current,
         lastActivityTime: timestamp,
-        connectionState: input.lastError ? "Unhealthy" : input.state,
+        connectionState: input.lastError || input.failures?.length ? "Unhealthy" : input.state,
         ...(input.lastSyncTime ? { lastSyncTime: input.lastSyncTime } : {}),
-        statusDetails: input.lastError ? [{ type: "sync", code: "SyncFailed", description: input.lastError, timestamp }] : [],
+        statusDetails: [
+          ...(input.lastError ? [{ type: "sync", code: "SyncFailed", description: input.lastError, timestamp }] : []),
+          ...(input.failures ?? []).map((failure) => ({ type: "sync", code: "ObjectSkipped", description: `${failure.item} could not be synced: ${failure.error}`, timestamp: failure.since ?? timestamp })),
+        ],
       };
     });
     return syncJson(200, { connectionState: record.connectionState, lastActivityTime: record.lastActivityTime });
@@ -208,10 +214,3 @@ export function syncRouter(operations: Record<string, Partial<Record<string, Syn
   };
 }
 
-/** A feed page's entries as the protocol shows them, limited to the connected registry's repositories. */
-export function feedChanges(entries: FeedEntry[], repositories: readonly string[]): Array<Omit<FeedEntry, "state"> & { state: FeedEntry["state"] }> {
-  const inScope = new Set(repositories);
-  return entries
-    .filter((entry) => inScope.has(entry.repository))
-    .map(({ seq, repository, kind, digest, tag, mediaType, state, createdAt, source }) => ({ seq, repository, kind, digest, tag, mediaType, state, createdAt, source }));
-}

@@ -153,4 +153,60 @@ describe("the change log", () => {
     expect(after).not.toContain("feed/ancient");
     expect(after).toContain("feed/recent");
   });
+
+  it("tells a reader whose history was rewritten (a restore, a new epoch) apart from one that is merely behind", async () => {
+    // A log of its own (another partition), so the restore below touches nothing else.
+    const registryName = `rewrite${randomBytes(4).toString("hex")}`;
+    const container = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE).container(CHANGES_CONTAINER.id);
+    const own = new CosmosChangeStore(container, registryName);
+    const log = new ChangeLog(own, { graceMs: 1000 });
+    const change = (tag: string) => log.record({ repository: "rewrite/app", kind: "tag.set", tag, digest: `sha256:${"0".repeat(64)}` }, async () => undefined);
+    const start = await log.startingPosition();
+    expect(start.seq).toBe(0);
+
+    await change("a");
+    const backup = (await container.item("sequence", registryName).read()).resource;
+    await change("b");
+    await change("c");
+    const behind = await log.readFrom(start, 10);
+    expect(behind.entries.map((e) => e.tag)).toEqual(["a", "b", "c"]);
+    const reader = behind.position;
+    // Behind or up to date in the same history: read on as usual.
+    expect((await log.readFrom(reader, 10)).entries).toEqual([]);
+
+    // "Restore" the log to the backup: the sequence document and the entries as they were after "a".
+    await container.item("sequence", registryName).replace(backup);
+    for (const seq of [reader.seq - 1, reader.seq]) await container.item(`change:${seq}`, registryName).delete();
+    // Nothing written since: the reader is beyond the head.
+    await expect(log.readFrom(reader, 10)).rejects.toMatchObject({ reason: "beyond-head" });
+    // New writes take the same numbers again: only the entry's fingerprint tells them apart.
+    await change("d");
+    await change("e");
+    expect((await own.head()).seq).toBe(reader.seq);
+    await expect(log.readFrom(reader, 10)).rejects.toMatchObject({ reason: "anchor" });
+    // A reader that started before the backup point is still in this history.
+    expect((await log.readFrom(start, 10)).entries.map((e) => e.tag)).toEqual(["a", "d", "e"]);
+
+    // An explicit new epoch (docs/operations.md): every position issued before is refused.
+    const current = (await log.readFrom(start, 10)).position;
+    await log.startEpoch();
+    await expect(log.readFrom(current, 10)).rejects.toMatchObject({ reason: "epoch" });
+    await expect(log.readFrom(start, 10)).rejects.toMatchObject({ reason: "epoch" });
+    const fresh = await log.startingPosition();
+    expect(fresh.seq).toBe(current.seq);
+    expect((await log.readFrom(fresh, 10)).entries).toEqual([]);
+  });
+
+  it("gives a log from before epochs an epoch once, and keeps it", async () => {
+    const registryName = `legacy${randomBytes(4).toString("hex")}`;
+    const container = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE).container(CHANGES_CONTAINER.id);
+    await container.items.create({ id: "sequence", registry: registryName, type: "sequence", value: 7 });
+    const legacy = new CosmosChangeStore(container, registryName);
+    const [first, second] = await Promise.all([legacy.head(), legacy.head()]);
+    expect(first).toEqual({ seq: 7, epoch: expect.any(String) });
+    expect(second).toEqual(first);
+    expect(await new CosmosChangeStore(container, registryName).head()).toEqual(first);
+    expect(await legacy.nextSequence()).toBe(8);
+    expect((await legacy.head()).epoch).toBe(first.epoch);
+  });
 });

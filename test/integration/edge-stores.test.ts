@@ -484,6 +484,40 @@ describe("FsChangeStore", () => {
     }
   });
 
+  it("keeps its epoch across restarts and purges; a lost log comes back with a new one, and startEpoch replaces it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "edge-changes-"));
+    try {
+      let store = await FsChangeStore.open(dir);
+      const { epoch } = await store.head();
+      expect(epoch).toMatch(/^[A-Za-z0-9_-]{8,}$/);
+      await store.create(entry(await store.nextSequence(), new Date(Date.now() - 86_400_000).toISOString()));
+      await store.create(entry(await store.nextSequence()));
+      await store.close();
+      store = await FsChangeStore.open(dir);
+      expect(await store.head()).toEqual({ seq: 2, epoch });
+      expect(await store.deleteOlderThan(new Date(Date.now() - 3_600_000), 10)).toBe(1);
+      await store.close();
+      store = await FsChangeStore.open(dir);
+      expect(await store.head()).toEqual({ seq: 2, epoch });
+      const next = await store.startEpoch();
+      expect(next).not.toBe(epoch);
+      await store.close();
+      store = await FsChangeStore.open(dir);
+      expect(await store.head()).toEqual({ seq: 2, epoch: next });
+      await store.close();
+
+      // The data folder lost: a new log, a new epoch.
+      await rm(join(dir, "changes.log"));
+      store = await FsChangeStore.open(dir);
+      const fresh = await store.head();
+      expect(fresh.seq).toBe(0);
+      expect([epoch, next]).not.toContain(fresh.epoch);
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("purges old entries by rewriting the file, without ever reusing their numbers", async () => {
     const dir = await mkdtemp(join(tmpdir(), "edge-changes-"));
     try {

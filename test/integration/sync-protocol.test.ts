@@ -4,7 +4,7 @@ import { parseConnectionString } from "../../shared/domain/connected-registry/in
 import { createCosmosClient } from "../../shared/composition.js";
 import { CosmosConnectedRegistryStore } from "../../shared/store/cosmos/connected-registry-store.js";
 import { IDENTITY_CONTAINER } from "../../shared/store/cosmos/containers.js";
-import { encodeCursor } from "../../shared/sync/cursor.js";
+import { cursorPosition, decodeCursor, encodeCursor } from "../../shared/sync/cursor.js";
 import { SILENCE_BEFORE_OFFLINE_MS, markSilentRegistriesOffline } from "../../shared/sync/health-sweep.js";
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, RegistryClient, basicAuthorization } from "../support/registry-client.js";
@@ -134,14 +134,33 @@ describe("the sync protocol (cloud side)", () => {
   it("tells an edge whose cursor is older than the message TTL to resync, and rejects a foreign cursor", async () => {
     const edge = await connectedRegistry("syncseven1", { messageTtl: "P1D" });
     const instance = randomUUID();
-    await call(edge, "POST", "activate", activation(instance));
-    const stale = encodeCursor("syncseven1", 0, Date.now() - 25 * 3600_000);
+    const { cursor } = (await call(edge, "POST", "activate", activation(instance))).body;
+    const position = cursorPosition(decodeCursor(cursor, "syncseven1"));
+    const stale = encodeCursor("syncseven1", position, Date.now() - 25 * 3600_000);
     const expired = await call(edge, "GET", "feed", undefined, `?cursor=${stale}&instance=${instance}`);
     expect(expired.status).toBe(410);
     expect(expired.body.errors[0].code).toBe("CURSOR_EXPIRED");
-    const foreign = await call(edge, "GET", "feed", undefined, `?cursor=${encodeCursor("someoneelse", 0, Date.now())}&instance=${instance}`);
+    const foreign = await call(edge, "GET", "feed", undefined, `?cursor=${encodeCursor("someoneelse", position, Date.now())}&instance=${instance}`);
     expect(foreign.status).toBe(400);
     expect(foreign.body.errors[0].code).toBe("CURSOR_INVALID");
+  });
+
+  it("answers every cursor issued before a new change-log epoch (started after a restore) as expired, and reads on from a fresh one", async () => {
+    const edge = await connectedRegistry("syncepoch1");
+    const instance = randomUUID();
+    const { cursor } = (await call(edge, "POST", "activate", activation(instance))).body;
+    expect((await call(edge, "GET", "feed", undefined, `?cursor=${cursor}&instance=${instance}`)).status).toBe(200);
+    const started = await admin.call("POST", "changeLog/epoch");
+    expect(started.status).toBe(200);
+    expect(started.body.epoch).toEqual(expect.any(String));
+    const refused = await call(edge, "GET", "feed", undefined, `?cursor=${cursor}&instance=${instance}`);
+    expect(refused.status).toBe(410);
+    expect(refused.body.errors[0]).toMatchObject({ code: "CURSOR_EXPIRED", detail: { reason: "epoch" } });
+    // Activating again hands out a cursor in the new epoch.
+    const fresh = (await call(edge, "POST", "activate", activation(instance))).body.cursor;
+    const page = await call(edge, "GET", "feed", undefined, `?cursor=${fresh}&instance=${instance}`);
+    expect(page.status).toBe(200);
+    expect(page.body.cursor).toEqual(expect.any(String));
   });
 
   it("stops a deactivated edge at its next call", async () => {

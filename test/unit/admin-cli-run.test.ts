@@ -49,6 +49,14 @@ async function cli(argv: string[], answers: Answer[] = [], options: { env?: Reco
 const scopeMap = { name: "hello-pull", type: "UserDefined", description: "", actions: ["repositories/hello-world/content/read"], creationDate: "2030-01-01T00:00:00Z", updatedAt: "2030-01-01T00:00:00Z" };
 
 describe("admin CLI commands", () => {
+  it("starts a new change-log epoch with change-log new-epoch", async () => {
+    const result = await cli(["change-log", "new-epoch"], [{ status: 200, body: { epoch: "n3wEp0ch" } }]);
+    expect(result.code).toBe(0);
+    expect(result.sent).toEqual([{ method: "POST", url: "http://registry.test:5000/management/changeLog/epoch", authorization: "Bearer the-key", body: undefined }]);
+    expect(result.stdout).toContain("n3wEp0ch");
+    expect(result.stdout).toMatch(/full resync/);
+  });
+
   it("sends the admin key as a Bearer credential and the body the API takes", async () => {
     const result = await cli(["scope-map", "create", "--name", "hello-pull", "--repository", "hello-world", "content/read", "metadata/read", "--gateway", "factory1", "config/read"], [{ status: 201, body: scopeMap }]);
     expect(result.code).toBe(0);
@@ -128,7 +136,7 @@ describe("admin CLI exit codes", () => {
     expect(noEndpoint.stderr).toContain("missing required flag --endpoint (or set REGISTRY_ENDPOINT)");
     const nothing = await cli([]);
     expect(nothing.code).toBe(2);
-    expect(nothing.stderr).toContain("usage: registry-admin <scope-map|token|connected-registry|import|repository>");
+    expect(nothing.stderr).toContain("usage: registry-admin <scope-map|token|connected-registry|import|repository|change-log>");
     const help = await cli(["token", "--help"]);
     expect(help).toMatchObject({ code: 0, stderr: "" });
     expect(help.stdout).toContain("token credential generate");

@@ -5,6 +5,8 @@
  *   a commit mark                      {"seq":7,"state":"committed"}
  *   the sequence floor (first line)    {"latest":42}   written when the file is rewritten, so
  *                                      purging old entries never lets numbers be handed out again
+ *   the epoch                          {"epoch":"..."} written when the file is new (and with the
+ *                                      floor); a later one replaces it (startEpoch)
  * Every call appends and fsyncs before it returns (calls that arrive together share one
  * fsync). The whole log is held in memory: the edge's log is bounded by the retention
  * purge, and reads are then answered without touching the disk. One process only: the
@@ -12,7 +14,7 @@
  */
 import { mkdir, open, readFile, truncate, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { SequenceTakenError, type ChangeEntry, type ChangeStore } from "../../../shared/store/change-store.js";
+import { SequenceTakenError, newEpoch, type ChangeEntry, type ChangeStore, type LogHead } from "../../../shared/store/change-store.js";
 import { isNotFound, writeFileAtomic } from "./atomic-file.js";
 import { firstIndexAfter } from "./sorted.js";
 
@@ -36,6 +38,7 @@ export class FsChangeStore implements ChangeStore {
   private io: Promise<unknown> = Promise.resolve();
   /** Bytes of complete lines in the file: a failed append is cut back to it. */
   private size = 0;
+  private epoch = "";
 
   private constructor(
     private readonly path: string,
@@ -63,6 +66,8 @@ export class FsChangeStore implements ChangeStore {
     const store = new FsChangeStore(path, handle, 0);
     store.size = Buffer.byteLength(text);
     store.load(text);
+    // A new log (or one from before epochs) gets its epoch now: a lost data folder comes back as a new log.
+    if (!store.epoch) await store.startEpoch();
     return store;
   }
 
@@ -72,6 +77,17 @@ export class FsChangeStore implements ChangeStore {
 
   async latestSequence(): Promise<number> {
     return this.latest;
+  }
+
+  async head(): Promise<LogHead> {
+    return { seq: this.latest, epoch: this.epoch };
+  }
+
+  async startEpoch(): Promise<string> {
+    const epoch = newEpoch();
+    await this.append(JSON.stringify({ epoch }));
+    this.epoch = epoch;
+    return epoch;
   }
 
   async create(entry: ChangeEntry): Promise<void> {
@@ -116,10 +132,10 @@ export class FsChangeStore implements ChangeStore {
       const gone = new Set(doomed);
       const kept = this.order.filter((seq) => !gone.has(seq));
       // Entries are written with their current state, so the rewritten file has no marks.
-      const lines = [JSON.stringify({ latest: this.latest }), ...kept.map((seq) => JSON.stringify(this.entries.get(seq)))];
+      const lines = [JSON.stringify({ latest: this.latest, epoch: this.epoch }), ...kept.map((seq) => JSON.stringify(this.entries.get(seq)))];
       await this.handle.close();
       try {
-          const content = lines.join("\n") + "\n";
+        const content = lines.join("\n") + "\n";
         await writeFileAtomic(this.path, content);
         this.size = Buffer.byteLength(content);
       } finally {
@@ -147,6 +163,7 @@ export class FsChangeStore implements ChangeStore {
         // skipped rather than keeping the registry from starting.
         continue;
       }
+      if (typeof record.epoch === "string") this.epoch = record.epoch;
       if (typeof record.latest === "number") {
         this.latest = Math.max(this.latest, record.latest);
       } else if (typeof record.seq !== "number") {

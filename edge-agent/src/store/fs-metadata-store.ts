@@ -102,6 +102,16 @@ export class FsMetadataStore implements MetadataStore {
     return fields ? toManifestRecord(fields) : undefined;
   }
 
+  /** Every manifest digest stored in the repository (a full resync compares them with the parent's). */
+  async listManifests(repository: string): Promise<string[]> {
+    const root = join(this.repositoryDir(repository), "_manifests");
+    const digests: string[] = [];
+    for (const algorithm of await listNames(root)) {
+      for (const file of await listNames(join(root, algorithm))) if (file.endsWith(".json")) digests.push(`${algorithm}:${file.slice(0, -".json".length)}`);
+    }
+    return digests;
+  }
+
   async putManifest(manifest: ManifestRecord): Promise<void> {
     // The referrer marker first: a marker whose manifest is missing is skipped by
     // listReferrers, while a manifest without its marker would be invisible there.

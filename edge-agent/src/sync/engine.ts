@@ -14,6 +14,8 @@ import { errorText, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { StateFile } from "../state.js";
 import type { Applier } from "./applier.js";
+import { FailedItems, isObjectFailure, itemName, type ItemKey } from "./failed-items.js";
+import type { LocalOnlyContent } from "./local-only.js";
 import { RemoteError, RemoteUnreachableError, isTransientError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
 import { runLimited } from "./run-limited.js";
 import type { UpstreamPusher } from "./upstream.js";
@@ -24,6 +26,8 @@ const FEED_PAGE = 500;
 const IMAGE_CONCURRENCY = 4;
 const HEARTBEAT_MS = 30_000;
 const MAX_BACKOFF_MS = 60_000;
+/** Skipped objects named in one heartbeat (the parent's status schema takes up to 50). */
+const MAX_REPORTED_FAILURES = 20;
 
 interface FeedChange {
   seq: number;
@@ -53,6 +57,8 @@ export interface SyncEngineOptions {
   client: RegistryHttpClient;
   applier: Applier;
   upstream: UpstreamPusher;
+  /** What a full walk finds here and not at the parent: removed, or pushed up again (ReadWrite). */
+  localOnly: LocalOnlyContent;
   metadata: MetadataStore;
   state: StateFile;
   log: Logger;
@@ -72,11 +78,13 @@ export class SyncEngine {
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private lastHeartbeat = 0;
-  private reportedError: string | undefined;
+  private reported: string | undefined;
   private readonly base: string;
+  private readonly failed: FailedItems;
 
   constructor(private readonly options: SyncEngineOptions) {
     this.base = `/sync/v1/connectedRegistries/${options.name}`;
+    this.failed = new FailedItems(options.state);
   }
 
   start(): void {
@@ -115,7 +123,8 @@ export class SyncEngine {
           return;
         }
         if (error instanceof RemoteError && error.code === "CURSOR_EXPIRED") {
-          log.warn("the feed cursor is older than the message TTL: doing a full resync");
+          // Too old (the message TTL), or the parent's log is not the history the cursor read (a restore): copy it all again.
+          log.warn("the parent cannot continue the feed from this cursor: doing a full resync", { reason: (error.detail as { reason?: unknown } | undefined)?.reason, detail: error.message });
           await state.update((s) => {
             delete s.cursor;
             delete s.fullSyncFrom;
@@ -158,6 +167,7 @@ export class SyncEngine {
     await this.walkAddedRepositories();
     await this.readFeed();
     await this.walkAddedRepositories();
+    await this.retryFailed();
     if (this.options.state.state.configuration?.mode === "ReadWrite") {
       await this.setPhase("upstream");
       const pushed = await this.options.upstream.push();
@@ -234,21 +244,75 @@ export class SyncEngine {
     }
   }
 
-  /** Makes a repository's tags what the parent has: every tag applied, tags the parent dropped removed. */
+  /**
+   * Makes a repository what the parent has: every tag applied, and what the parent does not
+   * have removed (or pushed up again, local-only.ts). A tag that cannot be synced is skipped
+   * and remembered (failed-items.ts); the others go on.
+   */
   private async syncRepository(repository: string): Promise<void> {
     const { applier, metadata, log } = this.options;
-    const tags = await this.parentTags(repository);
+    let tags: string[];
+    try {
+      tags = await this.parentTags(repository);
+    } catch (error) {
+      // Without the parent's tag list nothing here can be judged missing: keep it all.
+      await this.objectFailed({ repository }, error);
+      return;
+    }
     await this.setPhase("full-sync", tags.length);
+    let skipped = 0;
     await runLimited(tags, IMAGE_CONCURRENCY, async (tag) => {
       this.progress(`${repository}:${tag}`);
-      await applier.applyTag(repository, tag);
+      if (!(await this.applyIsolated({ repository, tag }, () => applier.applyTag(repository, tag)))) skipped++;
       this.itemDone();
     });
-    const parentTags = new Set(tags);
-    for (const local of await listAll((page) => metadata.listTags(repository, page))) {
-      if (!parentTags.has(local)) await applier.deleteTag(repository, local);
+    await this.options.localOnly.reconcile(repository, new Set(tags), await listAll((page) => metadata.listTags(repository, page)));
+    await this.failed.clear({ repository });
+    log.info("repository synced", { repository, tags: tags.length, ...(skipped > 0 ? { skipped } : {}) });
+  }
+
+  /**
+   * Runs one object's sync. A failure that belongs to the object (the parent refused it, its
+   * content does not verify) is recorded and skipped; one of the link or the credentials stops
+   * the cycle as before. Returns whether it synced.
+   */
+  private async applyIsolated(item: ItemKey, apply: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await apply();
+    } catch (error) {
+      await this.objectFailed(item, error);
+      return false;
     }
-    log.info("repository synced", { repository, tags: tags.length });
+    await this.failed.clear(item);
+    return true;
+  }
+
+  private async objectFailed(item: ItemKey, error: unknown): Promise<void> {
+    if (!isObjectFailure(error)) throw error;
+    await this.failed.record(item, errorText(error));
+    this.options.metrics.syncErrors.inc({ kind: "object" });
+    this.options.log.warn("could not sync an object; skipped, retrying at a later cycle", { item: itemName(item), error: errorText(error) });
+  }
+
+  /** Objects skipped earlier, tried again (each at most every FAILED_RETRY_MS). */
+  private async retryFailed(): Promise<void> {
+    const { applier, state } = this.options;
+    for (const item of this.failed.due()) {
+      if (this.stopped) return;
+      const { repository, tag, digest } = item;
+      if (!state.state.configuration?.repositories.includes(repository)) {
+        await this.failed.clear(item);
+      } else if (tag) {
+        // Whatever the parent has now is the truth, as for an unconfirmed feed entry.
+        await this.applyIsolated(item, async () => {
+          if (!(await applier.applyTag(repository, tag))) await applier.deleteTag(repository, tag);
+        });
+      } else if (digest) {
+        await this.applyIsolated(item, () => applier.applyManifest(repository, digest));
+      } else {
+        await this.syncRepository(repository);
+      }
+    }
   }
 
   private async parentTags(repository: string): Promise<string[]> {
@@ -333,7 +397,8 @@ export class SyncEngine {
     await runLimited([...byRepository.values()], IMAGE_CONCURRENCY, async (list) => {
       for (const change of list) {
         this.progress(`${change.repository}${change.tag ? `:${change.tag}` : `@${change.digest ?? ""}`}`);
-        await this.applyChange(change);
+        const item = change.tag ? { repository: change.repository, tag: change.tag } : { repository: change.repository, digest: change.digest ?? "" };
+        await this.applyIsolated(item, () => this.applyChange(change));
         this.itemDone();
       }
     });
@@ -371,17 +436,20 @@ export class SyncEngine {
     const { state, client } = this.options;
     if (!this.activated) return;
     const lastError = failed ? state.state.lastError : undefined;
-    if (lastError === this.reportedError && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
+    const failures = this.failed.all.slice(0, MAX_REPORTED_FAILURES).map((item) => ({ item: itemName(item), error: item.error.slice(0, 500), since: item.since }));
+    const news = JSON.stringify([lastError, failures.map((f) => f.item)]);
+    if (news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
     const usage = await this.options.usage();
     await client.json("POST", `${this.base}/status`, {
       instanceId: state.state.instanceId,
       state: "Online",
       ...(state.state.lastSyncTime ? { lastSyncTime: state.state.lastSyncTime } : {}),
       ...(lastError ? { lastError: lastError.slice(0, 2000) } : {}),
+      ...(failures.length > 0 ? { failures } : {}),
       usage,
     });
     this.lastHeartbeat = Date.now();
-    this.reportedError = lastError;
+    this.reported = news;
   }
 
   private async setPhase(phase: "full-sync" | "feed" | "upstream", itemsTotal = 0): Promise<void> {

@@ -54,6 +54,19 @@ export class UpstreamPusher {
     }
   }
 
+  /**
+   * Pushes a tag (or an untagged manifest) that was pushed here once and that the parent no
+   * longer has (a restore, a rebuilt parent): found by a full resync (local-only.ts).
+   */
+  async pushAgain(repository: string, target: { tag: string } | { digest: string }): Promise<void> {
+    if ("tag" in target) {
+      const local = await this.registry.metadata.getTaggedManifest(repository, target.tag);
+      if (local) await this.pushEntry({ repository, kind: "tag.set", tag: target.tag, digest: local.digest, seq: 0 });
+    } else {
+      await this.pushEntry({ repository, kind: "manifest.put", digest: target.digest, seq: 0 });
+    }
+  }
+
   private async pushEntry(entry: Pick<ChangeEntry, "repository" | "kind" | "tag" | "digest" | "seq">): Promise<void> {
     const { repository, tag, digest } = entry;
     try {
