@@ -24,6 +24,15 @@ export interface StartOptions {
   concurrency: number;
   /** host[:port] where clients and children reach this agent; reported to the parent for children's get-settings. */
   loginServer?: string;
+  /** Failed-login limits and the password-check threads (shared/auth/attempt-limiter.ts, password-check-pool.ts). */
+  logins: LoginLimits;
+}
+
+export interface LoginLimits {
+  failureWindowSeconds: number;
+  failuresPerAddress: number;
+  failuresPerToken: number;
+  passwordCheckWorkers: number;
 }
 
 export class OptionsError extends Error {}
@@ -34,7 +43,20 @@ const numbers = z.object({
   port: z.coerce.number().int().min(0).max(65535),
   syncInterval: z.coerce.number().min(0.1).max(3600),
   concurrency: z.coerce.number().int().min(1).max(64),
+  loginFailureWindow: z.coerce.number().int().min(1).max(24 * 3600),
+  loginFailuresPerAddress: z.coerce.number().int().min(1).max(100_000),
+  loginFailuresPerToken: z.coerce.number().int().min(1).max(100_000),
+  passwordCheckWorkers: z.coerce.number().int().min(1).max(16),
 });
+
+/** The option names in messages (the schema's keys are camelCase). */
+const FLAG_NAMES: Record<string, string> = {
+  syncInterval: "sync-interval",
+  loginFailureWindow: "login-failure-window",
+  loginFailuresPerAddress: "login-failures-per-address",
+  loginFailuresPerToken: "login-failures-per-token",
+  passwordCheckWorkers: "password-check-workers",
+};
 
 export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv): Promise<StartOptions> {
   const { values } = parseArgs({
@@ -53,6 +75,10 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "sync-interval": { type: "string" },
       concurrency: { type: "string" },
       "login-server": { type: "string" },
+      "login-failure-window": { type: "string" },
+      "login-failures-per-address": { type: "string" },
+      "login-failures-per-token": { type: "string" },
+      "password-check-workers": { type: "string" },
     },
   });
   const problems: string[] = [];
@@ -68,8 +94,16 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     port: values.port ?? env.CONNECTED_REGISTRY_PORT ?? 8080,
     syncInterval: values["sync-interval"] ?? 2,
     concurrency: values.concurrency ?? 8,
+    // The cloud's defaults (LOGIN_FAILURE_WINDOW_SECONDS and the others in shared/config.ts).
+    loginFailureWindow: values["login-failure-window"] ?? 60,
+    loginFailuresPerAddress: values["login-failures-per-address"] ?? 10,
+    loginFailuresPerToken: values["login-failures-per-token"] ?? 30,
+    // One: an edge box is small, and its file reads must keep a core.
+    passwordCheckWorkers: values["password-check-workers"] ?? 1,
   });
-  if (!parsedNumbers.success) problems.push(...parsedNumbers.error.issues.map((issue) => `--${String(issue.path[0])}: ${issue.message}`));
+  if (!parsedNumbers.success) {
+    problems.push(...parsedNumbers.error.issues.map((issue) => `--${FLAG_NAMES[String(issue.path[0])] ?? String(issue.path[0])}: ${issue.message}`));
+  }
 
   const logLevel = values["log-level"] ?? env.CONNECTED_REGISTRY_LOG_LEVEL;
   if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`--log-level must be one of ${LOG_LEVELS.join(", ")}, not "${logLevel}"`);
@@ -99,6 +133,12 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     syncIntervalSeconds: parsedNumbers.data.syncInterval,
     concurrency: parsedNumbers.data.concurrency,
     ...(loginServer ? { loginServer } : {}),
+    logins: {
+      failureWindowSeconds: parsedNumbers.data.loginFailureWindow,
+      failuresPerAddress: parsedNumbers.data.loginFailuresPerAddress,
+      failuresPerToken: parsedNumbers.data.loginFailuresPerToken,
+      passwordCheckWorkers: parsedNumbers.data.passwordCheckWorkers,
+    },
   };
 }
 

@@ -11,6 +11,7 @@ import type { Authorizer, Principal } from "./authorizer.js";
 
 import { parseBasic } from "./basic-credentials.js";
 import type { AccessClaims, TokenIssuer } from "./jwt.js";
+import type { PasswordLogin } from "./password-login.js";
 import { serviceIdentity } from "./service-name.js";
 import type { TokenDirectory, TokenState } from "./token-directory.js";
 
@@ -30,6 +31,7 @@ export class TokenAuthorizer implements Authorizer {
     private readonly directory: TokenDirectory,
     private readonly issuer: TokenIssuer,
     private readonly options: TokenAuthorizerOptions,
+    private readonly login: PasswordLogin,
   ) {}
 
   async authorize(request: HandlerRequest, needed: AccessEntry[]): Promise<Principal> {
@@ -62,7 +64,10 @@ export class TokenAuthorizer implements Authorizer {
   }
 
   private async authorizeBasic(request: HandlerRequest, username: string, password: string, needed: AccessEntry[]): Promise<Principal> {
-    const check = await this.directory.checkCredentials(username, password, false);
+    const check = await this.login.check(username, password, request.clientAddress, false);
+    if (!check.ok && (check.reason === "throttled" || check.reason === "busy")) {
+      throw new RegistryError("TOOMANYREQUESTS", check.message, { headers: { "Retry-After": String(check.retryAfterSeconds) } });
+    }
     if (!check.ok) throw this.challenge(request, needed, check.message);
     if (!covers(grantAccess(needed, check.state.permissions), needed)) {
       throw new RegistryError("DENIED", `token "${username}" may not ${needed.map(formatScope).join(" ")}`, { detail: needed });

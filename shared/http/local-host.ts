@@ -56,6 +56,7 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
       url,
       headers: toHeaders(req),
       body: method === "GET" || method === "HEAD" ? null : req,
+      ...(req.socket.remoteAddress ? { clientAddress: req.socket.remoteAddress } : {}),
     };
     const response = await match.route.handler(request);
     res.writeHead(response.status, response.headers ?? {});

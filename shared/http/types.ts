@@ -11,6 +11,11 @@ export interface HandlerRequest {
   headers: Headers;
   /** The streamed body, or null when there is none. */
   body: AsyncIterable<Uint8Array> | null;
+  /**
+   * The client's IP address, for limits per client (failed logins): the socket's peer on
+   * the local host, the front end's X-Forwarded-For entry in Azure (client-address.ts).
+   */
+  clientAddress?: string;
 }
 
 export type ResponseBody = string | Uint8Array | AsyncIterable<Uint8Array>;
