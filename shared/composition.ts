@@ -99,6 +99,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
   const login = new PasswordLogin(
     directory,
     new AttemptLimiter({ windowMs: config.LOGIN_FAILURE_WINDOW_SECONDS * 1000, perAddress: config.LOGIN_FAILURES_PER_ADDRESS, perName: config.LOGIN_FAILURES_PER_TOKEN }),
+    { refusalDelayMs: config.LOGIN_REFUSAL_DELAY_MS },
   );
   const authorizer = config.REGISTRY_ALLOW_ANONYMOUS
     ? anonymousAuthorizer

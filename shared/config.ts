@@ -63,6 +63,8 @@ export const configSchema = z
   LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(10),
   /** Failures for one token name within the window after which addresses that failed get 429 for it. */
   LOGIN_FAILURES_PER_TOKEN: z.coerce.number().int().min(1).max(100_000).default(30),
+  /** A refusal for too many failed logins is answered after this long (at most its Retry-After): a flood slows to connections/second. */
+  LOGIN_REFUSAL_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(1000),
   /** Threads that run password checks (scrypt), off libuv's pool; at most this many at once. */
   PASSWORD_CHECK_WORKERS: z.coerce.number().int().min(1).max(16).default(2),
   /** Password checks that may wait for a thread; beyond this, 429. */

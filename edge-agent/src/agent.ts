@@ -88,6 +88,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
       perAddress: options.logins.failuresPerAddress,
       perName: options.logins.failuresPerToken,
     }),
+    { refusalDelayMs: options.logins.refusalDelayMs },
   );
   const authorizer = new TokenAuthorizer(directory, issuer, { loginServer: undefined, anonymousPull: false }, login);
 

@@ -32,6 +32,7 @@ export interface LoginLimits {
   failureWindowSeconds: number;
   failuresPerAddress: number;
   failuresPerToken: number;
+  refusalDelayMs: number;
   passwordCheckWorkers: number;
 }
 
@@ -46,6 +47,7 @@ const numbers = z.object({
   loginFailureWindow: z.coerce.number().int().min(1).max(24 * 3600),
   loginFailuresPerAddress: z.coerce.number().int().min(1).max(100_000),
   loginFailuresPerToken: z.coerce.number().int().min(1).max(100_000),
+  loginRefusalDelayMs: z.coerce.number().int().min(0).max(10_000),
   passwordCheckWorkers: z.coerce.number().int().min(1).max(16),
 });
 
@@ -55,6 +57,7 @@ const FLAG_NAMES: Record<string, string> = {
   loginFailureWindow: "login-failure-window",
   loginFailuresPerAddress: "login-failures-per-address",
   loginFailuresPerToken: "login-failures-per-token",
+  loginRefusalDelayMs: "login-refusal-delay-ms",
   passwordCheckWorkers: "password-check-workers",
 };
 
@@ -78,6 +81,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "login-failure-window": { type: "string" },
       "login-failures-per-address": { type: "string" },
       "login-failures-per-token": { type: "string" },
+      "login-refusal-delay-ms": { type: "string" },
       "password-check-workers": { type: "string" },
     },
   });
@@ -98,6 +102,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     loginFailureWindow: values["login-failure-window"] ?? 60,
     loginFailuresPerAddress: values["login-failures-per-address"] ?? 10,
     loginFailuresPerToken: values["login-failures-per-token"] ?? 30,
+    loginRefusalDelayMs: values["login-refusal-delay-ms"] ?? 1000,
     // One: an edge box is small, and its file reads must keep a core.
     passwordCheckWorkers: values["password-check-workers"] ?? 1,
   });
@@ -137,6 +142,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       failureWindowSeconds: parsedNumbers.data.loginFailureWindow,
       failuresPerAddress: parsedNumbers.data.loginFailuresPerAddress,
       failuresPerToken: parsedNumbers.data.loginFailuresPerToken,
+      refusalDelayMs: parsedNumbers.data.loginRefusalDelayMs,
       passwordCheckWorkers: parsedNumbers.data.passwordCheckWorkers,
     },
   };

@@ -12,7 +12,9 @@ import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, basicAuthorization } from "../support/registry-client.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
 
-const WINDOW_SECONDS = 6;
+const WINDOW_SECONDS = 8;
+/** Refusals are held this long before they are answered (1 s by default); short here to keep every step well inside a window. */
+const REFUSAL_DELAY_MS = 200;
 const PER_ADDRESS = 3;
 const PER_TOKEN = 5;
 const REPOSITORY = "hello-world";
@@ -35,7 +37,7 @@ const passwords: Record<string, string> = {};
 beforeAll(async () => {
   stack = await startTestStack({
     anonymous: false,
-    settings: { LOGIN_FAILURE_WINDOW_SECONDS: String(WINDOW_SECONDS), LOGIN_FAILURES_PER_ADDRESS: String(PER_ADDRESS), LOGIN_FAILURES_PER_TOKEN: String(PER_TOKEN) },
+    settings: { LOGIN_FAILURE_WINDOW_SECONDS: String(WINDOW_SECONDS), LOGIN_FAILURES_PER_ADDRESS: String(PER_ADDRESS), LOGIN_FAILURES_PER_TOKEN: String(PER_TOKEN), LOGIN_REFUSAL_DELAY_MS: String(REFUSAL_DELAY_MS) },
   });
   const management = new ManagementClient(stack.registryUrl);
   const adminPassword = await management.tokenWithPassword("cloudadmin", { scopeMap: "_repositories_admin" });
@@ -44,7 +46,7 @@ beforeAll(async () => {
   const connectionString = await createConnectedRegistry(management, { name: "limited", mode: "ReadOnly", repositories: [REPOSITORY], clientTokens: [...TOKENS] }, stack.registryHost);
   edge = await startEdge({
     connectionString,
-    args: ["--login-failure-window", String(WINDOW_SECONDS), "--login-failures-per-address", String(PER_ADDRESS), "--login-failures-per-token", String(PER_TOKEN)],
+    args: ["--login-failure-window", String(WINDOW_SECONDS), "--login-failures-per-address", String(PER_ADDRESS), "--login-failures-per-token", String(PER_TOKEN), "--login-refusal-delay-ms", String(REFUSAL_DELAY_MS)],
   });
   await eventually(async () => (await edge.status()).fullSyncDone, 30_000, "first sync");
 }, 120_000);

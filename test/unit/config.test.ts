@@ -36,7 +36,21 @@ describe("loading the configuration", () => {
       CHANGE_FEED_GRACE_SECONDS: 30,
       IMPORT_QUEUE: "imports",
       BLOB_GC_GRACE_SECONDS: 3600,
+      LOGIN_FAILURE_WINDOW_SECONDS: 60,
+      LOGIN_FAILURES_PER_ADDRESS: 10,
+      LOGIN_FAILURES_PER_TOKEN: 30,
+      LOGIN_REFUSAL_DELAY_MS: 1000,
+      PASSWORD_CHECK_WORKERS: 2,
+      PASSWORD_CHECK_QUEUE: 32,
+      REFUSED_PASSWORD_CACHE_SECONDS: 10,
     });
+  });
+
+  it("refuses failed-login limits and password-check threads out of range, naming each", () => {
+    const message = configError({ ...required, LOGIN_FAILURES_PER_ADDRESS: "0", PASSWORD_CHECK_WORKERS: "64", LOGIN_FAILURE_WINDOW_SECONDS: "soon" }).message;
+    expect(message).toContain("LOGIN_FAILURES_PER_ADDRESS");
+    expect(message).toContain("PASSWORD_CHECK_WORKERS");
+    expect(message).toContain("LOGIN_FAILURE_WINDOW_SECONDS");
   });
 
   it("takes endpoints instead of keys, for the managed identity in Azure", () => {
