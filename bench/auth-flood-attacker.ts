@@ -6,6 +6,10 @@
  * (GET /oauth2/token with Basic) and half straight to /v2/ (Basic), each with a fresh random
  * password (the worst case: no answer can be cached). Stops on "stop" over IPC and answers
  * with the count of responses by status.
+ *
+ * `spread: true` is the distributed attacker (a botnet): every request comes from a new
+ * loopback address (127.1.0.0 on up) on a new connection, so no address ever has a failure
+ * before its one attempt, and a per-address limit never applies.
  */
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
@@ -18,19 +22,27 @@ interface AttackPlan {
   repository: string;
   connections: number;
   localAddress: string;
+  spread: boolean;
 }
 
 const plan = JSON.parse(process.argv[2] ?? "{}") as AttackPlan;
 const agent = new Agent({ keepAlive: true, maxSockets: plan.connections, maxFreeSockets: plan.connections });
 const counts: Record<string, number> = {};
 let stopped = false;
+let nextSpreadAddress = 0;
+
+/** 127.1.0.0, 127.1.0.1, ...: 65,536 addresses before one comes again. */
+function spreadAddress(): string {
+  const n = nextSpreadAddress++ % 65_536;
+  return `127.1.${n >> 8}.${n & 255}`;
+}
 
 function attempt(path: string): Promise<void> {
   const password = randomBytes(24).toString("base64url");
   return new Promise((resolve) => {
     const req = request(
       new URL(path, plan.baseUrl),
-      { agent, localAddress: plan.localAddress, headers: { authorization: `Basic ${Buffer.from(`${plan.tokenName}:${password}`).toString("base64")}` } },
+      { ...(plan.spread ? { agent: false, localAddress: spreadAddress() } : { agent, localAddress: plan.localAddress }), headers: { authorization: `Basic ${Buffer.from(`${plan.tokenName}:${password}`).toString("base64")}` } },
       (res) => {
         res.resume();
         res.on("end", () => {
