@@ -23,13 +23,15 @@ interface AttackPlan {
   connections: number;
   localAddress: string;
   spread: boolean;
+  /** Where the spread addresses start: each run its own, so none carries failures from an earlier run. */
+  spreadStart: number;
 }
 
 const plan = JSON.parse(process.argv[2] ?? "{}") as AttackPlan;
 const agent = new Agent({ keepAlive: true, maxSockets: plan.connections, maxFreeSockets: plan.connections });
 const counts: Record<string, number> = {};
 let stopped = false;
-let nextSpreadAddress = 0;
+let nextSpreadAddress = plan.spreadStart;
 
 /** 127.1.0.0, 127.1.0.1, ...: 65,536 addresses before one comes again. */
 function spreadAddress(): string {

@@ -115,8 +115,11 @@ async function measure(base: URL, service: string, password: string): Promise<Ph
   return phase;
 }
 
+/** Spread attackers so far: each starts 4,096 addresses after the previous one (~200 are used per run). */
+let spreadRuns = 0;
+
 async function startAttacker(base: URL, service: string, attack: Attack): Promise<{ stop(): Promise<Record<string, number>> }> {
-  const plan = { baseUrl: base.href, service, tokenName: READER, repository: REPOSITORY, connections: ATTACK_CONNECTIONS, localAddress: ATTACKER_ADDRESS, spread: attack === "spread" };
+  const plan = { baseUrl: base.href, service, tokenName: READER, repository: REPOSITORY, connections: ATTACK_CONNECTIONS, localAddress: ATTACKER_ADDRESS, spread: attack === "spread", spreadStart: spreadRuns++ * 4096 };
   const child = fork(ATTACKER, [JSON.stringify(plan)], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
