@@ -40,7 +40,7 @@ import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
 import type { SyncServices } from "./sync/handler.js";
 import { createOriginResolver } from "./sync/origin.js";
-import { logError } from "./observability/log.js";
+import { logError, logLine } from "./observability/log.js";
 
 export interface CloudServices {
   registry: RegistryContext;
@@ -99,7 +99,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
   const login = new PasswordLogin(
     directory,
     new AttemptLimiter({ windowMs: config.LOGIN_FAILURE_WINDOW_SECONDS * 1000, perAddress: config.LOGIN_FAILURES_PER_ADDRESS, perName: config.LOGIN_FAILURES_PER_TOKEN }),
-    { refusalDelayMs: config.LOGIN_REFUSAL_DELAY_MS },
+    { refusalDelayMs: config.LOGIN_REFUSAL_DELAY_MS, warn: (message, fields) => process.stderr.write(logLine("warn", message, fields) + "\n") },
   );
   const authorizer = config.REGISTRY_ALLOW_ANONYMOUS
     ? anonymousAuthorizer

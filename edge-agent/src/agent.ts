@@ -88,7 +88,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
       perAddress: options.logins.failuresPerAddress,
       perName: options.logins.failuresPerToken,
     }),
-    { refusalDelayMs: options.logins.refusalDelayMs },
+    { refusalDelayMs: options.logins.refusalDelayMs, warn: (message, fields) => log.warn(message, fields) },
   );
   const authorizer = new TokenAuthorizer(directory, issuer, { loginServer: undefined, anonymousPull: false }, login);
 

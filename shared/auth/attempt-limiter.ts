@@ -75,11 +75,16 @@ export class AttemptLimiter {
     return { allowed: true };
   }
 
-  /** A failed login; `name` undefined when the name is no token (nobody to protect by name). */
-  recordFailure(name: string | undefined, address: string | undefined): void {
+  /**
+   * A failed login; `name` undefined when the name is no token (nobody to protect by name).
+   * Says whether this failure made the address or the name reach its limit (once per window:
+   * what is worth a log line).
+   */
+  recordFailure(name: string | undefined, address: string | undefined): { addressLimited: boolean; nameLimited: boolean } {
     const now = this.now();
-    this.count(this.addresses, addressKey(address), now);
-    if (name !== undefined) this.count(this.names, name, now);
+    const addressCount = this.count(this.addresses, addressKey(address), now);
+    const nameCount = name !== undefined ? this.count(this.names, name, now) : 0;
+    return { addressLimited: addressCount === this.limits.perAddress, nameLimited: nameCount === this.limits.perName };
   }
 
   private current(map: Map<string, FailureWindow>, key: string, now: number): FailureWindow | undefined {
@@ -90,14 +95,12 @@ export class AttemptLimiter {
     return undefined;
   }
 
-  private count(map: Map<string, FailureWindow>, key: string, now: number): void {
+  private count(map: Map<string, FailureWindow>, key: string, now: number): number {
     const window = this.current(map, key, now);
-    if (window) {
-      window.count++;
-      return;
-    }
+    if (window) return ++window.count;
     if (map.size >= MAX_ENTRIES) this.makeRoom(map, now);
     map.set(key, { count: 1, endsAt: now + this.limits.windowMs });
+    return 1;
   }
 
   private makeRoom(map: Map<string, FailureWindow>, now: number): void {

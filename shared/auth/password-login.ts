@@ -20,6 +20,12 @@ export type LoginResult = CredentialCheck | { ok: false; reason: "throttled" | "
 export interface PasswordLoginOptions {
   /** How long a refusal by the limiter is held before it is answered; 0 answers at once. */
   refusalDelayMs: number;
+  /**
+   * Told when an address or a token name reaches its limit (once per window, not per refusal,
+   * so a flood does not flood the log): the operator's clue to a misconfigured client or an
+   * attack. Never given a password.
+   */
+  warn?: (message: string, fields: Record<string, unknown>) => void;
 }
 
 const MAX_HELD = 256;
@@ -54,8 +60,15 @@ export class PasswordLogin {
       };
     }
     // Guesses count; a disabled token or an expired (but right) password is no guess.
-    if (!check.ok && check.reason === "wrong-password") this.limiter.recordFailure(name, address);
-    if (!check.ok && check.reason === "unknown") this.limiter.recordFailure(undefined, address);
+    if (!check.ok && (check.reason === "wrong-password" || check.reason === "unknown")) {
+      const reached = this.limiter.recordFailure(check.reason === "unknown" ? undefined : name, address);
+      if (reached.addressLimited) {
+        this.options.warn?.("failed-login limit reached by a client address: its logins get 429 until its window ends", { clientAddress: address ?? "(unknown)", tokenName: name });
+      }
+      if (reached.nameLimited) {
+        this.options.warn?.("failed-login limit reached for a token name: addresses that failed get 429 for it until its window ends", { tokenName: name, clientAddress: address ?? "(unknown)" });
+      }
+    }
     return check;
   }
 

@@ -139,4 +139,14 @@ describe("failed-login limits in the cloud", () => {
 
 describe("failed-login limits at the edge", () => {
   limitTests(() => ({ url: edge.url, host: edge.host, net: 2 }));
+
+  it("logged each address reaching its limit once, with the address and token name and no password", () => {
+    const warnings = edge.logs.filter((line) => String(line.message).startsWith("failed-login limit reached by a client address"));
+    const attacker = warnings.filter((line) => line.clientAddress === "127.0.2.1");
+    expect(attacker).toHaveLength(1);
+    expect(attacker[0]).toMatchObject({ level: "warn", tokenName: "victim1" });
+    expect(warnings.some((line) => line.clientAddress === "127.0.2.30")).toBe(false);
+    const everything = JSON.stringify(edge.logs);
+    for (const password of [...Object.values(passwords), "wrong-again", "another-guess"]) expect(everything).not.toContain(password);
+  });
 });

@@ -26,11 +26,13 @@ const store = { getToken: async (name: string) => tokens.get(name) } as unknown 
 function login(refusalDelayMs: number) {
   const clock = { now: Date.parse("2026-06-01T00:00:00Z") };
   const slept: number[] = [];
-  const limiter = new AttemptLimiter({ windowMs: 30_000, perAddress: 2, perName: 100 }, () => clock.now);
-  const subject = new PasswordLogin(new TokenDirectory(store, 1_000, () => clock.now), limiter, { refusalDelayMs }, async (ms) => {
+  const warnings: Array<{ message: string; fields: Record<string, unknown> }> = [];
+  const limiter = new AttemptLimiter({ windowMs: 30_000, perAddress: 2, perName: 3 }, () => clock.now);
+  const warn = (message: string, fields: Record<string, unknown>): void => void warnings.push({ message, fields });
+  const subject = new PasswordLogin(new TokenDirectory(store, 1_000, () => clock.now), limiter, { refusalDelayMs, warn }, async (ms) => {
     slept.push(ms);
   });
-  return { clock, slept, subject };
+  return { clock, slept, warnings, subject };
 }
 
 describe("password login", () => {
@@ -56,5 +58,19 @@ describe("password login", () => {
     const { slept: none, subject: immediate } = login(0);
     for (let i = 0; i < 3; i++) await immediate.check("reader", `wrong-${i}`, "192.0.2.1", true);
     expect(none).toEqual([]);
+  });
+
+  it("warns once when an address and when a name reach their limits, without the password", async () => {
+    const { warnings, subject } = login(0);
+    await subject.check("reader", "guess-1", "192.0.2.1", true);
+    await subject.check("reader", "guess-2", "192.0.2.1", true);
+    await subject.check("reader", "guess-3", "192.0.2.1", true);
+    await subject.check("reader", "guess-4", "192.0.2.2", true);
+    await subject.check("reader", "guess-5", "192.0.2.3", true);
+    expect(warnings.map((w) => [w.message.split(":")[0], w.fields.clientAddress])).toEqual([
+      ["failed-login limit reached by a client address", "192.0.2.1"],
+      ["failed-login limit reached for a token name", "192.0.2.2"],
+    ]);
+    expect(JSON.stringify(warnings)).not.toMatch(/guess/);
   });
 });
