@@ -1,5 +1,7 @@
 /** The client's address behind Azure's front end (shared/http/client-address.ts). */
+import { HttpRequest, InvocationContext } from "@azure/functions";
 import { describe, expect, it } from "vitest";
+import { toAzureHttpHandler } from "../../shared/http/azure-adapter.js";
 import { forwardedClientAddress } from "../../shared/http/client-address.js";
 
 const from = (value?: string): string | undefined => forwardedClientAddress(new Headers(value === undefined ? {} : { "X-Forwarded-For": value }));
@@ -19,5 +21,12 @@ describe("forwarded client address", () => {
   it("knows no address without the header", () => {
     expect(from()).toBeUndefined();
     expect(from(" , ")).toBeUndefined();
+  });
+
+  it("is what the Azure adapter gives the handlers as the client's address", async () => {
+    const echo = toAzureHttpHandler(async (request) => ({ status: 200, body: request.clientAddress ?? "(none)" }));
+    const forwarded = new HttpRequest({ method: "GET", url: "https://registry.example/v2/", headers: { "x-forwarded-for": "10.9.9.9, 203.0.113.7:5555" } });
+    expect((await echo(forwarded, new InvocationContext())).body).toBe("203.0.113.7");
+    expect((await echo(new HttpRequest({ method: "GET", url: "https://registry.example/v2/" }), new InvocationContext())).body).toBe("(none)");
   });
 });
