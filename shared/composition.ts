@@ -16,6 +16,9 @@ import { TokenIssuer } from "./auth/jwt.js";
 import { loadSigningKey, type SigningKey } from "./auth/signing-key.js";
 import { TokenAuthorizer } from "./auth/token-authorizer.js";
 import { TokenDirectory } from "./auth/token-directory.js";
+import { AttemptLimiter } from "./auth/attempt-limiter.js";
+import { PasswordCheckPool } from "./auth/password-check-pool.js";
+import { PasswordLogin } from "./auth/password-login.js";
 import type { TokenServerOptions } from "./auth/token-server.js";
 import type { AppConfig } from "./config.js";
 import { DEFAULT_LINK_REFRESH_MS, type RegistryContext } from "./registry/context.js";
@@ -38,7 +41,7 @@ import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
 import type { SyncServices } from "./sync/handler.js";
 import { createOriginResolver } from "./sync/origin.js";
-import { logError } from "./observability/log.js";
+import { logError, logLine } from "./observability/log.js";
 
 export interface CloudServices {
   registry: RegistryContext;
@@ -46,7 +49,7 @@ export interface CloudServices {
   health: HealthChecks;
   garbage: { index: GcIndex; inventory: ContentInventory; graceMs: number; linkRefreshMs: number };
   sync: SyncServices;
-  tokens: { directory: TokenDirectory; issuer: TokenIssuer; signingKey: SigningKey; options: TokenServerOptions };
+  tokens: { directory: TokenDirectory; login: PasswordLogin; issuer: TokenIssuer; signingKey: SigningKey; options: TokenServerOptions };
   admin: AdminServices;
 }
 
@@ -88,10 +91,20 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
   const signingKey = loadSigningKey(config.TOKEN_SIGNING_KEY);
   const previousKeys = config.TOKEN_SIGNING_KEY_PREVIOUS ? [loadSigningKey(config.TOKEN_SIGNING_KEY_PREVIOUS)] : [];
   const issuer = new TokenIssuer(signingKey, previousKeys);
-  const directory = new TokenDirectory(identity, config.TOKEN_STATE_SECONDS * 1000);
+  const passwordChecks = new PasswordCheckPool({ workers: config.PASSWORD_CHECK_WORKERS, maxQueue: config.PASSWORD_CHECK_QUEUE });
+  const directory = new TokenDirectory(identity, config.TOKEN_STATE_SECONDS * 1000, Date.now, {
+    verify: (password, stored) => passwordChecks.verify(password, stored),
+    refusedPairMs: config.REFUSED_PASSWORD_CACHE_SECONDS * 1000,
+  });
+  // In memory, per instance: each Functions instance counts failures on its own (docs/identity.md).
+  const login = new PasswordLogin(
+    directory,
+    new AttemptLimiter({ windowMs: config.LOGIN_FAILURE_WINDOW_SECONDS * 1000, perAddress: config.LOGIN_FAILURES_PER_ADDRESS, perName: config.LOGIN_FAILURES_PER_TOKEN }),
+    { refusalDelayMs: config.LOGIN_REFUSAL_DELAY_MS, warn: (message, fields) => process.stderr.write(logLine("warn", message, fields) + "\n") },
+  );
   const authorizer = config.REGISTRY_ALLOW_ANONYMOUS
     ? anonymousAuthorizer
-    : new TokenAuthorizer(directory, issuer, { loginServer: config.REGISTRY_LOGIN_SERVER, anonymousPull: config.REGISTRY_ANONYMOUS_PULL });
+    : new TokenAuthorizer(directory, issuer, { loginServer: config.REGISTRY_LOGIN_SERVER, anonymousPull: config.REGISTRY_ANONYMOUS_PULL }, login);
 
   const scopeMaps = new ScopeMapService(identity);
   const connectedRegistryStore = new CosmosConnectedRegistryStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
@@ -145,6 +158,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
     sync: { registries: connectedRegistryStore, identity, changes, authorizer },
     tokens: {
       directory,
+      login,
       issuer,
       signingKey,
       options: {

@@ -55,6 +55,23 @@ export const configSchema = z
   REFRESH_TOKEN_SECONDS: z.coerce.number().int().min(300).max(7 * 24 * 3600).default(3 * 3600),
   /** How long an instance trusts what it looked up about a token: the bound on revocation. */
   TOKEN_STATE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  /**
+   * Failed logins (wrong password, unknown token) count for this long per client address and
+   * per token name, from the first failure (shared/auth/attempt-limiter.ts, docs/identity.md).
+   */
+  LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(60),
+  /** Failures from one address within the window after which it gets 429 for the rest of it. */
+  LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(10),
+  /** Failures for one token name within the window after which addresses that failed get 429 for it. */
+  LOGIN_FAILURES_PER_TOKEN: z.coerce.number().int().min(1).max(100_000).default(30),
+  /** A refusal for too many failed logins is answered after this long (at most its Retry-After): a flood slows to connections/second. */
+  LOGIN_REFUSAL_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(1000),
+  /** Threads that run password checks (scrypt), off libuv's pool; at most this many at once. */
+  PASSWORD_CHECK_WORKERS: z.coerce.number().int().min(1).max(16).default(2),
+  /** Password checks that may wait for a thread; beyond this, 429. */
+  PASSWORD_CHECK_QUEUE: z.coerce.number().int().min(0).max(10_000).default(32),
+  /** A wrong name/password pair is refused again without scrypt for this long (0: off). */
+  REFUSED_PASSWORD_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
   /** The admin key's scrypt hash (never the key itself). */
   ADMIN_KEY_HASH: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[^$]+\$[^$]+$/, "must be a scrypt hash: scrypt$N$r$p$salt$hash").optional(),
   /** How long the change log waits for a writer before settling its entry (docs/sync-protocol.md). */

@@ -7,6 +7,9 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TokenIssuer } from "../../shared/auth/jwt.js";
 import { generateSigningKeyPem, loadSigningKey } from "../../shared/auth/signing-key.js";
+import { AttemptLimiter } from "../../shared/auth/attempt-limiter.js";
+import { PasswordCheckPool } from "../../shared/auth/password-check-pool.js";
+import { PasswordLogin } from "../../shared/auth/password-login.js";
 import { TokenAuthorizer } from "../../shared/auth/token-authorizer.js";
 import { TokenDirectory } from "../../shared/auth/token-directory.js";
 import { createJwksHandler, createTokenHandler } from "../../shared/auth/token-server.js";
@@ -44,6 +47,9 @@ const ACCESS_TOKEN_SECONDS = 300;
 const REFRESH_TOKEN_SECONDS = 24 * 60 * 60;
 /** The local identity store is in memory, so the directory's cache only saves recompiling scope maps. */
 const TOKEN_STATE_MS = 1000;
+/** Password checks that may wait for a thread before the next is answered 429; a wrong pair is refused again without scrypt this long. */
+const PASSWORD_CHECK_QUEUE = 16;
+const REFUSED_PASSWORD_MS = 10_000;
 
 export interface EdgeAgent {
   url: string;
@@ -72,8 +78,22 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
   const issuer = new TokenIssuer(signingKey);
   const identity = new LocalIdentityStore();
   identity.load(state.state.configuration, state.state.configurationReceivedAt ?? new Date().toISOString());
-  const directory = new TokenDirectory(identity, TOKEN_STATE_MS);
-  const authorizer = new TokenAuthorizer(directory, issuer, { loginServer: undefined, anonymousPull: false });
+  // scrypt off libuv's thread pool, which serves the content store's file reads (docs/identity.md).
+  const passwordChecks = new PasswordCheckPool({ workers: options.logins.passwordCheckWorkers, maxQueue: PASSWORD_CHECK_QUEUE });
+  const directory = new TokenDirectory(identity, TOKEN_STATE_MS, Date.now, {
+    verify: (password, stored) => passwordChecks.verify(password, stored),
+    refusedPairMs: REFUSED_PASSWORD_MS,
+  });
+  const login = new PasswordLogin(
+    directory,
+    new AttemptLimiter({
+      windowMs: options.logins.failureWindowSeconds * 1000,
+      perAddress: options.logins.failuresPerAddress,
+      perName: options.logins.failuresPerToken,
+    }),
+    { refusalDelayMs: options.logins.refusalDelayMs, warn: (message, fields) => log.warn(message, fields) },
+  );
+  const authorizer = new TokenAuthorizer(directory, issuer, { loginServer: undefined, anonymousPull: false }, login);
 
   const metrics = new Metrics();
   const blobs = new FsBlobStore(dataDir);
@@ -147,7 +167,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
       name: "token-server",
       route: "oauth2/token",
       methods: ["GET", "POST"],
-      handler: metrics.count("token", createTokenHandler(directory, issuer, { loginServer: undefined, accessTokenSeconds: ACCESS_TOKEN_SECONDS, refreshTokenSeconds: REFRESH_TOKEN_SECONDS })),
+      handler: metrics.count("token", createTokenHandler(directory, login, issuer, { loginServer: undefined, accessTokenSeconds: ACCESS_TOKEN_SECONDS, refreshTokenSeconds: REFRESH_TOKEN_SECONDS })),
     },
     { name: "jwks", route: ".well-known/jwks.json", methods: ["GET"], handler: createJwksHandler(signingKey.jwks) },
     {
@@ -212,6 +232,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
       await engine.stop();
       await host.close();
       client.close();
+      await passwordChecks.close();
       await state.close();
     },
   };

@@ -27,6 +27,16 @@ export interface StartOptions {
   loginServer?: string;
   /** Timeouts for clients that stop sending, and the per-address upload cap (shared/http/limits.ts). */
   httpLimits: HttpLimits;
+  /** Failed-login limits and the password-check threads (shared/auth/attempt-limiter.ts, password-check-pool.ts). */
+  logins: LoginLimits;
+}
+
+export interface LoginLimits {
+  failureWindowSeconds: number;
+  failuresPerAddress: number;
+  failuresPerToken: number;
+  refusalDelayMs: number;
+  passwordCheckWorkers: number;
 }
 
 export class OptionsError extends Error {}
@@ -41,6 +51,11 @@ const numbers = z.object({
   requestTimeout: httpLimitFields.requestTimeoutSeconds,
   bodyIdleTimeout: httpLimitFields.bodyIdleTimeoutSeconds,
   maxUploadsPerClient: httpLimitFields.maxUploadsPerClient,
+  loginFailureWindow: z.coerce.number().int().min(1).max(24 * 3600),
+  loginFailuresPerAddress: z.coerce.number().int().min(1).max(100_000),
+  loginFailuresPerToken: z.coerce.number().int().min(1).max(100_000),
+  loginRefusalDelayMs: z.coerce.number().int().min(0).max(10_000),
+  passwordCheckWorkers: z.coerce.number().int().min(1).max(16),
 });
 
 /** The flag of each number, for messages ("--body-idle-timeout", not "bodyIdleTimeout"). */
@@ -67,6 +82,11 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "request-timeout": { type: "string" },
       "body-idle-timeout": { type: "string" },
       "max-uploads-per-client": { type: "string" },
+      "login-failure-window": { type: "string" },
+      "login-failures-per-address": { type: "string" },
+      "login-failures-per-token": { type: "string" },
+      "login-refusal-delay-ms": { type: "string" },
+      "password-check-workers": { type: "string" },
     },
   });
   const problems: string[] = [];
@@ -86,6 +106,13 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     requestTimeout: values["request-timeout"] ?? HTTP_LIMIT_DEFAULTS.requestTimeoutSeconds,
     bodyIdleTimeout: values["body-idle-timeout"] ?? HTTP_LIMIT_DEFAULTS.bodyIdleTimeoutSeconds,
     maxUploadsPerClient: values["max-uploads-per-client"] ?? HTTP_LIMIT_DEFAULTS.maxUploadsPerClient,
+    // The cloud's defaults (LOGIN_FAILURE_WINDOW_SECONDS and the others in shared/config.ts).
+    loginFailureWindow: values["login-failure-window"] ?? 60,
+    loginFailuresPerAddress: values["login-failures-per-address"] ?? 10,
+    loginFailuresPerToken: values["login-failures-per-token"] ?? 30,
+    loginRefusalDelayMs: values["login-refusal-delay-ms"] ?? 1000,
+    // One: an edge box is small, and its file reads must keep a core.
+    passwordCheckWorkers: values["password-check-workers"] ?? 1,
   });
   if (!parsedNumbers.success) problems.push(...parsedNumbers.error.issues.map((issue) => `${flagOf(String(issue.path[0]))}: ${issue.message}`));
   const limitSeconds = parsedNumbers.success
@@ -127,6 +154,13 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     concurrency: parsedNumbers.data.concurrency,
     ...(loginServer ? { loginServer } : {}),
     httpLimits: httpLimits(limitSeconds),
+    logins: {
+      failureWindowSeconds: parsedNumbers.data.loginFailureWindow,
+      failuresPerAddress: parsedNumbers.data.loginFailuresPerAddress,
+      failuresPerToken: parsedNumbers.data.loginFailuresPerToken,
+      refusalDelayMs: parsedNumbers.data.loginRefusalDelayMs,
+      passwordCheckWorkers: parsedNumbers.data.passwordCheckWorkers,
+    },
   };
 }
 

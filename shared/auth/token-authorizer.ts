@@ -12,6 +12,7 @@ import type { Authorizer, Principal } from "./authorizer.js";
 
 import { parseBasic } from "./basic-credentials.js";
 import type { AccessClaims, TokenIssuer } from "./jwt.js";
+import type { PasswordLogin } from "./password-login.js";
 import { serviceIdentity } from "./service-name.js";
 import type { TokenDirectory, TokenState } from "./token-directory.js";
 
@@ -31,6 +32,7 @@ export class TokenAuthorizer implements Authorizer {
     private readonly directory: TokenDirectory,
     private readonly issuer: TokenIssuer,
     private readonly options: TokenAuthorizerOptions,
+    private readonly login: PasswordLogin,
   ) {}
 
   async authorize(request: HandlerRequest, needed: AccessEntry[], optional: AccessEntry[] = []): Promise<Principal> {
@@ -79,7 +81,10 @@ export class TokenAuthorizer implements Authorizer {
   }
 
   private async authorizeBasic(request: HandlerRequest, username: string, password: string, needed: AccessEntry[], optional: AccessEntry[]): Promise<Principal> {
-    const check = await this.directory.checkCredentials(username, password, false);
+    const check = await this.login.check(username, password, request.clientAddress, false);
+    if (!check.ok && (check.reason === "throttled" || check.reason === "busy")) {
+      throw new RegistryError("TOOMANYREQUESTS", check.message, { headers: { "Retry-After": String(check.retryAfterSeconds) } });
+    }
     if (!check.ok) throw this.challenge(request, needed, optional, check.message);
     // Basic credentials are the token itself: no larger grant can be fetched, so a refusal is final (403).
     const granted = grantAccess([...needed, ...optional], check.state.permissions);

@@ -25,10 +25,29 @@ export type CredentialCheck =
   | { ok: true; state: TokenState; password: StoredPassword }
   | { ok: false; reason: "unknown" | "disabled" | "expired" | "wrong-password"; message: string };
 
+export interface TokenDirectoryOptions {
+  /**
+   * How a password is checked against a stored hash: the password-check pool in the
+   * registry and the edge (bounded, off libuv's pool), plain async scrypt by default.
+   */
+  verify?: (password: string, stored: string) => Promise<boolean>;
+  /** How long a refused name/password pair is refused again without scrypt (0: not at all). */
+  refusedPairMs?: number;
+}
+
 export class TokenDirectory {
   private readonly states = new Map<string, { state: TokenState | undefined; until: number }>();
   /** sha256(stored hash, password) of pairs that verified: scrypt once per password, not per request. */
   private readonly verifiedPairs = new Set<string>();
+  /**
+   * The same key for pairs that did not verify, with when that answer expires: a client
+   * retrying a wrong password (or a script replaying one) costs a lookup, not scrypt. Short,
+   * because nothing else needs it to be long; keyed by the stored hash, so a new password
+   * is never refused from here.
+   */
+  private readonly refusedPairs = new Map<string, number>();
+  private readonly verify: (password: string, stored: string) => Promise<boolean>;
+  private readonly refusedPairMs: number;
   /**
    * Compiled scope maps, by name and last change: tokens on the same scope map share one
    * (a 500-action map compiles in ~0.7 ms and holds ~40 KiB).
@@ -39,7 +58,11 @@ export class TokenDirectory {
     private readonly store: IdentityStore,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
-  ) {}
+    options: TokenDirectoryOptions = {},
+  ) {
+    this.verify = options.verify ?? verifyPassword;
+    this.refusedPairMs = options.refusedPairMs ?? 0;
+  }
 
   /** The token's state, from the cache if fresh enough. */
   async get(name: string): Promise<TokenState | undefined> {
@@ -85,7 +108,18 @@ export class TokenDirectory {
   private async matches(stored: StoredPassword, password: string): Promise<boolean> {
     const pair = createHash("sha256").update(stored.hash).update("\0").update(password).digest("base64");
     if (this.verifiedPairs.has(pair)) return true;
-    if (!(await verifyPassword(password, stored.hash))) return false;
+    const refusedUntil = this.refusedPairs.get(pair);
+    if (refusedUntil !== undefined) {
+      if (refusedUntil > this.now()) return false;
+      this.refusedPairs.delete(pair);
+    }
+    if (!(await this.verify(password, stored.hash))) {
+      if (this.refusedPairMs > 0) {
+        if (this.refusedPairs.size > 50_000) this.refusedPairs.clear();
+        this.refusedPairs.set(pair, this.now() + this.refusedPairMs);
+      }
+      return false;
+    }
     if (this.verifiedPairs.size > 50_000) this.verifiedPairs.clear();
     this.verifiedPairs.add(pair);
     return true;

@@ -11,6 +11,7 @@ import type { HandlerRequest, HandlerResponse } from "../http/types.js";
 import type { StoredPassword } from "../store/identity-store.js";
 import { parseBasic } from "./basic-credentials.js";
 import type { TokenIssuer } from "./jwt.js";
+import type { PasswordLogin } from "./password-login.js";
 import { serviceIdentity } from "./service-name.js";
 import type { TokenDirectory, TokenState } from "./token-directory.js";
 
@@ -24,15 +25,18 @@ const MAX_FORM_BYTES = 64 * 1024;
 
 class TokenRequestError extends Error {
   constructor(
-    readonly status: 400 | 401,
+    readonly status: 400 | 401 | 429,
     readonly oauthError: string,
     message: string,
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
 }
 
-export function createTokenHandler(directory: TokenDirectory, issuer: TokenIssuer, options: TokenServerOptions) {
+const ERROR_CODES = { 400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 429: "TOOMANYREQUESTS" } as const;
+
+export function createTokenHandler(directory: TokenDirectory, login: PasswordLogin, issuer: TokenIssuer, options: TokenServerOptions) {
   function issue(state: TokenState, password: StoredPassword, scopes: string[], withRefresh: boolean, service: string): Record<string, unknown> {
     let requested: AccessEntry[];
     try {
@@ -61,8 +65,12 @@ export function createTokenHandler(directory: TokenDirectory, issuer: TokenIssue
     return service;
   }
 
-  async function withPassword(username: string, password: string) {
-    const check = await directory.checkCredentials(username, password, true);
+  async function withPassword(request: HandlerRequest, username: string, password: string) {
+    const check = await login.check(username, password, request.clientAddress, true);
+    if (!check.ok && (check.reason === "throttled" || check.reason === "busy")) {
+      // OAuth 2.0 names no error for this; RFC 6749's temporarily_unavailable is the closest.
+      throw new TokenRequestError(429, "temporarily_unavailable", check.message, check.retryAfterSeconds);
+    }
     if (!check.ok) throw new TokenRequestError(401, "invalid_grant", `authentication failed: ${check.message}`);
     return check;
   }
@@ -72,7 +80,7 @@ export function createTokenHandler(directory: TokenDirectory, issuer: TokenIssue
     const service = requireService(request, params.get("service"));
     const basic = parseBasic(request.headers.get("authorization"));
     if (!basic) throw new TokenRequestError(401, "invalid_client", "send the token name and password with HTTP Basic authentication");
-    const check = await withPassword(basic.username, basic.password);
+    const check = await withPassword(request, basic.username, basic.password);
     return issue(check.state, check.password, params.getAll("scope"), params.get("offline_token") === "true", service);
   }
 
@@ -89,7 +97,7 @@ export function createTokenHandler(directory: TokenDirectory, issuer: TokenIssue
         const username = form.get("username");
         const password = form.get("password");
         if (!username || !password) throw new TokenRequestError(400, "invalid_request", "grant_type=password needs username and password");
-        const check = await withPassword(username, password);
+        const check = await withPassword(request, username, password);
         return issue(check.state, check.password, scopes, true, service);
       }
       case "refresh_token": {
@@ -125,14 +133,17 @@ export function createTokenHandler(directory: TokenDirectory, issuer: TokenIssue
     } catch (error) {
       if (!(error instanceof TokenRequestError)) throw error;
       const { realm } = serviceIdentity(request, options.loginServer);
+      const headers: Record<string, string> = { "Cache-Control": "no-store" };
+      if (error.status === 401) headers["WWW-Authenticate"] = `Basic realm="${realm}"`;
+      if (error.retryAfterSeconds !== undefined) headers["Retry-After"] = String(error.retryAfterSeconds);
       return json(
         error.status,
         {
-          errors: [{ code: error.status === 401 ? "UNAUTHORIZED" : "INVALID_REQUEST", message: error.message }],
+          errors: [{ code: ERROR_CODES[error.status], message: error.message }],
           error: error.oauthError,
           error_description: error.message,
         },
-        error.status === 401 ? { "WWW-Authenticate": `Basic realm="${realm}"`, "Cache-Control": "no-store" } : { "Cache-Control": "no-store" },
+        headers,
       );
     }
   };

@@ -120,7 +120,14 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
             req.destroy();
             return error;
           });
-    const request: HandlerRequest = { method, url: new URL(req.url ?? "/", `${options.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}`), headers: toHeaders(req), body, signal: gone.signal };
+    const request: HandlerRequest = {
+      method,
+      url: new URL(req.url ?? "/", `${options.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}`),
+      headers: toHeaders(req),
+      body,
+      signal: gone.signal,
+      ...(req.socket.remoteAddress ? { clientAddress: req.socket.remoteAddress } : {}),
+    };
 
     let response: HandlerResponse;
     try {

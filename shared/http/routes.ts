@@ -31,7 +31,7 @@ export function buildRoutes(services: CloudServices): RouteDefinition[] {
       name: "token-server",
       route: "oauth2/token",
       methods: ["GET", "POST"],
-      handler: createTokenHandler(services.tokens.directory, services.tokens.issuer, services.tokens.options),
+      handler: createTokenHandler(services.tokens.directory, services.tokens.login, services.tokens.issuer, services.tokens.options),
     },
     {
       name: "jwks",

@@ -13,6 +13,11 @@ export interface HandlerRequest {
   body: AsyncIterable<Uint8Array> | null;
   /** Aborted (with a ClientGoneError) when the client goes away; the local host sets it, Azure does not. */
   signal?: AbortSignal;
+  /**
+   * The client's IP address, for limits per client (failed logins): the socket's peer on
+   * the local host, the front end's X-Forwarded-For entry in Azure (client-address.ts).
+   */
+  clientAddress?: string;
 }
 
 export type ResponseBody = string | Uint8Array | AsyncIterable<Uint8Array>;

@@ -66,6 +66,13 @@ const LEFT_TO_DEFAULT: Readonly<Record<string, string>> = {
   CHANGE_FEED_GRACE_SECONDS: "the sync protocol's default",
   TOKEN_SIGNING_KEY_PREVIOUS: "set only during a signing-key rotation (docs/operations.md), as a Key Vault reference to the old secret version",
   BLOB_GC_GRACE_SECONDS: "an hour between marking an unreferenced blob and deleting it; Storage soft delete keeps it restorable after that",
+  LOGIN_FAILURE_WINDOW_SECONDS: "failed logins count for a minute per instance (docs/identity.md)",
+  LOGIN_FAILURES_PER_ADDRESS: "10 failed logins a minute per client address and instance, then 429",
+  LOGIN_FAILURES_PER_TOKEN: "30 failed logins a minute per token name and instance, then 429 only for addresses that failed",
+  LOGIN_REFUSAL_DELAY_MS: "a refusal held 1 s, so a client ignoring Retry-After sends at most one a second per connection",
+  PASSWORD_CHECK_WORKERS: "at most 2 scrypt checks at once per instance, on threads of their own; file and network I/O keep libuv's pool",
+  PASSWORD_CHECK_QUEUE: "32 checks may wait per instance; beyond, 429 with Retry-After: 1",
+  REFUSED_PASSWORD_CACHE_SECONDS: "a wrong name/password pair costs scrypt once per 10 s per instance",
 };
 
 interface ConfigSetting {

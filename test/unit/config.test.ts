@@ -40,6 +40,13 @@ describe("loading the configuration", () => {
       HTTP_REQUEST_TIMEOUT_SECONDS: 3600,
       HTTP_BODY_IDLE_TIMEOUT_SECONDS: 60,
       HTTP_MAX_UPLOADS_PER_CLIENT: 32,
+      LOGIN_FAILURE_WINDOW_SECONDS: 60,
+      LOGIN_FAILURES_PER_ADDRESS: 10,
+      LOGIN_FAILURES_PER_TOKEN: 30,
+      LOGIN_REFUSAL_DELAY_MS: 1000,
+      PASSWORD_CHECK_WORKERS: 2,
+      PASSWORD_CHECK_QUEUE: 32,
+      REFUSED_PASSWORD_CACHE_SECONDS: 10,
     });
   });
 
@@ -48,6 +55,13 @@ describe("loading the configuration", () => {
     expect(httpLimitsOf(config)).toEqual({ headersTimeoutMs: 5000, requestTimeoutMs: 0, bodyIdleTimeoutMs: 2000, maxUploadsPerClient: 3, retryAfterSeconds: 5 });
     expect(configError({ ...required, HTTP_HEADERS_TIMEOUT_SECONDS: "60", HTTP_REQUEST_TIMEOUT_SECONDS: "30" }).message).toContain("HTTP_HEADERS_TIMEOUT_SECONDS: must not exceed HTTP_REQUEST_TIMEOUT_SECONDS");
     expect(configError({ ...required, HTTP_BODY_IDLE_TIMEOUT_SECONDS: "0", HTTP_MAX_UPLOADS_PER_CLIENT: "many" }).message).toMatch(/HTTP_BODY_IDLE_TIMEOUT_SECONDS: .*HTTP_MAX_UPLOADS_PER_CLIENT: /);
+  });
+
+  it("refuses failed-login limits and password-check threads out of range, naming each", () => {
+    const message = configError({ ...required, LOGIN_FAILURES_PER_ADDRESS: "0", PASSWORD_CHECK_WORKERS: "64", LOGIN_FAILURE_WINDOW_SECONDS: "soon" }).message;
+    expect(message).toContain("LOGIN_FAILURES_PER_ADDRESS");
+    expect(message).toContain("PASSWORD_CHECK_WORKERS");
+    expect(message).toContain("LOGIN_FAILURE_WINDOW_SECONDS");
   });
 
   it("takes endpoints instead of keys, for the managed identity in Azure", () => {

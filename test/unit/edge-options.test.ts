@@ -23,6 +23,19 @@ describe("edge agent options", () => {
     expect(fromEnv).toMatchObject({ port: 5001, loginServer: "edge.example:5001" });
   });
 
+  it("takes failed-login limits from flags, with the cloud's defaults, and names a bad one by its flag", async () => {
+    const defaults = await parseStartOptions(["--connection-string", CONNECTION, "--http"], {});
+    expect(defaults.logins).toEqual({ failureWindowSeconds: 60, failuresPerAddress: 10, failuresPerToken: 30, refusalDelayMs: 1000, passwordCheckWorkers: 1 });
+    const set = await parseStartOptions(
+      ["--connection-string", CONNECTION, "--http", "--login-failure-window", "5", "--login-failures-per-address", "3", "--login-failures-per-token", "7", "--login-refusal-delay-ms", "0", "--password-check-workers", "2"],
+      {},
+    );
+    expect(set.logins).toEqual({ failureWindowSeconds: 5, failuresPerAddress: 3, failuresPerToken: 7, refusalDelayMs: 0, passwordCheckWorkers: 2 });
+    const message = await problems(["--connection-string", CONNECTION, "--http", "--login-failures-per-address", "0", "--password-check-workers", "many"]);
+    expect(message).toContain("--login-failures-per-address");
+    expect(message).toContain("--password-check-workers");
+  });
+
   it("refuses to serve plain HTTP unless asked, and names every problem in one message", async () => {
     const message = await problems(["--port", "70000", "--log-level", "loud", "--tls-cert", "/nonexistent/cert.pem"], {});
     expect(message).toContain("--connection-string (or CONNECTED_REGISTRY_CONNECTION_STRING) is required");
