@@ -162,6 +162,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
       methods: ALL_METHODS,
       handler: metrics.count("v2", refuseWritesWhenReadOnly(createV2Handler(registry, (message) => log.error(message)), mode, () => name)),
       refuse: refuseV2,
+      uploads: true,
     },
     {
       name: "token-server",

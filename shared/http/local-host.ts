@@ -82,7 +82,7 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
       return;
     }
 
-    if (carriesBody(req)) {
+    if (match.route.uploads && carriesBody(req)) {
       const address = req.socket.remoteAddress ?? "unknown";
       const release = uploads.take(address);
       if (!release) {

@@ -26,6 +26,7 @@ export function buildRoutes(services: CloudServices): RouteDefinition[] {
       methods: ALL_METHODS,
       handler: createV2Handler(services.registry),
       refuse: refuseV2,
+      uploads: true,
     },
     {
       name: "token-server",

@@ -52,6 +52,12 @@ export interface RouteDefinition {
   handler: Handler;
   /** Renders the host's refusals in this surface's error shape; the JSON error of the management API by default. */
   refuse?: (refusal: HostRefusal) => HandlerResponse;
+  /**
+   * Requests with a body here are uploads (blobs, manifests), which count against the local
+   * host's per-client cap. Management and token requests do not: a client creating 50 tokens
+   * at once is not holding uploads open, and their bodies are small and bounded anyway.
+   */
+  uploads?: boolean;
 }
 
 export interface TimerDefinition {

@@ -709,7 +709,9 @@ describe("edge agent end to end (real processes, real clients)", () => {
         { name: "config1", mode: "ReadOnly", repositories: [first], clientTokens: [reader.username] },
         stack.registryHost,
       );
-      const edge = await edgeProcess(connectionString);
+      // This test polls with a client token before the edge knows it: every such poll is a failed
+      // login from 127.0.0.1, which the default limit (10 a minute per address) would answer with 429.
+      const edge = await edgeProcess(connectionString, undefined, { args: ["--login-failures-per-address", "1000"] });
       await waitSynced(edge, "config1");
       expect(await digestAt(edge.url, reader, first, "v1")).toBe(firstImage.digest);
       expect(await digestAt(edge.url, reader, second, "v1")).toBeUndefined();

@@ -8,7 +8,7 @@ import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
 import { ManagementClient } from "../support/management-client.js";
-import { rawRequest, stalledRequest } from "../support/raw-http.js";
+import { downloadThenHangUp, rawRequest, stalledRequest } from "../support/raw-http.js";
 import { AuthorizedClient, basicAuthorization, sha256 } from "../support/registry-client.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
 
@@ -133,30 +133,9 @@ describe("the edge agent's HTTP edges", () => {
   });
 
   it("logs nothing for downloads whose client hangs up once it has every byte", async () => {
-    const url = new URL(edge.url);
     const logged = edge.logs.length;
     for (let i = 0; i < 30; i++) {
-      const received = await new Promise<number>((resolve, reject) => {
-        const socket = connect(Number(url.port), url.hostname, () => socket.write(`GET /v2/big/blobs/${sha256(layer)} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${writer}\r\n\r\n`));
-        let bytes = 0;
-        let head = Buffer.alloc(0);
-        let inBody = false;
-        socket.on("error", reject);
-        socket.on("data", (chunk: Buffer) => {
-          if (!inBody) {
-            head = Buffer.concat([head, chunk]);
-            const end = head.indexOf("\r\n\r\n");
-            if (end < 0) return;
-            inBody = true;
-            bytes = head.length - end - 4;
-          } else bytes += chunk.length;
-          // A client that knows the length hangs up the moment it has it all.
-          if (bytes >= layer.length) {
-            socket.destroy();
-            resolve(bytes);
-          }
-        });
-      });
+      const received = await downloadThenHangUp(edge.url, `/v2/big/blobs/${sha256(layer)}`, layer.length, { Authorization: writer });
       expect(received).toBe(layer.length);
     }
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -73,6 +73,10 @@ const LEFT_TO_DEFAULT: Readonly<Record<string, string>> = {
   PASSWORD_CHECK_WORKERS: "at most 2 scrypt checks at once per instance, on threads of their own; file and network I/O keep libuv's pool",
   PASSWORD_CHECK_QUEUE: "32 checks may wait per instance; beyond, 429 with Retry-After: 1",
   REFUSED_PASSWORD_CACHE_SECONDS: "a wrong name/password pair costs scrypt once per 10 s per instance",
+  HTTP_HEADERS_TIMEOUT_SECONDS: "read by the local host only; in Azure the Functions front end owns the connections",
+  HTTP_REQUEST_TIMEOUT_SECONDS: "read by the local host only; in Azure the front end cuts a request at 230 s",
+  HTTP_BODY_IDLE_TIMEOUT_SECONDS: "read by the local host only; in Azure the front end owns the connections",
+  HTTP_MAX_UPLOADS_PER_CLIENT: "read by the local host only; in Azure the front end owns the connections",
 };
 
 interface ConfigSetting {

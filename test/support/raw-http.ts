@@ -77,3 +77,35 @@ export function stalledRequest(baseUrl: string, method: string, path: string, le
   });
   return { socket, closed };
 }
+
+/**
+ * GETs `path` and hangs up the moment `length` body bytes have arrived, as a client that
+ * knows the length does (before the server has seen the end of its own stream). Resolves
+ * with the body bytes received.
+ */
+export function downloadThenHangUp(baseUrl: string, path: string, length: number, headers: Record<string, string> = {}): Promise<number> {
+  const url = new URL(baseUrl);
+  const headerLines = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("");
+  return new Promise<number>((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\n${headerLines}\r\n`));
+    let bytes = 0;
+    let head = Buffer.alloc(0);
+    let inBody = false;
+    socket.on("error", reject);
+    socket.on("data", (chunk: Buffer) => {
+      if (!inBody) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        inBody = true;
+        bytes = head.length - end - 4;
+      } else bytes += chunk.length;
+      if (bytes >= length) {
+        socket.destroy();
+        resolve(bytes);
+      }
+    });
+  });
+}
