@@ -16,7 +16,7 @@
  */
 import { closeSync, fsync, fsyncSync, openSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { IncomingMessage, Server } from "node:http";
 import { stopWhenTheStackSays } from "./child-lifecycle.js";
 import { holdResponsesUntilDurable } from "./hold-responses.js";
@@ -56,7 +56,6 @@ async function startAzurite(): Promise<AzuriteServer[]> {
   };
   const Logger = azurite("common/Logger.js") as { configLogger(enable: boolean, file?: string): void };
   const { setExtentMemoryLimit } = azurite("common/ConfigurationBase.js") as { setExtentMemoryLimit(env: unknown, blob: boolean): void };
-  const { join } = await import("node:path");
 
   const env = new Environment();
   const location = (await env.location!()) as string;

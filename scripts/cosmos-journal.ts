@@ -126,7 +126,6 @@ export class CosmosJournal {
 
   /** Installs the hooks on the server's model classes; changes are journaled from then on. */
   attach(itemsClass: { prototype: ModelItems }): void {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const journal = this;
     const originalSet = itemsClass.prototype._set;
     const originalDelete = itemsClass.prototype.delete;
