@@ -1,6 +1,6 @@
 /**
  * GET /healthz and GET /readyz of a real edge agent against the real local stack: what
- * Kubernetes probes and operators ask (docs/edge-agent.md, "Health").
+ * Kubernetes probes and operators ask (docs/edge-agent.md, "Observability").
  */
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
