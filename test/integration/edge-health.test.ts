@@ -58,8 +58,12 @@ describe("edge agent health endpoints", () => {
       const broken = await probe(`${edge.url}/readyz`);
       expect(broken.status).toBe(503);
       expect(broken.body.reason).toMatch(/data folder does not take writes \(ENOTDIR\)/);
-      // Liveness stays: restarting the pod does not mend a volume.
+      // Liveness stays: restarting the pod does not mend a volume. The sync goes on failing to
+      // write meanwhile (cycles every 0.5 s here); the agent must live through it.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(edge.child.exitCode, JSON.stringify(edge.logs.slice(-8))).toBeNull();
       expect((await probe(`${edge.url}/healthz`)).status).toBe(200);
+      expect((await probe(`${edge.url}/readyz`)).status).toBe(503);
     } finally {
       await rm(edge.dataDir);
       await rename(moved, edge.dataDir);
