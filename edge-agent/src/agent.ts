@@ -25,6 +25,7 @@ import { STALE_UPLOAD_MS, purgeStaleUploads } from "../../shared/registry/upload
 import { CHANGE_RETENTION_SECONDS } from "../../shared/domain/retention.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
 import { createChildrenHandler } from "./children.js";
+import { createLivenessHandler, createReadinessHandler } from "./health.js";
 import { LocalIdentityStore } from "./local-identity.js";
 import { errorText, levelFromParent, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
@@ -184,6 +185,9 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
       methods: ["GET"],
       handler: async () => ({ status: 200, headers: { "Content-Type": "application/json" }, body: JSON.stringify(statusView(state.state, { names: false })) }),
     },
+    // For probes (deploy/kubernetes, deploy/systemd): no auth, no names, 200 or 503 with a reason.
+    { name: "healthz", route: "healthz", methods: ["GET"], handler: createLivenessHandler() },
+    { name: "readyz", route: "readyz", methods: ["GET"], handler: createReadinessHandler(dataDir, () => state.state) },
   ];
   let host: LocalHost;
   try {

@@ -134,10 +134,14 @@ export class SyncEngine {
         }
         const kind = error instanceof RemoteUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
         this.options.metrics.syncErrors.inc({ kind });
-        await state.update((s) => {
-          s.lastError = errorText(error);
-          s.progress.phase = "idle";
-        });
+        // A disk that stopped taking writes (full, read-only, gone) fails this too: log it and go on
+        // retrying, so the agent keeps serving what it can read and reports itself not ready (/readyz).
+        await state
+          .update((s) => {
+            s.lastError = errorText(error);
+            s.progress.phase = "idle";
+          })
+          .catch((writeError: unknown) => log.error("cannot record the sync error in the data folder", { error: errorText(writeError) }));
         (kind === "refused" ? log.error : log.warn)("sync failed; retrying", { kind, error: errorText(error), retryInSeconds: backoffMs / 1000 });
         delayMs = backoffMs;
         backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);

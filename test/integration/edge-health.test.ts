@@ -1,0 +1,101 @@
+/**
+ * GET /healthz and GET /readyz of a real edge agent against the real local stack: what
+ * Kubernetes probes and operators ask (docs/edge-agent.md, "Observability").
+ */
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
+import { ManagementClient } from "../support/management-client.js";
+import { startTestStack, type TestStack } from "../support/stack.js";
+
+async function probe(url: string): Promise<{ status: number; body: Record<string, unknown>; text: string }> {
+  const answer = await fetch(url);
+  const text = await answer.text();
+  return { status: answer.status, body: JSON.parse(text) as Record<string, unknown>, text };
+}
+
+describe("edge agent health endpoints", () => {
+  let stack: TestStack;
+  let connectionString: string;
+  let edge: EdgeProcess;
+  const password = (): string => /SyncTokenPassword=([^;]+)/.exec(connectionString)![1]!;
+  /** The same connected registry, its parent at a port nothing listens on. */
+  const unreachableParent = (): string => connectionString.replace(/ParentGatewayEndpoint=[^;]+/, "ParentGatewayEndpoint=127.0.0.1:1");
+
+  beforeAll(async () => {
+    stack = await startTestStack({ anonymous: false });
+    const management = new ManagementClient(stack.registryUrl);
+    await management.tokenWithPassword("puller", { scopeMap: "_repositories_pull" });
+    connectionString = await createConnectedRegistry(management, { name: "probed1", mode: "ReadOnly", repositories: ["hello-world"], clientTokens: ["puller"] }, stack.registryHost);
+    edge = await startEdge({ connectionString });
+  }, 120_000);
+
+  afterAll(async () => {
+    await edge?.stop();
+    if (edge) await removeEdgeData(edge.dataDir);
+    await stack?.destroy();
+  });
+
+  it("answers live and, once activated, ready, without credentials and without names or passwords", async () => {
+    const live = await probe(`${edge.url}/healthz`);
+    expect(live.status).toBe(200);
+    expect(live.body).toEqual({ status: "ok" });
+    const ready = await eventually(async () => {
+      const answer = await probe(`${edge.url}/readyz`);
+      return answer.status === 200 && answer;
+    }, 30_000, "readiness");
+    expect(ready.body).toMatchObject({ status: "ready", activation: "Active" });
+    for (const secretOrName of [password(), "puller", "probed1"]) expect(ready.text).not.toContain(secretOrName);
+  });
+
+  it("is not ready while the data folder takes no writes, and ready again when it does", async () => {
+    await eventually(async () => (await edge.status()).fullSyncDone, 30_000, "first sync");
+    // Root ignores permission bits, so the folder is taken away instead: a file stands where it was.
+    const moved = `${edge.dataDir}.moved`;
+    await rename(edge.dataDir, moved);
+    await writeFile(edge.dataDir, "not a folder");
+    try {
+      const broken = await probe(`${edge.url}/readyz`);
+      expect(broken.status).toBe(503);
+      expect(broken.body.reason).toMatch(/data folder does not take writes \(ENOTDIR\)/);
+      // Liveness stays: restarting the pod does not mend a volume. The sync goes on failing to
+      // write meanwhile (cycles every 0.5 s here); the agent must live through it.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(edge.child.exitCode, JSON.stringify(edge.logs.slice(-8))).toBeNull();
+      expect((await probe(`${edge.url}/healthz`)).status).toBe(200);
+      expect((await probe(`${edge.url}/readyz`)).status).toBe(503);
+    } finally {
+      await rm(edge.dataDir);
+      await rename(moved, edge.dataDir);
+    }
+    expect(edge.child.exitCode, JSON.stringify(edge.logs.slice(-5))).toBeNull();
+    expect((await probe(`${edge.url}/readyz`)).status).toBe(200);
+  });
+
+  it("is live but not ready before its first activation, with the reason", async () => {
+    const fresh = await startEdge({ connectionString: unreachableParent() });
+    try {
+      expect((await probe(`${fresh.url}/healthz`)).status).toBe(200);
+      const answer = await eventually(async () => {
+        const current = await probe(`${fresh.url}/readyz`);
+        // The reason names the link's error once the first activation attempt failed.
+        return current.status === 503 && typeof current.body.reason === "string" && current.body.reason.includes("last error") && current;
+      }, 20_000, "a not-ready answer with the activation error");
+      expect(answer.body).toMatchObject({ status: "not ready", activation: "NotActivated" });
+      expect(answer.body.reason).toMatch(/^not activated yet/);
+      expect(answer.text).not.toContain(password());
+    } finally {
+      await fresh.stop();
+      await removeEdgeData(fresh.dataDir);
+    }
+  });
+
+  it("stays ready after a restart with the parent unreachable: it serves the earlier activation's content", async () => {
+    await eventually(async () => (await edge.status()).fullSyncDone, 30_000, "first sync");
+    await edge.stop();
+    edge = await startEdge({ connectionString: unreachableParent(), dataDir: edge.dataDir });
+    const answer = await probe(`${edge.url}/readyz`);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ status: "ready", fullSyncDone: true });
+  });
+});
