@@ -39,6 +39,7 @@ import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
 import { AGENT_VERSION, SyncEngine } from "./sync/engine.js";
 import { RegistryHttpClient } from "../../shared/remote/http-client.js";
+import { describeProxy, proxyFor } from "../../shared/remote/proxy.js";
 import { LocalOnlyContent } from "./sync/local-only.js";
 import { UpstreamPusher } from "./sync/upstream.js";
 
@@ -117,6 +118,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     username: connection.syncTokenName,
     password: connection.syncTokenPassword,
     ...(options.parentCa ? { ca: options.parentCa } : {}),
+    ...(options.proxy ? { proxy: options.proxy } : {}),
     userAgent: `connected-registry/${AGENT_VERSION}`,
     tokenWhenDenied: true,
   });
@@ -222,7 +224,9 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     throw new DataFolderError(`cannot listen on ${options.host}:${options.port}: ${errorText(error)}`);
   }
   if (!options.tls) log.warn("serving plain HTTP (--http): credentials and content cross the network unencrypted; use --tls-cert/--tls-key outside a trusted network");
-  log.info("connected registry serving", { name, url: host.url, dataDir, parent: `${connection.parentEndpointProtocol}://${connection.parentGatewayEndpoint}` });
+  const parentUrl = `${connection.parentEndpointProtocol}://${connection.parentGatewayEndpoint}`;
+  const proxy = options.proxy ? proxyFor(options.proxy, new URL(parentUrl)) : undefined;
+  log.info("connected registry serving", { name, url: host.url, dataDir, parent: parentUrl, ...(proxy ? { proxy: describeProxy(proxy) } : {}) });
   engine.start();
 
   return {

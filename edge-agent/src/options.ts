@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { parseConnectionString, type ConnectionSettings } from "../../shared/domain/connected-registry/index.js";
 import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "../../shared/http/limits.js";
+import { ProxySettingsError, proxyFromEnvironment, type ProxySettings } from "../../shared/remote/proxy.js";
 import { LOG_LEVELS, type LogLevel } from "./log.js";
 
 export interface StartOptions {
@@ -18,6 +19,8 @@ export interface StartOptions {
   port: number;
   tls?: { cert: Buffer; key: Buffer };
   parentCa?: Buffer;
+  /** The outbound proxy to the parent, from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (shared/remote/proxy.ts). */
+  proxy?: ProxySettings;
   logLevel?: LogLevel;
   /** Seconds between feed reads in continuous mode. */
   syncIntervalSeconds: number;
@@ -136,6 +139,14 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
   const tls = certPath && keyPath ? { cert: await readPem(certPath, "--tls-cert", problems), key: await readPem(keyPath, "--tls-key", problems) } : undefined;
   const parentCa = values["parent-ca"] ? await readPem(values["parent-ca"], "--parent-ca", problems) : undefined;
 
+  let proxy: ProxySettings | undefined;
+  try {
+    proxy = proxyFromEnvironment(env);
+  } catch (error) {
+    if (!(error instanceof ProxySettingsError)) throw error;
+    problems.push(error.message);
+  }
+
   const loginServer = values["login-server"] ?? env.CONNECTED_REGISTRY_LOGIN_SERVER;
   if (loginServer !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:]+\](:\d{1,5})?$/.test(loginServer)) {
     problems.push(`--login-server must be host or host:port (no scheme, no path), not "${loginServer}"`);
@@ -149,6 +160,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     port: parsedNumbers.data.port,
     ...(tls ? { tls } : {}),
     ...(parentCa ? { parentCa } : {}),
+    ...(proxy ? { proxy } : {}),
     ...(logLevel ? { logLevel: logLevel as LogLevel } : {}),
     syncIntervalSeconds: parsedNumbers.data.syncInterval,
     concurrency: parsedNumbers.data.concurrency,
