@@ -24,6 +24,7 @@ import { RunningHashes } from "../../shared/registry/running-hashes.js";
 import { STALE_UPLOAD_MS, purgeStaleUploads } from "../../shared/registry/upload-cleanup.js";
 import { CHANGE_RETENTION_SECONDS } from "../../shared/domain/retention.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
+import { CertificateReloader, type SecureContextTarget } from "./certificate-reloader.js";
 import { createChildrenHandler } from "./children.js";
 import { LocalIdentityStore } from "./local-identity.js";
 import { errorText, levelFromParent, type Logger } from "./log.js";
@@ -214,7 +215,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
       {
         host: options.host,
         port: options.port,
-        ...(options.tls ? { tls: options.tls } : {}),
+        ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
         limits: options.httpLimits,
         log: (message, level = "error") => log[level](message),
       },
@@ -223,6 +224,11 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     client.close();
     throw new DataFolderError(`cannot listen on ${options.host}:${options.port}: ${errorText(error)}`);
   }
+  // Renewed certificate files are served without a restart (cert-manager, ACME clients).
+  const reloader = options.tls
+    ? new CertificateReloader(host.server as unknown as SecureContextTarget, options.tls, options.tls, log, { checkIntervalSeconds: options.tls.checkIntervalSeconds })
+    : undefined;
+  await reloader?.start();
   if (!options.tls) log.warn("serving plain HTTP (--http): credentials and content cross the network unencrypted; use --tls-cert/--tls-key outside a trusted network");
   const parentUrl = `${connection.parentEndpointProtocol}://${connection.parentGatewayEndpoint}`;
   const proxy = options.proxy ? proxyFor(options.proxy, new URL(parentUrl)) : undefined;
@@ -234,6 +240,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     state,
     metrics,
     stop: async () => {
+      reloader?.stop();
       await engine.stop();
       await host.close();
       client.close();
