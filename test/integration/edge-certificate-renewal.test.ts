@@ -197,3 +197,40 @@ describe("edge agent: TLS certificate renewal from a Kubernetes Secret volume (a
     expect(await servedFingerprint(port)).toBe(second.fingerprint);
   }, 60_000);
 });
+
+describe("edge agent: TLS certificate renewal seen only by the periodic check", () => {
+  let dir: string;
+  let edge: EdgeProcess;
+
+  afterAll(async () => {
+    await edge?.stop();
+    if (edge) await removeEdgeData(edge.dataDir);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("serves a pair renewed behind a symlink into another folder, which no watched folder sees change", async () => {
+    dir = await mkdtemp(join(tmpdir(), "edge-renewal-link-"));
+    const [first, second] = await Promise.all([makePair(dir, "first"), makePair(dir, "second")]);
+    // certbot's layout, linked from the agent's own folder: /etc/edge/tls.crt -> .../live/site/fullchain.pem.
+    const liveSite = join(dir, "letsencrypt", "live", "site");
+    const agentFolder = join(dir, "edge");
+    await mkdir(liveSite, { recursive: true });
+    await mkdir(agentFolder);
+    await writeFile(join(liveSite, "fullchain.pem"), first.cert);
+    await writeFile(join(liveSite, "privkey.pem"), first.key);
+    await symlink(join(liveSite, "fullchain.pem"), join(agentFolder, "tls.crt"));
+    await symlink(join(liveSite, "privkey.pem"), join(agentFolder, "tls.key"));
+    edge = await startEdge({
+      connectionString: CONNECTION.replaceAll("renewal1", "renewal3"),
+      tls: { cert: join(agentFolder, "tls.crt"), key: join(agentFolder, "tls.key") },
+      args: ["--tls-check-interval", "1"],
+    });
+    const port = Number(new URL(edge.url).port);
+    expect(await servedFingerprint(port)).toBe(first.fingerprint);
+
+    await atomicWrite(join(liveSite, "fullchain.pem"), second.cert);
+    await atomicWrite(join(liveSite, "privkey.pem"), second.key);
+    await eventually(async () => edge.logs.some((line) => line.message === "serving a renewed TLS certificate"), 10_000, "the renewal noticed by the periodic check");
+    expect(await servedFingerprint(port)).toBe(second.fingerprint);
+  }, 60_000);
+});
