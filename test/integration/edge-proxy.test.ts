@@ -29,6 +29,7 @@ describe("edge agent behind an outbound proxy", () => {
   let management: ManagementClient;
   let cloud: AuthorizedClient;
   let readerPassword: string;
+  let writerPassword: string;
   let pushedDigest: string;
   let open: ForwardProxy;
   let authenticating: ForwardProxy;
@@ -42,6 +43,7 @@ describe("edge agent behind an outbound proxy", () => {
     cloud = new AuthorizedClient(stack.registryUrl, basicAuthorization("cloudadmin", adminPassword));
     pushedDigest = (await cloud.pushImage("apps", "v1")).digest;
     readerPassword = await management.tokenWithPassword("reader", { repositories: [{ name: "apps", actions: ["content/read", "metadata/read"] }] });
+    writerPassword = await management.tokenWithPassword("writer", { repositories: [{ name: "apps", actions: ["content/read", "content/write", "metadata/read", "metadata/write"] }] });
     [open, authenticating, denying] = await Promise.all([
       startForwardProxy(),
       startForwardProxy({ basicAuth: { user: PROXY_USER, password: PROXY_PASSWORD } }),
@@ -59,8 +61,8 @@ describe("edge agent behind an outbound proxy", () => {
     await stack?.destroy();
   });
 
-  async function edgeFor(name: string, env: NodeJS.ProcessEnv, extra: Partial<EdgeOptions> = {}): Promise<EdgeProcess> {
-    const connectionString = await createConnectedRegistry(management, { name, mode: "ReadOnly", repositories: ["apps"], clientTokens: ["reader"] }, stack.registryHost);
+  async function edgeFor(name: string, env: NodeJS.ProcessEnv, extra: Partial<EdgeOptions> = {}, mode: "ReadOnly" | "ReadWrite" = "ReadOnly"): Promise<EdgeProcess> {
+    const connectionString = await createConnectedRegistry(management, { name, mode, repositories: ["apps"], clientTokens: mode === "ReadWrite" ? ["reader", "writer"] : ["reader"] }, stack.registryHost);
     const edge = await startEdge({ connectionString, env, ...extra });
     edges.push(edge);
     return edge;
@@ -102,6 +104,17 @@ describe("edge agent behind an outbound proxy", () => {
     expect(said).toContain(authenticating.url); // the proxy is named...
     expect(said).not.toContain(PROXY_PASSWORD); // ...without its credentials
     expect(said).not.toContain(PROXY_USER);
+  }, 60_000);
+
+  it("pushes a ReadWrite edge's local pushes up through the proxy, blobs streamed", async () => {
+    const edge = await edgeFor("proxied6", proxyEnv({ HTTP_PROXY: authenticating.urlWith(PROXY_USER, PROXY_PASSWORD) }), {}, "ReadWrite");
+    await eventually(async () => (await edge.status()).fullSyncDone, 30_000, "first sync through the proxy");
+    const pushed = await new AuthorizedClient(edge.url, basicAuthorization("writer", writerPassword)).pushImage("apps", "from-edge");
+    await eventually(async () => (await cloud.fetch("/v2/apps/manifests/from-edge", { method: "HEAD" })).headers.get("docker-content-digest") === pushed.digest, 20_000, "the edge's push in the cloud");
+    const parent = `http://${stack.registryHost}`;
+    const lines = await authenticating.requests();
+    expect(lines.some((line) => line.startsWith(`POST ${parent}/v2/apps/blobs/uploads/?digest=sha256:`))).toBe(true);
+    expect(lines.some((line) => line.startsWith(`PUT ${parent}/v2/apps/manifests/from-edge `))).toBe(true);
   }, 60_000);
 
   it("cannot reach the parent when the proxy refuses its credentials, and says which proxy refused", async () => {
