@@ -7,6 +7,10 @@
  * redirects: registries answer blob GETs with a redirect to storage (a Blob Storage SAS URL, S3),
  * and the registry's credentials must never travel to that other origin.
  *
+ * An origin that the outbound proxy settings cover (HTTPS_PROXY, HTTP_PROXY, NO_PROXY: proxy.ts)
+ * is reached through undici's ProxyAgent instead (proxied-transport.ts); the rest of this client
+ * (redirects, credentials per origin, token retry) is the same for both.
+ *
  * Credentials are never logged nor put in error messages; SAS URLs (whose query string is a
  * credential too) only appear in errors as origin + path.
  */
@@ -202,10 +206,10 @@ export class RegistryHttpClient {
     const fixedBody = typeof body === "string" ? Buffer.from(body) : body instanceof Uint8Array ? body : undefined;
     const requestHeaders = { ...headers };
     if (fixedBody) requestHeaders["Content-Length"] = String(fixedBody.byteLength);
-    const proxy = this.options.proxy && this.proxied ? proxyFor(this.options.proxy, url) : undefined;
-    if (proxy) {
+    const proxy = this.options.proxy ? proxyFor(this.options.proxy, url) : undefined;
+    if (proxy && this.proxied) {
       const proxiedBody = fixedBody ?? (body as AsyncIterable<Uint8Array> | undefined);
-      return this.proxied!.send(proxy, { method, url, headers: requestHeaders, body: proxiedBody, sameOrigin, what, redirects });
+      return this.proxied.send(proxy, { method, url, headers: requestHeaders, body: proxiedBody, sameOrigin, what, redirects });
     }
 
     return new Promise<RemoteResponse>((resolve, reject) => {
