@@ -24,6 +24,7 @@ import { RunningHashes } from "../../shared/registry/running-hashes.js";
 import { STALE_UPLOAD_MS, purgeStaleUploads } from "../../shared/registry/upload-cleanup.js";
 import { CHANGE_RETENTION_SECONDS } from "../../shared/domain/retention.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
+import { CertificateReloader, type SecureContextTarget } from "./certificate-reloader.js";
 import { createChildrenHandler } from "./children.js";
 import { createLivenessHandler, createReadinessHandler } from "./health.js";
 import { LocalIdentityStore } from "./local-identity.js";
@@ -40,6 +41,7 @@ import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
 import { AGENT_VERSION, SyncEngine } from "./sync/engine.js";
 import { RegistryHttpClient } from "../../shared/remote/http-client.js";
+import { describeProxy, proxyFor } from "../../shared/remote/proxy.js";
 import { LocalOnlyContent } from "./sync/local-only.js";
 import { UpstreamPusher } from "./sync/upstream.js";
 
@@ -118,6 +120,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     username: connection.syncTokenName,
     password: connection.syncTokenPassword,
     ...(options.parentCa ? { ca: options.parentCa } : {}),
+    ...(options.proxy ? { proxy: options.proxy } : {}),
     userAgent: `connected-registry/${AGENT_VERSION}`,
     tokenWhenDenied: true,
   });
@@ -216,7 +219,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
       {
         host: options.host,
         port: options.port,
-        ...(options.tls ? { tls: options.tls } : {}),
+        ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
         limits: options.httpLimits,
         log: (message, level = "error") => log[level](message),
       },
@@ -225,8 +228,15 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     client.close();
     throw new DataFolderError(`cannot listen on ${options.host}:${options.port}: ${errorText(error)}`);
   }
+  // Renewed certificate files are served without a restart (cert-manager, ACME clients).
+  const reloader = options.tls
+    ? new CertificateReloader(host.server as unknown as SecureContextTarget, options.tls, options.tls, log, { checkIntervalSeconds: options.tls.checkIntervalSeconds })
+    : undefined;
+  await reloader?.start();
   if (!options.tls) log.warn("serving plain HTTP (--http): credentials and content cross the network unencrypted; use --tls-cert/--tls-key outside a trusted network");
-  log.info("connected registry serving", { name, url: host.url, dataDir, parent: `${connection.parentEndpointProtocol}://${connection.parentGatewayEndpoint}` });
+  const parentUrl = `${connection.parentEndpointProtocol}://${connection.parentGatewayEndpoint}`;
+  const proxy = options.proxy ? proxyFor(options.proxy, new URL(parentUrl)) : undefined;
+  log.info("connected registry serving", { name, url: host.url, dataDir, parent: parentUrl, ...(proxy ? { proxy: describeProxy(proxy) } : {}) });
   engine.start();
 
   return {
@@ -234,6 +244,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     state,
     metrics,
     stop: async () => {
+      reloader?.stop();
       await engine.stop();
       await host.close();
       client.close();

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { parseConnectionString, type ConnectionSettings } from "../../shared/domain/connected-registry/index.js";
 import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "../../shared/http/limits.js";
+import { ProxySettingsError, proxyFromEnvironment, type ProxySettings } from "../../shared/remote/proxy.js";
 import { LOG_LEVELS, type LogLevel } from "./log.js";
 
 export interface StartOptions {
@@ -16,8 +17,11 @@ export interface StartOptions {
   dataDir: string;
   host: string;
   port: number;
-  tls?: { cert: Buffer; key: Buffer };
+  /** The PEM pair as read at start, and where it lives: the agent serves renewals of those files (certificate-reloader.ts). */
+  tls?: { cert: Buffer; key: Buffer; certPath: string; keyPath: string; checkIntervalSeconds: number };
   parentCa?: Buffer;
+  /** The outbound proxy to the parent, from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (shared/remote/proxy.ts). */
+  proxy?: ProxySettings;
   logLevel?: LogLevel;
   /** Seconds between feed reads in continuous mode. */
   syncIntervalSeconds: number;
@@ -56,6 +60,7 @@ const numbers = z.object({
   loginFailuresPerToken: z.coerce.number().int().min(1).max(100_000),
   loginRefusalDelayMs: z.coerce.number().int().min(0).max(10_000),
   passwordCheckWorkers: z.coerce.number().int().min(1).max(16),
+  tlsCheckInterval: z.coerce.number().min(1).max(24 * 3600),
 });
 
 /** The flag of each number, for messages ("--body-idle-timeout", not "bodyIdleTimeout"). */
@@ -87,6 +92,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "login-failures-per-token": { type: "string" },
       "login-refusal-delay-ms": { type: "string" },
       "password-check-workers": { type: "string" },
+      "tls-check-interval": { type: "string" },
     },
   });
   const problems: string[] = [];
@@ -113,6 +119,8 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     loginRefusalDelayMs: values["login-refusal-delay-ms"] ?? 1000,
     // One: an edge box is small, and its file reads must keep a core.
     passwordCheckWorkers: values["password-check-workers"] ?? 1,
+    // The fallback for renewals fs.watch does not see; a stat of two files costs nothing.
+    tlsCheckInterval: values["tls-check-interval"] ?? 60,
   });
   if (!parsedNumbers.success) problems.push(...parsedNumbers.error.issues.map((issue) => `${flagOf(String(issue.path[0]))}: ${issue.message}`));
   const limitSeconds = parsedNumbers.success
@@ -133,8 +141,16 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
   if ((certPath === undefined) !== (keyPath === undefined)) problems.push("--tls-cert and --tls-key go together");
   if (certPath === undefined && !values.http) problems.push("give --tls-cert and --tls-key to serve HTTPS, or --http to serve plain HTTP on a trusted network");
   if (certPath !== undefined && values.http) problems.push("--http and --tls-cert exclude each other");
-  const tls = certPath && keyPath ? { cert: await readPem(certPath, "--tls-cert", problems), key: await readPem(keyPath, "--tls-key", problems) } : undefined;
+  const tlsFiles = certPath && keyPath ? { certPath: resolve(certPath), keyPath: resolve(keyPath), cert: await readPem(certPath, "--tls-cert", problems), key: await readPem(keyPath, "--tls-key", problems) } : undefined;
   const parentCa = values["parent-ca"] ? await readPem(values["parent-ca"], "--parent-ca", problems) : undefined;
+
+  let proxy: ProxySettings | undefined;
+  try {
+    proxy = proxyFromEnvironment(env);
+  } catch (error) {
+    if (!(error instanceof ProxySettingsError)) throw error;
+    problems.push(error.message);
+  }
 
   const loginServer = values["login-server"] ?? env.CONNECTED_REGISTRY_LOGIN_SERVER;
   if (loginServer !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:]+\](:\d{1,5})?$/.test(loginServer)) {
@@ -147,8 +163,9 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     dataDir: resolve(values.data ?? env.CONNECTED_REGISTRY_DATA ?? DEFAULT_DATA_DIR),
     host: values.host ?? "0.0.0.0",
     port: parsedNumbers.data.port,
-    ...(tls ? { tls } : {}),
+    ...(tlsFiles ? { tls: { ...tlsFiles, checkIntervalSeconds: parsedNumbers.data.tlsCheckInterval } } : {}),
     ...(parentCa ? { parentCa } : {}),
+    ...(proxy ? { proxy } : {}),
     ...(logLevel ? { logLevel: logLevel as LogLevel } : {}),
     syncIntervalSeconds: parsedNumbers.data.syncInterval,
     concurrency: parsedNumbers.data.concurrency,

@@ -7,6 +7,10 @@
  * redirects: registries answer blob GETs with a redirect to storage (a Blob Storage SAS URL, S3),
  * and the registry's credentials must never travel to that other origin.
  *
+ * An origin that the outbound proxy settings cover (HTTPS_PROXY, HTTP_PROXY, NO_PROXY: proxy.ts)
+ * is reached through undici's ProxyAgent instead (proxied-transport.ts); the rest of this client
+ * (redirects, credentials per origin, token retry) is the same for both.
+ *
  * Credentials are never logged nor put in error messages; SAS URLs (whose query string is a
  * credential too) only appear in errors as origin + path.
  */
@@ -14,6 +18,9 @@ import http from "node:http";
 import https from "node:https";
 import { rootCertificates } from "node:tls";
 import { Readable } from "node:stream";
+import { RemoteError, RemoteUnreachableError } from "./errors.js";
+import { ProxiedTransport } from "./proxied-transport.js";
+import { proxyFor, type ProxySettings } from "./proxy.js";
 
 export interface RegistryHttpClientOptions {
   protocol: "https" | "http";
@@ -34,6 +41,8 @@ export interface RegistryHttpClientOptions {
    * repository from the registry's token server and try once more (an edge agent's parent).
    */
   tokenWhenDenied?: boolean;
+  /** The outbound proxy (shared/remote/proxy.ts): requests to origins it covers go through it, the token server's included. */
+  proxy?: ProxySettings;
 }
 
 export interface RequestInit {
@@ -52,86 +61,15 @@ export interface RemoteResponse {
   origin: string;
   /** How many redirects were followed to get here. */
   redirects: number;
+  /** The proxy (scheme://host:port, no credentials) the answer came through, when one did. */
+  proxy?: string;
   text(): Promise<string>;
   json<T>(): Promise<T>;
   /** Reads the whole body; throws when it is longer than maxBytes (when given). */
   bytes(maxBytes?: number): Promise<Buffer>;
 }
 
-/** The registry answered, and refused (any non-2xx status the caller did not expect). */
-export class RemoteError extends Error {
-  override readonly name = "RemoteError";
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly code?: string,
-    readonly detail?: unknown,
-  ) {
-    super(message);
-  }
-
-  /**
-   * Reads an error answer. The registry speaks `{"errors":[{code,message,detail}]}` on /v2/ and the
-   * sync endpoints; the token server adds `{error, error_description}`; storage answers XML.
-   */
-  static async fromResponse(response: RemoteResponse, what: string): Promise<RemoteError> {
-    let text = "";
-    try {
-      text = (await response.bytes(64 * 1024)).toString("utf8");
-    } catch {
-      response.body.destroy();
-    }
-    let code: string | undefined;
-    let message: string | undefined;
-    let detail: unknown;
-    try {
-      const parsed = JSON.parse(text) as { errors?: Array<{ code?: unknown; message?: unknown; detail?: unknown }>; error?: unknown; error_description?: unknown };
-      const first = parsed.errors?.[0];
-      if (first) {
-        if (typeof first.code === "string") code = first.code;
-        if (typeof first.message === "string") message = first.message;
-        detail = first.detail;
-      } else if (typeof parsed.error === "string") {
-        code = parsed.error;
-        if (typeof parsed.error_description === "string") message = parsed.error_description;
-      }
-    } catch {
-      // Not JSON (storage's XML, a proxy's HTML page): the status says enough.
-    }
-    const suffix = code ? ` ${code}${message ? `: ${message}` : ""}` : "";
-    return new RemoteError(response.status, `${what} answered ${response.status}${suffix}`, code, detail);
-  }
-}
-
-/** The registry (or the storage it redirected to) could not be reached or stopped answering. */
-export class RemoteUnreachableError extends Error {
-  override readonly name = "RemoteUnreachableError";
-  constructor(
-    message: string,
-    /** The network error's code: ECONNREFUSED, ECONNRESET, ETIMEDOUT, ENOTFOUND... */
-    readonly code: string | undefined,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-const TRANSIENT_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "ERR_STREAM_PREMATURE_CLOSE"]);
-
-/**
- * Whether retrying may help: the registry unreachable, a 5xx/429/408, or the connection dropping
- * mid-body (which surfaces from the body stream as a plain Node error, not as our classes).
- */
-export function isTransientError(error: unknown): boolean {
-  if (error instanceof RemoteUnreachableError) return true;
-  if (error instanceof RemoteError) return error.status >= 500 || error.status === 429 || error.status === 408;
-  if (error instanceof Error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code && TRANSIENT_CODES.has(code)) return true;
-    return error.message === "aborted";
-  }
-  return false;
-}
+export { RemoteError, RemoteUnreachableError, isTransientError } from "./errors.js";
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
@@ -146,6 +84,7 @@ export class RegistryHttpClient {
   private readonly registryHttpsAgent: https.Agent;
   /** For other https origins (Blob Storage): the system roots plus the configured CA. */
   private readonly foreignHttpsAgent: https.Agent;
+  private readonly proxied: ProxiedTransport | undefined;
 
   constructor(private readonly options: RegistryHttpClientOptions) {
     this.origin = `${options.protocol}://${options.endpoint}`;
@@ -159,6 +98,14 @@ export class RegistryHttpClient {
     // `ca` replaces the system roots, so a storage account with a public certificate would fail
     // to verify if it were given alone.
     this.foreignHttpsAgent = new https.Agent({ ...agentOptions, ...(options.ca ? { ca: [...rootCertificates, options.ca.toString()] } : {}) });
+    this.proxied = options.proxy
+      ? new ProxiedTransport({
+          registryTls: options.ca ? { ca: options.ca } : {},
+          foreignTls: options.ca ? { ca: [...rootCertificates, options.ca.toString()] } : {},
+          maxSockets: agentOptions.maxSockets,
+          timeoutMs: this.timeoutMs,
+        })
+      : undefined;
   }
 
   /**
@@ -248,6 +195,7 @@ export class RegistryHttpClient {
     this.httpAgent.destroy();
     this.registryHttpsAgent.destroy();
     this.foreignHttpsAgent.destroy();
+    void this.proxied?.close();
   }
 
   private send(method: string, url: URL, headers: Record<string, string>, body: RequestInit["body"], sameOrigin: boolean, redirects: number, retriedStale = false): Promise<RemoteResponse> {
@@ -258,6 +206,11 @@ export class RegistryHttpClient {
     const fixedBody = typeof body === "string" ? Buffer.from(body) : body instanceof Uint8Array ? body : undefined;
     const requestHeaders = { ...headers };
     if (fixedBody) requestHeaders["Content-Length"] = String(fixedBody.byteLength);
+    const proxy = this.options.proxy ? proxyFor(this.options.proxy, url) : undefined;
+    if (proxy && this.proxied) {
+      const proxiedBody = fixedBody ?? (body as AsyncIterable<Uint8Array> | undefined);
+      return this.proxied.send(proxy, { method, url, headers: requestHeaders, body: proxiedBody, sameOrigin, what, redirects });
+    }
 
     return new Promise<RemoteResponse>((resolve, reject) => {
       let response: http.IncomingMessage | undefined;
@@ -284,7 +237,7 @@ export class RegistryHttpClient {
         // A body error nobody is listening to yet (a timeout before the caller starts reading)
         // must not crash the process; readers attach their own listeners and still see it.
         incoming.on("error", () => {});
-        resolve(wrapResponse(incoming, url.origin, redirects));
+        resolve(wrapResponse(incoming.statusCode ?? 0, headersOf(incoming.headers), incoming, url.origin, redirects));
       });
 
       if (fixedBody) {
@@ -300,12 +253,18 @@ export class RegistryHttpClient {
   }
 }
 
-function wrapResponse(incoming: http.IncomingMessage, origin: string, redirects: number): RemoteResponse {
+/** Node's and undici's header objects (a repeated header as an array) as WHATWG Headers. */
+export function headersOf(raw: Record<string, string | string[] | undefined>): Headers {
   const headers = new Headers();
-  for (const [name, value] of Object.entries(incoming.headers)) {
+  for (const [name, value] of Object.entries(raw)) {
     if (value === undefined) continue;
     headers.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
+  return headers;
+}
+
+/** A response body (node:http's or undici's, both Readables) with its readers. */
+export function wrapResponse(status: number, headers: Headers, incoming: Readable, origin: string, redirects: number, proxy?: string): RemoteResponse {
   const bytes = async (maxBytes?: number): Promise<Buffer> => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -320,11 +279,12 @@ function wrapResponse(incoming: http.IncomingMessage, origin: string, redirects:
     return Buffer.concat(chunks);
   };
   return {
-    status: incoming.statusCode ?? 0,
+    status,
     headers,
     body: incoming,
     origin,
     redirects,
+    ...(proxy ? { proxy } : {}),
     bytes,
     text: async () => (await bytes()).toString("utf8"),
     json: async <T>() => JSON.parse((await bytes()).toString("utf8")) as T,

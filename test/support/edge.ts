@@ -137,7 +137,7 @@ export async function createConnectedRegistry(
   return parentEndpoint ? connectionString.replace(/ParentGatewayEndpoint=[^;]+/, `ParentGatewayEndpoint=${parentEndpoint}`) : connectionString;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;

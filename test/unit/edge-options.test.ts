@@ -62,4 +62,19 @@ describe("edge agent options", () => {
     expect(message).not.toContain("s3cret");
     expect(await problems(["--connection-string", CONNECTION, "--http", "--login-server", "https://edge/"])).toContain("--login-server must be host or host:port");
   });
+
+  it("takes the outbound proxy from the environment, and refuses an unusable one without repeating it", async () => {
+    expect((await parseStartOptions(["--connection-string", CONNECTION, "--http"], {})).proxy).toBeUndefined();
+    const proxied = await parseStartOptions(["--connection-string", CONNECTION, "--http"], { https_proxy: "http://u:p@proxy:3128", NO_PROXY: "localhost" });
+    expect(proxied.proxy).toEqual({ httpsProxy: "http://u:p@proxy:3128", noProxy: "localhost" });
+    const message = await problems(["--connection-string", CONNECTION, "--http"], { HTTPS_PROXY: "socks5://u:pr0xy-secret@proxy:1080" });
+    expect(message).toContain("HTTPS_PROXY");
+    expect(message).not.toContain("pr0xy-secret");
+  });
+
+  it("takes the TLS files' paths and the renewal check interval", async () => {
+    const message = await problems(["--connection-string", CONNECTION, "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem", "--tls-check-interval", "0"]);
+    expect(message).toContain("--tls-check-interval");
+    expect(message).toContain("--tls-cert: cannot read /nonexistent/c.pem");
+  });
 });
