@@ -38,6 +38,9 @@ export interface Blob extends Descriptor {
   bytes: Buffer;
 }
 
+/** RFC 3339 in whole seconds, as container tools print it ("2026-12-01T16:20:05Z"). */
+export const rfc3339 = (date: Date): string => date.toISOString().replace(/\.\d{3}Z$/, "Z");
+
 function jsonBlob(mediaType: string, value: unknown): Blob {
   const bytes = Buffer.from(JSON.stringify(value));
   return { mediaType, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}`, size: bytes.length, bytes };
@@ -50,12 +53,12 @@ export function imageLabels(facts: ImageFacts): Record<string, string> {
     ...(facts.source ? { "org.opencontainers.image.source": facts.source } : {}),
     "org.opencontainers.image.version": facts.version,
     "org.opencontainers.image.revision": facts.revision,
-    "org.opencontainers.image.created": facts.created.toISOString(),
+    "org.opencontainers.image.created": rfc3339(facts.created),
   };
 }
 
 export function imageConfig(facts: ImageFacts, layers: { runtime: Layer; agent: Layer }): Blob {
-  const created = facts.created.toISOString();
+  const created = rfc3339(facts.created);
   return jsonBlob(MEDIA_TYPES.config, {
     created,
     architecture: "amd64",
