@@ -46,10 +46,15 @@ export function createdFrom(sourceDateEpoch: string | undefined, commitTime: str
 
 export async function readBuildInfo(repoRoot: string, env: NodeJS.ProcessEnv, sourceOverride?: string): Promise<BuildInfo> {
   const edgePackage = JSON.parse(await readFile(join(repoRoot, "edge-agent", "package.json"), "utf8")) as { version: string };
-  const commit = await git(repoRoot, ["rev-parse", "HEAD"]);
-  const dirty = (await git(repoRoot, ["status", "--porcelain"])) !== "";
-  const created = createdFrom(env.SOURCE_DATE_EPOCH || undefined, await git(repoRoot, ["log", "-1", "--format=%ct"]));
-  const remote = await git(repoRoot, ["config", "--get", "remote.origin.url"]).catch(() => "");
+  const commit = await git(repoRoot, ["rev-parse", "HEAD"]).catch(() => undefined);
+  // A source tarball has no history to read: the builder names the revision and the time.
+  if (!commit && !(env.IMAGE_REVISION && env.SOURCE_DATE_EPOCH)) {
+    throw new Error(`${repoRoot} is not a git checkout: set IMAGE_REVISION (the commit) and SOURCE_DATE_EPOCH (its time, seconds since 1970)`);
+  }
+  const dirty = commit ? (await git(repoRoot, ["status", "--porcelain"])) !== "" : false;
+  const revision = env.IMAGE_REVISION || (dirty ? `${commit}-dirty` : commit!);
+  const created = createdFrom(env.SOURCE_DATE_EPOCH || undefined, commit ? await git(repoRoot, ["log", "-1", "--format=%ct"]) : "");
+  const remote = commit ? await git(repoRoot, ["config", "--get", "remote.origin.url"]).catch(() => "") : "";
   const source = sourceOverride ?? (env.IMAGE_SOURCE || undefined) ?? publicSourceUrl(remote);
-  return { version: edgePackage.version, revision: dirty ? `${commit}-dirty` : commit, created, ...(source ? { source } : {}) };
+  return { version: edgePackage.version, revision, created, ...(source ? { source } : {}) };
 }

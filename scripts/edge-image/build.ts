@@ -2,7 +2,8 @@
  * npm run build:image: builds the edge agent's container image as an OCI layout (default
  * edge-agent/dist/image) and prints what was built as one JSON line on stdout.
  *   node dist/scripts/edge-image/build.js [--output DIR] [--cache DIR] [--bundle FILE] [--source URL]
- * SOURCE_DATE_EPOCH sets the image's timestamp (default: the commit's time).
+ * SOURCE_DATE_EPOCH sets the image's timestamp (default: the commit's time); IMAGE_REVISION and
+ * IMAGE_SOURCE the revision and source labels (default: the commit, and the origin remote).
  */
 import { fileURLToPath } from "node:url";
 import { join, resolve } from "node:path";
