@@ -176,8 +176,9 @@ describe("the edge agent's container image", () => {
   it(
     "is pushed to the cloud registry, runs with podman against it, and serves pulls through podman and docker with a client token",
     async () => {
-      // push:image, with the settings registry-admin reads: the cloud registry by default.
-      await run(process.execPath, [PUSH, "--layout", first.layout], { REGISTRY_ENDPOINT: stack.registryUrl, REGISTRY_USERNAME: admin.username, REGISTRY_PASSWORD: admin.password });
+      // push:image, with the settings registry-admin reads (the cloud registry by default) and a token that may push.
+      const pusher = { username: "releasepusher", password: await management.tokenWithPassword("releasepusher", { scopeMap: "_repositories_push" }) };
+      await run(process.execPath, [PUSH, "--layout", first.layout], { REGISTRY_ENDPOINT: stack.registryUrl, REGISTRY_USERNAME: pusher.username, REGISTRY_PASSWORD: pusher.password });
       const reference = `${stack.registryHost}/${IMAGE_REPOSITORY}:${first.tag}`;
       const pushed = JSON.parse(await skopeo.run("inspect", ["--tls-verify=false", "--creds", `${admin.username}:${admin.password}`, `docker://${reference}`])) as { Digest: string };
       expect(pushed.Digest, "the cloud serves the image under the digest that was built").toBe(first.digest);
@@ -207,7 +208,8 @@ describe("the edge agent's container image", () => {
       containers.push("imageedge");
       const started = Date.now();
       const runResult = await podman.run([
-        "run", "--detach", "--name", "imageedge", "--network", "host", ...RUN_FLAGS,
+        // A read-only root filesystem, as Kubernetes' restricted profile runs it: the agent writes only to /data.
+        "run", "--detach", "--name", "imageedge", "--network", "host", "--read-only", "--read-only-tmpfs=false", ...RUN_FLAGS,
         "--env", `CONNECTED_REGISTRY_CONNECTION_STRING=${connectionString}`,
         "--env", `CONNECTED_REGISTRY_PORT=${port}`,
         reference,
