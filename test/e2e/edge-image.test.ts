@@ -235,6 +235,7 @@ describe("the edge agent's container image", () => {
       const pid = (await podman.run(["inspect", "--format", "{{.State.Pid}}", "imageedge"])).stdout.trim();
       const processStatus = await readFile(`/proc/${pid}/status`, "utf8");
       expect(processStatus).toMatch(new RegExp(`^Uid:\\s+${IMAGE_UID}\\s+${IMAGE_UID}\\s+${IMAGE_UID}\\s+${IMAGE_UID}$`, "m"));
+      console.log(`the agent's resident memory in the container, just after its full sync: ${/^VmRSS:\s+(.*)$/m.exec(processStatus)?.[1] ?? "?"}`);
 
       // Its state lives in the /data volume: the image's own `status` command reads it from another container.
       const statusRun = await podman.run(["run", "--rm", "--volumes-from", "imageedge", ...RUN_FLAGS, reference, "status", "--output", "json"]);
