@@ -3,7 +3,7 @@
  * base image: the root filesystem is assembled from the pinned Node runtime, the libraries
  * ldd names on the build machine, Debian's CA bundle and the bundled agent.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { BuildInfo } from "./build-info.js";
 import { copyrightFilesFor } from "./debian-copyright.js";
@@ -43,10 +43,13 @@ export async function buildEdgeImage(options: BuildImageOptions): Promise<BuiltI
     throw new Error(`cannot read the bundled agent ${options.bundle} (${error.code ?? error.message}): run npm run build:edge first`);
   });
   const node = await loadNodeRuntime(options.cacheDir);
-  // ldd needs the binary as a file; it is the pinned, checked one.
+  // ldd needs the binary as a file; it is the pinned, checked one. Written aside and renamed,
+  // so a build running at the same time (or a process running this file) never sees it half
+  // written or gets ETXTBSY.
   const nodeFile = join(options.cacheDir, `node-${node.version}`, "node");
   await mkdir(join(options.cacheDir, `node-${node.version}`), { recursive: true });
-  await writeFile(nodeFile, node.binary, { mode: 0o755 });
+  await writeFile(`${nodeFile}.${process.pid}`, node.binary, { mode: 0o755 });
+  await rename(`${nodeFile}.${process.pid}`, nodeFile);
   const libraries = await sharedLibrariesOf(nodeFile);
   const caBundlePath = options.caBundle ?? IMAGE_PATHS.caBundle;
   const caBundle = await readFile(caBundlePath).catch((error: NodeJS.ErrnoException) => {
