@@ -16,7 +16,8 @@ const USAGE = `usage:
                            [--headers-timeout SECONDS] [--request-timeout SECONDS]
                            [--body-idle-timeout SECONDS] [--max-uploads-per-client N]
   connected-registry status [--data DIR] [--output json]
-The connection string may also come from CONNECTED_REGISTRY_CONNECTION_STRING.`;
+The connection string may also come from CONNECTED_REGISTRY_CONNECTION_STRING, or from the file that
+CONNECTED_REGISTRY_CONNECTION_STRING_FILE names.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;

@@ -96,13 +96,16 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     },
   });
   const problems: string[] = [];
-  const connectionText = values["connection-string"] ?? env.CONNECTED_REGISTRY_CONNECTION_STRING;
+  const connectionText =
+    values["connection-string"] ?? (env.CONNECTED_REGISTRY_CONNECTION_STRING || undefined) ?? (await readConnectionStringFile(env.CONNECTED_REGISTRY_CONNECTION_STRING_FILE, problems));
   let connection: ConnectionSettings | undefined;
-  if (!connectionText) problems.push("--connection-string (or CONNECTED_REGISTRY_CONNECTION_STRING) is required: run get-settings on the parent to get one");
-  else {
+  if (connectionText) {
     const parsed = parseConnectionString(connectionText);
     if (parsed.ok) connection = parsed.settings;
     else problems.push(parsed.message);
+  } else if (!env.CONNECTED_REGISTRY_CONNECTION_STRING_FILE) {
+    // (An unreadable file was named above already.)
+    problems.push("--connection-string (or CONNECTED_REGISTRY_CONNECTION_STRING) is required (or CONNECTED_REGISTRY_CONNECTION_STRING_FILE naming a file that holds it): run get-settings on the parent to get one");
   }
   const parsedNumbers = numbers.safeParse({
     port: values.port ?? env.CONNECTED_REGISTRY_PORT ?? 8080,
@@ -184,6 +187,22 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
 export function parseStatusOptions(args: string[], env: NodeJS.ProcessEnv): { dataDir: string; json: boolean } {
   const { values } = parseArgs({ args, strict: true, options: { data: { type: "string" }, output: { type: "string" } } });
   return { dataDir: resolve(values.data ?? env.CONNECTED_REGISTRY_DATA ?? DEFAULT_DATA_DIR), json: values.output === "json" };
+}
+
+/**
+ * A connection string kept in a file (a mounted container secret): the password then shows
+ * neither in `ps` nor in what `podman inspect` or `docker inspect` print about the container.
+ */
+async function readConnectionStringFile(path: string | undefined, problems: string[]): Promise<string | undefined> {
+  if (!path) return undefined;
+  try {
+    const text = (await readFile(path, "utf8")).trim();
+    if (text === "") problems.push(`CONNECTED_REGISTRY_CONNECTION_STRING_FILE: ${path} is empty`);
+    return text || undefined;
+  } catch (error) {
+    problems.push(`CONNECTED_REGISTRY_CONNECTION_STRING_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+    return undefined;
+  }
 }
 
 async function readPem(path: string, flag: string, problems: string[]): Promise<Buffer> {

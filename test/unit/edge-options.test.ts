@@ -1,4 +1,7 @@
 /** The edge agent's start-up options: every problem named at once, and no password in any message. */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { OptionsError, parseStartOptions } from "../../edge-agent/src/options.js";
 
@@ -21,6 +24,31 @@ describe("edge agent options", () => {
     expect(fromFlag.connection).toMatchObject({ connectedRegistryName: "factory1", syncTokenPassword: "s3cret+pass=", parentEndpointProtocol: "https" });
     const fromEnv = await parseStartOptions(["--http", "--port", "5001", "--login-server", "edge.example:5001"], { CONNECTED_REGISTRY_CONNECTION_STRING: CONNECTION });
     expect(fromEnv).toMatchObject({ port: 5001, loginServer: "edge.example:5001" });
+  });
+
+  it("reads the connection string from the file CONNECTED_REGISTRY_CONNECTION_STRING_FILE names (a mounted secret), and says when it cannot", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "edge-options-"));
+    try {
+      const file = join(dir, "connection-string");
+      await writeFile(file, `${CONNECTION}\n`, { mode: 0o600 });
+      const fromFile = await parseStartOptions(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: file });
+      expect(fromFile.connection).toMatchObject({ connectedRegistryName: "factory1", syncTokenPassword: "s3cret+pass=" });
+      // The flag and the variable still win over the file.
+      const flagWins = await parseStartOptions(["--http", "--connection-string", CONNECTION.replace("factory1", "factory2")], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: file });
+      expect(flagWins.connection.connectedRegistryName).toBe("factory2");
+
+      const missing = await problems(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: join(dir, "absent") });
+      expect(missing).toContain(`CONNECTED_REGISTRY_CONNECTION_STRING_FILE: cannot read ${join(dir, "absent")} (ENOENT)`);
+      expect(missing).not.toContain("is required");
+      await writeFile(join(dir, "empty"), "\n");
+      expect(await problems(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: join(dir, "empty") })).toContain("is empty");
+      await writeFile(file, CONNECTION.replace("ParentEndpointProtocol=https", "ParentEndpointProtocol=ftp"));
+      const bad = await problems(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: file });
+      expect(bad).toContain("ParentEndpointProtocol");
+      expect(bad).not.toContain("s3cret");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("takes failed-login limits from flags, with the cloud's defaults, and names a bad one by its flag", async () => {
