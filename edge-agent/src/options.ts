@@ -8,8 +8,9 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { parseConnectionString, type ConnectionSettings } from "../../shared/domain/connected-registry/index.js";
+import { readConnectionSource } from "./connection-source.js";
 import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "../../shared/http/limits.js";
-import { LOG_LEVELS, type LogLevel } from "./log.js";
+import { LOG_THRESHOLDS, type LogThreshold } from "./log.js";
 
 export interface StartOptions {
   connection: ConnectionSettings;
@@ -18,7 +19,7 @@ export interface StartOptions {
   port: number;
   tls?: { cert: Buffer; key: Buffer };
   parentCa?: Buffer;
-  logLevel?: LogLevel;
+  logLevel?: LogThreshold;
   /** Seconds between feed reads in continuous mode. */
   syncIntervalSeconds: number;
   /** Parallel blob downloads. */
@@ -67,6 +68,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     strict: true,
     options: {
       "connection-string": { type: "string" },
+      "connection-string-file": { type: "string" },
       data: { type: "string" },
       host: { type: "string" },
       port: { type: "string" },
@@ -90,13 +92,13 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     },
   });
   const problems: string[] = [];
-  const connectionText = values["connection-string"] ?? env.CONNECTED_REGISTRY_CONNECTION_STRING;
+  const source = await readConnectionSource({ text: values["connection-string"], file: values["connection-string-file"] }, env);
   let connection: ConnectionSettings | undefined;
-  if (!connectionText) problems.push("--connection-string (or CONNECTED_REGISTRY_CONNECTION_STRING) is required: run get-settings on the parent to get one");
+  if (!source.ok) problems.push(source.problem);
   else {
-    const parsed = parseConnectionString(connectionText);
+    const parsed = parseConnectionString(source.text);
     if (parsed.ok) connection = parsed.settings;
-    else problems.push(parsed.message);
+    else problems.push(`the connection string from ${source.from}: ${parsed.message}`);
   }
   const parsedNumbers = numbers.safeParse({
     port: values.port ?? env.CONNECTED_REGISTRY_PORT ?? 8080,
@@ -126,7 +128,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
   if (limitSeconds && !headersFitRequest(limitSeconds)) problems.push("--headers-timeout must not exceed --request-timeout (unless that is 0, no bound)");
 
   const logLevel = values["log-level"] ?? env.CONNECTED_REGISTRY_LOG_LEVEL;
-  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`--log-level must be one of ${LOG_LEVELS.join(", ")}, not "${logLevel}"`);
+  if (logLevel !== undefined && !(LOG_THRESHOLDS as readonly string[]).includes(logLevel)) problems.push(`--log-level must be one of ${LOG_THRESHOLDS.join(", ")}, not "${logLevel}"`);
 
   const certPath = values["tls-cert"];
   const keyPath = values["tls-key"];
@@ -136,7 +138,8 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
   const tls = certPath && keyPath ? { cert: await readPem(certPath, "--tls-cert", problems), key: await readPem(keyPath, "--tls-key", problems) } : undefined;
   const parentCa = values["parent-ca"] ? await readPem(values["parent-ca"], "--parent-ca", problems) : undefined;
 
-  const loginServer = values["login-server"] ?? env.CONNECTED_REGISTRY_LOGIN_SERVER;
+  // ACR_REGISTRY_LOGIN_SERVER is what ACR's get-settings (and ours) names it.
+  const loginServer = values["login-server"] ?? (env.CONNECTED_REGISTRY_LOGIN_SERVER || undefined) ?? (env.ACR_REGISTRY_LOGIN_SERVER || undefined);
   if (loginServer !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:]+\](:\d{1,5})?$/.test(loginServer)) {
     problems.push(`--login-server must be host or host:port (no scheme, no path), not "${loginServer}"`);
   }
@@ -149,7 +152,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     port: parsedNumbers.data.port,
     ...(tls ? { tls } : {}),
     ...(parentCa ? { parentCa } : {}),
-    ...(logLevel ? { logLevel: logLevel as LogLevel } : {}),
+    ...(logLevel ? { logLevel: logLevel as LogThreshold } : {}),
     syncIntervalSeconds: parsedNumbers.data.syncInterval,
     concurrency: parsedNumbers.data.concurrency,
     ...(loginServer ? { loginServer } : {}),

@@ -40,7 +40,7 @@ describe("edge agent options", () => {
     const message = await problems(["--port", "70000", "--log-level", "loud", "--tls-cert", "/nonexistent/cert.pem"], {});
     expect(message).toContain("--connection-string (or CONNECTED_REGISTRY_CONNECTION_STRING) is required");
     expect(message).toContain("--port");
-    expect(message).toContain('--log-level must be one of debug, info, warn, error, not "loud"');
+    expect(message).toContain('--log-level must be one of debug, info, warn, error, none, not "loud"');
     expect(message).toContain("--tls-cert and --tls-key go together");
     expect(await problems(["--connection-string", CONNECTION], {})).toContain("or --http to serve plain HTTP");
   });
