@@ -8,12 +8,14 @@
  * - same host: the holder is gone when its pid is not alive, or is this very process (a
  *   container's agent is pid 1 at every start), or is alive but started after the lock was
  *   written (a pid reused after a reboot; Linux's /proc says when a process started);
+ * - a lock that names another folder was copied here with the folder (a backup of a running
+ *   agent's folder, restored or started as a second edge): it holds nothing here;
  * - another host (a folder on shared storage, a pod rescheduled to another node): its pid
  *   means nothing here, so the holder refreshes the file's mtime every REFRESH_MS and a lock
  *   not refreshed for STALE_MS is taken over.
  * Node has no flock(2), and an advisory lock would not say who holds the folder.
  */
-import { link, open, readFile, rename, stat, unlink, utimes } from "node:fs/promises";
+import { link, open, readFile, realpath, rename, stat, unlink, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
@@ -24,7 +26,7 @@ const STALE_MS = 60_000;
 /** /proc start times are whole clock ticks after a boot time in whole seconds. */
 const START_TIME_SLACK_MS = 2_000;
 
-const holderSchema = z.object({ pid: z.number().int().positive(), host: z.string(), startedAt: z.string() });
+const holderSchema = z.object({ pid: z.number().int().positive(), host: z.string(), startedAt: z.string(), dataDir: z.string().optional() });
 export type LockHolder = z.infer<typeof holderSchema>;
 
 export class DataFolderLockedError extends Error {
@@ -51,7 +53,7 @@ export interface LockEvents {
 
 export async function lockDataFolder(dataDir: string, events: LockEvents): Promise<DataFolderLock> {
   const path = join(dataDir, LOCK_FILE);
-  const me: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+  const me: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), dataDir: await realpath(dataDir) };
   // A few rounds: each either creates the lock, refuses, or removes one stale lock and tries again.
   for (let attempt = 0; attempt < 5; attempt++) {
     if (await createExclusively(path, me)) return held(path, me);
@@ -103,6 +105,7 @@ async function readHolder(path: string): Promise<FoundLock | undefined> {
 async function whyStale(holder: LockHolder | undefined, mtimeMs: number, me: LockHolder): Promise<string | undefined> {
   const age = Date.now() - mtimeMs;
   if (!holder) return age > STALE_MS ? "the lock file is unreadable and was not refreshed for a minute" : undefined;
+  if (holder.dataDir !== undefined && holder.dataDir !== me.dataDir) return `it was taken for ${holder.dataDir} and copied here with the folder`;
   if (holder.host !== me.host) return age > STALE_MS ? `host ${holder.host} has not refreshed it for ${Math.round(age / 1000)} s` : undefined;
   if (holder.pid === me.pid) return "its pid is this process's own (a restart with the same pid)";
   if (!isAlive(holder.pid)) return `process ${holder.pid} is no longer running`;

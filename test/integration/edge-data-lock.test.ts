@@ -84,6 +84,15 @@ describe("the data folder lock", () => {
     await lock.release();
   });
 
+  it("ignores a lock copied with the folder from another folder (a backup of a running agent's folder)", async () => {
+    const lockFile = join(dataDir, LOCK_FILE);
+    // A live process on this host holds it, but for the folder it was copied from.
+    await writeFile(lockFile, JSON.stringify({ pid: process.ppid, host: hostname(), startedAt: new Date().toISOString(), dataDir: "/var/lib/connected-registry-original" }));
+    const lock = await lockDataFolder(dataDir, events);
+    expect(takenOver).toEqual(["it was taken for /var/lib/connected-registry-original and copied here with the folder"]);
+    await lock.release();
+  });
+
   it("tells a live holder from a pid that a later process reuses", async () => {
     const lockFile = join(dataDir, LOCK_FILE);
     const sleeper = spawn("sleep", ["60"], { stdio: "ignore" });
