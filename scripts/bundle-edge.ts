@@ -17,6 +17,9 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 const outfile = `${root}edge-agent/dist/connected-registry.mjs`;
 
 const result = await build({
+  // Paths in the bundle's comments are relative to this: the same bytes from any working
+  // directory, so two builds of one commit match (the container image's digest depends on it).
+  absWorkingDir: root,
   entryPoints: [`${root}edge-agent/src/cli.ts`],
   outfile,
   bundle: true,
