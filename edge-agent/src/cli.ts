@@ -36,15 +36,16 @@ async function main(argv: string[]): Promise<number> {
   if (command === "start") {
     const options = await parseStartOptions(args, process.env);
     const log = createLogger(options.logLevel ?? "info");
-    const agent = await startEdgeAgent(options, log);
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string): void => {
-        log.info("stopping", { signal });
-        void agent.stop().finally(resolve);
-      };
-      process.once("SIGINT", shutdown);
-      process.once("SIGTERM", shutdown);
+    // Listened for before the start: a stop asked for while the agent starts (a service
+    // manager's, right after the "serving" line) waits for the start and then stops cleanly,
+    // saving the state and giving back the data folder's lock, instead of killing it mid-way.
+    const stopSignal = new Promise<string>((resolve) => {
+      process.once("SIGINT", () => resolve("SIGINT"));
+      process.once("SIGTERM", () => resolve("SIGTERM"));
     });
+    const agent = await startEdgeAgent(options, log);
+    log.info("stopping", { signal: await stopSignal });
+    await agent.stop();
     return 0;
   }
   if (command === "status") {
