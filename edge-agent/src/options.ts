@@ -8,8 +8,8 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { parseConnectionString, type ConnectionSettings } from "../../shared/domain/connected-registry/index.js";
-import { readConnectionSource } from "./connection-source.js";
 import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "../../shared/http/limits.js";
+import { readConnectionSource } from "./connection-source.js";
 import { LOG_THRESHOLDS, type LogThreshold } from "./log.js";
 
 export interface StartOptions {
