@@ -27,6 +27,7 @@ import { createV2Handler } from "../../shared/registry/v2-handler.js";
 import { CertificateReloader, type SecureContextTarget } from "./certificate-reloader.js";
 import { createChildrenHandler } from "./children.js";
 import { createLivenessHandler, createReadinessHandler } from "./health.js";
+import { lockDataFolder, type DataFolderLock } from "./data-folder-lock.js";
 import { LocalIdentityStore } from "./local-identity.js";
 import { errorText, levelFromParent, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
@@ -39,7 +40,8 @@ import { FsChangeStore } from "./store/fs-change-store.js";
 import { FsMetadataStore } from "./store/fs-metadata-store.js";
 import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
-import { AGENT_VERSION, SyncEngine } from "./sync/engine.js";
+import { SyncEngine } from "./sync/engine.js";
+import { AGENT_VERSION } from "./version.js";
 import { RegistryHttpClient } from "../../shared/remote/http-client.js";
 import { describeProxy, proxyFor } from "../../shared/remote/proxy.js";
 import { LocalOnlyContent } from "./sync/local-only.js";
@@ -64,9 +66,23 @@ export interface EdgeAgent {
 export class DataFolderError extends Error {}
 
 export async function startEdgeAgent(options: StartOptions, log: Logger): Promise<EdgeAgent> {
+  const { dataDir } = options;
+  await mkdir(dataDir, { recursive: true });
+  // Before anything in the folder is read or written: a second agent is refused here.
+  const lock = await lockDataFolder(dataDir, {
+    takenOver: (holder, reason) => log.warn("took over the data folder's lock from an agent that is gone", { holder, reason }),
+  });
+  try {
+    return await startLocked(options, log, lock);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+async function startLocked(options: StartOptions, log: Logger, lock: DataFolderLock): Promise<EdgeAgent> {
   const { connection, dataDir } = options;
   const name = connection.connectedRegistryName;
-  await mkdir(dataDir, { recursive: true });
   const state = await StateFile.open(dataDir);
   if (state.state.connectedRegistryName && state.state.connectedRegistryName !== name) {
     throw new DataFolderError(
@@ -250,6 +266,7 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
       client.close();
       await passwordChecks.close();
       await state.close();
+      await lock.release();
     },
   };
 }

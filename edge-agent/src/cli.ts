@@ -7,32 +7,45 @@ import { createLogger, errorText } from "./log.js";
 import { OptionsError, parseStartOptions, parseStatusOptions } from "./options.js";
 import { readState } from "./state.js";
 import { formatStatus, statusView } from "./status.js";
+import { AGENT_VERSION } from "./version.js";
 
 const USAGE = `usage:
-  connected-registry start --connection-string "<from get-settings>" [--data DIR] [--port 8080]
+  connected-registry start (--connection-string "<from get-settings>" | --connection-string-file FILE)
+                           [--data DIR] [--port 8080]
                            (--tls-cert FILE --tls-key FILE | --http) [--parent-ca FILE]
-                           [--login-server HOST:PORT] [--log-level debug|info|warn|error]
+                           [--login-server HOST:PORT] [--log-level debug|info|warn|error|none]
                            [--sync-interval SECONDS] [--concurrency N]
                            [--headers-timeout SECONDS] [--request-timeout SECONDS]
                            [--body-idle-timeout SECONDS] [--max-uploads-per-client N]
   connected-registry status [--data DIR] [--output json]
-The connection string may also come from CONNECTED_REGISTRY_CONNECTION_STRING, or from the file that
-CONNECTED_REGISTRY_CONNECTION_STRING_FILE names.`;
+  connected-registry --version
+The connection string may also come from CONNECTED_REGISTRY_CONNECTION_STRING, a file named by
+CONNECTED_REGISTRY_CONNECTION_STRING_FILE, or ACR_REGISTRY_CONNECTION_STRING; a file keeps the
+sync token's password out of ps output.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
+  if (command === "--version" || command === "-v" || command === "version") {
+    process.stdout.write(`${AGENT_VERSION}\n`);
+    return 0;
+  }
+  if (command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(`connected-registry ${AGENT_VERSION}\n${USAGE}\n`);
+    return 0;
+  }
   if (command === "start") {
     const options = await parseStartOptions(args, process.env);
     const log = createLogger(options.logLevel ?? "info");
-    const agent = await startEdgeAgent(options, log);
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string): void => {
-        log.info("stopping", { signal });
-        void agent.stop().finally(resolve);
-      };
-      process.once("SIGINT", shutdown);
-      process.once("SIGTERM", shutdown);
+    // Listened for before the start: a stop asked for while the agent starts (a service
+    // manager's, right after the "serving" line) waits for the start and then stops cleanly,
+    // saving the state and giving back the data folder's lock, instead of killing it mid-way.
+    const stopSignal = new Promise<string>((resolve) => {
+      process.once("SIGINT", () => resolve("SIGINT"));
+      process.once("SIGTERM", () => resolve("SIGTERM"));
     });
+    const agent = await startEdgeAgent(options, log);
+    log.info("stopping", { signal: await stopSignal });
+    await agent.stop();
     return 0;
   }
   if (command === "status") {

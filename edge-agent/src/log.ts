@@ -5,6 +5,9 @@
  */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** What `--log-level` and the parent's `logging` may set: a level, or "none" (nothing is written). */
+export const LOG_THRESHOLDS = [...LOG_LEVELS, "none"] as const;
+export type LogThreshold = (typeof LOG_THRESHOLDS)[number];
 
 export type LogFields = Record<string, unknown>;
 
@@ -14,28 +17,33 @@ export interface Logger {
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
   /** Changes the threshold at run time (the parent's `logging` setting can change). */
-  setLevel(level: LogLevel): void;
+  setLevel(level: LogThreshold): void;
 }
 
-/** The parent's `logging` values (ACR's names) as log levels. */
-export function levelFromParent(logging: string): LogLevel {
+/**
+ * The parent's `logging` values (ACR's names) as thresholds. "None" silences the log
+ * entirely; sync errors still reach `status` (state.json's lastError) and the parent's
+ * heartbeat, which do not go through the log.
+ */
+export function levelFromParent(logging: string): LogThreshold {
   switch (logging) {
     case "Debug":
       return "debug";
     case "Warning":
       return "warn";
     case "Error":
-    case "None":
       return "error";
+    case "None":
+      return "none";
     default:
       return "info";
   }
 }
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stderr.write(line + "\n")): Logger {
-  let threshold = LOG_LEVELS.indexOf(level);
+export function createLogger(level: LogThreshold, write: (line: string) => void = (line) => process.stderr.write(line + "\n")): Logger {
+  let threshold = LOG_THRESHOLDS.indexOf(level);
   const emit = (at: LogLevel) => (message: string, fields?: LogFields) => {
-    if (LOG_LEVELS.indexOf(at) < threshold) return;
+    if (LOG_THRESHOLDS.indexOf(at) < threshold) return;
     write(JSON.stringify({ time: new Date().toISOString(), level: at, message, ...fields }));
   };
   return {
@@ -44,7 +52,7 @@ export function createLogger(level: LogLevel, write: (line: string) => void = (l
     warn: emit("warn"),
     error: emit("error"),
     setLevel: (next) => {
-      threshold = LOG_LEVELS.indexOf(next);
+      threshold = LOG_THRESHOLDS.indexOf(next);
     },
   };
 }

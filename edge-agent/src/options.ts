@@ -10,7 +10,8 @@ import { z } from "zod";
 import { parseConnectionString, type ConnectionSettings } from "../../shared/domain/connected-registry/index.js";
 import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "../../shared/http/limits.js";
 import { ProxySettingsError, proxyFromEnvironment, type ProxySettings } from "../../shared/remote/proxy.js";
-import { LOG_LEVELS, type LogLevel } from "./log.js";
+import { readConnectionSource } from "./connection-source.js";
+import { LOG_THRESHOLDS, type LogThreshold } from "./log.js";
 
 export interface StartOptions {
   connection: ConnectionSettings;
@@ -22,7 +23,7 @@ export interface StartOptions {
   parentCa?: Buffer;
   /** The outbound proxy to the parent, from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (shared/remote/proxy.ts). */
   proxy?: ProxySettings;
-  logLevel?: LogLevel;
+  logLevel?: LogThreshold;
   /** Seconds between feed reads in continuous mode. */
   syncIntervalSeconds: number;
   /** Parallel blob downloads. */
@@ -72,6 +73,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     strict: true,
     options: {
       "connection-string": { type: "string" },
+      "connection-string-file": { type: "string" },
       data: { type: "string" },
       host: { type: "string" },
       port: { type: "string" },
@@ -96,16 +98,13 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     },
   });
   const problems: string[] = [];
-  const connectionText =
-    values["connection-string"] ?? (env.CONNECTED_REGISTRY_CONNECTION_STRING || undefined) ?? (await readConnectionStringFile(env.CONNECTED_REGISTRY_CONNECTION_STRING_FILE, problems));
+  const source = await readConnectionSource({ text: values["connection-string"], file: values["connection-string-file"] }, env);
   let connection: ConnectionSettings | undefined;
-  if (connectionText) {
-    const parsed = parseConnectionString(connectionText);
+  if (!source.ok) problems.push(source.problem);
+  else {
+    const parsed = parseConnectionString(source.text);
     if (parsed.ok) connection = parsed.settings;
-    else problems.push(parsed.message);
-  } else if (!env.CONNECTED_REGISTRY_CONNECTION_STRING_FILE) {
-    // (An unreadable file was named above already.)
-    problems.push("--connection-string (or CONNECTED_REGISTRY_CONNECTION_STRING) is required (or CONNECTED_REGISTRY_CONNECTION_STRING_FILE naming a file that holds it): run get-settings on the parent to get one");
+    else problems.push(`the connection string from ${source.from}: ${parsed.message}`);
   }
   const parsedNumbers = numbers.safeParse({
     port: values.port ?? env.CONNECTED_REGISTRY_PORT ?? 8080,
@@ -137,7 +136,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
   if (limitSeconds && !headersFitRequest(limitSeconds)) problems.push("--headers-timeout must not exceed --request-timeout (unless that is 0, no bound)");
 
   const logLevel = values["log-level"] ?? env.CONNECTED_REGISTRY_LOG_LEVEL;
-  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`--log-level must be one of ${LOG_LEVELS.join(", ")}, not "${logLevel}"`);
+  if (logLevel !== undefined && !(LOG_THRESHOLDS as readonly string[]).includes(logLevel)) problems.push(`--log-level must be one of ${LOG_THRESHOLDS.join(", ")}, not "${logLevel}"`);
 
   const certPath = values["tls-cert"];
   const keyPath = values["tls-key"];
@@ -155,7 +154,8 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     problems.push(error.message);
   }
 
-  const loginServer = values["login-server"] ?? env.CONNECTED_REGISTRY_LOGIN_SERVER;
+  // ACR_REGISTRY_LOGIN_SERVER is what ACR's get-settings (and ours) names it.
+  const loginServer = values["login-server"] ?? (env.CONNECTED_REGISTRY_LOGIN_SERVER || undefined) ?? (env.ACR_REGISTRY_LOGIN_SERVER || undefined);
   if (loginServer !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:]+\](:\d{1,5})?$/.test(loginServer)) {
     problems.push(`--login-server must be host or host:port (no scheme, no path), not "${loginServer}"`);
   }
@@ -169,7 +169,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     ...(tlsFiles ? { tls: { ...tlsFiles, checkIntervalSeconds: parsedNumbers.data.tlsCheckInterval } } : {}),
     ...(parentCa ? { parentCa } : {}),
     ...(proxy ? { proxy } : {}),
-    ...(logLevel ? { logLevel: logLevel as LogLevel } : {}),
+    ...(logLevel ? { logLevel: logLevel as LogThreshold } : {}),
     syncIntervalSeconds: parsedNumbers.data.syncInterval,
     concurrency: parsedNumbers.data.concurrency,
     ...(loginServer ? { loginServer } : {}),
@@ -187,22 +187,6 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
 export function parseStatusOptions(args: string[], env: NodeJS.ProcessEnv): { dataDir: string; json: boolean } {
   const { values } = parseArgs({ args, strict: true, options: { data: { type: "string" }, output: { type: "string" } } });
   return { dataDir: resolve(values.data ?? env.CONNECTED_REGISTRY_DATA ?? DEFAULT_DATA_DIR), json: values.output === "json" };
-}
-
-/**
- * A connection string kept in a file (a mounted container secret): the password then shows
- * neither in `ps` nor in what `podman inspect` or `docker inspect` print about the container.
- */
-async function readConnectionStringFile(path: string | undefined, problems: string[]): Promise<string | undefined> {
-  if (!path) return undefined;
-  try {
-    const text = (await readFile(path, "utf8")).trim();
-    if (text === "") problems.push(`CONNECTED_REGISTRY_CONNECTION_STRING_FILE: ${path} is empty`);
-    return text || undefined;
-  } catch (error) {
-    problems.push(`CONNECTED_REGISTRY_CONNECTION_STRING_FILE: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
-    return undefined;
-  }
 }
 
 async function readPem(path: string, flag: string, problems: string[]): Promise<Buffer> {

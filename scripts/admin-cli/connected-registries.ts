@@ -7,7 +7,7 @@ import { CONNECTED_REGISTRY_MODES, CONNECTION_STATES, LOGGING_LEVELS } from "../
 import type { CommandSpec, FlagSpec } from "./args.js";
 import { segment, type CommandContext } from "./context.js";
 import { UsageError } from "./errors.js";
-import type { ConnectedRegistryView } from "../../shared/admin/connected-registries.js";
+import type { ConnectedRegistrySettings, ConnectedRegistryView } from "../../shared/admin/connected-registries.js";
 import { renderDetails, renderTable } from "./table.js";
 import { renderTokens, type Token } from "./tokens.js";
 
@@ -220,11 +220,18 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
     run: async (ctx) => {
       const protocol = ctx.flags.string("parent-protocol");
       const password = ctx.flags.string("generate-password");
-      const settings = await ctx.management().call<{ connectionString: string }>("POST", `connectedRegistries/${segment(ctx.flags.requiredString("name"))}/settings`, {
+      const settings = await ctx.management().call<ConnectedRegistrySettings>("POST", `connectedRegistries/${segment(ctx.flags.requiredString("name"))}/settings`, {
         ...(protocol ? { parentProtocol: protocol } : {}),
         ...(password ? { generatePassword: Number(password) } : {}),
       });
-      ctx.print(settings, () => renderDetails([["Connection string", settings.connectionString]]));
+      // -o json prints ACR's keys too (ACR_REGISTRY_CONNECTION_STRING, ...), for scripts written for ACR.
+      ctx.print(settings, () =>
+        renderDetails([
+          ["Connection string", settings.connectionString],
+          ["Login server", settings.ACR_REGISTRY_LOGIN_SERVER ?? "(not reported yet: start the agent with --login-server HOST:PORT)"],
+          ["Sync token", settings.SYNC_TOKEN_USER],
+        ]),
+      );
     },
   },
   {

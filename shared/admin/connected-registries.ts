@@ -93,6 +93,20 @@ export const getSettingsSchema = z.object({
   generatePassword: z.union([z.literal(1), z.literal(2)]).optional(),
 });
 
+/**
+ * What get-settings answers: our `connectionString`, and the same under ACR's keys, so scripts
+ * written for `az acr connected-registry get-settings` carry over. The login server is where
+ * clients reach the edge, as its agent reported it (`--login-server`); null until it has. The
+ * password is null when none was generated (the connection string then holds a placeholder).
+ */
+export interface ConnectedRegistrySettings {
+  connectionString: string;
+  ACR_REGISTRY_CONNECTION_STRING: string;
+  ACR_REGISTRY_LOGIN_SERVER: string | null;
+  SYNC_TOKEN_USER: string;
+  SYNC_TOKEN_PASSWORD: string | null;
+}
+
 export interface ConnectedRegistryView {
   name: string;
   mode: ConnectedRegistryRecord["mode"];
@@ -342,7 +356,7 @@ export class ConnectedRegistryService {
    * The connection string. With `generatePassword`, that password of the sync token is
    * regenerated (the old one stops working) and embedded; without, a placeholder says how.
    */
-  async getSettings(name: string, input: z.infer<typeof getSettingsSchema>, cloudEndpoint: string): Promise<{ connectionString: string }> {
+  async getSettings(name: string, input: z.infer<typeof getSettingsSchema>, cloudEndpoint: string): Promise<ConnectedRegistrySettings> {
     const record = await this.require(name);
     // A child of an edge syncs from that edge, at the address its agent reported.
     let parent: { parentGatewayEndpoint: string; parentEndpointProtocol: "https" | "http" } = {
@@ -365,13 +379,18 @@ export class ConnectedRegistryService {
       const generated = await this.tokens.generateCredentials(record.syncToken, { name: input.generatePassword === 1 ? "password1" : "password2" });
       password = generated.passwords[0]?.value;
     }
+    const connectionString = formatConnectionString({
+      connectedRegistryName: record.name,
+      syncTokenName: record.syncToken,
+      syncTokenPassword: password,
+      ...parent,
+    });
     return {
-      connectionString: formatConnectionString({
-        connectedRegistryName: record.name,
-        syncTokenName: record.syncToken,
-        syncTokenPassword: password,
-        ...parent,
-      }),
+      connectionString,
+      ACR_REGISTRY_CONNECTION_STRING: connectionString,
+      ACR_REGISTRY_LOGIN_SERVER: record.loginServer?.host ?? null,
+      SYNC_TOKEN_USER: record.syncToken,
+      SYNC_TOKEN_PASSWORD: password ?? null,
     };
   }
 

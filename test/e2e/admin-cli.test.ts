@@ -147,10 +147,17 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
       connectionState: "Offline",
       activation: { status: "Inactive" },
     });
-    const settings = await cliJson<{ connectionString: string }>(["connected-registry", "get-settings", "--name", "factory1", "--parent-protocol", "http", "--generate-password", "1"]);
+    const settings = await cliJson<Record<string, string | null> & { connectionString: string }>(["connected-registry", "get-settings", "--name", "factory1", "--parent-protocol", "http", "--generate-password", "1"]);
     expect(settings.connectionString).toMatch(
       new RegExp(`^ConnectedRegistryName=factory1;SyncTokenName=factory1-sync-token;SyncTokenPassword=[^;]+;ParentGatewayEndpoint=${stack.registryHost.replace(/\./g, "\\.")};ParentEndpointProtocol=http$`),
     );
+    // ACR's keys too, for scripts written against `az acr connected-registry get-settings`.
+    expect(settings).toMatchObject({
+      ACR_REGISTRY_CONNECTION_STRING: settings.connectionString,
+      ACR_REGISTRY_LOGIN_SERVER: null,
+      SYNC_TOKEN_USER: "factory1-sync-token",
+      SYNC_TOKEN_PASSWORD: /SyncTokenPassword=([^;]+)/.exec(settings.connectionString)![1],
+    });
 
     // The edge agent, started with it, syncs hello-world.
     edge = await startEdge({ connectionString: settings.connectionString });

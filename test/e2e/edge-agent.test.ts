@@ -29,8 +29,8 @@ import { Skopeo, type Credentials } from "../support/skopeo.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
 
 const execFileAsync = promisify(execFile);
-/** The package's bin, as `npx connected-registry` runs it. */
-const BIN = join(import.meta.dirname, "../../edge-agent/bin/connected-registry.js");
+/** The package's bin (the one-file bundle, npm run build:edge), as an installed `connected-registry` runs it. */
+const BIN = join(import.meta.dirname, "../../edge-agent/dist/connected-registry.mjs");
 
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";

@@ -400,6 +400,37 @@ describe("connected registries in the management API", () => {
       expect(settings).toMatchObject({ ParentGatewayEndpoint: "edge.factory.example:8443", ParentEndpointProtocol: "https" });
     });
 
+    it("answers ACR's keys next to connectionString, so scripts written for ACR's get-settings carry over", async () => {
+      await create({ name: "settingsacr", mode: "ReadOnly", repositories: ["hello-world"] });
+      const generated = await admin.call("POST", "connectedRegistries/settingsacr/settings", { parentProtocol: "http", generatePassword: 1 });
+      expect(generated.status).toBe(200);
+      const password = fields(generated.body.connectionString).SyncTokenPassword;
+      expect(generated.body).toEqual({
+        connectionString: generated.body.connectionString,
+        ACR_REGISTRY_CONNECTION_STRING: generated.body.connectionString,
+        // Where clients reach the edge: unknown until its agent reports --login-server.
+        ACR_REGISTRY_LOGIN_SERVER: null,
+        SYNC_TOKEN_USER: "settingsacr-sync-token",
+        SYNC_TOKEN_PASSWORD: password,
+      });
+      // The password and user log in as the sync token.
+      const login = await fetch(`${stack.registryUrl}/oauth2/token?${new URLSearchParams({ service: stack.registryHost, scope: "repository:hello-world:pull" })}`, {
+        headers: { Authorization: `Basic ${Buffer.from(`${generated.body.SYNC_TOKEN_USER}:${generated.body.SYNC_TOKEN_PASSWORD}`).toString("base64")}` },
+      });
+      expect(login.status).toBe(200);
+
+      // Once the agent has reported where it listens, the login server is that; no new password: null, not a placeholder.
+      const activated = await fetch(`${stack.registryUrl}/sync/v1/connectedRegistries/settingsacr/activate`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Basic ${Buffer.from(`settingsacr-sync-token:${password}`).toString("base64")}` },
+        body: JSON.stringify({ instanceId: "instance-0002", protocolVersions: ["1"], loginServer: { host: "edge2.factory.example:8080", tls: false } }),
+      });
+      expect(activated.status).toBe(200);
+      const later = await admin.call("POST", "connectedRegistries/settingsacr/settings", { parentProtocol: "http" });
+      expect(later.body).toMatchObject({ ACR_REGISTRY_LOGIN_SERVER: "edge2.factory.example:8080", SYNC_TOKEN_USER: "settingsacr-sync-token", SYNC_TOKEN_PASSWORD: null });
+      expect(later.body.ACR_REGISTRY_CONNECTION_STRING).toBe(later.body.connectionString);
+    });
+
     it("refuses a password number other than 1 or 2, and an unknown registry", async () => {
       expect((await admin.call("POST", "connectedRegistries/settings01/settings", { generatePassword: 3 })).status).toBe(400);
       expect((await admin.call("POST", "connectedRegistries/nosuchedge/settings", {})).status).toBe(404);

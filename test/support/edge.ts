@@ -34,7 +34,8 @@ export interface EdgeProcess {
 }
 
 export interface EdgeOptions {
-  connectionString: string;
+  /** Given to the agent as CONNECTED_REGISTRY_CONNECTION_STRING; leave it out to pass it another way (args, env). */
+  connectionString?: string;
   /** Reuse a data folder (a restart); a new temporary one by default. */
   dataDir?: string;
   port?: number;
@@ -44,22 +45,40 @@ export interface EdgeOptions {
   advertise?: boolean;
   /** Serve HTTPS with this certificate and key (PEM files) instead of plain HTTP. */
   tls?: { cert: string; key: string };
+  /** The program that runs `connected-registry` (an installed bin); the built CLI under node by default. */
+  command?: string[];
+  /** The agent logs nothing (logging None): know it serves when GET /status answers, not by its log line. */
+  quiet?: boolean;
 }
 
 export async function startEdge(options: EdgeOptions): Promise<EdgeProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), "edge-agent-")));
-  const port = options.port ?? (options.advertise ? await freePort() : 0);
+  const port = options.port ?? (options.advertise || options.quiet ? await freePort() : 0);
   const advertised = options.advertise ? ["--login-server", `127.0.0.1:${port}`] : [];
+  const [program, ...programArgs] = options.command ?? [process.execPath, CLI];
   const child = spawn(
-    process.execPath,
-    [CLI, "start", ...(options.tls ? ["--tls-cert", options.tls.cert, "--tls-key", options.tls.key] : ["--http"]), "--host", "127.0.0.1", "--port", String(port), "--data", dataDir, "--sync-interval", "0.5", ...advertised, ...(options.args ?? [])],
-    { env: { ...process.env, CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString, ...options.env }, stdio: ["ignore", "pipe", "pipe"] },
+    program!,
+    [...programArgs, "start", ...(options.tls ? ["--tls-cert", options.tls.cert, "--tls-key", options.tls.key] : ["--http"]), "--host", "127.0.0.1", "--port", String(port), "--data", dataDir, "--sync-interval", "0.5", ...advertised, ...(options.args ?? [])],
+    {
+      env: { ...process.env, ...(options.connectionString !== undefined ? { CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString } : {}), ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   const logs: Array<Record<string, unknown>> = [];
   let buffered = "";
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the edge agent did not start in 20 s: ${JSON.stringify(logs.slice(-5))}`)), 20_000);
+    if (options.quiet) {
+      const base = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
+      void eventually(() => httpsAwareGet(`${base}/status`, options.tls?.cert).then(() => true), 20_000, "GET /status of the quiet agent").then(
+        () => {
+          clearTimeout(timer);
+          resolve(base);
+        },
+        () => {},
+      );
+    }
     child.stderr!.on("data", (chunk: Buffer) => {
       buffered += chunk.toString("utf8");
       let newline: number;

@@ -102,10 +102,27 @@ describe("admin CLI commands", () => {
   });
 
   it("sends get-settings its protocol and password number", async () => {
-    const result = await cli(["connected-registry", "get-settings", "-n", "factory1", "--parent-protocol", "HTTP", "--generate-password", "2"], [{ status: 200, body: { connectionString: "ConnectedRegistryName=factory1;..." } }]);
+    const answer = {
+      connectionString: "ConnectedRegistryName=factory1;...",
+      ACR_REGISTRY_CONNECTION_STRING: "ConnectedRegistryName=factory1;...",
+      ACR_REGISTRY_LOGIN_SERVER: null,
+      SYNC_TOKEN_USER: "factory1-sync-token",
+      SYNC_TOKEN_PASSWORD: "secret",
+    };
+    const result = await cli(["connected-registry", "get-settings", "-n", "factory1", "--parent-protocol", "HTTP", "--generate-password", "2"], [{ status: 200, body: answer }]);
     expect(result.code).toBe(0);
     expect(result.sent[0]!.body).toEqual({ parentProtocol: "http", generatePassword: 2 });
-    expect(result.stdout).toBe("Connection string  ConnectedRegistryName=factory1;...\n");
+    expect(result.stdout).toBe(
+      [
+        "Connection string  ConnectedRegistryName=factory1;...",
+        "Login server       (not reported yet: start the agent with --login-server HOST:PORT)",
+        "Sync token         factory1-sync-token",
+        "",
+      ].join("\n"),
+    );
+    // -o json is the API's answer, ACR's keys included.
+    const json = await cli(["connected-registry", "get-settings", "-n", "factory1", "-o", "json"], [{ status: 200, body: { ...answer, ACR_REGISTRY_LOGIN_SERVER: "edge:8080" } }]);
+    expect(JSON.parse(json.stdout)).toEqual({ ...answer, ACR_REGISTRY_LOGIN_SERVER: "edge:8080" });
   });
 
   it("deletes with cleanup as a query, printing nothing", async () => {

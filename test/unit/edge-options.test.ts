@@ -26,29 +26,46 @@ describe("edge agent options", () => {
     expect(fromEnv).toMatchObject({ port: 5001, loginServer: "edge.example:5001" });
   });
 
-  it("reads the connection string from the file CONNECTED_REGISTRY_CONNECTION_STRING_FILE names (a mounted secret), and says when it cannot", async () => {
+  it("reads the connection string from a file (flag or variable), trimmed, so the password stays out of ps output", async () => {
     const dir = await mkdtemp(join(tmpdir(), "edge-options-"));
     try {
       const file = join(dir, "connection-string");
       await writeFile(file, `${CONNECTION}\n`, { mode: 0o600 });
-      const fromFile = await parseStartOptions(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: file });
-      expect(fromFile.connection).toMatchObject({ connectedRegistryName: "factory1", syncTokenPassword: "s3cret+pass=" });
-      // The flag and the variable still win over the file.
-      const flagWins = await parseStartOptions(["--http", "--connection-string", CONNECTION.replace("factory1", "factory2")], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: file });
-      expect(flagWins.connection.connectedRegistryName).toBe("factory2");
+      const fromFlag = await parseStartOptions(["--connection-string-file", file, "--http"], {});
+      expect(fromFlag.connection).toMatchObject({ connectedRegistryName: "factory1", syncTokenPassword: "s3cret+pass=" });
+      const fromEnv = await parseStartOptions(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: file });
+      expect(fromEnv.connection.syncTokenPassword).toBe("s3cret+pass=");
 
-      const missing = await problems(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: join(dir, "absent") });
-      expect(missing).toContain(`CONNECTED_REGISTRY_CONNECTION_STRING_FILE: cannot read ${join(dir, "absent")} (ENOENT)`);
-      expect(missing).not.toContain("is required");
+      expect(await problems(["--connection-string-file", join(dir, "missing"), "--http"])).toContain(`--connection-string-file: cannot read ${join(dir, "missing")} (ENOENT)`);
       await writeFile(join(dir, "empty"), "\n");
-      expect(await problems(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: join(dir, "empty") })).toContain("is empty");
-      await writeFile(file, CONNECTION.replace("ParentEndpointProtocol=https", "ParentEndpointProtocol=ftp"));
-      const bad = await problems(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING_FILE: file });
-      expect(bad).toContain("ParentEndpointProtocol");
+      expect(await problems(["--connection-string-file", join(dir, "empty"), "--http"])).toContain("is empty");
+      expect(await problems(["--connection-string-file", file, "--connection-string", CONNECTION, "--http"])).toContain("--connection-string and --connection-string-file exclude each other");
+      // A bad string says where it came from, never its password.
+      await writeFile(join(dir, "bad"), CONNECTION.replace("ParentEndpointProtocol=https", "ParentEndpointProtocol=ftp"));
+      const bad = await problems(["--connection-string-file", join(dir, "bad"), "--http"]);
+      expect(bad).toContain(`the connection string from --connection-string-file (${join(dir, "bad")})`);
       expect(bad).not.toContain("s3cret");
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("reads ACR's variables after its own, so deployment scripts written for ACR carry over", async () => {
+    const acrOnly = await parseStartOptions(["--http"], { ACR_REGISTRY_CONNECTION_STRING: CONNECTION, ACR_REGISTRY_LOGIN_SERVER: "edge.factory:8080" });
+    expect(acrOnly.connection.connectedRegistryName).toBe("factory1");
+    expect(acrOnly.loginServer).toBe("edge.factory:8080");
+    const other = CONNECTION.replace("factory1;", "factory2;");
+    const both = await parseStartOptions(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING: other, ACR_REGISTRY_CONNECTION_STRING: CONNECTION, CONNECTED_REGISTRY_LOGIN_SERVER: "own:1", ACR_REGISTRY_LOGIN_SERVER: "acr:2" });
+    expect(both.connection.connectedRegistryName).toBe("factory2");
+    expect(both.loginServer).toBe("own:1");
+    // A variable defined but blank counts as unset.
+    const blank = await parseStartOptions(["--http"], { CONNECTED_REGISTRY_CONNECTION_STRING: "", ACR_REGISTRY_CONNECTION_STRING: CONNECTION });
+    expect(blank.connection.connectedRegistryName).toBe("factory1");
+    expect(await problems(["--http"], { ACR_REGISTRY_CONNECTION_STRING: "" })).toContain("ACR_REGISTRY_CONNECTION_STRING) is required");
+  });
+
+  it("takes --log-level none (nothing is logged)", async () => {
+    expect((await parseStartOptions(["--connection-string", CONNECTION, "--http", "--log-level", "none"], {})).logLevel).toBe("none");
   });
 
   it("takes failed-login limits from flags, with the cloud's defaults, and names a bad one by its flag", async () => {
@@ -66,9 +83,9 @@ describe("edge agent options", () => {
 
   it("refuses to serve plain HTTP unless asked, and names every problem in one message", async () => {
     const message = await problems(["--port", "70000", "--log-level", "loud", "--tls-cert", "/nonexistent/cert.pem"], {});
-    expect(message).toContain("--connection-string (or CONNECTED_REGISTRY_CONNECTION_STRING) is required");
+    expect(message).toContain("--connection-string (or CONNECTED_REGISTRY_CONNECTION_STRING, --connection-string-file, CONNECTED_REGISTRY_CONNECTION_STRING_FILE or ACR_REGISTRY_CONNECTION_STRING) is required");
     expect(message).toContain("--port");
-    expect(message).toContain('--log-level must be one of debug, info, warn, error, not "loud"');
+    expect(message).toContain('--log-level must be one of debug, info, warn, error, none, not "loud"');
     expect(message).toContain("--tls-cert and --tls-key go together");
     expect(await problems(["--connection-string", CONNECTION], {})).toContain("or --http to serve plain HTTP");
   });

@@ -18,9 +18,9 @@ import { FailedItems, isObjectFailure, itemName, type ItemKey } from "./failed-i
 import type { LocalOnlyContent } from "./local-only.js";
 import { RemoteError, RemoteUnreachableError, isTransientError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
 import { runLimited } from "./run-limited.js";
+import { AGENT_VERSION } from "../version.js";
 import type { UpstreamPusher } from "./upstream.js";
 
-export const AGENT_VERSION = "0.1.0";
 const FEED_PAGE = 500;
 /** Images applied at once; each image's blobs are fetched in parallel too (the fetcher's limit). */
 const IMAGE_CONCURRENCY = 4;
