@@ -80,7 +80,9 @@ describe("Kubernetes manifests (deploy/kubernetes)", () => {
       expect(options.connection.connectedRegistryName).toBe("factory1");
       expect(options.dataDir).toBe(join(root, "/data"));
       expect(Boolean(options.tls)).toBe(variant === "TLS");
-      for (const variable of container.env) expect(await readFile(join(import.meta.dirname, "../../edge-agent/src/options.ts"), "utf8")).toContain(`env.${variable.name}`);
+      // Every variable is one the agent's option parsing reads (options.ts, or connection-source.ts for the connection string).
+      const readers = (await Promise.all(["options.ts", "connection-source.ts"].map((file) => readFile(join(import.meta.dirname, "../../edge-agent/src", file), "utf8")))).join("\n");
+      for (const variable of container.env) expect(readers).toMatch(new RegExp(`env\\.${variable.name}\\b|"${variable.name}"`));
     });
 
     it(`keeps every path the agent writes on a volume, the root file system read-only (${variant})`, async () => {
