@@ -1,4 +1,4 @@
-// The cloud registry: a Node.js 20 Function App on the Flex Consumption plan, running as the
+// The cloud registry: a Node.js 22 Function App on the Flex Consumption plan, running as the
 // user-assigned managed identity. Its app settings are what shared/config.ts reads
 // (test/integration/infra.test.ts fails when a setting the code needs is missing here).
 // Cosmos DB and Storage are reached with that identity (DefaultAzureCredential picks it by
@@ -254,7 +254,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'node'
-        version: '20'
+        // The Node major that package.json's engines asks for (the contract test holds them together).
+        version: '22'
       }
     }
   }

@@ -345,7 +345,8 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
     const repositories = await cliJson(["repository", "list"], asPusher());
     expect(repositories.repositories).toEqual(expect.arrayContaining(["hello-world", "imported/hello-world"]));
 
-    const table = await cli(["repository", "list", "--username", pusher.username, "--password", pusher.password]);
+    // `--password=VALUE`: a generated password may start with "-", which the CLI refuses as a separate value.
+    const table = await cli(["repository", "list", "--username", pusher.username, `--password=${pusher.password}`]);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toMatch(/^REPOSITORY\n-+\n/);
     expect(table.stdout).toMatch(/^hello-world$/m);

@@ -38,6 +38,15 @@ import type { Node } from "web-tree-sitter";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const ENTRY = "infra/main.bicep";
 const PARAMETERS = "infra/main.bicepparam";
+
+/** The Node major that package.json's `engines` asks for (">=22" -> "22"): Azure must run what we test on. */
+async function requiredNodeMajor(): Promise<string> {
+  const manifest = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { engines?: { node?: string } };
+  const major = /^>=\s*(\d+)$/.exec(manifest.engines?.node ?? "")?.[1];
+  if (!major) throw new Error(`package.json engines.node is ${JSON.stringify(manifest.engines?.node)}, expected ">=<major>"`);
+  return major;
+}
+
 const APP_MODULE = "infra/modules/functionapp.bicep";
 
 /**
@@ -123,13 +132,13 @@ describe("infra/ (Bicep)", () => {
     expect(await checkInfraContract(await loadInfraSources(), contract)).toEqual([]);
   });
 
-  it("deploys a Node 20 Flex Consumption app that reaches Cosmos DB, Storage and Key Vault as its managed identity, with keys off", async () => {
+  it("deploys a Flex Consumption app on the Node major package.json requires that reaches Cosmos DB, Storage and Key Vault as its managed identity, with keys off", async () => {
     const deployed = await deployment(await loadInfraSources());
     const site = functionApps(deployed)[0];
     expect(site).toBeDefined();
     if (!site) return;
     const body = evaluate(site.declaration.body, site.scope);
-    expect(pick(body, "properties", "functionAppConfig", "runtime")).toEqual({ name: "node", version: "20" });
+    expect(pick(body, "properties", "functionAppConfig", "runtime")).toEqual({ name: "node", version: await requiredNodeMajor() });
     expect(pick(body, "properties", "functionAppConfig", "deployment", "storage", "authentication", "type")).toBe("UserAssignedIdentity");
     expect(pick(body, "identity", "type")).toBe("UserAssigned");
 
