@@ -25,7 +25,12 @@ function deriveKey(password: string, salt: Buffer, options: ScryptOptions): Prom
 }
 
 export function generatePassword(): string {
-  return randomBytes(32).toString("base64url");
+  // One in 64 base64url strings starts with "-", which command lines (docker login -p, our
+  // CLI's --password) read as an option; such a draw is made again (256 random bits either way).
+  for (;;) {
+    const password = randomBytes(32).toString("base64url");
+    if (!password.startsWith("-")) return password;
+  }
 }
 
 export async function hashPassword(password: string): Promise<string> {
