@@ -36,6 +36,7 @@ interface ModelItems {
   _getPartition(data: Record<string, unknown>): unknown;
   _set(data: Record<string, unknown>): Record<string, unknown>;
   delete(idOrRid: unknown, partition?: unknown): void;
+  replace(data: Record<string, unknown>, original: Record<string, unknown>): Record<string, unknown>;
   create(data: Record<string, unknown>): Record<string, unknown>;
 }
 interface ModelChildren {
@@ -86,6 +87,8 @@ export class CosmosJournal {
   private waiters: Array<{ upTo: number; resolve: () => void }> = [];
   /** Set while the journal itself rebuilds the model, so those changes are not journaled again. */
   private replaying = false;
+  /** Depth of replace calls in progress: their inner delete is not a change of its own (see attach). */
+  private replacing = 0;
   private failed: Error | undefined;
   private readonly log: (message: string) => void;
   private readonly containerNames = new WeakMap<ModelItems, { database: string; container: string }>();
@@ -129,6 +132,18 @@ export class CosmosJournal {
     const journal = this;
     const originalSet = itemsClass.prototype._set;
     const originalDelete = itemsClass.prototype.delete;
+    const originalReplace = itemsClass.prototype.replace;
+    // The server replaces a resource by deleting it and setting it anew. Journaled as two
+    // lines, a crash between them (a torn group write) would replay the delete alone and lose a
+    // version acknowledged long ago; so a replace is one "set" line, which replay applies whole.
+    itemsClass.prototype.replace = function (this: ModelItems, data: Record<string, unknown>, original: Record<string, unknown>) {
+      journal.replacing++;
+      try {
+        return originalReplace.call(this, data, original);
+      } finally {
+        journal.replacing--;
+      }
+    };
     itemsClass.prototype._set = function (this: ModelItems, data: Record<string, unknown>) {
       const result = originalSet.call(this, data);
       journal.noteSet(this, result);
@@ -168,7 +183,7 @@ export class CosmosJournal {
 
   private noteDelete(items: ModelItems, existing: Record<string, unknown>): void {
     const kind = this.kindOf(items);
-    if (!kind || this.replaying) return;
+    if (!kind || this.replaying || this.replacing > 0) return;
     this.append({ op: "delete", ...this.placeOf(items, kind), id: existing.id, partition: items._getPartition(existing) });
   }
 

@@ -5,6 +5,7 @@
  *
  * argv: <port> <folder> [--no-journal]   (--no-journal only to show what the journal prevents)
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import { createHttpServer } from "@vercel/cosmosdb-server";
 import { stopWhenTheStackSays } from "./child-lifecycle.js";
@@ -38,9 +39,21 @@ const server = createHttpServer({ keepAlive: true });
 server.keepAliveTimeout = 120_000;
 
 let journal: CosmosJournal | undefined;
+let ready = false;
 // Every answer, reads included, waits for the changes made before it: a reader must not
 // act on a change that a crash could still take back.
 holdResponsesUntilDurable(server, () => journal?.whenDurable());
+// Until the state is restored and the journal open, no request touches the model: one
+// applied during the replay would be overwritten by it, or escape the journal.
+const serve = server.listeners("request") as Array<(request: IncomingMessage, response: ServerResponse) => void>;
+server.removeAllListeners("request");
+server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+  if (!ready) {
+    response.writeHead(503, { "Content-Type": "application/json", "Retry-After": "1" }).end('{"message":"restoring the journal; retry"}');
+    return;
+  }
+  for (const listener of serve) listener.call(server, request, response);
+});
 
 server.listen(port, "127.0.0.1", () => {
   void (async () => {
@@ -49,6 +62,7 @@ server.listen(port, "127.0.0.1", () => {
     // Hooks first: restoring goes through them too, which is how the journal learns the names.
     journal.attach(cosmosModelItemsClass());
     const restored = await journal.open();
+    ready = true;
     process.send?.({ listening: port, restored });
   })().catch((error: unknown) => {
     log(`the Cosmos DB server cannot start: ${(error as Error).message}`);

@@ -20,24 +20,24 @@ export function holdResponsesUntilDurable(server: Server, barrier: DurabilityBar
 }
 
 function deferUntilBarrier(request: IncomingMessage, response: ServerResponse, barrier: DurabilityBarrier): void {
-  const write = response.write;
-  const end = response.end;
+  const write = response.write as (...args: unknown[]) => boolean;
+  const end = response.end as (...args: unknown[]) => ServerResponse;
   let queued: Array<() => void> | undefined = [];
+  let waiting = false;
+  let backpressured = false;
   const release = (): void => {
     const calls = queued ?? [];
     queued = undefined;
-    response.write = write;
-    response.end = end;
+    response.write = write as ServerResponse["write"];
+    response.end = end as ServerResponse["end"];
     for (const call of calls) call();
+    // A writer told to wait (a piped body) resumes on "drain".
+    if (backpressured) process.nextTick(() => response.emit("drain"));
   };
-  response.write = function (this: ServerResponse, ...args: unknown[]) {
-    if (!queued) return (write as (...a: unknown[]) => boolean).apply(response, args);
-    queued.push(() => (write as (...a: unknown[]) => boolean).apply(response, args));
-    return true;
-  } as ServerResponse["write"];
-  response.end = function (this: ServerResponse, ...args: unknown[]) {
-    if (!queued) return (end as (...a: unknown[]) => ServerResponse).apply(response, args);
-    queued.push(() => (end as (...a: unknown[]) => ServerResponse).apply(response, args));
+  // The barrier is asked at the first write or the end, when the status is known.
+  const startWaiting = (): void => {
+    if (waiting) return;
+    waiting = true;
     const wait = barrier(request, response);
     if (!wait) release();
     else
@@ -46,6 +46,19 @@ function deferUntilBarrier(request: IncomingMessage, response: ServerResponse, b
         queued = undefined;
         response.destroy();
       });
+  };
+  response.write = function (this: ServerResponse, ...args: unknown[]) {
+    startWaiting();
+    if (!queued) return write.apply(response, args);
+    queued.push(() => write.apply(response, args));
+    // Hold the writer back: one chunk waits here, not the whole body.
+    backpressured = true;
+    return false;
+  } as ServerResponse["write"];
+  response.end = function (this: ServerResponse, ...args: unknown[]) {
+    startWaiting();
+    if (!queued) return end.apply(response, args);
+    queued.push(() => end.apply(response, args));
     return response;
   } as ServerResponse["end"];
 }

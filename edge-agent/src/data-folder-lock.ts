@@ -59,7 +59,7 @@ export async function lockDataFolder(dataDir: string, events: LockEvents): Promi
     if (await createExclusively(path, me)) return held(path, me);
     const found = await readHolder(path);
     if (!found) continue; // removed between our create and read: try again
-    const staleBecause = await whyStale(found.holder, found.mtimeMs, me);
+    const staleBecause = await whyStale(found.holder, found.mtimeMs, found.ino, me);
     if (!staleBecause) throw new DataFolderLockedError(dataDir, found.holder ?? { pid: 0, host: "unknown", startedAt: "unknown" });
     if (await removeIfUnchanged(path, found.ino)) events.takenOver(found.holder, staleBecause);
   }
@@ -102,16 +102,28 @@ async function readHolder(path: string): Promise<FoundLock | undefined> {
 }
 
 /** Why the holder no longer holds the folder, or undefined while it may. */
-async function whyStale(holder: LockHolder | undefined, mtimeMs: number, me: LockHolder): Promise<string | undefined> {
+async function whyStale(holder: LockHolder | undefined, mtimeMs: number, ino: number, me: LockHolder): Promise<string | undefined> {
   const age = Date.now() - mtimeMs;
   if (!holder) return age > STALE_MS ? "the lock file is unreadable and was not refreshed for a minute" : undefined;
-  if (holder.dataDir !== undefined && holder.dataDir !== me.dataDir) return `it was taken for ${holder.dataDir} and copied here with the folder`;
+  // Taken for another path: a copy of the folder, unless that path shows this very file (the
+  // same volume mounted elsewhere), whose holder may well be alive: the checks below decide.
+  if (holder.dataDir !== undefined && holder.dataDir !== me.dataDir && !(await sameFile(join(holder.dataDir, LOCK_FILE), ino))) {
+    return `it was taken for ${holder.dataDir} and copied here with the folder`;
+  }
   if (holder.host !== me.host) return age > STALE_MS ? `host ${holder.host} has not refreshed it for ${Math.round(age / 1000)} s` : undefined;
   if (holder.pid === me.pid) return "its pid is this process's own (a restart with the same pid)";
   if (!isAlive(holder.pid)) return `process ${holder.pid} is no longer running`;
   const startedMs = await processStartMs(holder.pid);
   if (startedMs !== undefined && startedMs > Date.parse(holder.startedAt) + START_TIME_SLACK_MS) return `pid ${holder.pid} now belongs to a process started after the lock was taken`;
   return undefined;
+}
+
+async function sameFile(path: string, ino: number): Promise<boolean> {
+  try {
+    return (await stat(path)).ino === ino;
+  } catch {
+    return false;
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -89,6 +89,19 @@ describe("the local Cosmos DB server's journal", () => {
     await journal.close();
   });
 
+  it("journals an update as one line, so no torn write can replay the delete half of a replace", async () => {
+    const folder = await newFolder();
+    await writeAndCrash(folder);
+    const journal = (await readdir(folder)).find((name) => name.startsWith("journal-"))!;
+    const entries = (await readFile(join(folder, journal), "utf8"))
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line.slice(9)) as { op: string; data?: { id: string }; id?: string });
+    // a created, b created, a replaced (one set), c created, b deleted: the only delete is b's.
+    expect(entries.filter((entry) => entry.op === "delete").map((entry) => entry.id)).toEqual(["b"]);
+    expect(entries.filter((entry) => entry.op === "set" && entry.data?.id === "a")).toHaveLength(2);
+  });
+
   it("drops a torn last write, which was never acknowledged, and starts", async () => {
     const folder = await newFolder();
     const before = await writeAndCrash(folder);

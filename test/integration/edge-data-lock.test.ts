@@ -7,7 +7,7 @@
  * pids, which one machine cannot produce with real agents, are checked on the lock module.
  */
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { link, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -67,6 +67,22 @@ describe("the data folder lock", () => {
     // A clean stop gives the folder back.
     await restarted.stop();
     await expect(stat(join(dataDir, LOCK_FILE))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("refuses a second agent on the same volume reached by another path (a bind mount elsewhere): that lock is no copy", async () => {
+    const first = await startEdge({ connectionString: CONNECTION, dataDir });
+    edges.push(first);
+    // The same lock file under another folder's name, as a second mount of one volume shows it (a hard link stands in).
+    const elsewhere = await mkdtemp(join(tmpdir(), "edge-lock-mount-"));
+    try {
+      await link(join(dataDir, LOCK_FILE), join(elsewhere, LOCK_FILE));
+      const refusal = await lockDataFolder(elsewhere, events).then(() => undefined, (error: unknown) => error);
+      expect(refusal).toBeInstanceOf(DataFolderLockedError);
+      expect(String(refusal)).toContain(`pid ${first.child.pid} on host ${hostname()}`);
+      expect(takenOver).toEqual([]);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 
   it("refuses a fresh lock from another host and takes over one that host stopped refreshing", async () => {
