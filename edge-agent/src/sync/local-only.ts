@@ -40,7 +40,9 @@ export class LocalOnlyContent {
     let origins: Promise<Map<string, string | undefined>> | undefined;
     const isLocalPush = async (key: string): Promise<boolean> => {
       if (this.options.mode() !== "ReadWrite") return false;
-      const known = await (origins ??= this.readOrigins());
+      let known = await (origins ??= this.readOrigins());
+      // A push made after the log was read is not in it: read again before taking it for the parent's.
+      if (!known.has(key)) known = await (origins = this.readOrigins());
       return known.has(key) && known.get(key) !== PARENT_SOURCE;
     };
     for (const tag of localTags) {
