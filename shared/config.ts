@@ -3,6 +3,7 @@
  * stack) and validated once at start-up. A bad or missing setting stops the app with
  * one message that names every problem.
  */
+import { LOGIN_LIMIT_DEFAULTS, loginLimitFields } from "./auth/login-limits.js";
 import { z } from "zod";
 import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "./http/limits.js";
 
@@ -59,15 +60,15 @@ export const configSchema = z
    * Failed logins (wrong password, unknown token) count for this long per client address and
    * per token name, from the first failure (shared/auth/attempt-limiter.ts, docs/identity.md).
    */
-  LOGIN_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(60),
+  LOGIN_FAILURE_WINDOW_SECONDS: loginLimitFields.failureWindowSeconds.default(LOGIN_LIMIT_DEFAULTS.failureWindowSeconds),
   /** Failures from one address within the window after which it gets 429 for the rest of it. */
-  LOGIN_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).max(100_000).default(10),
+  LOGIN_FAILURES_PER_ADDRESS: loginLimitFields.failuresPerAddress.default(LOGIN_LIMIT_DEFAULTS.failuresPerAddress),
   /** Failures for one token name within the window after which addresses that failed get 429 for it. */
-  LOGIN_FAILURES_PER_TOKEN: z.coerce.number().int().min(1).max(100_000).default(30),
+  LOGIN_FAILURES_PER_TOKEN: loginLimitFields.failuresPerToken.default(LOGIN_LIMIT_DEFAULTS.failuresPerToken),
   /** A refusal for too many failed logins is answered after this long (at most its Retry-After): a flood slows to connections/second. */
-  LOGIN_REFUSAL_DELAY_MS: z.coerce.number().int().min(0).max(10_000).default(1000),
+  LOGIN_REFUSAL_DELAY_MS: loginLimitFields.refusalDelayMs.default(LOGIN_LIMIT_DEFAULTS.refusalDelayMs),
   /** Threads that run password checks (scrypt), off libuv's pool; at most this many at once. */
-  PASSWORD_CHECK_WORKERS: z.coerce.number().int().min(1).max(16).default(2),
+  PASSWORD_CHECK_WORKERS: loginLimitFields.passwordCheckWorkers.default(LOGIN_LIMIT_DEFAULTS.passwordCheckWorkers),
   /** Password checks that may wait for a thread; beyond this, 429. */
   PASSWORD_CHECK_QUEUE: z.coerce.number().int().min(0).max(10_000).default(32),
   /** A wrong name/password pair is refused again without scrypt for this long (0: off). */

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { parseConnectionString, type ConnectionSettings } from "../../shared/domain/connected-registry/index.js";
 import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "../../shared/http/limits.js";
+import { LOGIN_LIMIT_DEFAULTS, loginLimitFields } from "../../shared/auth/login-limits.js";
 import { ProxySettingsError, proxyFromEnvironment, type ProxySettings } from "../../shared/remote/proxy.js";
 import { readConnectionSource } from "./connection-source.js";
 import { LOG_THRESHOLDS, type LogThreshold } from "./log.js";
@@ -56,11 +57,11 @@ const numbers = z.object({
   requestTimeout: httpLimitFields.requestTimeoutSeconds,
   bodyIdleTimeout: httpLimitFields.bodyIdleTimeoutSeconds,
   maxUploadsPerClient: httpLimitFields.maxUploadsPerClient,
-  loginFailureWindow: z.coerce.number().int().min(1).max(24 * 3600),
-  loginFailuresPerAddress: z.coerce.number().int().min(1).max(100_000),
-  loginFailuresPerToken: z.coerce.number().int().min(1).max(100_000),
-  loginRefusalDelayMs: z.coerce.number().int().min(0).max(10_000),
-  passwordCheckWorkers: z.coerce.number().int().min(1).max(16),
+  loginFailureWindow: loginLimitFields.failureWindowSeconds,
+  loginFailuresPerAddress: loginLimitFields.failuresPerAddress,
+  loginFailuresPerToken: loginLimitFields.failuresPerToken,
+  loginRefusalDelayMs: loginLimitFields.refusalDelayMs,
+  passwordCheckWorkers: loginLimitFields.passwordCheckWorkers,
   tlsCheckInterval: z.coerce.number().min(1).max(24 * 3600),
 });
 
@@ -114,11 +115,11 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     requestTimeout: values["request-timeout"] ?? HTTP_LIMIT_DEFAULTS.requestTimeoutSeconds,
     bodyIdleTimeout: values["body-idle-timeout"] ?? HTTP_LIMIT_DEFAULTS.bodyIdleTimeoutSeconds,
     maxUploadsPerClient: values["max-uploads-per-client"] ?? HTTP_LIMIT_DEFAULTS.maxUploadsPerClient,
-    // The cloud's defaults (LOGIN_FAILURE_WINDOW_SECONDS and the others in shared/config.ts).
-    loginFailureWindow: values["login-failure-window"] ?? 60,
-    loginFailuresPerAddress: values["login-failures-per-address"] ?? 10,
-    loginFailuresPerToken: values["login-failures-per-token"] ?? 30,
-    loginRefusalDelayMs: values["login-refusal-delay-ms"] ?? 1000,
+    // The cloud's defaults (shared/auth/login-limits.ts).
+    loginFailureWindow: values["login-failure-window"] ?? LOGIN_LIMIT_DEFAULTS.failureWindowSeconds,
+    loginFailuresPerAddress: values["login-failures-per-address"] ?? LOGIN_LIMIT_DEFAULTS.failuresPerAddress,
+    loginFailuresPerToken: values["login-failures-per-token"] ?? LOGIN_LIMIT_DEFAULTS.failuresPerToken,
+    loginRefusalDelayMs: values["login-refusal-delay-ms"] ?? LOGIN_LIMIT_DEFAULTS.refusalDelayMs,
     // One: an edge box is small, and its file reads must keep a core.
     passwordCheckWorkers: values["password-check-workers"] ?? 1,
     // The fallback for renewals fs.watch does not see; a stat of two files costs nothing.

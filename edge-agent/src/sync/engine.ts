@@ -17,6 +17,7 @@ import type { Applier } from "./applier.js";
 import { FailedItems, isObjectFailure, itemName, type ItemKey } from "./failed-items.js";
 import type { LocalOnlyContent } from "./local-only.js";
 import { RemoteError, RemoteUnreachableError, isTransientError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
+import { listAll } from "./list-all.js";
 import { runLimited } from "./run-limited.js";
 import { AGENT_VERSION } from "../version.js";
 import type { UpstreamPusher } from "./upstream.js";
@@ -486,13 +487,3 @@ export class SyncEngine {
   }
 }
 
-async function listAll(list: (page: { limit: number; after: string | undefined }) => Promise<string[]>): Promise<string[]> {
-  const all: string[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const page = await list({ limit: 1000, after });
-    all.push(...page);
-    if (page.length < 1000) return all;
-    after = page[page.length - 1];
-  }
-}

@@ -13,6 +13,7 @@ import type { MetadataStore } from "../../../shared/store/interfaces.js";
 import type { Logger } from "../log.js";
 import { PARENT_SOURCE, type Applier } from "./applier.js";
 import type { UpstreamPusher } from "./upstream.js";
+import { listAll } from "./list-all.js";
 
 /** The metadata the reconciliation reads: the edge's store can also list a repository's manifests. */
 export type ListingMetadataStore = MetadataStore & { listManifests(repository: string): Promise<string[]> };
@@ -61,7 +62,7 @@ export class LocalOnlyContent {
       reachable.add(digest);
       for (const child of (await metadata.getManifest(repository, digest))?.manifestDigests ?? []) await visit(child);
     };
-    for (const tag of await listAllTags(metadata, repository)) {
+    for (const tag of await listAll((page) => metadata.listTags(repository, page))) {
       const record = await metadata.getTaggedManifest(repository, tag);
       if (record) await visit(record.digest);
     }
@@ -101,12 +102,3 @@ export class LocalOnlyContent {
   }
 }
 
-async function listAllTags(metadata: MetadataStore, repository: string): Promise<string[]> {
-  const all: string[] = [];
-  for (let after: string | undefined; ; ) {
-    const page = await metadata.listTags(repository, { limit: 1000, after });
-    all.push(...page);
-    if (page.length < 1000) return all;
-    after = page[page.length - 1];
-  }
-}
