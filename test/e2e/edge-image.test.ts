@@ -22,6 +22,7 @@ import { writeMultiArchOciLayout, type MultiArchLayout } from "../support/oci-la
 import { Podman } from "../support/podman.js";
 import { Skopeo, type Credentials } from "../support/skopeo.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
+import type { BuiltImage } from "../../dist/scripts/edge-image/build-image.js";
 
 const execFileAsync = promisify(execFile);
 const REPO_ROOT = join(import.meta.dirname, "../..");
@@ -45,14 +46,6 @@ const SERVING_LIMIT_MS = 20_000;
  */
 const RUN_FLAGS = ["--runtime", "runc", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"];
 
-interface BuiltImage {
-  layout: string;
-  tag: string;
-  digest: string;
-  compressedSize: number;
-  uncompressedSize: number;
-  nodeVersion: string;
-}
 
 /** The OCI image config fields skopeo prints with `inspect --config`. */
 interface ImageConfig {
