@@ -14,7 +14,6 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -24,7 +23,8 @@ import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type Ed
 import { ManagementClient } from "../support/management-client.js";
 import { tarWithOneFile, writeDockerDirImage, writeMultiArchOciLayout } from "../support/oci-layout.js";
 import { Podman } from "../support/podman.js";
-import { AuthorizedClient, basicAuthorization, OCI_INDEX, OCI_MANIFEST, sha256 } from "../support/registry-client.js";
+import { AuthorizedClient, OCI_INDEX, sha256 } from "../support/registry-client.js";
+import { ACCEPT, basic, clientToken, digestAt, DOCKER_LIST, expectStatus, getManifest, parentLink, pushRandomImage, readActions, registryFetch, tagsAt, type ParentLink } from "../support/edge-e2e.js";
 import { Skopeo, type Credentials } from "../support/skopeo.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
 
@@ -32,9 +32,6 @@ const execFileAsync = promisify(execFile);
 /** The package's bin (the one-file bundle, npm run build:edge), as an installed `connected-registry` runs it. */
 const BIN = join(import.meta.dirname, "../../edge-agent/dist/connected-registry.mjs");
 
-const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
-const DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
-const ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(", ");
 const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_LIST]);
 
 /** What registry clients print when the registry refuses credentials or access. */
@@ -77,37 +74,6 @@ async function workFolder(prefix: string): Promise<string> {
   const folder = await mkdtemp(join(tmpdir(), `edge-e2e-${prefix}-`));
   folders.push(folder);
   return folder;
-}
-
-const basic = (creds: Credentials): string => basicAuthorization(creds.username, creds.password);
-
-/** A GET (or other request) on a registry with a client token's Basic credentials. */
-function registryFetch(baseUrl: string, path: string, creds: Credentials, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set("Authorization", basic(creds));
-  return fetch(`${baseUrl}${path}`, { ...init, headers });
-}
-
-/** The manifest at `reference` as the registry serves it, or the status when it does not. */
-async function getManifest(baseUrl: string, creds: Credentials, repository: string, reference: string): Promise<{ status: number; bytes: Buffer; mediaType: string; digest: string }> {
-  const response = await registryFetch(baseUrl, `/v2/${repository}/manifests/${reference}`, creds, { headers: { Accept: ACCEPT } });
-  const bytes = Buffer.from(await response.arrayBuffer());
-  return { status: response.status, bytes, mediaType: response.headers.get("content-type") ?? "", digest: sha256(bytes) };
-}
-
-/** The digest the registry serves for a tag, or undefined while it serves none (404). */
-async function digestAt(baseUrl: string, creds: Credentials, repository: string, tag: string): Promise<string | undefined> {
-  const manifest = await getManifest(baseUrl, creds, repository, tag);
-  if (manifest.status === 404) return undefined;
-  if (manifest.status !== 200) throw new Error(`GET ${repository}:${tag} answered ${manifest.status}: ${manifest.bytes.toString("utf8").slice(0, 300)}`);
-  return manifest.digest;
-}
-
-async function tagsAt(baseUrl: string, creds: Credentials, repository: string): Promise<string[]> {
-  const response = await registryFetch(baseUrl, `/v2/${repository}/tags/list`, creds);
-  if (response.status === 404) return [];
-  if (response.status !== 200) throw new Error(`tags/list of ${repository} answered ${response.status}: ${await response.text()}`);
-  return ((await response.json()) as { tags?: string[] | null }).tags ?? [];
 }
 
 /**
@@ -163,33 +129,6 @@ function waitSynced(edge: EdgeProcess, what: string, after?: string): Promise<Re
     SYNC_TIMEOUT_MS,
     `${what}: fully synced (GET /status fullSyncDone and lastSyncTime${after ? ` after ${after}` : ""})`,
   );
-}
-
-/** Random bytes, pushed as one OCI image (config + layers) under `tag`; returns the manifest digest and blob digests. */
-async function pushRandomImage(
-  client: AuthorizedClient,
-  repository: string,
-  tag: string,
-  layerSizes: number[],
-): Promise<{ digest: string; blobs: string[] }> {
-  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, nonce: randomBytes(8).toString("hex") }));
-  const configDigest = await client.pushBlob(repository, config);
-  const layers: Array<{ digest: string; size: number }> = [];
-  for (const size of layerSizes) {
-    const layer = randomBytes(size);
-    layers.push({ digest: await client.pushBlob(repository, layer), size });
-  }
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length },
-      layers: layers.map((layer) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...layer })),
-    }),
-  );
-  const response = await client.putManifest(repository, tag, manifest);
-  if (response.status !== 201) throw new Error(`manifest push of ${repository}:${tag} answered ${response.status}: ${await response.text()}`);
-  return { digest: sha256(manifest), blobs: [configDigest, ...layers.map((layer) => layer.digest)] };
 }
 
 /**
@@ -273,58 +212,6 @@ async function filesIn(dir: string): Promise<Array<{ name: string; size: number 
   return out;
 }
 
-/** A TCP relay between an agent and its parent that a test can cut (the network goes down) and restore. */
-interface ParentLink {
-  /** 127.0.0.1:<port>: the ParentGatewayEndpoint to give the agent. */
-  host: string;
-  /** Drops every open connection and refuses new ones. */
-  cut(): void;
-  restore(): void;
-  close(): Promise<void>;
-}
-
-async function parentLink(target: string): Promise<ParentLink> {
-  const [targetHost, targetPort] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
-  let up = true;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    if (!up) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(targetPort, targetHost);
-    sockets.add(client);
-    sockets.add(upstream);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on("error", end).on("close", end);
-    upstream.on("error", end).on("close", end);
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const link: ParentLink = {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    cut: () => {
-      up = false;
-      for (const socket of sockets) socket.destroy();
-      sockets.clear();
-    },
-    restore: () => {
-      up = true;
-    },
-    close: async () => {
-      link.cut();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  proxies.push(link);
-  return link;
-}
-
 /** A cloud set up as an operator would: the admin key for management, a push token on `_repositories_admin`. */
 interface Cloud {
   stack: TestStack;
@@ -341,19 +228,6 @@ async function startCloud(adminToken: string): Promise<Cloud> {
   return { stack, management, admin, pusher: new AuthorizedClient(stack.registryUrl, basic(admin)) };
 }
 
-async function expectStatus(call: Promise<{ status: number; body: any }>, status: number): Promise<any> {
-  const answer = await call;
-  expect(answer.status, JSON.stringify(answer.body)).toBe(status);
-  return answer.body;
-}
-
-/** A scope map with `actions` and a token on it with a fresh password1. */
-async function clientToken(management: ManagementClient, name: string, actions: string[]): Promise<Credentials> {
-  await expectStatus(management.call("POST", "scopeMaps", { name: `${name}-scope`, actions }), 201);
-  return { username: name, password: await management.tokenWithPassword(name, { scopeMap: `${name}-scope` }) };
-}
-
-const readActions = (...repositories: string[]): string[] => repositories.flatMap((r) => [`repositories/${r}/content/read`, `repositories/${r}/metadata/read`]);
 
 describe("edge agent end to end (real processes, real clients)", () => {
   let cloud: Cloud;
@@ -660,7 +534,7 @@ describe("edge agent end to end (real processes, real clients)", () => {
       ]);
       const original = await writeDockerDirImage(join(work, "original"), { seed: "edge-e2e/conflict/original" });
       await skopeo.copy(`dir:${original.dir}`, `docker://${stack.registryHost}/${repository}:v1`, admin);
-      const link = await parentLink(stack.registryHost);
+      const link = await parentLink(stack.registryHost, proxies);
       const connectionString = await createConnectedRegistry(
         management,
         { name: "conflict1", mode: "ReadWrite", repositories: [repository], clientTokens: [writer.username] },

@@ -8,32 +8,26 @@
  * Every test has its own cloud stack (they stop and restore it), connected registries,
  * repositories, tokens and folders, and leaves no process behind.
  */
-import { randomBytes } from "node:crypto";
 import { cp, mkdtemp, rm } from "node:fs/promises";
-import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { afterEach, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeOptions, type EdgeProcess } from "../support/edge.js";
+import { ACCEPT, basic, clientToken, digestAt, parentLink, pushRandomImage, readActions, tagsAt, writeActions, type ParentLink } from "../support/edge-e2e.js";
 import { ManagementClient } from "../support/management-client.js";
-import { AuthorizedClient, basicAuthorization, OCI_INDEX, OCI_MANIFEST, sha256 } from "../support/registry-client.js";
+import type { Credentials } from "../support/skopeo.js";
+import { AuthorizedClient, sha256 } from "../support/registry-client.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
 
 const SLOW_TEST_MS = 420_000;
 const CONVERGE_MS = 120_000;
-const ACCEPT = [OCI_MANIFEST, OCI_INDEX].join(", ");
-
-interface Credentials {
-  username: string;
-  password: string;
-}
 
 /** What a test started, so afterEach ends it whatever happened. */
 const edges: EdgeProcess[] = [];
 const stacks: TestStack[] = [];
 const folders: string[] = [];
-const relays: Array<{ close(): Promise<void> }> = [];
+const relays: ParentLink[] = [];
 
 afterEach(async () => {
   for (const relay of relays.splice(0)) await relay.close();
@@ -57,53 +51,11 @@ async function workFolder(prefix: string): Promise<string> {
   return folder;
 }
 
-const basic = (creds: Credentials): string => basicAuthorization(creds.username, creds.password);
-
-/** The digest a registry serves for a tag (Basic credentials), or undefined while it serves none. */
-async function digestAt(baseUrl: string, creds: Credentials, repository: string, tag: string): Promise<string | undefined> {
-  const response = await fetch(`${baseUrl}/v2/${repository}/manifests/${tag}`, { headers: { Authorization: basic(creds), Accept: ACCEPT } });
-  const bytes = Buffer.from(await response.arrayBuffer());
-  if (response.status === 404) return undefined;
-  if (response.status !== 200) throw new Error(`GET ${repository}:${tag} answered ${response.status}: ${bytes.toString("utf8").slice(0, 300)}`);
-  return sha256(bytes);
-}
-
 /** Whether a registry serves the manifest by digest (a tag removed may leave it reachable so). */
 async function servesDigest(baseUrl: string, creds: Credentials, repository: string, digest: string): Promise<boolean> {
   const response = await fetch(`${baseUrl}/v2/${repository}/manifests/${digest}`, { method: "HEAD", headers: { Authorization: basic(creds), Accept: ACCEPT } });
   if (response.status !== 200 && response.status !== 404) throw new Error(`HEAD ${repository}@${digest} answered ${response.status}`);
   return response.status === 200;
-}
-
-async function tagsAt(baseUrl: string, creds: Credentials, repository: string): Promise<string[]> {
-  const response = await fetch(`${baseUrl}/v2/${repository}/tags/list`, { headers: { Authorization: basic(creds) } });
-  if (response.status === 404) return [];
-  if (response.status !== 200) throw new Error(`tags/list of ${repository} answered ${response.status}: ${await response.text()}`);
-  return (((await response.json()) as { tags?: string[] | null }).tags ?? []).sort();
-}
-
-/** Random bytes pushed as one OCI image under `tag`; the manifest digest and its blobs (config first). */
-async function pushRandomImage(client: AuthorizedClient, repository: string, tag: string, layerSizes = [4096]): Promise<{ digest: string; blobs: string[]; bytes: Map<string, Buffer>; manifest: Buffer }> {
-  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, nonce: randomBytes(8).toString("hex") }));
-  const bytes = new Map<string, Buffer>([[await client.pushBlob(repository, config), config]]);
-  const layers: Array<{ digest: string; size: number }> = [];
-  for (const size of layerSizes) {
-    const layer = randomBytes(size);
-    const digest = await client.pushBlob(repository, layer);
-    bytes.set(digest, layer);
-    layers.push({ digest, size });
-  }
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length },
-      layers: layers.map((layer) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...layer })),
-    }),
-  );
-  const response = await client.putManifest(repository, tag, manifest);
-  if (response.status !== 201) throw new Error(`manifest push of ${repository}:${tag} answered ${response.status}: ${await response.text()}`);
-  return { digest: sha256(manifest), blobs: [...bytes.keys()], bytes, manifest };
 }
 
 /** A cloud set up as an operator would: management with the admin key, a push token on `_repositories_admin`. */
@@ -155,15 +107,6 @@ async function startCloudAgain(cloud: Cloud): Promise<void> {
   cloud.stack = stack;
 }
 
-async function clientToken(management: ManagementClient, name: string, actions: string[]): Promise<Credentials> {
-  const scopeMap = await management.call("POST", "scopeMaps", { name: `${name}-scope`, actions });
-  expect(scopeMap.status, JSON.stringify(scopeMap.body)).toBe(201);
-  return { username: name, password: await management.tokenWithPassword(name, { scopeMap: `${name}-scope` }) };
-}
-
-const readActions = (...repositories: string[]): string[] => repositories.flatMap((r) => [`repositories/${r}/content/read`, `repositories/${r}/metadata/read`]);
-const writeActions = (repository: string): string[] => [...readActions(repository), `repositories/${repository}/content/write`, `repositories/${repository}/metadata/write`];
-
 /** Until GET /status says a sync cycle completed after `after` (an ISO time), the full sync done. */
 function syncedAfter(edge: EdgeProcess, what: string, after = new Date().toISOString()): Promise<Record<string, any>> {
   return eventually(
@@ -174,38 +117,6 @@ function syncedAfter(edge: EdgeProcess, what: string, after = new Date().toISOSt
     CONVERGE_MS,
     `${what}: a completed sync cycle after ${after}`,
   );
-}
-
-/** A TCP relay between an agent and its parent that the test can cut and restore (the link goes down). */
-async function parentLink(target: string): Promise<{ host: string; cut(): void; restore(): void }> {
-  const port = Number(target.slice(target.lastIndexOf(":") + 1));
-  let up = true;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    if (!up) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(port, "127.0.0.1");
-    sockets.add(client).add(upstream);
-    const end = (): void => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on("error", end).on("close", end);
-    upstream.on("error", end).on("close", end);
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const cut = (): void => {
-    up = false;
-    for (const socket of sockets) socket.destroy();
-    sockets.clear();
-  };
-  relays.push({ close: () => new Promise<void>((resolve) => (cut(), server.close(() => resolve()))) });
-  return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, cut, restore: () => (up = true) };
 }
 
 describe("edges converge when their parent went back in time", () => {
@@ -220,7 +131,7 @@ describe("edges converge when their parent went back in time", () => {
       // edge1 reaches the cloud through a relay the test can cut: the restore and the pushes after it
       // happen before edge1 reads again, so its cursor is not simply beyond the head of the restored
       // log: the log has as many entries again, and only the entry's fingerprint tells the histories apart.
-      const link = await parentLink(cloud.stack.registryHost);
+      const link = await parentLink(cloud.stack.registryHost, relays);
       const connection1 = await createConnectedRegistry(
         management,
         { name: "rollbacka", mode: "ReadWrite", repositories: [repository], clientTokens: [writer.username] },
