@@ -4,11 +4,10 @@
  * up, one address opening too many uploads, and downloads whose client hangs up at the end.
  */
 import { randomBytes } from "node:crypto";
-import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
 import { ManagementClient } from "../support/management-client.js";
-import { downloadThenHangUp, rawRequest, stalledRequest } from "../support/raw-http.js";
+import { downloadThenHangUp, rawRequest, stalledRequest, unfinishedHeaders } from "../support/raw-http.js";
 import { AuthorizedClient, basicAuthorization, sha256 } from "../support/registry-client.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
 
@@ -105,15 +104,8 @@ describe("the edge agent's HTTP edges", () => {
   });
 
   it("cuts a client that never finishes its headers after --headers-timeout", async () => {
-    const url = new URL(edge.url);
     const begun = Date.now();
-    const closed = await new Promise<{ at: number; text: string }>((resolve) => {
-      const socket = connect(Number(url.port), url.hostname, () => socket.write(`GET /v2/ HTTP/1.1\r\nHost: ${url.host}\r\nX-Slow: `));
-      let text = "";
-      socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
-      socket.on("error", () => {});
-      socket.on("close", () => resolve({ at: Date.now(), text }));
-    });
+    const closed = await unfinishedHeaders(edge.url);
     expect(closed.at - begun).toBeLessThan(5000);
     expect(closed.text).toMatch(/^HTTP\/1\.1 408/);
   });

@@ -4,14 +4,13 @@
  * up, and one address opening too many uploads.
  */
 import { randomBytes } from "node:crypto";
-import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createCloudServices } from "../../dist/shared/composition.js";
 import { httpLimitsOf } from "../../dist/shared/config.js";
 import { startLocalHost, type LocalHost } from "../../dist/shared/http/local-host.js";
 import { buildRoutes } from "../../dist/shared/http/routes.js";
 import { withMetrics } from "../../dist/shared/observability/metrics.js";
-import { downloadThenHangUp, rawRequest, stalledRequest } from "../support/raw-http.js";
+import { downloadThenHangUp, rawRequest, stalledRequest, unfinishedHeaders } from "../support/raw-http.js";
 import { RegistryClient } from "../support/registry-client.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
 
@@ -234,14 +233,7 @@ describe("the cloud registry's HTTP edges", () => {
 
     it("cuts a client that never finishes its headers", async () => {
       const begun = Date.now();
-      const url = new URL(host.url);
-      const closed = await new Promise<{ at: number; text: string }>((resolve) => {
-        const socket = connect(Number(url.port), url.hostname, () => socket.write(`GET /v2/ HTTP/1.1\r\nHost: ${url.host}\r\nX-Slow: `));
-        let text = "";
-        socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
-        socket.on("error", () => {});
-        socket.on("close", () => resolve({ at: Date.now(), text }));
-      });
+      const closed = await unfinishedHeaders(host.url);
       expect(closed.at - begun).toBeLessThan(5000);
       expect(closed.text).toMatch(/^HTTP\/1\.1 408/);
     });

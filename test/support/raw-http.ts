@@ -109,3 +109,15 @@ export function downloadThenHangUp(baseUrl: string, path: string, length: number
     });
   });
 }
+
+/** Starts a request whose headers never end; resolves when the server closes it, with what it answered. */
+export function unfinishedHeaders(baseUrl: string): Promise<{ at: number; text: string }> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(`GET /v2/ HTTP/1.1\r\nHost: ${url.host}\r\nX-Slow: `));
+    let text = "";
+    socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    socket.on("error", () => {});
+    socket.on("close", () => resolve({ at: Date.now(), text }));
+  });
+}
