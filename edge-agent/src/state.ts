@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { EdgeConfiguration } from "../../shared/sync/configuration.js";
+import type { Condition } from "./conditions.js";
 import { readJsonFile, writeFileAtomic } from "./store/atomic-file.js";
 
 export type ActivationState = "NotActivated" | "Active" | "Deactivated";
@@ -59,6 +60,8 @@ export interface EdgeState {
   /** Objects skipped because they could not be synced; retried at later cycles. */
   failedItems?: FailedItem[];
   lastContactTime?: string;
+  /** What is wrong now, by code (conditions.ts): shown in status and metrics, and sent to the parent. */
+  conditions?: Condition[];
   progress: SyncProgress;
   children: Record<string, ChildState>;
 }

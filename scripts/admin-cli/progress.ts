@@ -2,6 +2,9 @@
  * An import's progress on stderr: a bar redrawn in place when stderr is a terminal, plain
  * lines (only when something changed) otherwise. The formatting is pure.
  */
+import { formatBytes } from "../../shared/domain/quantities.js";
+
+export { formatBytes };
 
 export interface ImportProgress {
   bytesCopied?: number;
@@ -9,17 +12,6 @@ export interface ImportProgress {
   blobsCopied?: number;
   blobsTotal?: number;
   blobsSkipped?: number;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /**

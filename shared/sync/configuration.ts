@@ -26,6 +26,18 @@ export interface EdgeConfiguration {
   syncWindow: string | null;
   messageTtl: string;
   logging: ConnectedRegistryRecord["logging"];
+  /**
+   * Garbage collection at the edge (docs/edge-agent.md): whether it runs and when (5-field
+   * cron, UTC). Absent from parents older than this field: the edge then uses its default.
+   */
+  garbageCollection?: { enabled: boolean; schedule: string };
+  /** The most the edge may use for syncing (downloads and upstream pushes together), as parseBandwidth reads it; null for no cap. */
+  syncBandwidth?: string | null;
+  /**
+   * The operator's latest resync request (an id, changed by each `connected-registry resync`);
+   * the edge runs a full sync when it differs from the last one it carried out.
+   */
+  resync?: string | null;
   /** Children with their sync tokens, so the edge can authenticate them and authorize their pulls and pushes offline. */
   children: Array<{ name: string; mode: ConnectedRegistryRecord["mode"]; syncToken: TokenWithScope | null }>;
   clientTokens: TokenWithScope[];
