@@ -46,6 +46,8 @@ import { RegistryHttpClient } from "../../shared/remote/http-client.js";
 import { describeProxy, proxyFor } from "../../shared/remote/proxy.js";
 import { LocalOnlyContent } from "./sync/local-only.js";
 import { UpstreamPusher } from "./sync/upstream.js";
+import { BandwidthLimit, followCap } from "./sync/bandwidth.js";
+import { SyncWindow } from "./sync/sync-window.js";
 
 /** Short-lived, as in the cloud: a client token removed at the parent stops working within this. */
 const ACCESS_TOKEN_SECONDS = 300;
@@ -65,7 +67,12 @@ export interface EdgeAgent {
 
 export class DataFolderError extends Error {}
 
-export async function startEdgeAgent(options: StartOptions, log: Logger): Promise<EdgeAgent> {
+/** For tests: the clock sync windows are judged by (windows last an hour at least, so a test moves the clock). */
+export interface AgentHooks {
+  now?: () => Date;
+}
+
+export async function startEdgeAgent(options: StartOptions, log: Logger, hooks: AgentHooks = {}): Promise<EdgeAgent> {
   const { dataDir } = options;
   await mkdir(dataDir, { recursive: true });
   // Before anything in the folder is read or written: a second agent is refused here.
@@ -73,14 +80,14 @@ export async function startEdgeAgent(options: StartOptions, log: Logger): Promis
     takenOver: (holder, reason) => log.warn("took over the data folder's lock from an agent that is gone", { holder, reason }),
   });
   try {
-    return await startLocked(options, log, lock);
+    return await startLocked(options, log, lock, hooks);
   } catch (error) {
     await lock.release();
     throw error;
   }
 }
 
-async function startLocked(options: StartOptions, log: Logger, lock: DataFolderLock): Promise<EdgeAgent> {
+async function startLocked(options: StartOptions, log: Logger, lock: DataFolderLock, hooks: AgentHooks): Promise<EdgeAgent> {
   const { connection, dataDir } = options;
   const name = connection.connectedRegistryName;
   const state = await StateFile.open(dataDir);
@@ -140,7 +147,13 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     userAgent: `connected-registry/${AGENT_VERSION}`,
     tokenWhenDenied: true,
   });
+  // One cap for every download and upstream push body; the window stops both when it closes.
+  const bandwidth = new BandwidthLimit();
+  followCap(bandwidth, options.maxBandwidth, state.state.configuration?.syncBandwidth, log);
+  const window = new SyncWindow(hooks.now ?? (() => new Date()), () => state.state.configuration);
   const fetcher = new ContentFetcher(client, blobs, {
+    bandwidth,
+    window,
     concurrency: options.concurrency,
     acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
     onBytes: (n) => {
@@ -151,8 +164,8 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     },
     log: (message) => log.debug(message),
   });
-  const applier = new Applier(registry, fetcher);
-  const upstream = new UpstreamPusher(registry, client, state, log, metrics);
+  const applier = new Applier(registry, fetcher, window);
+  const upstream = new UpstreamPusher(registry, client, state, log, metrics, { bandwidth, window });
   const engine = new SyncEngine({
     name,
     client,
@@ -164,9 +177,11 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     log,
     metrics,
     intervalMs: options.syncIntervalSeconds * 1000,
+    window,
     ...(options.loginServer ? { loginServer: { host: options.loginServer, tls: Boolean(options.tls) } } : {}),
     onConfiguration: (configuration, receivedAt) => {
       identity.load(configuration, receivedAt);
+      followCap(bandwidth, options.maxBandwidth, configuration.syncBandwidth, log);
       if (!options.logLevel) log.setLevel(levelFromParent(configuration.logging));
     },
     usage: async () => ({ bytes: await blobs.totalBytes(), repositories: (await metadata.listRepositories({ limit: 10_000, after: undefined })).length }),

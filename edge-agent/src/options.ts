@@ -11,6 +11,7 @@ import { parseConnectionString, type ConnectionSettings } from "../../shared/dom
 import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "../../shared/http/limits.js";
 import { LOGIN_LIMIT_DEFAULTS, loginLimitFields } from "../../shared/auth/login-limits.js";
 import { ProxySettingsError, proxyFromEnvironment, type ProxySettings } from "../../shared/remote/proxy.js";
+import { parseBandwidth } from "../../shared/domain/quantities.js";
 import { readConnectionSource } from "./connection-source.js";
 import { LOG_THRESHOLDS, type LogThreshold } from "./log.js";
 
@@ -35,6 +36,8 @@ export interface StartOptions {
   httpLimits: HttpLimits;
   /** Failed-login limits and the password-check threads (shared/auth/attempt-limiter.ts, password-check-pool.ts). */
   logins: LoginLimits;
+  /** The most the sync may use, in bytes per second (--max-bandwidth); the resource's syncBandwidth may set it lower. */
+  maxBandwidth?: number;
 }
 
 export interface LoginLimits {
@@ -96,6 +99,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "login-refusal-delay-ms": { type: "string" },
       "password-check-workers": { type: "string" },
       "tls-check-interval": { type: "string" },
+      "max-bandwidth": { type: "string" },
     },
   });
   const problems: string[] = [];
@@ -161,6 +165,10 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     problems.push(`--login-server must be host or host:port (no scheme, no path), not "${loginServer}"`);
   }
 
+  const bandwidthText = values["max-bandwidth"] ?? (env.CONNECTED_REGISTRY_MAX_BANDWIDTH || undefined);
+  const bandwidth = bandwidthText === undefined ? undefined : parseBandwidth(bandwidthText);
+  if (bandwidth && !bandwidth.ok) problems.push(`--max-bandwidth: ${bandwidth.problem}`);
+
   if (problems.length > 0 || !connection || !parsedNumbers.success || !limitSeconds) throw new OptionsError(problems.join("\n"));
   return {
     connection,
@@ -182,6 +190,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       refusalDelayMs: parsedNumbers.data.loginRefusalDelayMs,
       passwordCheckWorkers: parsedNumbers.data.passwordCheckWorkers,
     },
+    ...(bandwidth?.ok ? { maxBandwidth: bandwidth.value } : {}),
   };
 }
 

@@ -51,6 +51,12 @@ export interface EdgeState {
   cursor?: string;
   /** The cursor a full sync in progress started from; a restart redoes the full sync. */
   fullSyncFrom?: string;
+  /** Repositories the full sync in progress has finished: not walked again when it resumes (sync/walk-position.ts). */
+  fullSyncWalked?: { basis: string; repositories: string[] };
+  /** The walk of one repository in progress, and the tags it applied (sync/walk-position.ts). */
+  walkPosition?: { repository: string; basis: string; tagsDone: string[] };
+  /** Set while the agent waits outside its sync window: when the next one opens. */
+  nextSyncWindow?: string;
   /** Repositories added to the scope whose existing tags have not been walked yet (the feed only brings new changes). */
   unwalkedRepositories?: string[];
   /** The last local change-log number already pushed to the parent (ReadWrite). */

@@ -16,6 +16,7 @@ export function statusView(state: EdgeState, options: { names: boolean }): Recor
     repositories: configuration?.repositories,
     schedule: configuration?.schedule,
     syncWindow: configuration?.syncWindow,
+    ...(state.nextSyncWindow ? { outsideSyncWindow: `outside the sync window, next window at ${state.nextSyncWindow}` } : {}),
     ...(options.names
       ? {
           clientTokens: configuration?.clientTokens.map((token) => ({ name: token.name, status: token.status })),
@@ -42,6 +43,7 @@ export function formatStatus(state: EdgeState): string {
     `repositories:       ${(state.configuration?.repositories ?? []).join(", ") || "-"}`,
     `schedule:           ${state.configuration ? `${state.configuration.schedule}${state.configuration.syncWindow ? ` window ${state.configuration.syncWindow}` : ""}` : "-"}`,
     `client tokens:      ${(state.configuration?.clientTokens ?? []).map((t) => `${t.name}${t.status === "enabled" ? "" : " (disabled)"}`).join(", ") || "-"}`,
+    ...(state.nextSyncWindow ? [`sync window:        outside the sync window, next window at ${state.nextSyncWindow}`] : []),
     `full sync:          ${state.cursor ? "done" : state.fullSyncFrom ? "in progress" : "not started"}`,
     `last sync:          ${state.lastSyncTime ?? "never"}`,
     `sync progress:      ${progress.phase}${progress.phase !== "idle" ? ` ${progress.itemsDone}/${progress.itemsTotal}${progress.current ? ` (${progress.current})` : ""}` : ""}, ${(progress.bytesFetched / 1048576).toFixed(1)} MiB fetched`,

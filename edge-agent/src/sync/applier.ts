@@ -9,6 +9,7 @@ import { parseManifest } from "../../../shared/domain/manifest.js";
 import type { RegistryContext } from "../../../shared/registry/context.js";
 import { storeManifest } from "../../../shared/registry/manifests.js";
 import type { ContentFetcher, ImageTree } from "./content-fetcher.js";
+import type { SyncWindow } from "./sync-window.js";
 
 /** The change-log source of what came from the parent: not a name any connected registry can have. */
 export const PARENT_SOURCE = "(parent)";
@@ -17,6 +18,8 @@ export class Applier {
   constructor(
     private readonly registry: RegistryContext,
     private readonly fetcher: ContentFetcher,
+    /** Nothing is written once the sync window has closed: an image is whole and tagged, or not there. */
+    private readonly window?: SyncWindow,
   ) {}
 
   /**
@@ -57,6 +60,7 @@ export class Applier {
 
   /** Children first, then this manifest: the fetcher has already verified and stored every blob. */
   private async writeTree(repository: string, tree: ImageTree, target: { tag: string } | { digest: string }): Promise<void> {
+    this.window?.throwIfClosed();
     for (const child of tree.children) {
       if (!(await this.registry.metadata.getManifest(repository, child.manifest.digest))) {
         await this.writeTree(repository, child, { digest: child.manifest.digest });

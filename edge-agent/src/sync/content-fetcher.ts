@@ -11,6 +11,8 @@ import { MAX_MANIFEST_BYTES, parseManifest } from "../../../shared/domain/manife
 import { bareMediaType, isNonDistributableLayer } from "../../../shared/domain/media-types.js";
 import { DigestMismatchError } from "../store/fs-blob-store.js";
 import { RemoteError, isTransientError, type RegistryHttpClient, type RemoteResponse } from "../../../shared/remote/http-client.js";
+import type { BandwidthLimit } from "./bandwidth.js";
+import type { SyncWindow } from "./sync-window.js";
 
 // One mismatch class for the store's verification and the fetcher's (manifests), so callers
 // need a single instanceof.
@@ -36,6 +38,10 @@ export interface ContentFetcherOptions {
   log?: (message: string) => void;
   /** Delay before retry n (1-based); default 250 ms * 4^(n-1) (0.25, 1, 4, 16 s). */
   backoffMs?: (attempt: number) => number;
+  /** The sync's bandwidth cap, shared with the upstream push (bandwidth.ts). */
+  bandwidth?: BandwidthLimit;
+  /** Downloads stop (keeping their partial files) when the sync window closes (sync-window.ts). */
+  window?: SyncWindow;
 }
 
 export interface FetchedManifest {
@@ -92,6 +98,7 @@ export class ContentFetcher {
         }
         if (response.status !== 200) throw await RemoteError.fromResponse(response, what);
         const content = await response.bytes(MAX_MANIFEST_BYTES);
+        await this.options.bandwidth?.take(content.byteLength);
 
         const referenceDigest = parseDigest(reference);
         const announced = response.headers.get("docker-content-digest") ?? undefined;
@@ -173,6 +180,7 @@ export class ContentFetcher {
   /** One attempt: appends whatever the partial file still lacks. */
   private async downloadRest(repository: string, digest: string, size: number | undefined): Promise<void> {
     const what = `GET /v2/${repository}/blobs/${digest}`;
+    this.options.window?.throwIfClosed();
     let offset = await this.blobs.partialSize(digest);
     if (size !== undefined && offset > size) {
       await this.blobs.discardPartial(digest);
@@ -205,9 +213,20 @@ export class ContentFetcher {
       } else {
         throw await RemoteError.fromResponse(response, what);
       }
-      await this.blobs.appendPartial(digest, this.counted(response.body));
+      await this.blobs.appendPartial(digest, this.counted(this.governed(response.body)));
     } finally {
       response.body.destroy(); // no-op when fully read; frees the socket when something failed
+    }
+  }
+
+  /** Under the bandwidth cap, and cut when the window closes: what arrived so far stays in the partial file. */
+  private async *governed(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const { bandwidth, window } = this.options;
+    if (!bandwidth && !window) return yield* body;
+    for await (const chunk of body) {
+      window?.throwIfClosed();
+      await bandwidth?.take(chunk.byteLength);
+      yield chunk;
     }
   }
 

@@ -6,7 +6,6 @@
  * parent is unreachable it retries with backoff; when the parent says the connected
  * registry is deactivated it stops syncing and says so.
  */
-import { isContinuous, isInsideWindow, nextSyncStart } from "../../../shared/domain/connected-registry/index.js";
 import { MANIFEST_MEDIA_TYPES } from "../../../shared/domain/media-types.js";
 import type { MetadataStore } from "../../../shared/store/interfaces.js";
 import type { EdgeConfiguration } from "../../../shared/sync/configuration.js";
@@ -21,6 +20,8 @@ import { listAll } from "./list-all.js";
 import { runLimited } from "./run-limited.js";
 import { AGENT_VERSION } from "../version.js";
 import type { UpstreamPusher } from "./upstream.js";
+import { SyncWindow, windowClosedIn } from "./sync-window.js";
+import { WalkPosition } from "./walk-position.js";
 
 const FEED_PAGE = 500;
 /** Images applied at once; each image's blobs are fetched in parallel too (the fetcher's limit). */
@@ -71,6 +72,8 @@ export interface SyncEngineOptions {
   loginServer?: { host: string; tls: boolean };
   /** Disk usage for the heartbeat. */
   usage: () => Promise<{ bytes: number; repositories: number }>;
+  /** The sync window, held during a sync too; it carries the clock (tests move it). Default: the configuration's, on the real clock. */
+  window?: SyncWindow;
 }
 
 export class SyncEngine {
@@ -82,10 +85,14 @@ export class SyncEngine {
   private reported: string | undefined;
   private readonly base: string;
   private readonly failed: FailedItems;
+  private readonly window: SyncWindow;
+  private readonly walked: WalkPosition;
 
   constructor(private readonly options: SyncEngineOptions) {
     this.base = `/sync/v1/connectedRegistries/${options.name}`;
     this.failed = new FailedItems(options.state);
+    this.window = options.window ?? new SyncWindow(() => new Date(), () => options.state.state.configuration);
+    this.walked = new WalkPosition(options.state);
   }
 
   start(): void {
@@ -102,17 +109,35 @@ export class SyncEngine {
     const { log, state } = this.options;
     let backoffMs = 1000;
     while (!this.stopped) {
-      const waitMs = this.msUntilWindow();
+      const waitMs = this.window.msUntilOpen();
       if (waitMs > 0 && this.activated) {
-        log.info("outside the sync window: not contacting the parent", { nextSync: new Date(Date.now() + waitMs).toISOString() });
-        await this.sleep(waitMs);
+        const nextSync = this.window.nextOpening().toISOString();
+        log.info("outside the sync window: not contacting the parent", { nextSync });
+        await state.update((s) => {
+          s.nextSyncWindow = nextSync;
+        });
+        await this.sleep(Math.max(waitMs, 1000));
         continue;
+      }
+      if (state.state.nextSyncWindow) {
+        await state.update((s) => {
+          delete s.nextSyncWindow;
+        });
       }
       let delayMs = this.options.intervalMs;
       try {
         await this.cycle();
         backoffMs = 1000;
       } catch (error) {
+        const windowClosed = windowClosedIn(error);
+        if (windowClosed) {
+          // Stopped between images (or mid-blob, its partial file kept): the next window resumes from here.
+          log.info("the sync window closed: sync stopped, resuming at the next window", { nextSync: windowClosed.nextWindowAt.toISOString(), progress: state.state.progress.current });
+          await state.update((s) => {
+            s.progress = { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: s.progress.bytesFetched };
+          });
+          continue;
+        }
         if (error instanceof RemoteError && error.code === "NOT_ACTIVE") {
           await state.update((s) => {
             s.activation = { status: "Deactivated", message: error.message };
@@ -152,21 +177,12 @@ export class SyncEngine {
     }
   }
 
-  /** 0 when syncing is allowed now; otherwise how long until the next window opens. */
-  private msUntilWindow(): number {
-    const configuration = this.options.state.state.configuration;
-    if (!configuration || isContinuous(configuration.schedule)) return 0;
-    const now = new Date();
-    if (isInsideWindow(configuration.schedule, configuration.syncWindow ?? undefined, now)) return 0;
-    return Math.max(nextSyncStart(configuration.schedule, now).getTime() - now.getTime(), 1000);
-  }
-
   /** One pass: activation if needed, full sync or feed, upstream, heartbeat. */
   async cycle(): Promise<void> {
     if (!this.activated) {
       // The handshake happens at start whatever the schedule; syncing waits for the window.
       await this.activate();
-      if (this.msUntilWindow() > 0) return;
+      if (this.window.msUntilOpen() > 0) return;
     }
     if (!this.options.state.state.cursor) await this.fullSync();
     await this.walkAddedRepositories();
@@ -174,6 +190,7 @@ export class SyncEngine {
     await this.walkAddedRepositories();
     await this.retryFailed();
     if (this.options.state.state.configuration?.mode === "ReadWrite") {
+      this.window.throwIfClosed();
       await this.setPhase("upstream");
       const pushed = await this.options.upstream.push();
       if (pushed > 0) this.options.log.info("pushed local changes to the parent", { changes: pushed });
@@ -216,14 +233,19 @@ export class SyncEngine {
     const { state, log } = this.options;
     const from = state.state.fullSyncFrom;
     const repositories = state.state.configuration?.repositories ?? [];
-    log.info("full sync started", { repositories: repositories.length });
+    // Repositories this full sync finished before a window closed (or a crash) are not walked again.
+    const walked = this.walked.walkedRepositories();
+    log.info("full sync started", { repositories: repositories.length, ...(walked.size > 0 ? { resumedAfter: walked.size } : {}) });
     for (const repository of repositories) {
       if (this.stopped) return;
+      if (walked.has(repository)) continue;
       await this.syncRepository(repository);
+      await this.walked.repositoryWalked(repository);
     }
     await state.update((s) => {
       if (from !== undefined) s.cursor = from;
       delete s.fullSyncFrom;
+      delete s.fullSyncWalked;
       // The full sync walked every repository in scope.
       delete s.unwalkedRepositories;
     });
@@ -238,6 +260,7 @@ export class SyncEngine {
         try {
           await this.syncRepository(repository);
         } catch (error) {
+          if (windowClosedIn(error)) throw error;
           // The feed and the other repositories go on; this walk is tried again next cycle.
           this.options.log.warn("could not walk a repository new in scope yet; retrying next cycle", { repository, error: errorText(error) });
           continue;
@@ -264,14 +287,20 @@ export class SyncEngine {
       await this.objectFailed({ repository }, error);
       return;
     }
+    // Tags this walk applied before a window closed (or a crash) are not fetched again.
+    const done = this.walked.resume(repository);
     await this.setPhase("full-sync", tags.length);
     let skipped = 0;
     await runLimited(tags, IMAGE_CONCURRENCY, async (tag) => {
+      if (done.has(tag)) return this.itemDone();
+      this.window.throwIfClosed();
       this.progress(`${repository}:${tag}`);
       if (!(await this.applyIsolated({ repository, tag }, () => applier.applyTag(repository, tag)))) skipped++;
+      this.walked.tagDone(repository, tag);
       this.itemDone();
     });
     await this.options.localOnly.reconcile(repository, new Set(tags), await listAll((page) => metadata.listTags(repository, page)));
+    await this.walked.repositoryFinished(repository);
     await this.failed.clear({ repository });
     log.info("repository synced", { repository, tags: tags.length, ...(skipped > 0 ? { skipped } : {}) });
   }
@@ -304,6 +333,7 @@ export class SyncEngine {
     const { applier, state } = this.options;
     for (const item of this.failed.due()) {
       if (this.stopped) return;
+      this.window.throwIfClosed();
       const { repository, tag, digest } = item;
       if (!state.state.configuration?.repositories.includes(repository)) {
         await this.failed.clear(item);
@@ -341,6 +371,7 @@ export class SyncEngine {
   private async readFeed(): Promise<void> {
     const { state, client, metrics } = this.options;
     for (;;) {
+      this.window.throwIfClosed();
       const cursor = state.state.cursor ?? "";
       const page = await client.json<FeedAnswer>(
         "GET",
@@ -401,6 +432,8 @@ export class SyncEngine {
     }
     await runLimited([...byRepository.values()], IMAGE_CONCURRENCY, async (list) => {
       for (const change of list) {
+        // The cursor stays before this page: what was not applied is read again at the next window.
+        this.window.throwIfClosed();
         this.progress(`${change.repository}${change.tag ? `:${change.tag}` : `@${change.digest ?? ""}`}`);
         const item = change.tag ? { repository: change.repository, tag: change.tag } : { repository: change.repository, digest: change.digest ?? "" };
         await this.applyIsolated(item, () => this.applyChange(change));

@@ -18,6 +18,8 @@ import type { Metrics } from "../metrics.js";
 import type { StateFile } from "../state.js";
 import { PARENT_SOURCE } from "./applier.js";
 import { RemoteError, isTransientError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
+import type { BandwidthLimit } from "./bandwidth.js";
+import { windowClosedIn, type SyncWindow } from "./sync-window.js";
 
 const PAGE = 100;
 
@@ -28,6 +30,8 @@ export class UpstreamPusher {
     private readonly state: StateFile,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    /** The bandwidth cap shared with downloads, and the sync window the push stops at. */
+    private readonly limits: { bandwidth?: BandwidthLimit; window?: SyncWindow } = {},
   ) {}
 
   /** Pushes everything queued; returns how many changes went up. */
@@ -37,6 +41,8 @@ export class UpstreamPusher {
       const page = await this.registry.changes.read(this.state.state.upstreamAfter, PAGE);
       for (const entry of page.entries) {
         if (entry.source !== PARENT_SOURCE) {
+          // Between entries: `upstreamAfter` stays before this one, which goes up at the next window.
+          this.limits.window?.throwIfClosed();
           await this.pushEntry(entry);
           pushed++;
           this.metrics.upstreamPushed.inc();
@@ -98,6 +104,8 @@ export class UpstreamPusher {
         }
       }
     } catch (error) {
+      const closed = windowClosedIn(error);
+      if (closed) throw closed;
       if (isTransientError(error) || (error instanceof RemoteError && error.status === 401)) throw error;
       // The parent refuses this change for good (no permission, invalid): holding the queue for it would block every later push.
       this.log.error("the parent refused a local change; it stays local", { repository, kind: entry.kind, reference: tag ?? digest, error: errorText(error) });
@@ -113,6 +121,7 @@ export class UpstreamPusher {
     for (const blob of manifest.blobDigests) await this.pushBlob(repository, blob);
     const content = manifest.content ?? (await readBody(await this.registry.blobs.read(manifest.digest), manifest.size));
     const reference = tag ?? manifest.digest;
+    await this.limits.bandwidth?.take(content.byteLength);
     const response = await this.client.request("PUT", `/v2/${repository}/manifests/${reference}`, {
       headers: { "Content-Type": manifest.mediaType },
       body: content,
@@ -120,6 +129,17 @@ export class UpstreamPusher {
     if (response.status !== 201) throw await RemoteError.fromResponse(response, `PUT /v2/${repository}/manifests/${reference}`);
     response.body.resume();
     this.log.info("pushed to the parent", { repository, reference, digest: manifest.digest });
+  }
+
+  /** The cap and the window per chunk, as for downloads (content-fetcher.ts): read from disk only as fast as it may go. */
+  private async *governed(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    const { bandwidth, window } = this.limits;
+    if (!bandwidth && !window) return yield* body;
+    for await (const chunk of body) {
+      window?.throwIfClosed();
+      await bandwidth?.take(chunk.byteLength);
+      yield chunk;
+    }
   }
 
   private async pushBlob(repository: string, digest: string): Promise<void> {
@@ -130,7 +150,7 @@ export class UpstreamPusher {
     if (size === undefined) throw new Error(`blob ${digest} of ${repository} is missing locally`);
     const response = await this.client.request("POST", `/v2/${repository}/blobs/uploads/?digest=${digest}`, {
       headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size) },
-      body: await this.registry.blobs.read(digest),
+      body: this.governed(await this.registry.blobs.read(digest)),
     });
     if (response.status !== 201) throw await RemoteError.fromResponse(response, `POST /v2/${repository}/blobs/uploads/`);
     response.body.resume();

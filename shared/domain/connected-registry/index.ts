@@ -29,6 +29,7 @@ export {
   nextSyncStart,
   scheduleProblem,
   syncSettingsSchema,
+  syncWindowEnd,
   validateSyncSettings,
   type SyncSettings,
   type SyncSettingsInput,

@@ -160,6 +160,18 @@ export function isInsideWindow(schedule: string, syncWindow: string | undefined,
   return now.getTime() < start + durationMilliseconds(syncWindow);
 }
 
+/**
+ * When the sync window around `now` closes (ms since the epoch): Infinity for a continuous
+ * schedule; at or before `now` when `now` is outside every window. A sync that runs checks
+ * this against its clock to stop when its window closes, not only before it starts.
+ */
+export function syncWindowEnd(schedule: string, syncWindow: string | undefined, now: Date): number {
+  if (isContinuous(schedule)) return Infinity;
+  if (syncWindow === undefined) throw new Error(`schedule "${schedule}" is not continuous and needs a sync window`);
+  const start = parse(schedule, new Date(now.getTime() + 1)).prev().getTime();
+  return start + durationMilliseconds(syncWindow);
+}
+
 /** The first scheduled start strictly after `now` (a sync that starts at `now` is already inside its window). */
 export function nextSyncStart(schedule: string, now: Date): Date {
   return new Date(parse(schedule, now).next().getTime());

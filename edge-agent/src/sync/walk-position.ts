@@ -1,0 +1,54 @@
+/**
+ * How far a walk got, kept in the state file so a walk stopped by the sync window closing
+ * (or by a crash) resumes instead of starting over: the repositories a full sync finished,
+ * and the tags the walk of one repository (a full sync's, or one new in scope) applied.
+ *
+ * Skipping them is safe only while the feed will still bring what changed since: a full
+ * sync continues the feed from `fullSyncFrom`, taken before it began. So a position counts
+ * only for the same basis (that cursor, or "feed" for walks once the feed runs); when a new
+ * full sync starts (cursor expired, resync) the old position no longer matches and is ignored.
+ */
+import type { EdgeState, StateFile } from "../state.js";
+
+const basisOf = (state: Readonly<EdgeState>): string => (state.cursor ? "feed" : `full:${state.fullSyncFrom ?? ""}`);
+
+export class WalkPosition {
+  constructor(private readonly state: StateFile) {}
+
+  /** Repositories this full sync already finished. */
+  walkedRepositories(): Set<string> {
+    const walked = this.state.state.fullSyncWalked;
+    return new Set(walked?.basis === basisOf(this.state.state) ? walked.repositories : []);
+  }
+
+  async repositoryWalked(repository: string): Promise<void> {
+    await this.state.update((s) => {
+      const basis = basisOf(s);
+      if (s.fullSyncWalked?.basis !== basis) s.fullSyncWalked = { basis, repositories: [] };
+      s.fullSyncWalked.repositories.push(repository);
+    });
+  }
+
+  /** The tags an unfinished walk of this repository applied (none when it was another repository's, or another basis). */
+  resume(repository: string): Set<string> {
+    const position = this.state.state.walkPosition;
+    return new Set(position?.repository === repository && position.basis === basisOf(this.state.state) ? position.tagsDone : []);
+  }
+
+  /** Written within a second (StateFile.touch): a crash forgets at most the last second, and those tags cost one manifest GET each. */
+  tagDone(repository: string, tag: string): void {
+    this.state.touch((s) => {
+      const basis = basisOf(s);
+      if (s.walkPosition?.repository !== repository || s.walkPosition.basis !== basis) s.walkPosition = { repository, basis, tagsDone: [] };
+      s.walkPosition.tagsDone.push(tag);
+    });
+  }
+
+  async repositoryFinished(repository: string): Promise<void> {
+    if (this.state.state.walkPosition?.repository !== repository) return;
+    await this.state.update((s) => {
+      delete s.walkPosition;
+    });
+  }
+
+}
