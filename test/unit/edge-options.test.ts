@@ -122,4 +122,12 @@ describe("edge agent options", () => {
     expect(message).toContain("--tls-check-interval");
     expect(message).toContain("--tls-cert: cannot read /nonexistent/c.pem");
   });
+
+  it("reads --max-bandwidth (or its variable) as bytes per second, and refuses a rate it cannot read", async () => {
+    expect((await parseStartOptions(["--connection-string", CONNECTION, "--http", "--max-bandwidth", "20Mbps"], {})).maxBandwidth).toBe(2_500_000);
+    expect((await parseStartOptions(["--connection-string", CONNECTION, "--http"], { CONNECTED_REGISTRY_MAX_BANDWIDTH: "4MiB/s" })).maxBandwidth).toBe(4 * 1024 * 1024);
+    expect((await parseStartOptions(["--connection-string", CONNECTION, "--http"], {})).maxBandwidth).toBeUndefined();
+    expect(await problems(["--connection-string", CONNECTION, "--http", "--max-bandwidth", "fast"])).toContain('--max-bandwidth: "fast" is not a bandwidth');
+    expect(await problems(["--connection-string", CONNECTION, "--http"], { CONNECTED_REGISTRY_MAX_BANDWIDTH: "100bps" })).toContain("--max-bandwidth: \"100bps\" is below 1 KiB/s");
+  });
 });

@@ -1,0 +1,90 @@
+/** The sync's token bucket (edge-agent/src/sync/bandwidth.ts) on a simulated clock. */
+import { describe, expect, it } from "vitest";
+import { BURST_SECONDS, BandwidthLimit, effectiveCap, type BandwidthClock } from "../../edge-agent/src/sync/bandwidth.js";
+
+/** A clock that only moves when someone sleeps; sleepers wake in time order. */
+function simulatedClock(): BandwidthClock & { time: number } {
+  const clock = {
+    time: 0,
+    now: () => clock.time,
+    sleep: async (ms: number) => {
+      clock.time += ms;
+    },
+  };
+  return clock;
+}
+
+async function* chunks(count: number, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < count; i++) yield new Uint8Array(size);
+}
+
+async function drain(body: AsyncIterable<Uint8Array>): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of body) bytes += chunk.byteLength;
+  return bytes;
+}
+
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+describe("BandwidthLimit", () => {
+  it("lets a stream through at the cap, with no more than a short burst ahead", async () => {
+    const clock = simulatedClock();
+    const limit = new BandwidthLimit(clock);
+    limit.setRate(4 * MIB);
+    const bytes = await drain(limit.throttle(chunks(1920, 64 * KIB))); // 120 MiB: 30 s at 4 MiB/s
+    expect(bytes).toBe(120 * MIB);
+    const expectedMs = 30_000 - BURST_SECONDS * 1000;
+    expect(clock.time).toBeGreaterThanOrEqual(expectedMs - 1);
+    expect(clock.time).toBeLessThanOrEqual(30_000);
+  });
+
+  it("shares one cap between transfers that run at once", async () => {
+    const clock = simulatedClock();
+    const limit = new BandwidthLimit(clock);
+    limit.setRate(1 * MIB);
+    // Four transfers of 2 MiB each, interleaved chunk by chunk as concurrent sockets deliver them.
+    const streams = Array.from({ length: 4 }, () => limit.throttle(chunks(32, 64 * KIB))[Symbol.asyncIterator]());
+    let done = 0;
+    while (done < streams.length) {
+      done = 0;
+      for (const stream of streams) if ((await stream.next()).done) done++;
+    }
+    // 8 MiB through a 1 MiB/s cap: about 8 s, not the 2 s four separate caps would allow.
+    expect(clock.time / 1000).toBeGreaterThan(7.8);
+  });
+
+  it("passes everything at once without a cap, and applies a new cap to what follows", async () => {
+    const clock = simulatedClock();
+    const limit = new BandwidthLimit(clock);
+    await drain(limit.throttle(chunks(100, 64 * KIB)));
+    expect(clock.time).toBe(0);
+    limit.setRate(512 * KIB);
+    await drain(limit.throttle(chunks(16, 64 * KIB))); // 1 MiB at 512 KiB/s
+    expect(clock.time / 1000).toBeCloseTo(2 - BURST_SECONDS, 1);
+    const before = clock.time;
+    limit.setRate(2 * MIB);
+    await drain(limit.throttle(chunks(32, 64 * KIB))); // 2 MiB at 2 MiB/s
+    expect((clock.time - before) / 1000).toBeCloseTo(1 - BURST_SECONDS, 1);
+  });
+
+  it("refuses a cap that is not a positive rate", () => {
+    expect(() => new BandwidthLimit().setRate(0)).toThrow(/more than 0/);
+  });
+});
+
+describe("effectiveCap", () => {
+  it("takes the smaller of the flag and the resource's setting", () => {
+    expect(effectiveCap(10 * MIB, "5MB/s")).toEqual({ cap: 5_000_000 });
+    expect(effectiveCap(1 * MIB, "20Mbps")).toEqual({ cap: 1 * MIB });
+    expect(effectiveCap(undefined, "8Mbps")).toEqual({ cap: 1_000_000 });
+    expect(effectiveCap(2 * MIB, null)).toEqual({ cap: 2 * MIB });
+    expect(effectiveCap(undefined, undefined)).toEqual({ cap: undefined });
+  });
+
+  it("ignores a setting it cannot read, saying why", () => {
+    const result = effectiveCap(2 * MIB, "fast");
+    expect(result.cap).toBe(2 * MIB);
+    expect(result.problem).toMatch(/"fast" is not a bandwidth/);
+  });
+});
