@@ -33,12 +33,15 @@ export interface EdgeAgentOptions {
   dataDir: string;
   /** Seconds between feed reads; the agent's default (2) when absent. */
   syncIntervalSeconds?: number;
+  /** More flags for `connected-registry start` (--max-bandwidth ...). */
+  args?: string[];
 }
 
 export async function startEdgeAgent(options: EdgeAgentOptions): Promise<EdgeAgentProcess> {
   const port = await freePort();
   const args = [CLI, "start", "--http", "--host", "127.0.0.1", "--port", String(port), "--data", options.dataDir, "--log-level", "warn"];
   if (options.syncIntervalSeconds !== undefined) args.push("--sync-interval", String(options.syncIntervalSeconds));
+  args.push(...(options.args ?? []));
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, args, {
     env: { ...process.env, CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString },

@@ -32,6 +32,7 @@ import { pullBlob, pushBlobMonolithic, pushBlobStreamed, sha256Digest } from "./
 import { cpuDelta, cpuSeconds, OTHER, readCpu, waitForQuietMachine, type ProcessRef } from "./cpu.js";
 import { startDistribution } from "./distribution.js";
 import { startEdgeAgent, waitUntilSynced, type EdgeAgentProcess } from "./edge-process.js";
+import { bandwidthCapRows, benchBandwidthCap, type BandwidthCapFigures } from "./edge-bandwidth.js";
 import { call, expectStatus } from "./http.js";
 import { makeAdminKey } from "./identity.js";
 import { loadManifestGets, OCI_MANIFEST, pushSmallImage, type ManifestLoadResult } from "./manifests.js";
@@ -86,6 +87,7 @@ interface Figures {
     runs: Array<{ which: "edge" | "skopeo"; seconds: number; startupSeconds?: number; cpu: Record<string, number> }>;
   };
   lag?: Array<{ intervalSeconds: number; lagsMs: number[] }>;
+  bandwidth?: BandwidthCapFigures;
 }
 
 /** The cloud's management API with the admin key. */
@@ -400,6 +402,13 @@ async function main(): Promise<number> {
       log(`  FAILED: ${errors["first sync"]}`);
     }
 
+    // The bandwidth cap (issue 13) over the first sync's images: bench/edge-bandwidth.ts.
+    figures.bandwidth = await benchBandwidthCap({ manage, workDir, repository: SYNC_REPOSITORY, log }).catch((error: unknown) => {
+      errors["bandwidth cap"] = errorText(error);
+      log(`  FAILED: ${errors["bandwidth cap"]}`);
+      return undefined;
+    });
+
     // d: push-to-visible lag in continuous mode.
     try {
       figures.lag = [];
@@ -501,6 +510,7 @@ function buildRows(figures: Figures): string[][] {
       ratioCell(skopeo / edge, 1.5, true, "x faster"),
     ]);
   }
+  rows.push(...bandwidthCapRows(figures.bandwidth));
   for (const lag of figures.lag ?? []) {
     rows.push([`push-to-edge-visible lag at a ${lag.intervalSeconds} s sync interval, ms (median of ${lag.lagsMs.length})`, fmt(median(lag.lagsMs)), "-", "-"]);
     rows.push([`push-to-edge-visible lag at a ${lag.intervalSeconds} s sync interval, ms (max)`, fmt(Math.max(...lag.lagsMs)), "-", "-"]);
