@@ -17,7 +17,7 @@ import { BandwidthLimit } from "../../dist/edge-agent/src/sync/bandwidth.js";
 import { ContentFetcher } from "../../dist/edge-agent/src/sync/content-fetcher.js";
 import { RegistryHttpClient } from "../../dist/shared/remote/http-client.js";
 import { createConnectedRegistry, eventually } from "../support/edge.js";
-import { ACCEPT, basic, clientToken, getManifest, pushRandomImage, readActions, registryFetch, tagsAt } from "../support/edge-e2e.js";
+import { ACCEPT, basic, clientToken, getManifest, pushRandomImage, readActions, registryFetch, tagsAt, writeActions } from "../support/edge-e2e.js";
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, sha256 } from "../support/registry-client.js";
 import type { Credentials } from "../support/skopeo.js";
@@ -158,6 +158,47 @@ describe("a sync window that closes mid-sync", () => {
       }
     },
     120_000,
+  );
+});
+
+describe("a sync window that closes during the upstream push (ReadWrite)", () => {
+  it(
+    "stops the push, so the parent has nothing half-pushed, and pushes it at the next window",
+    async () => {
+      const writer = await clientToken(management, "windowwriter", writeActions("up/windowed"));
+      const connectionString = await createConnectedRegistry(
+        management,
+        { name: "windowedrw", mode: "ReadWrite", repositories: ["up/windowed"], clientTokens: ["windowwriter"], schedule: "0 */2 * * *", syncWindow: "PT1H" },
+        stack.registryHost,
+      );
+      let offsetMs = Date.parse("2030-01-01T10:00:30Z") - Date.now();
+      const now = (): Date => new Date(Date.now() + offsetMs);
+      const { agent, logs } = await agentInProcess(connectionString, ["--max-bandwidth", "256KiB/s"], now);
+      try {
+        await eventually(async () => agent.state.state.cursor !== undefined, 30_000, "the first (empty) sync");
+        const local = new AuthorizedClient(agent.url, basic(writer));
+        // 1 MiB up at 256 KiB/s: about 4 s of pushing, cut in the middle.
+        const pushed = await pushRandomImage(local, "up/windowed", "t1", [1 * MIB]);
+        await eventually(async () => agent.state.state.progress.phase === "upstream", 20_000, "the upstream push");
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        const upstreamBefore = agent.state.state.upstreamAfter;
+        offsetMs = Date.parse("2030-01-01T11:59:55Z") - Date.now();
+        await eventually(async () => agent.state.state.nextSyncWindow, 4_000, "the agent waiting for the next window");
+        if (process.env.EDGE_DEBUG) console.log(JSON.stringify(logs, null, 1));
+        expect(logs.some((line) => line.message === "the sync window closed: sync stopped, resuming at the next window")).toBe(true);
+        expect(logs.some((line) => line.message === "the parent refused a local change; it stays local")).toBe(false);
+        // The parent has no part of the image, and the edge still owes it.
+        expect(await tagsAt(stack.registryUrl, writer, "up/windowed")).toEqual([]);
+        expect(agent.state.state.upstreamAfter).toBe(upstreamBefore);
+
+        // 12:00: the push runs again and the parent serves the whole image.
+        await eventually(async () => (await tagsAt(stack.registryUrl, writer, "up/windowed")).includes("t1"), 30_000, "the push at the next window");
+        await expectPullable(stack.registryUrl, writer, "up/windowed:t1", pushed.digest);
+      } finally {
+        await agent.stop();
+      }
+    },
+    90_000,
   );
 });
 

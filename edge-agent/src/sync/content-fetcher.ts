@@ -13,6 +13,7 @@ import { DigestMismatchError } from "../store/fs-blob-store.js";
 import { RemoteError, isTransientError, type RegistryHttpClient, type RemoteResponse } from "../../../shared/remote/http-client.js";
 import type { BandwidthLimit } from "./bandwidth.js";
 import type { SyncWindow } from "./sync-window.js";
+import { governed } from "./governed-stream.js";
 
 // One mismatch class for the store's verification and the fetcher's (manifests), so callers
 // need a single instanceof.
@@ -213,20 +214,10 @@ export class ContentFetcher {
       } else {
         throw await RemoteError.fromResponse(response, what);
       }
-      await this.blobs.appendPartial(digest, this.counted(this.governed(response.body)));
+      // Under the cap, and cut when the window closes: what arrived so far stays in the partial file.
+      await this.blobs.appendPartial(digest, this.counted(governed(response.body, this.options)));
     } finally {
       response.body.destroy(); // no-op when fully read; frees the socket when something failed
-    }
-  }
-
-  /** Under the bandwidth cap, and cut when the window closes: what arrived so far stays in the partial file. */
-  private async *governed(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    const { bandwidth, window } = this.options;
-    if (!bandwidth && !window) return yield* body;
-    for await (const chunk of body) {
-      window?.throwIfClosed();
-      await bandwidth?.take(chunk.byteLength);
-      yield chunk;
     }
   }
 

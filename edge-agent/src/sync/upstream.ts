@@ -18,8 +18,8 @@ import type { Metrics } from "../metrics.js";
 import type { StateFile } from "../state.js";
 import { PARENT_SOURCE } from "./applier.js";
 import { RemoteError, isTransientError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
-import type { BandwidthLimit } from "./bandwidth.js";
-import { windowClosedIn, type SyncWindow } from "./sync-window.js";
+import { governed, type SyncLimits } from "./governed-stream.js";
+import { windowClosedIn } from "./sync-window.js";
 
 const PAGE = 100;
 
@@ -31,7 +31,7 @@ export class UpstreamPusher {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     /** The bandwidth cap shared with downloads, and the sync window the push stops at. */
-    private readonly limits: { bandwidth?: BandwidthLimit; window?: SyncWindow } = {},
+    private readonly limits: SyncLimits = {},
   ) {}
 
   /** Pushes everything queued; returns how many changes went up. */
@@ -131,17 +131,6 @@ export class UpstreamPusher {
     this.log.info("pushed to the parent", { repository, reference, digest: manifest.digest });
   }
 
-  /** The cap and the window per chunk, as for downloads (content-fetcher.ts): read from disk only as fast as it may go. */
-  private async *governed(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    const { bandwidth, window } = this.limits;
-    if (!bandwidth && !window) return yield* body;
-    for await (const chunk of body) {
-      window?.throwIfClosed();
-      await bandwidth?.take(chunk.byteLength);
-      yield chunk;
-    }
-  }
-
   private async pushBlob(repository: string, digest: string): Promise<void> {
     const head = await this.client.request("HEAD", `/v2/${repository}/blobs/${digest}`);
     head.body.resume();
@@ -150,7 +139,8 @@ export class UpstreamPusher {
     if (size === undefined) throw new Error(`blob ${digest} of ${repository} is missing locally`);
     const response = await this.client.request("POST", `/v2/${repository}/blobs/uploads/?digest=${digest}`, {
       headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size) },
-      body: this.governed(await this.registry.blobs.read(digest)),
+      // Read from disk only as fast as the cap lets it go; cut when the window closes.
+      body: governed(await this.registry.blobs.read(digest), this.limits),
     });
     if (response.status !== 201) throw await RemoteError.fromResponse(response, `POST /v2/${repository}/blobs/uploads/`);
     response.body.resume();
