@@ -286,6 +286,7 @@ describe("edge agent (ReadWrite): conflicts, schedules and recovery", () => {
     const status = await edge.status();
     expect(status.fullSyncDone).toBe(false);
     expect(status.lastSyncTime).toBeUndefined();
+    expect(status.outsideSyncWindow).toMatch(/^outside the sync window, next window at \d{4}-\d\d-\d\dT/);
     const atEdge = new AuthorizedClient(edge.url, basicAuthorization("writer", writerPassword));
     expect((await atEdge.fetch("/v2/shared/manifests/seed", { method: "HEAD" })).status).toBe(404);
   });

@@ -22,7 +22,7 @@ export async function* governed(body: AsyncIterable<Uint8Array>, { bandwidth, wi
     for (let offset = 0; offset < chunk.byteLength; offset += PIECE_BYTES) {
       const piece = chunk.byteLength <= PIECE_BYTES ? chunk : chunk.subarray(offset, offset + PIECE_BYTES);
       window?.throwIfClosed();
-      await bandwidth?.take(piece.byteLength);
+      if (bandwidth?.rate !== undefined) await bandwidth.take(piece.byteLength);
       yield piece;
     }
   }
