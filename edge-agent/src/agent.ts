@@ -124,7 +124,8 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const metrics = new Metrics();
   const blobs = new FsBlobStore(dataDir);
   const metadata = new FsMetadataStore(join(dataDir, "metadata"));
-  const changes = new ChangeLog(await FsChangeStore.open(join(dataDir, "changes")), { graceMs: 30_000, log: (message) => log.warn(message) });
+  const changeStore = await FsChangeStore.open(join(dataDir, "changes"));
+  const changes = new ChangeLog(changeStore, { graceMs: 30_000, log: (message) => log.warn(message) });
   const registry: RegistryContext = {
     metadata,
     blobs,
@@ -280,6 +281,8 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       await host.close();
       client.close();
       await passwordChecks.close();
+      // Its append handle would otherwise be closed by the garbage collector (an agent in a test process).
+      await changeStore.close();
       await state.close();
       await lock.release();
     },

@@ -49,7 +49,7 @@ export interface EdgeState {
   configurationReceivedAt?: string;
   /** Where the feed continues; absent until a full sync has completed. */
   cursor?: string;
-  /** The cursor a full sync in progress started from; a restart redoes the full sync. */
+  /** The cursor a full sync in progress started from; a restart continues that full sync (sync/walk-position.ts). */
   fullSyncFrom?: string;
   /** Repositories the full sync in progress has finished: not walked again when it resumes (sync/walk-position.ts). */
   fullSyncWalked?: { basis: string; repositories: string[] };
