@@ -1,6 +1,7 @@
 /** The sync's token bucket (edge-agent/src/sync/bandwidth.ts) on a simulated clock. */
 import { describe, expect, it } from "vitest";
-import { BURST_SECONDS, BandwidthLimit, effectiveCap, type BandwidthClock } from "../../edge-agent/src/sync/bandwidth.js";
+import { BURST_SECONDS, BandwidthLimit, effectiveCap, followCap, type BandwidthClock } from "../../edge-agent/src/sync/bandwidth.js";
+import { createLogger } from "../../edge-agent/src/log.js";
 
 /** A clock that only moves when someone sleeps; sleepers wake in time order. */
 function simulatedClock(): BandwidthClock & { time: number } {
@@ -86,5 +87,25 @@ describe("effectiveCap", () => {
     const result = effectiveCap(2 * MIB, "fast");
     expect(result.cap).toBe(2 * MIB);
     expect(result.problem).toMatch(/"fast" is not a bandwidth/);
+  });
+});
+
+describe("followCap", () => {
+  it("applies the resource's setting as it changes, without a restart, never above the flag", () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = createLogger("info", (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const limit = new BandwidthLimit();
+    followCap(limit, 4 * MIB, undefined, log);
+    expect(limit.rate).toBe(4 * MIB);
+    followCap(limit, 4 * MIB, "8Mbps", log); // 1 MB/s: lower than the flag
+    expect(limit.rate).toBe(1_000_000);
+    followCap(limit, 4 * MIB, "1GiB/s", log); // higher: the flag holds
+    expect(limit.rate).toBe(4 * MIB);
+    followCap(limit, undefined, null, log);
+    expect(limit.rate).toBeUndefined();
+    expect(lines.map((line) => line.message)).toEqual(["sync bandwidth capped", "sync bandwidth capped", "sync bandwidth capped", "sync bandwidth: no cap"]);
+    followCap(limit, undefined, "lots", log);
+    expect(limit.rate).toBeUndefined();
+    expect(lines.at(-1)).toMatchObject({ level: "warn", message: "ignoring the resource's sync bandwidth setting" });
   });
 });
