@@ -50,8 +50,13 @@ async function folder(prefix: string): Promise<string> {
 }
 
 /** The agent as `connected-registry start` runs it, in this process, with the test's clock; its log lines kept. */
-async function agentInProcess(connectionString: string, args: string[], now: () => Date): Promise<{ agent: EdgeAgent; dataDir: string; logs: Array<Record<string, unknown>> }> {
-  const dataDir = await folder("data");
+async function agentInProcess(
+  connectionString: string,
+  args: string[],
+  now: () => Date = () => new Date(),
+  dataDir?: string,
+): Promise<{ agent: EdgeAgent; dataDir: string; logs: Array<Record<string, unknown>> }> {
+  dataDir ??= await folder("data");
   const options = await parseStartOptions(["--connection-string", connectionString, "--http", "--host", "127.0.0.1", "--port", "0", "--data", dataDir, "--sync-interval", "0.5", ...args], {});
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger("info", (line) => logs.push(JSON.parse(line) as Record<string, unknown>));
@@ -203,6 +208,35 @@ describe("a sync window that closes during the upstream push (ReadWrite)", () =>
 });
 
 describe("the bandwidth cap", () => {
+  it(
+    "does not hold up the agent's stop: a capped download stops at once, and the restart resumes it",
+    async () => {
+      const pushed = await pushRandomImage(pusher, "capped/stop", "v1", [2 * MIB]);
+      const blobBytes = [...pushed.bytes.values()].reduce((sum, bytes) => sum + bytes.length, 0);
+      const reader = await clientToken(management, "stopreader", readActions("capped/stop"));
+      const connectionString = await createConnectedRegistry(management, { name: "cappedstop", mode: "ReadOnly", repositories: ["capped/stop"], clientTokens: ["stopreader"] }, stack.registryHost);
+      // 64 KiB/s: the 2 MiB layer would take 32 s.
+      const first = await agentInProcess(connectionString, ["--max-bandwidth", "64KiB/s"]);
+      await eventually(async () => first.agent.state.state.progress.bytesFetched >= 128 * KIB, 30_000, "the capped download under way");
+      const stopping = performance.now();
+      await first.agent.stop();
+      expect((performance.now() - stopping) / 1000).toBeLessThan(3);
+      const kept = first.agent.state.state.progress.bytesFetched;
+      expect(kept).toBeLessThan(blobBytes);
+
+      const second = await agentInProcess(connectionString, [], undefined, first.dataDir);
+      try {
+        await eventually(async () => second.agent.state.state.cursor !== undefined, 30_000, "the sync after the restart");
+        await expectPullable(second.agent.url, reader, "capped/stop:v1", pushed.digest);
+        // The restart fetched only what the first run had not.
+        expect(second.agent.state.state.progress.bytesFetched).toBe(blobBytes);
+      } finally {
+        await second.agent.stop();
+      }
+    },
+    60_000,
+  );
+
   it(
     "holds two concurrent downloads to one shared cap, within 15% over a few seconds",
     async () => {

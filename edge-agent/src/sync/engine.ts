@@ -101,6 +101,7 @@ export class SyncEngine {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.window.shutDown();
     this.wake?.();
     await this.running;
   }
@@ -132,7 +133,7 @@ export class SyncEngine {
         const windowClosed = windowClosedIn(error);
         if (windowClosed) {
           // Stopped between images (or mid-blob, its partial file kept): the next window resumes from here.
-          log.info("the sync window closed: sync stopped, resuming at the next window", { nextSync: windowClosed.nextWindowAt.toISOString(), progress: state.state.progress.current });
+          if (!this.stopped) log.info("the sync window closed: sync stopped, resuming at the next window", { nextSync: windowClosed.nextWindowAt.toISOString(), progress: state.state.progress.current });
           await state.update((s) => {
             s.progress = { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: s.progress.bytesFetched };
           });

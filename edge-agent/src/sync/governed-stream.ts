@@ -4,12 +4,16 @@
  * stream stops with WindowClosedError at the first piece after the window closed.
  *
  * Pieces are at most PIECE_BYTES (views, not copies): a file read in 1 MiB chunks would
- * otherwise pass the window check once per MiB and leave the cap a MiB-sized burst.
+ * otherwise pass the window check once per MiB and leave the cap a MiB-sized burst. The
+ * engine's stop uses the same switch (SyncWindow.shutDown), so a capped download does not
+ * hold up the agent's exit.
  */
 import type { BandwidthLimit } from "./bandwidth.js";
 import type { SyncWindow } from "./sync-window.js";
 
 const PIECE_BYTES = 64 * 1024;
+/** Under a low cap, pieces of a tenth of a second's worth (at least this), so the window is checked as often. */
+const MIN_PIECE_BYTES = 4 * 1024;
 
 export interface SyncLimits {
   bandwidth?: BandwidthLimit | undefined;
@@ -19,8 +23,10 @@ export interface SyncLimits {
 export async function* governed(body: AsyncIterable<Uint8Array>, { bandwidth, window }: SyncLimits): AsyncGenerator<Uint8Array> {
   if (!bandwidth && !window) return yield* body;
   for await (const chunk of body) {
-    for (let offset = 0; offset < chunk.byteLength; offset += PIECE_BYTES) {
-      const piece = chunk.byteLength <= PIECE_BYTES ? chunk : chunk.subarray(offset, offset + PIECE_BYTES);
+    const rate = bandwidth?.rate;
+    const pieceBytes = rate === undefined ? PIECE_BYTES : Math.min(PIECE_BYTES, Math.max(MIN_PIECE_BYTES, Math.floor(rate / 10)));
+    for (let offset = 0; offset < chunk.byteLength; offset += pieceBytes) {
+      const piece = chunk.byteLength <= pieceBytes ? chunk : chunk.subarray(offset, offset + pieceBytes);
       window?.throwIfClosed();
       if (bandwidth?.rate !== undefined) await bandwidth.take(piece.byteLength);
       yield piece;

@@ -23,6 +23,7 @@ export class SyncWindow {
   /** When the window last computed closes; recomputed only once it has passed (cron parsing is not per-chunk cheap). */
   private closesAt = -Infinity;
   private computedFor: EdgeConfiguration | undefined;
+  private shutting = false;
 
   constructor(
     readonly now: () => Date,
@@ -52,7 +53,16 @@ export class SyncWindow {
     if (this.closedAt(now)) throw new WindowClosedError(this.nextOpening(now));
   }
 
+  /**
+   * Closes the window for good: the agent is stopping. The sync then stops as at a window's
+   * end (a consistent point, partial downloads kept) instead of finishing a capped download first.
+   */
+  shutDown(): void {
+    this.shutting = true;
+  }
+
   private closedAt(now: Date): boolean {
+    if (this.shutting) return true;
     const configuration = this.configuration();
     if (!configuration) return false;
     // Infinity for a continuous schedule, so the usual answer is one comparison. Past the end,
