@@ -35,6 +35,9 @@ import type { StartOptions } from "./options.js";
 import { refuseWritesWhenReadOnly } from "./read-only.js";
 import { StateFile } from "./state.js";
 import { statusView } from "./status.js";
+import { asDiskWriteError, BLOB_WRITES, CHANGE_LOG_WRITES, METADATA_WRITES, reportingWrites } from "./store/disk-errors.js";
+import { DiskGuard } from "./store/disk-guard.js";
+import { refuseUploadsWhenFull } from "./refuse-when-full.js";
 import { FsBlobStore } from "./store/fs-blob-store.js";
 import { FsChangeStore } from "./store/fs-change-store.js";
 import { FsMetadataStore } from "./store/fs-metadata-store.js";
@@ -60,6 +63,8 @@ export interface EdgeAgent {
   url: string;
   state: StateFile;
   metrics: Metrics;
+  /** The disk limits and the disk conditions (store/disk-guard.ts). */
+  disk: DiskGuard;
   stop(): Promise<void>;
 }
 
@@ -115,9 +120,22 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const authorizer = new TokenAuthorizer(directory, issuer, { loginServer: undefined, anonymousPull: false }, login);
 
   const metrics = new Metrics();
-  const blobs = new FsBlobStore(dataDir);
-  const metadata = new FsMetadataStore(join(dataDir, "metadata"));
-  const changes = new ChangeLog(await FsChangeStore.open(join(dataDir, "changes")), { graceMs: 30_000, log: (message) => log.warn(message) });
+  const contentStore = new FsBlobStore(dataDir);
+  const disk = new DiskGuard({
+    dataDir,
+    ...(options.maxStorageBytes !== undefined ? { maxStorageBytes: options.maxStorageBytes } : {}),
+    ...(options.minFreeBytes !== undefined ? { minFreeBytes: options.minFreeBytes } : {}),
+    blobs: contentStore,
+    state,
+    metrics,
+    log,
+  });
+  // Writes the volume refuses (full, failing, read-only) become DISK_ERROR, not a generic failure.
+  state.onWrite = (error) => (error === undefined ? disk.succeeded("state") : void asDiskWriteError(error, "state", disk));
+  const blobs = reportingWrites(contentStore, BLOB_WRITES, "content", disk);
+  const metadata = reportingWrites(new FsMetadataStore(join(dataDir, "metadata")), METADATA_WRITES, "metadata", disk);
+  const changeStore = reportingWrites(await FsChangeStore.open(join(dataDir, "changes")), CHANGE_LOG_WRITES, "change-log", disk);
+  const changes = new ChangeLog(changeStore, { graceMs: 30_000, log: (message) => log.warn(message) });
   const registry: RegistryContext = {
     metadata,
     blobs,
@@ -150,6 +168,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       });
     },
     log: (message) => log.debug(message),
+    room: disk,
   });
   const applier = new Applier(registry, fetcher);
   const upstream = new UpstreamPusher(registry, client, state, log, metrics);
@@ -169,6 +188,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       identity.load(configuration, receivedAt);
       if (!options.logLevel) log.setLevel(levelFromParent(configuration.logging));
     },
+    disk,
     usage: async () => ({ bytes: await blobs.totalBytes(), repositories: (await metadata.listRepositories({ limit: 10_000, after: undefined })).length }),
   });
   if (!options.logLevel && state.state.configuration) log.setLevel(levelFromParent(state.state.configuration.logging));
@@ -180,7 +200,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       route: "v2/{*path}",
       // Every method: the engine answers 405 UNSUPPORTED naming what the resource allows.
       methods: ALL_METHODS,
-      handler: metrics.count("v2", refuseWritesWhenReadOnly(createV2Handler(registry, (message) => log.error(message)), mode, () => name)),
+      handler: metrics.count("v2", refuseWritesWhenReadOnly(refuseUploadsWhenFull(createV2Handler(registry, (message) => log.error(message)), disk, () => name), mode, () => name)),
       refuse: refuseV2,
       uploads: true,
     },
@@ -259,6 +279,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     url: host.url,
     state,
     metrics,
+    disk,
     stop: async () => {
       reloader?.stop();
       await engine.stop();

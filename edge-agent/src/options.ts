@@ -11,6 +11,7 @@ import { parseConnectionString, type ConnectionSettings } from "../../shared/dom
 import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "../../shared/http/limits.js";
 import { LOGIN_LIMIT_DEFAULTS, loginLimitFields } from "../../shared/auth/login-limits.js";
 import { ProxySettingsError, proxyFromEnvironment, type ProxySettings } from "../../shared/remote/proxy.js";
+import { parseSize } from "../../shared/domain/quantities.js";
 import { readConnectionSource } from "./connection-source.js";
 import { LOG_THRESHOLDS, type LogThreshold } from "./log.js";
 
@@ -35,6 +36,10 @@ export interface StartOptions {
   httpLimits: HttpLimits;
   /** Failed-login limits and the password-check threads (shared/auth/attempt-limiter.ts, password-check-pool.ts). */
   logins: LoginLimits;
+  /** The content store's budget in bytes (--max-storage); none when not given (store/disk-guard.ts). */
+  maxStorageBytes?: number;
+  /** Free bytes the volume must keep (--min-free-space); undefined: 5% of the volume, at most 1 GiB. */
+  minFreeBytes?: number;
 }
 
 export interface LoginLimits {
@@ -96,6 +101,8 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "login-refusal-delay-ms": { type: "string" },
       "password-check-workers": { type: "string" },
       "tls-check-interval": { type: "string" },
+      "max-storage": { type: "string" },
+      "min-free-space": { type: "string" },
     },
   });
   const problems: string[] = [];
@@ -161,6 +168,9 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     problems.push(`--login-server must be host or host:port (no scheme, no path), not "${loginServer}"`);
   }
 
+  const maxStorageBytes = sizeOption("--max-storage", values["max-storage"] ?? (env.CONNECTED_REGISTRY_MAX_STORAGE || undefined), problems);
+  const minFreeBytes = sizeOption("--min-free-space", values["min-free-space"] ?? (env.CONNECTED_REGISTRY_MIN_FREE_SPACE || undefined), problems, { zero: true });
+
   if (problems.length > 0 || !connection || !parsedNumbers.success || !limitSeconds) throw new OptionsError(problems.join("\n"));
   return {
     connection,
@@ -182,6 +192,8 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       refusalDelayMs: parsedNumbers.data.loginRefusalDelayMs,
       passwordCheckWorkers: parsedNumbers.data.passwordCheckWorkers,
     },
+    ...(maxStorageBytes !== undefined ? { maxStorageBytes } : {}),
+    ...(minFreeBytes !== undefined ? { minFreeBytes } : {}),
   };
 }
 
@@ -197,4 +209,13 @@ async function readPem(path: string, flag: string, problems: string[]): Promise<
     problems.push(`${flag}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
     return Buffer.alloc(0);
   }
+}
+
+/** A size flag (parseSize); `zero` allows "0" (a floor turned off). */
+function sizeOption(flag: string, text: string | undefined, problems: string[], options: { zero?: boolean } = {}): number | undefined {
+  if (text === undefined) return undefined;
+  if (options.zero && /^\s*0+(\.0+)?\s*([KMGT]i?B|B)?\s*$/i.test(text)) return 0;
+  const parsed = parseSize(text);
+  if (!parsed.ok) problems.push(`${flag}: ${parsed.problem}`);
+  return parsed.ok ? parsed.value : undefined;
 }

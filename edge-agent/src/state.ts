@@ -85,6 +85,8 @@ export async function readState(dataDir: string): Promise<EdgeState | undefined>
 export class StateFile {
   private writing: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
+  /** Told how each write ended (undefined: written); the disk guard keeps DISK_ERROR with it. */
+  onWrite: ((error: unknown) => void) | undefined;
 
   private constructor(
     private readonly path: string,
@@ -129,7 +131,16 @@ export class StateFile {
     // Writes are serialised so an older snapshot never lands after a newer one.
     const snapshot = JSON.stringify(this.current, null, 2);
     // The configuration holds password verifiers: readable by the agent's user only.
-    this.writing = this.writing.catch(() => {}).then(() => writeFileAtomic(this.path, snapshot, 0o600));
+    this.writing = this.writing
+      .catch(() => {})
+      .then(() => writeFileAtomic(this.path, snapshot, 0o600))
+      .then(
+        () => this.onWrite?.(undefined),
+        (error: unknown) => {
+          this.onWrite?.(error);
+          throw error;
+        },
+      );
     return this.writing;
   }
 }

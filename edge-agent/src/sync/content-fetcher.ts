@@ -36,6 +36,8 @@ export interface ContentFetcherOptions {
   log?: (message: string) => void;
   /** Delay before retry n (1-based); default 250 ms * 4^(n-1) (0.25, 1, 4, 16 s). */
   backoffMs?: (attempt: number) => number;
+  /** Room for a manifest's blobs, asked before any is fetched (store/disk-guard.ts); throws when there is none. */
+  room?: { reserve(blobs: ReadonlyArray<{ digest: string; size?: number }>, what: string): Promise<{ release(): void }> };
 }
 
 export interface FetchedManifest {
@@ -137,6 +139,15 @@ export class ContentFetcher {
   /** Fetches what an already fetched manifest needs (the sync engine may hold the top one). */
   async completeTree(repository: string, manifest: FetchedManifest): Promise<ImageTree> {
     const needs = referencedContent(manifest.content, manifest.mediaType);
+    const room = await this.options.room?.reserve(needs.blobs, `${repository}@${manifest.digest}`);
+    try {
+      return await this.completeNeeds(repository, manifest, needs);
+    } finally {
+      room?.release();
+    }
+  }
+
+  private async completeNeeds(repository: string, manifest: FetchedManifest, needs: ReferencedContent): Promise<ImageTree> {
     const [children] = await Promise.all([
       Promise.all(
         needs.manifests.map(async (child) => {

@@ -21,12 +21,17 @@ import { listAll } from "./list-all.js";
 import { runLimited } from "./run-limited.js";
 import { AGENT_VERSION } from "../version.js";
 import type { UpstreamPusher } from "./upstream.js";
+import { StorageFullError } from "../store/disk-guard.js";
+import { DiskWriteError } from "../store/disk-errors.js";
 
 const FEED_PAGE = 500;
 /** Images applied at once; each image's blobs are fetched in parallel too (the fetcher's limit). */
 const IMAGE_CONCURRENCY = 4;
 const HEARTBEAT_MS = 30_000;
 const MAX_BACKOFF_MS = 60_000;
+/** Out of room: how often to look for room again, and how long before a cycle is tried anyway (the content may have changed). */
+const ROOM_RECHECK_MS = 5_000;
+const STORAGE_FULL_RETRY_MS = 10 * 60_000;
 /** Skipped objects named in one heartbeat (the parent's status schema takes up to 50). */
 const MAX_REPORTED_FAILURES = 20;
 
@@ -71,6 +76,8 @@ export interface SyncEngineOptions {
   loginServer?: { host: string; tls: boolean };
   /** Disk usage for the heartbeat. */
   usage: () => Promise<{ bytes: number; repositories: number }>;
+  /** The disk limits (store/disk-guard.ts): a cycle out of room ends with DISK_STORAGE_FULL and waits for room. */
+  disk?: { hasRoom(bytes: number): Promise<boolean>; cycleCompleted(): Promise<void> };
 }
 
 export class SyncEngine {
@@ -133,7 +140,11 @@ export class SyncEngine {
           this.activated = false;
           continue;
         }
-        const kind = error instanceof RemoteUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
+        if (error instanceof StorageFullError) {
+          await this.waitForRoom(error);
+          continue;
+        }
+        const kind = error instanceof DiskWriteError ? "disk" : error instanceof RemoteUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
         this.options.metrics.syncErrors.inc({ kind });
         // A disk that stopped taking writes (full, read-only, gone) fails this too: log it and go on
         // retrying, so the agent keeps serving what it can read and reports itself not ready (/readyz).
@@ -184,7 +195,27 @@ export class SyncEngine {
       s.progress = { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: s.progress.bytesFetched };
     });
     this.options.metrics.markSynced(Date.now());
+    await this.options.disk?.cycleCompleted();
     await this.heartbeat(false);
+  }
+
+  /**
+   * Out of room: the cycle stopped before the image that did not fit (its blobs → manifests →
+   * tag order leaves nothing half-visible, and it is not recorded as failed), pulls go on, and
+   * syncing resumes by itself once there is room for it (a collection, a bigger budget).
+   */
+  private async waitForRoom(error: StorageFullError): Promise<void> {
+    const { log, state } = this.options;
+    log.warn("not enough storage for new content: syncing pauses until there is room; what is here is still served", { detail: error.message });
+    state.touch((s) => {
+      s.progress.phase = "idle";
+    });
+    await this.heartbeat(false).catch(() => {});
+    const until = Date.now() + STORAGE_FULL_RETRY_MS;
+    while (!this.stopped && Date.now() < until) {
+      await this.sleep(Math.max(this.options.intervalMs, ROOM_RECHECK_MS));
+      if (await this.options.disk?.hasRoom(error.needed).catch(() => false)) return;
+    }
   }
 
   private async activate(): Promise<void> {
@@ -238,6 +269,7 @@ export class SyncEngine {
         try {
           await this.syncRepository(repository);
         } catch (error) {
+          if (error instanceof StorageFullError) throw error;
           // The feed and the other repositories go on; this walk is tried again next cycle.
           this.options.log.warn("could not walk a repository new in scope yet; retrying next cycle", { repository, error: errorText(error) });
           continue;
