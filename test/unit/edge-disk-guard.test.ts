@@ -206,6 +206,13 @@ describe("writes the volume refuses", () => {
     expect(state.state.conditions).toEqual([]);
   });
 
+  it("sees the read-only volume behind the ENOENT that Node's recursive mkdir reports there, and only there", async () => {
+    const gone = Object.assign(errno("ENOENT"), { syscall: "mkdir", path: join(dir, "missing", "deeper") });
+    // The folder above exists and takes writes: a plain ENOENT, passed on.
+    expect(await asDiskWriteError(gone, "content", disk)).toBe(gone);
+    expect(state.state.conditions ?? []).toEqual([]);
+  });
+
   it("passes other errors through unchanged and leaves methods that only read alone", async () => {
     const { store, wrapped } = failingStore();
     const other = errno("ENOENT");
@@ -219,8 +226,8 @@ describe("writes the volume refuses", () => {
   it("reports a state file the volume refuses, and reports each failure once", async () => {
     state.onWrite = (error) => (error === undefined ? disk.succeeded("state") : void asDiskWriteError(error, "state", disk));
     state.onWrite(errno("ENOSPC"));
-    const converted = asDiskWriteError(errno("ENOSPC"), "metadata", disk);
-    expect(asDiskWriteError(converted, "metadata", disk)).toBe(converted);
+    const converted = await asDiskWriteError(errno("ENOSPC"), "metadata", disk);
+    expect(await asDiskWriteError(converted, "metadata", disk)).toBe(converted);
     expect(await metrics.registry.metrics()).toMatch(/connected_registry_disk_errors_total\{area="metadata",errno="ENOSPC"\} 1/);
     expect(state.state.conditions?.[0]?.description).toBe("state: ENOSPC, metadata: ENOSPC: a write to the data folder's volume failed");
     // A real write of the state file goes through: the state area is cleared, metadata stays.

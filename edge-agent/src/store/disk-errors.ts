@@ -8,6 +8,9 @@
  * The stores already leave nothing partial visible when a write fails (temp file + rename,
  * a staged block removed, a torn change-log line cut back); this only names the failure.
  */
+import { constants } from "node:fs";
+import { access } from "node:fs/promises";
+import { dirname } from "node:path";
 import { RegistryError } from "../../../shared/domain/registry-errors.js";
 import { errorCode } from "./atomic-file.js";
 import type { FsBlobStore } from "./fs-blob-store.js";
@@ -34,9 +37,26 @@ export const METADATA_WRITES = [
 ] as const satisfies ReadonlyArray<keyof FsMetadataStore>;
 export const CHANGE_LOG_WRITES = ["startEpoch", "create", "markCommitted", "deleteOlderThan"] as const satisfies ReadonlyArray<keyof FsChangeStore>;
 
-export function isDiskFailure(error: unknown): boolean {
+/**
+ * The disk error behind `error`, if any. Node's recursive mkdir reports ENOENT when the volume
+ * is read-only (it hides the EROFS of the level it could not create), so an ENOENT from mkdir
+ * is checked again: access(W_OK) on the nearest folder that exists says EROFS when that is it.
+ */
+async function diskErrno(error: unknown): Promise<string | undefined> {
   const code = errorCode(error);
-  return code !== undefined && code in DISK_ERROR_TEXT;
+  if (code !== undefined && code in DISK_ERROR_TEXT) return code;
+  const { syscall, path } = (error ?? {}) as { syscall?: unknown; path?: unknown };
+  if (code !== "ENOENT" || syscall !== "mkdir" || typeof path !== "string") return undefined;
+  for (let folder = dirname(path); ; folder = dirname(folder)) {
+    try {
+      await access(folder, constants.W_OK);
+      return undefined;
+    } catch (probe) {
+      const probed = errorCode(probe);
+      if (probed !== "ENOENT") return probed !== undefined && probed in DISK_ERROR_TEXT ? probed : undefined;
+    }
+    if (dirname(folder) === folder) return undefined;
+  }
 }
 
 /** A write the volume refused; 507 Insufficient Storage when it is full, 500 when it failed. */
@@ -82,7 +102,7 @@ export function reportingWrites<T extends object>(target: T, writes: ReadonlyArr
               try {
                 result = await method.apply(object, args);
               } catch (error) {
-                throw asDiskWriteError(error, area, observer);
+                throw await asDiskWriteError(error, area, observer);
               }
               observer.succeeded(area);
               return result;
@@ -96,9 +116,10 @@ export function reportingWrites<T extends object>(target: T, writes: ReadonlyArr
 }
 
 /** Reports a disk failure (once: an error already converted is passed on as it is) and returns what to throw. */
-export function asDiskWriteError(error: unknown, area: WriteArea, observer: WriteObserver): unknown {
-  if (error instanceof DiskWriteError || !isDiskFailure(error)) return error;
-  const errno = errorCode(error)!;
+export async function asDiskWriteError(error: unknown, area: WriteArea, observer: WriteObserver): Promise<unknown> {
+  if (error instanceof DiskWriteError) return error;
+  const errno = await diskErrno(error);
+  if (errno === undefined) return error;
   observer.failed(area, errno, error);
   return new DiskWriteError(area, errno, { cause: error });
 }
