@@ -10,7 +10,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -169,6 +169,42 @@ describe("a storage budget at the edge", () => {
     expect(((await (await resumed.fetch("/v2/budget/tags/list")).json()) as { tags: string[] }).tags.sort()).toEqual(["a", "b", "c"]);
     const layer = images.get(missing!)!.blobs[1]!;
     expect(sha256(Buffer.from(await (await resumed.fetch(`/v2/budget/blobs/${layer}`)).arrayBuffer()))).toBe(layer);
+  }, 90_000);
+
+  it("asks for a garbage collection when room runs out, and resumes by itself, without a restart, once the collection freed room", async () => {
+    const gcData = await mkdtemp(join(tmpdir(), "edge-budget-gc-"));
+    // An unreferenced 300 KiB blob, as a replaced `latest` leaves behind: what a collection removes.
+    const orphan = randomBytes(300 * KiB);
+    const orphanPath = join(gcData, "blobs", "sha256", sha256(orphan).slice("sha256:".length));
+    await mkdir(join(gcData, "blobs", "sha256"), { recursive: true });
+    await writeFile(orphanPath, orphan);
+    const pushed = [await pushRandomImage(cloud, "collected", "x", [256 * KiB]), await pushRandomImage(cloud, "collected", "y", [256 * KiB])];
+    const connectionString = await createConnectedRegistry(management, { name: "budget3", mode: "ReadOnly", repositories: ["collected"], clientTokens: ["puller"] }, stack.registryHost);
+    const gc = await startAgent(connectionString, gcData, ["--max-storage", "600KiB", "--min-free-space", "0"]);
+    let collections = 0;
+    gc.agent.disk.collectWith(async () => {
+      collections++;
+      await rm(orphanPath);
+      return { freedBytes: orphan.length };
+    });
+    try {
+      await eventually(async () => collections > 0, 30_000, "a collection asked for");
+      const done = await eventually(async () => {
+        const status = await gc.status();
+        return status.fullSyncDone && status;
+      }, 30_000, "the sync resumed and completed");
+      expect(done.conditions).toEqual([]);
+      expect(collections).toBe(1);
+      const puller = new AuthorizedClient(gc.agent.url, basicAuthorization("puller", pullerPassword));
+      for (const [index, tag] of ["x", "y"].entries()) {
+        const manifest = await puller.fetch(`/v2/collected/manifests/${tag}`, { headers: { Accept: OCI_MANIFEST } });
+        expect(Buffer.from(await manifest.arrayBuffer())).toEqual(pushed[index]!.manifest);
+      }
+      expect(await gc.metrics()).toMatch(/connected_registry_storage_full_total\{for="sync"\} 1\n/);
+    } finally {
+      await gc.agent.stop();
+      await rm(gcData, { recursive: true, force: true });
+    }
   }, 90_000);
 
   it("refuses a push over the budget at a ReadWrite edge with 507 and a message saying the storage is full, storing nothing", async () => {

@@ -37,6 +37,12 @@ export const METADATA_WRITES = [
 ] as const satisfies ReadonlyArray<keyof FsMetadataStore>;
 export const CHANGE_LOG_WRITES = ["startEpoch", "create", "markCommitted", "deleteOlderThan"] as const satisfies ReadonlyArray<keyof FsChangeStore>;
 
+/** Whether a failure is the volume refusing a write (converted by the stores, or raw, as from the state file). */
+export function isDiskError(error: unknown): boolean {
+  const code = errorCode(error);
+  return error instanceof DiskWriteError || (code !== undefined && code in DISK_ERROR_TEXT);
+}
+
 /**
  * The disk error behind `error`, if any. Node's recursive mkdir reports ENOENT when the volume
  * is read-only (it hides the EROFS of the level it could not create), so an ENOENT from mkdir

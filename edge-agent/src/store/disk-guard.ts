@@ -85,6 +85,7 @@ export class DiskGuard implements WriteObserver {
   /** Reservation checks run one at a time: two cannot both see the same room. */
   private checking: Promise<unknown> = Promise.resolve();
   private floor: number | undefined;
+  private collect: (() => Promise<{ freedBytes: number }>) | undefined;
   private collecting: Promise<void> | undefined;
   private lastCollectAt = 0;
   /** Areas whose last write failed with a disk error, and how. */
@@ -93,6 +94,7 @@ export class DiskGuard implements WriteObserver {
   private readonly diskErrors: Counter<"area" | "errno">;
 
   constructor(private readonly options: DiskGuardOptions) {
+    this.collect = options.collect;
     const registers = [options.metrics.registry];
     this.refusals = new Counter({ name: "connected_registry_storage_full_total", help: "Fetches and pushes refused for lack of room (budget or free-space floor)", labelNames: ["for"], registers });
     this.diskErrors = new Counter({ name: "connected_registry_disk_errors_total", help: "Writes the volume refused (ENOSPC, EDQUOT, EIO, EROFS), by store area", labelNames: ["area", "errno"], registers });
@@ -114,6 +116,11 @@ export class DiskGuard implements WriteObserver {
         for (const code of ["DISK_STORAGE_FULL", "DISK_ERROR"] as const) this.set({ code }, guard.hasCondition(code) ? 1 : 0);
       },
     });
+  }
+
+  /** The collection to ask for when room runs out, when the collector is made after the guard (it needs the guarded stores). */
+  collectWith(collect: () => Promise<{ freedBytes: number }>): void {
+    this.collect = collect;
   }
 
   /**
@@ -244,7 +251,8 @@ export class DiskGuard implements WriteObserver {
 
   /** Starts a collection unless one runs or one started recently; the sync loop sees the room it made. */
   private requestCollection(): void {
-    const { collect, log } = this.options;
+    const { log } = this.options;
+    const collect = this.collect;
     if (!collect || this.collecting || Date.now() - this.lastCollectAt < COLLECT_MIN_INTERVAL_MS) return;
     this.lastCollectAt = Date.now();
     log.info("out of room: running a garbage collection");

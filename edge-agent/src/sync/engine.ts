@@ -22,7 +22,7 @@ import { runLimited } from "./run-limited.js";
 import { AGENT_VERSION } from "../version.js";
 import type { UpstreamPusher } from "./upstream.js";
 import { StorageFullError } from "../store/disk-guard.js";
-import { DiskWriteError } from "../store/disk-errors.js";
+import { isDiskError } from "../store/disk-errors.js";
 
 const FEED_PAGE = 500;
 /** Images applied at once; each image's blobs are fetched in parallel too (the fetcher's limit). */
@@ -144,7 +144,7 @@ export class SyncEngine {
           await this.waitForRoom(error);
           continue;
         }
-        const kind = error instanceof DiskWriteError ? "disk" : error instanceof RemoteUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
+        const kind = isDiskError(error) ? "disk" : error instanceof RemoteUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
         this.options.metrics.syncErrors.inc({ kind });
         // A disk that stopped taking writes (full, read-only, gone) fails this too: log it and go on
         // retrying, so the agent keeps serving what it can read and reports itself not ready (/readyz).
