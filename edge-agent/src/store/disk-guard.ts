@@ -98,22 +98,24 @@ export class DiskGuard implements WriteObserver {
     const registers = [options.metrics.registry];
     this.refusals = new Counter({ name: "connected_registry_storage_full_total", help: "Fetches and pushes refused for lack of room (budget or free-space floor)", labelNames: ["for"], registers });
     this.diskErrors = new Counter({ name: "connected_registry_disk_errors_total", help: "Writes the volume refused (ENOSPC, EDQUOT, EIO, EROFS), by store area", labelNames: ["area", "errno"], registers });
-    new Gauge({ name: "connected_registry_storage_used_bytes", help: "Bytes in the content store", registers, collect: async function (this: Gauge) { this.set(await options.blobs.totalBytes()); } });
-    if (options.maxStorageBytes !== undefined) {
-      const budget = options.maxStorageBytes;
-      new Gauge({ name: "connected_registry_storage_budget_bytes", help: "The content store's budget (--max-storage)", registers, collect: function (this: Gauge) { this.set(budget); } });
-    }
-    const guard = this;
-    new Gauge({ name: "connected_registry_storage_reserved_bytes", help: "Bytes reserved by fetches and pushes in progress", registers, collect: function (this: Gauge) { this.set(guard.reservedTotal); } });
-    new Gauge({ name: "connected_registry_volume_free_bytes", help: "Free bytes on the data folder's volume", registers, collect: async function (this: Gauge) { this.set((await guard.volume()).freeBytes); } });
-    new Gauge({ name: "connected_registry_volume_min_free_bytes", help: "The free-space floor (--min-free-space)", registers, collect: async function (this: Gauge) { this.set(await guard.minFree()); } });
+    // Gauges are read when scraped: the store's size and the volume's free space change by themselves.
+    const gauge = (name: string, help: string, value: () => number | Promise<number>): void => {
+      new Gauge({ name, help, registers, collect: async function (this: Gauge) { this.set(await value()); } });
+    };
+    gauge("connected_registry_storage_used_bytes", "Bytes in the content store", () => options.blobs.totalBytes());
+    const budget = options.maxStorageBytes;
+    if (budget !== undefined) gauge("connected_registry_storage_budget_bytes", "The content store's budget (--max-storage)", () => budget);
+    gauge("connected_registry_storage_reserved_bytes", "Bytes reserved by fetches and pushes in progress", () => this.reservedTotal);
+    gauge("connected_registry_volume_free_bytes", "Free bytes on the data folder's volume", async () => (await this.volume()).freeBytes);
+    gauge("connected_registry_volume_min_free_bytes", "The free-space floor (--min-free-space)", () => this.minFree());
+    const hasCondition = (code: ConditionCode): boolean => this.hasCondition(code);
     new Gauge({
       name: "connected_registry_disk_condition",
       help: "1 while the disk condition is on (DISK_STORAGE_FULL, DISK_ERROR)",
       labelNames: ["code"],
       registers,
       collect: function (this: Gauge<"code">) {
-        for (const code of ["DISK_STORAGE_FULL", "DISK_ERROR"] as const) this.set({ code }, guard.hasCondition(code) ? 1 : 0);
+        for (const code of ["DISK_STORAGE_FULL", "DISK_ERROR"] as const) this.set({ code }, hasCondition(code) ? 1 : 0);
       },
     });
   }
@@ -160,14 +162,18 @@ export class DiskGuard implements WriteObserver {
     const known = this.failing.get(area);
     this.failing.set(area, errno);
     if (known !== errno) this.options.log.error("the volume refused a write: nothing partial was kept; serving what is stored goes on", { area, errno, error: errorText(error) });
-    this.setCondition("DISK_ERROR", [...this.failing].map(([where, code]) => `${where}: ${code}`).join(", ") + ": a write to the data folder's volume failed");
+    this.setCondition("DISK_ERROR", this.diskErrorDescription());
   }
 
   succeeded(area: WriteArea): void {
     if (this.failing.size === 0 || !this.failing.delete(area)) return;
     this.options.log.info("the volume takes writes again", { area });
     if (this.failing.size === 0) this.clearCondition("DISK_ERROR");
-    else this.setCondition("DISK_ERROR", [...this.failing].map(([where, code]) => `${where}: ${code}`).join(", ") + ": a write to the data folder's volume failed");
+    else this.setCondition("DISK_ERROR", this.diskErrorDescription());
+  }
+
+  private diskErrorDescription(): string {
+    return `${[...this.failing].map(([area, errno]) => `${area}: ${errno}`).join(", ")}: a write to the data folder's volume failed`;
   }
 
   async diskStatus(): Promise<DiskStatus> {
