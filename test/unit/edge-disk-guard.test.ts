@@ -51,7 +51,7 @@ describe("the disk guard", () => {
   });
 
   const guard = (options: Partial<DiskGuardOptions> & Pick<DiskGuardOptions, "blobs">): DiskGuard =>
-    new DiskGuard({ dataDir: dir, state, metrics, log, minFreeBytes: 0, volume: async () => ({ freeBytes: 1024 ** 4, totalBytes: 1024 ** 4 }), ...options });
+    new DiskGuard({ dataDir: dir, state, metrics, log, minFreeBytes: 0, storedRefreshMs: 0, volume: async () => ({ freeBytes: 1024 ** 4, totalBytes: 1024 ** 4 }), ...options });
   const conditions = (): string[] => (state.state.conditions ?? []).map((condition) => condition.code);
 
   it("counts what parallel fetches have reserved, so two cannot overshoot the budget together", async () => {
@@ -88,6 +88,17 @@ describe("the disk guard", () => {
     b.release();
     b.release();
     expect((await disk.diskStatus()).reservedBytes).toBe(0);
+  });
+
+  it("does not walk the store after every download: what landed since the last walk is added to it", async () => {
+    const blobs = fakeBlobs(4 * KiB);
+    let walks = 0;
+    const counted = { stat: blobs.stat.bind(blobs), totalBytes: async () => (walks++, blobs.totalBytes()) };
+    const disk = new DiskGuard({ dataDir: dir, state, metrics, log, minFreeBytes: 0, blobs: counted, maxStorageBytes: 10 * KiB, volume: async () => ({ freeBytes: 1024 ** 4, totalBytes: 1024 ** 4 }) });
+    (await disk.reserve([{ digest: digest(1), size: 4 * KiB }], "a")).release();
+    // The store was walked once (4 KiB); a's 4 KiB landed since: 8 KiB, so 4 KiB more do not fit.
+    await expect(disk.reserve([{ digest: digest(2), size: 4 * KiB }], "b")).rejects.toBeInstanceOf(StorageFullError);
+    expect(walks).toBe(1);
   });
 
   it("keeps the volume's free-space floor, and picks 5% of the volume (at most 1 GiB) when none is given", async () => {
