@@ -71,7 +71,8 @@ async function tmpfsRefusal(): Promise<string | undefined> {
     await execFileAsync("umount", [probe]);
     return undefined;
   } catch (error) {
-    return `mount -t tmpfs is refused here (${String((error as { stderr?: string }).stderr ?? error).trim()})`;
+    const { stderr, message } = error as { stderr?: string; message?: string };
+    return `mount -t tmpfs is refused here (${(stderr || message || String(error)).trim()})`;
   } finally {
     await rm(probe, { recursive: true, force: true });
   }
