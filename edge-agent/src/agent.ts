@@ -41,6 +41,8 @@ import { FsMetadataStore } from "./store/fs-metadata-store.js";
 import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
 import { SyncEngine } from "./sync/engine.js";
+import { RunProgress } from "./sync/run-progress.js";
+import { freeBytesOf } from "./sync/status-reporter.js";
 import { AGENT_VERSION } from "./version.js";
 import { RegistryHttpClient } from "../../shared/remote/http-client.js";
 import { describeProxy, proxyFor } from "../../shared/remote/proxy.js";
@@ -140,10 +142,13 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     userAgent: `connected-registry/${AGENT_VERSION}`,
     tokenWhenDenied: true,
   });
+  const runProgress = new RunProgress();
   const fetcher = new ContentFetcher(client, blobs, {
     concurrency: options.concurrency,
     acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
+    onDownloadPlanned: (size) => runProgress.downloadPlanned(size),
     onBytes: (n) => {
+      runProgress.bytesArrived(n);
       metrics.bytesFetched.inc(n);
       state.touch((s) => {
         s.progress.bytesFetched += n;
@@ -169,7 +174,11 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       identity.load(configuration, receivedAt);
       if (!options.logLevel) log.setLevel(levelFromParent(configuration.logging));
     },
-    usage: async () => ({ bytes: await blobs.totalBytes(), repositories: (await metadata.listRepositories({ limit: 10_000, after: undefined })).length }),
+    usage: async () => {
+      const freeBytes = await freeBytesOf(dataDir);
+      return { bytes: await blobs.totalBytes(), repositories: (await metadata.listRepositories({ limit: 10_000, after: undefined })).length, ...(freeBytes !== undefined ? { freeBytes } : {}) };
+    },
+    runProgress,
   });
   if (!options.logLevel && state.state.configuration) log.setLevel(levelFromParent(state.state.configuration.logging));
 
