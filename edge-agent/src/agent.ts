@@ -25,6 +25,7 @@ import { STALE_UPLOAD_MS, purgeStaleUploads } from "../../shared/registry/upload
 import { CHANGE_RETENTION_SECONDS } from "../../shared/domain/retention.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
 import { CertificateReloader, type SecureContextTarget } from "./certificate-reloader.js";
+import { withCertificateExpiry } from "./certificate-expiry.js";
 import { createChildrenHandler } from "./children.js";
 import { createLivenessHandler, createReadinessHandler } from "./health.js";
 import { lockDataFolder, type DataFolderLock } from "./data-folder-lock.js";
@@ -179,6 +180,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       return { bytes: await blobs.totalBytes(), repositories: (await metadata.listRepositories({ limit: 10_000, after: undefined })).length, ...(freeBytes !== undefined ? { freeBytes } : {}) };
     },
     runProgress,
+    localChanges: changes,
   });
   if (!options.logLevel && state.state.configuration) log.setLevel(levelFromParent(state.state.configuration.logging));
 
@@ -255,7 +257,19 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   }
   // Renewed certificate files are served without a restart (cert-manager, ACME clients).
   const reloader = options.tls
-    ? new CertificateReloader(host.server as unknown as SecureContextTarget, options.tls, options.tls, log, { checkIntervalSeconds: options.tls.checkIntervalSeconds })
+    ? new CertificateReloader(host.server as unknown as SecureContextTarget, options.tls, options.tls, log, {
+        checkIntervalSeconds: options.tls.checkIntervalSeconds,
+        onServing: (certificate) => {
+          const conditions = withCertificateExpiry(state.state.conditions, new Date(certificate.validTo), new Date());
+          // Checked at every poll: write only when it changed.
+          if (JSON.stringify(conditions) === JSON.stringify(state.state.conditions ?? [])) return;
+          void state
+            .update((s) => {
+              s.conditions = withCertificateExpiry(s.conditions, new Date(certificate.validTo), new Date());
+            })
+            .catch((error: unknown) => log.error("cannot record the certificate's expiry in the data folder", { error: errorText(error) }));
+        },
+      })
     : undefined;
   await reloader?.start();
   if (!options.tls) log.warn("serving plain HTTP (--http): credentials and content cross the network unencrypted; use --tls-cert/--tls-key outside a trusted network");

@@ -22,6 +22,8 @@ import { listAll } from "./list-all.js";
 import { runLimited } from "./run-limited.js";
 import { AGENT_VERSION } from "../version.js";
 import type { UpstreamPusher } from "./upstream.js";
+import { removeRepositoryFromScope } from "./scope-removal.js";
+import type { ChangeLog } from "../../../shared/registry/change-log.js";
 import type { RunProgress } from "./run-progress.js";
 import { StatusReporter } from "./status-reporter.js";
 
@@ -80,6 +82,8 @@ export interface SyncEngineOptions {
   usage: () => Promise<{ bytes: number; repositories: number; freeBytes?: number }>;
   /** Objects and bytes of the running sync; the fetcher adds the bytes. */
   runProgress: RunProgress;
+  /** This edge's own change log: what was pushed here and not yet up (scope-removal.ts). */
+  localChanges: ChangeLog;
 }
 
 export class SyncEngine {
@@ -450,12 +454,18 @@ export class SyncEngine {
         s.unwalkedRepositories = [...new Set([...(s.unwalkedRepositories ?? []), ...added])];
       });
     }
-    // A repository out of scope is no longer served: its tags go (its blobs stay for other repositories).
+    // A repository out of scope is no longer served: its tags go (ReadWrite keeps local pushes not yet up: scope-removal.ts).
     const now = new Set(configuration.repositories);
     for (const repository of before) {
       if (now.has(repository)) continue;
-      for (const tag of await listAll((page) => this.options.metadata.listTags(repository, page))) await this.options.applier.deleteTag(repository, tag);
-      log.info("repository left the scope: its tags were removed", { repository });
+      const { kept } = await removeRepositoryFromScope(repository, {
+        mode: configuration.mode,
+        metadata: this.options.metadata,
+        applier: this.options.applier,
+        changes: this.options.localChanges,
+        upstreamAfter: state.state.upstreamAfter,
+      });
+      log.info("repository left the scope: its tags were removed", { repository, ...(kept.length > 0 ? { keptUnpushedLocalTags: kept } : {}) });
     }
   }
 
