@@ -15,7 +15,7 @@ import { CosmosConnectedRegistryStore } from "../../shared/store/cosmos/connecte
 import { IDENTITY_CONTAINER } from "../../shared/store/cosmos/containers.js";
 import { SILENCE_BEFORE_OFFLINE_MS, markSilentRegistriesOffline } from "../../shared/sync/health-sweep.js";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
-import { pushRandomImage } from "../support/edge-e2e.js";
+import { clientToken, parentLink, pushRandomImage, tagsAt, writeActions, type ParentLink } from "../support/edge-e2e.js";
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, basicAuthorization } from "../support/registry-client.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
@@ -33,6 +33,7 @@ describe("the cloud's view of its edges: settings, resync, status", () => {
   let readerPassword: string;
   const edges: EdgeProcess[] = [];
   let proxy: ThrottlingProxy | undefined;
+  const links: ParentLink[] = [];
 
   beforeAll(async () => {
     stack = await startTestStack({ anonymous: false });
@@ -49,6 +50,7 @@ describe("the cloud's view of its edges: settings, resync, status", () => {
       await removeEdgeData(edge.dataDir);
     }
     await proxy?.stop();
+    for (const link of links) await link.close();
     await stack?.destroy();
   });
 
@@ -213,6 +215,45 @@ describe("the cloud's view of its edges: settings, resync, status", () => {
     expect(await markSilentRegistriesOffline(store, Date.now() + SILENCE_BEFORE_OFFLINE_MS + 1000, () => {})).toContain("slowedge01");
     expect((await shown("slowedge01")).connectionState).toBe("Offline");
   }, 180_000);
+
+  it("ReadWrite: a repository leaving the scope keeps the local tags not yet pushed up and drops the parent's", async () => {
+    const leaving = "scope/leaving";
+    const staying = "scope/staying";
+    await pushRandomImage(cloud, leaving, "fromcloud");
+    await pushRandomImage(cloud, staying, "v1");
+    const writer = await clientToken(management, "scopewriter", [...writeActions(leaving), ...writeActions(staying)]);
+    const link = await parentLink(stack.registryHost, links);
+    const connectionString = await createConnectedRegistry(
+      management,
+      { name: "scopeedge1", mode: "ReadWrite", repositories: [leaving, staying], clientTokens: [writer.username] },
+      link.host,
+    );
+    const edge = await startEdge({ connectionString });
+    edges.push(edge);
+    await eventually(async () => (await edge.status()).fullSyncDone, 30_000, "first sync");
+    expect(await tagsAt(edge.url, writer, leaving)).toEqual(["fromcloud"]);
+
+    // Pushed here while the parent is out of reach: it cannot have gone up.
+    link.cut();
+    await eventually(async () => Boolean((await edge.status()).lastError), 30_000, "the edge notices the parent is unreachable");
+    await pushRandomImage(new AuthorizedClient(edge.url, basicAuthorization(writer.username, writer.password)), leaving, "local");
+    expect((await management.call("POST", "connectedRegistries/scopeedge1/permissions", { removeRepositories: [leaving] })).status).toBe(200);
+    // The feed reuses a configuration version for 5 s (shared/sync/handler.ts): past that, the first feed read carries the change.
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    link.restore();
+
+    await eventually(async () => edge.logs.some((line) => line.message === "repository left the scope: its tags were removed"), 30_000, "the scope change at the edge");
+    const removal = edge.logs.find((line) => line.message === "repository left the scope: its tags were removed");
+    expect(removal).toMatchObject({ repository: leaving, keptUnpushedLocalTags: ["local"] });
+    expect(await tagsAt(edge.url, writer, leaving)).toEqual(["local"]);
+    // The upstream push is refused for the repository (no longer the sync token's) and moves on: syncing goes on, healthy.
+    await eventually(async () => {
+      const record = await shown("scopeedge1");
+      return record.connectionState === "Online" && !(await edge.status()).lastError;
+    }, 30_000, "the edge healthy after the scope change");
+    expect(await tagsAt(edge.url, writer, leaving)).toEqual(["local"]);
+    expect(await tagsAt(edge.url, writer, staying)).toEqual(["v1"]);
+  }, 120_000);
 
   it("shows an edge condition in statusDetails with the correlation id the edge logged, until it clears", async () => {
     await pushRandomImage(cloud, "status/cert", "v1");
