@@ -294,5 +294,9 @@ describe("the cloud's view of its edges: settings, resync, status", () => {
       return record.statusDetails.length === 0 && record.connectionState === "Online";
     }, 30_000, "the condition cleared in the cloud");
     expect(edge.logs.some((line) => line.message === "condition cleared and reported to the parent" && line.correlationId === expiring.correlationId)).toBe(true);
+
+    // An idle edge only reads its feed between heartbeats (every 30 s): a feed read alone brings a swept edge back.
+    expect(await markSilentRegistriesOffline(store, Date.now() + SILENCE_BEFORE_OFFLINE_MS + 1000, () => {})).toContain("certedge01");
+    await eventually(async () => (await shown("certedge01")).connectionState === "Online", 5_000, "Online again after a feed read");
   }, 120_000);
 });
