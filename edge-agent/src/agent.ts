@@ -25,6 +25,7 @@ import { STALE_UPLOAD_MS, purgeStaleUploads } from "../../shared/registry/upload
 import { CHANGE_RETENTION_SECONDS } from "../../shared/domain/retention.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
 import { CertificateReloader, type SecureContextTarget } from "./certificate-reloader.js";
+import { withCertificateExpiry } from "./certificate-expiry.js";
 import { createChildrenHandler } from "./children.js";
 import { createLivenessHandler, createReadinessHandler } from "./health.js";
 import { lockDataFolder, type DataFolderLock } from "./data-folder-lock.js";
@@ -44,6 +45,7 @@ import { FsMetadataStore } from "./store/fs-metadata-store.js";
 import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
 import { SyncEngine } from "./sync/engine.js";
+import { RunProgress } from "./sync/run-progress.js";
 import { AGENT_VERSION } from "./version.js";
 import { RegistryHttpClient } from "../../shared/remote/http-client.js";
 import { describeProxy, proxyFor } from "../../shared/remote/proxy.js";
@@ -158,10 +160,13 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     userAgent: `connected-registry/${AGENT_VERSION}`,
     tokenWhenDenied: true,
   });
+  const runProgress = new RunProgress();
   const fetcher = new ContentFetcher(client, blobs, {
     concurrency: options.concurrency,
     acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
+    onDownloadPlanned: (size) => runProgress.downloadPlanned(size),
     onBytes: (n) => {
+      runProgress.bytesArrived(n);
       metrics.bytesFetched.inc(n);
       state.touch((s) => {
         s.progress.bytesFetched += n;
@@ -189,7 +194,13 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       if (!options.logLevel) log.setLevel(levelFromParent(configuration.logging));
     },
     disk,
-    usage: async () => ({ bytes: await blobs.totalBytes(), repositories: (await metadata.listRepositories({ limit: 10_000, after: undefined })).length }),
+    usage: async () => {
+      // The disk guard's figures: its walk of the content store is shared with the budget checks.
+      const { storedBytes, freeBytes } = await disk.diskStatus();
+      return { bytes: storedBytes, repositories: (await metadata.listRepositories({ limit: 10_000, after: undefined })).length, freeBytes };
+    },
+    runProgress,
+    localChanges: changes,
   });
   if (!options.logLevel && state.state.configuration) log.setLevel(levelFromParent(state.state.configuration.logging));
 
@@ -266,7 +277,19 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   }
   // Renewed certificate files are served without a restart (cert-manager, ACME clients).
   const reloader = options.tls
-    ? new CertificateReloader(host.server as unknown as SecureContextTarget, options.tls, options.tls, log, { checkIntervalSeconds: options.tls.checkIntervalSeconds })
+    ? new CertificateReloader(host.server as unknown as SecureContextTarget, options.tls, options.tls, log, {
+        checkIntervalSeconds: options.tls.checkIntervalSeconds,
+        onServing: (certificate) => {
+          const conditions = withCertificateExpiry(state.state.conditions, new Date(certificate.validTo), new Date());
+          // Checked at every poll: write only when it changed.
+          if (JSON.stringify(conditions) === JSON.stringify(state.state.conditions ?? [])) return;
+          void state
+            .update((s) => {
+              s.conditions = withCertificateExpiry(s.conditions, new Date(certificate.validTo), new Date());
+            })
+            .catch((error: unknown) => log.error("cannot record the certificate's expiry in the data folder", { error: errorText(error) }));
+        },
+      })
     : undefined;
   await reloader?.start();
   if (!options.tls) log.warn("serving plain HTTP (--http): credentials and content cross the network unencrypted; use --tls-cert/--tls-key outside a trusted network");

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
+import type { SyncTrigger } from "../../shared/domain/connected-registry/index.js";
 import type { EdgeConfiguration } from "../../shared/sync/configuration.js";
 import type { Condition } from "./conditions.js";
 import { readJsonFile, writeFileAtomic } from "./store/atomic-file.js";
@@ -62,6 +63,10 @@ export interface EdgeState {
   lastContactTime?: string;
   /** What is wrong now, by code (conditions.ts): shown in status and metrics, and sent to the parent. */
   conditions?: Condition[];
+  /** The last resync request (configuration.resync) this edge carried out with a full walk. */
+  lastResync?: string;
+  /** What started the current or last sync (initial, scheduled, manual, cursorExpired), for the status report. */
+  syncTrigger?: SyncTrigger;
   progress: SyncProgress;
   children: Record<string, ChildState>;
 }

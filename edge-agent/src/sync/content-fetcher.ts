@@ -33,6 +33,8 @@ export interface ContentFetcherOptions {
   acceptedMediaTypes: string[];
   /** Called with every chunk's size as blob bytes arrive (progress, tests). */
   onBytes?: (n: number) => void;
+  /** Called when a blob download starts, with its size when known (the progress's byte total). */
+  onDownloadPlanned?: (size: number | undefined) => void;
   log?: (message: string) => void;
   /** Delay before retry n (1-based); default 250 ms * 4^(n-1) (0.25, 1, 4, 16 s). */
   backoffMs?: (attempt: number) => number;
@@ -115,6 +117,8 @@ export class ContentFetcher {
     if ((await this.blobs.stat(digest)) !== undefined) return;
     const running = this.inFlight.get(digest);
     if (running) return running;
+    // Counted before waiting for a slot, so the progress's total covers queued downloads too.
+    this.options.onDownloadPlanned?.(size);
     const download = this.blobSlots
       .run(async () => {
         // Another download may have finished while this one waited for a slot.
