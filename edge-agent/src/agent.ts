@@ -25,6 +25,7 @@ import { STALE_UPLOAD_MS, purgeStaleUploads } from "../../shared/registry/upload
 import { CHANGE_RETENTION_SECONDS } from "../../shared/domain/retention.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
 import { CertificateReloader, type SecureContextTarget } from "./certificate-reloader.js";
+import { withCertificateExpiry } from "./certificate-expiry.js";
 import { createChildrenHandler } from "./children.js";
 import { createLivenessHandler, createReadinessHandler } from "./health.js";
 import { lockDataFolder, type DataFolderLock } from "./data-folder-lock.js";
@@ -35,12 +36,16 @@ import type { StartOptions } from "./options.js";
 import { refuseWritesWhenReadOnly } from "./read-only.js";
 import { StateFile } from "./state.js";
 import { statusView } from "./status.js";
+import { asDiskWriteError, BLOB_WRITES, CHANGE_LOG_WRITES, METADATA_WRITES, reportingWrites } from "./store/disk-errors.js";
+import { DiskGuard } from "./store/disk-guard.js";
+import { refuseUploadsWhenFull } from "./refuse-when-full.js";
 import { FsBlobStore } from "./store/fs-blob-store.js";
 import { FsChangeStore } from "./store/fs-change-store.js";
 import { FsMetadataStore } from "./store/fs-metadata-store.js";
 import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
 import { SyncEngine } from "./sync/engine.js";
+import { RunProgress } from "./sync/run-progress.js";
 import { AGENT_VERSION } from "./version.js";
 import { RegistryHttpClient } from "../../shared/remote/http-client.js";
 import { describeProxy, proxyFor } from "../../shared/remote/proxy.js";
@@ -62,6 +67,8 @@ export interface EdgeAgent {
   url: string;
   state: StateFile;
   metrics: Metrics;
+  /** The disk limits and the disk conditions (store/disk-guard.ts). */
+  disk: DiskGuard;
   stop(): Promise<void>;
 }
 
@@ -122,9 +129,21 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const authorizer = new TokenAuthorizer(directory, issuer, { loginServer: undefined, anonymousPull: false }, login);
 
   const metrics = new Metrics();
-  const blobs = new FsBlobStore(dataDir);
-  const metadata = new FsMetadataStore(join(dataDir, "metadata"));
-  const changeStore = await FsChangeStore.open(join(dataDir, "changes"));
+  const contentStore = new FsBlobStore(dataDir);
+  const disk = new DiskGuard({
+    dataDir,
+    ...(options.maxStorageBytes !== undefined ? { maxStorageBytes: options.maxStorageBytes } : {}),
+    ...(options.minFreeBytes !== undefined ? { minFreeBytes: options.minFreeBytes } : {}),
+    blobs: contentStore,
+    state,
+    metrics,
+    log,
+  });
+  // Writes the volume refuses (full, failing, read-only) become DISK_ERROR, not a generic failure.
+  state.onWrite = (error) => (error === undefined ? disk.succeeded("state") : void asDiskWriteError(error, "state", disk));
+  const blobs = reportingWrites(contentStore, BLOB_WRITES, "content", disk);
+  const metadata = reportingWrites(new FsMetadataStore(join(dataDir, "metadata")), METADATA_WRITES, "metadata", disk);
+  const changeStore = reportingWrites(await FsChangeStore.open(join(dataDir, "changes")), CHANGE_LOG_WRITES, "change-log", disk);
   const changes = new ChangeLog(changeStore, { graceMs: 30_000, log: (message) => log.warn(message) });
   const registry: RegistryContext = {
     metadata,
@@ -152,18 +171,22 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const bandwidth = new BandwidthLimit();
   followCap(bandwidth, options.maxBandwidth, state.state.configuration?.syncBandwidth, log);
   const window = new SyncWindow(hooks.now ?? (() => new Date()), () => state.state.configuration);
+  const runProgress = new RunProgress();
   const fetcher = new ContentFetcher(client, blobs, {
     bandwidth,
     window,
     concurrency: options.concurrency,
     acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
+    onDownloadPlanned: (size) => runProgress.downloadPlanned(size),
     onBytes: (n) => {
+      runProgress.bytesArrived(n);
       metrics.bytesFetched.inc(n);
       state.touch((s) => {
         s.progress.bytesFetched += n;
       });
     },
     log: (message) => log.debug(message),
+    room: disk,
   });
   const applier = new Applier(registry, fetcher, window);
   const upstream = new UpstreamPusher(registry, client, state, log, metrics, { bandwidth, window });
@@ -185,7 +208,14 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       followCap(bandwidth, options.maxBandwidth, configuration.syncBandwidth, log);
       if (!options.logLevel) log.setLevel(levelFromParent(configuration.logging));
     },
-    usage: async () => ({ bytes: await blobs.totalBytes(), repositories: (await metadata.listRepositories({ limit: 10_000, after: undefined })).length }),
+    disk,
+    usage: async () => {
+      // The disk guard's figures: its walk of the content store is shared with the budget checks.
+      const { storedBytes, freeBytes } = await disk.diskStatus();
+      return { bytes: storedBytes, repositories: (await metadata.listRepositories({ limit: 10_000, after: undefined })).length, freeBytes };
+    },
+    runProgress,
+    localChanges: changes,
   });
   if (!options.logLevel && state.state.configuration) log.setLevel(levelFromParent(state.state.configuration.logging));
 
@@ -196,7 +226,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       route: "v2/{*path}",
       // Every method: the engine answers 405 UNSUPPORTED naming what the resource allows.
       methods: ALL_METHODS,
-      handler: metrics.count("v2", refuseWritesWhenReadOnly(createV2Handler(registry, (message) => log.error(message)), mode, () => name)),
+      handler: metrics.count("v2", refuseWritesWhenReadOnly(refuseUploadsWhenFull(createV2Handler(registry, (message) => log.error(message)), disk, () => name), mode, () => name)),
       refuse: refuseV2,
       uploads: true,
     },
@@ -262,7 +292,19 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   }
   // Renewed certificate files are served without a restart (cert-manager, ACME clients).
   const reloader = options.tls
-    ? new CertificateReloader(host.server as unknown as SecureContextTarget, options.tls, options.tls, log, { checkIntervalSeconds: options.tls.checkIntervalSeconds })
+    ? new CertificateReloader(host.server as unknown as SecureContextTarget, options.tls, options.tls, log, {
+        checkIntervalSeconds: options.tls.checkIntervalSeconds,
+        onServing: (certificate) => {
+          const conditions = withCertificateExpiry(state.state.conditions, new Date(certificate.validTo), new Date());
+          // Checked at every poll: write only when it changed.
+          if (JSON.stringify(conditions) === JSON.stringify(state.state.conditions ?? [])) return;
+          void state
+            .update((s) => {
+              s.conditions = withCertificateExpiry(s.conditions, new Date(certificate.validTo), new Date());
+            })
+            .catch((error: unknown) => log.error("cannot record the certificate's expiry in the data folder", { error: errorText(error) }));
+        },
+      })
     : undefined;
   await reloader?.start();
   if (!options.tls) log.warn("serving plain HTTP (--http): credentials and content cross the network unencrypted; use --tls-cert/--tls-key outside a trusted network");
@@ -275,6 +317,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     url: host.url,
     state,
     metrics,
+    disk,
     stop: async () => {
       reloader?.stop();
       await engine.stop();

@@ -35,6 +35,8 @@ export interface CertificateReloaderOptions {
   checkIntervalSeconds: number;
   /** Renewals write the certificate and the key one after the other: wait this long after a change before reading. */
   settleMs?: number;
+  /** Called with the served certificate at start, after each renewal and at each periodic check (its expiry: certificate-expiry.ts). */
+  onServing?: (certificate: X509Certificate) => void;
 }
 
 export class CertificateReloader {
@@ -46,6 +48,7 @@ export class CertificateReloader {
   private refused: string | undefined;
   private lastStat = "";
   private checking: Promise<void> = Promise.resolve();
+  private servedCertificate: X509Certificate | undefined;
 
   constructor(
     private readonly server: SecureContextTarget,
@@ -55,9 +58,15 @@ export class CertificateReloader {
     private readonly options: CertificateReloaderOptions,
   ) {
     this.served = pairHash(initial.cert, initial.key);
+    try {
+      this.servedCertificate = new X509Certificate(initial.cert);
+    } catch {
+      // The listener refused a bad pair before this point; nothing to report on.
+    }
   }
 
   async start(): Promise<void> {
+    this.reportServing();
     this.lastStat = await this.statText();
     for (const folder of new Set([dirname(this.files.certPath), dirname(this.files.keyPath)])) {
       try {
@@ -91,7 +100,12 @@ export class CertificateReloader {
     this.settleTimer.unref();
   }
 
+  private reportServing(): void {
+    if (this.servedCertificate) this.options.onServing?.(this.servedCertificate);
+  }
+
   private async poll(): Promise<void> {
+    this.reportServing();
     const now = await this.statText();
     if (now === this.lastStat) return;
     this.lastStat = now;
@@ -139,7 +153,9 @@ export class CertificateReloader {
     }
     this.server.setSecureContext({ cert, key });
     this.served = hash;
+    this.servedCertificate = certificate;
     this.refused = undefined;
+    this.reportServing();
     this.log.info("serving a renewed TLS certificate", {
       subject: certificate.subject,
       fingerprint256: certificate.fingerprint256,

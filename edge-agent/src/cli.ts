@@ -17,6 +17,7 @@ const USAGE = `usage:
                            [--sync-interval SECONDS] [--concurrency N]
                            [--headers-timeout SECONDS] [--request-timeout SECONDS]
                            [--body-idle-timeout SECONDS] [--max-uploads-per-client N]
+                           [--max-storage SIZE] [--min-free-space SIZE]
   connected-registry status [--data DIR] [--output json]
   connected-registry --version
 The connection string may also come from CONNECTED_REGISTRY_CONNECTION_STRING, a file named by

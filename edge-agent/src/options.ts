@@ -11,7 +11,7 @@ import { parseConnectionString, type ConnectionSettings } from "../../shared/dom
 import { HTTP_LIMIT_DEFAULTS, headersFitRequest, httpLimitFields, httpLimits, type HttpLimits } from "../../shared/http/limits.js";
 import { LOGIN_LIMIT_DEFAULTS, loginLimitFields } from "../../shared/auth/login-limits.js";
 import { ProxySettingsError, proxyFromEnvironment, type ProxySettings } from "../../shared/remote/proxy.js";
-import { parseBandwidth } from "../../shared/domain/quantities.js";
+import { parseBandwidth, parseSize } from "../../shared/domain/quantities.js";
 import { readConnectionSource } from "./connection-source.js";
 import { LOG_THRESHOLDS, type LogThreshold } from "./log.js";
 
@@ -38,6 +38,10 @@ export interface StartOptions {
   logins: LoginLimits;
   /** The most the sync may use, in bytes per second (--max-bandwidth); the resource's syncBandwidth may set it lower. */
   maxBandwidth?: number;
+  /** The content store's budget in bytes (--max-storage); none when not given (store/disk-guard.ts). */
+  maxStorageBytes?: number;
+  /** Free bytes the volume must keep (--min-free-space); undefined: 5% of the volume, at most 1 GiB. */
+  minFreeBytes?: number;
 }
 
 export interface LoginLimits {
@@ -100,6 +104,8 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "password-check-workers": { type: "string" },
       "tls-check-interval": { type: "string" },
       "max-bandwidth": { type: "string" },
+      "max-storage": { type: "string" },
+      "min-free-space": { type: "string" },
     },
   });
   const problems: string[] = [];
@@ -168,6 +174,8 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
   const bandwidthText = values["max-bandwidth"] ?? (env.CONNECTED_REGISTRY_MAX_BANDWIDTH || undefined);
   const bandwidth = bandwidthText === undefined ? undefined : parseBandwidth(bandwidthText);
   if (bandwidth && !bandwidth.ok) problems.push(`--max-bandwidth: ${bandwidth.problem}`);
+  const maxStorageBytes = sizeOption("--max-storage", values["max-storage"] ?? (env.CONNECTED_REGISTRY_MAX_STORAGE || undefined), problems);
+  const minFreeBytes = sizeOption("--min-free-space", values["min-free-space"] ?? (env.CONNECTED_REGISTRY_MIN_FREE_SPACE || undefined), problems, { zero: true });
 
   if (problems.length > 0 || !connection || !parsedNumbers.success || !limitSeconds) throw new OptionsError(problems.join("\n"));
   return {
@@ -191,6 +199,8 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       passwordCheckWorkers: parsedNumbers.data.passwordCheckWorkers,
     },
     ...(bandwidth?.ok ? { maxBandwidth: bandwidth.value } : {}),
+    ...(maxStorageBytes !== undefined ? { maxStorageBytes } : {}),
+    ...(minFreeBytes !== undefined ? { minFreeBytes } : {}),
   };
 }
 
@@ -206,4 +216,13 @@ async function readPem(path: string, flag: string, problems: string[]): Promise<
     problems.push(`${flag}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
     return Buffer.alloc(0);
   }
+}
+
+/** A size flag (parseSize); `zero` allows "0" (a floor turned off). */
+function sizeOption(flag: string, text: string | undefined, problems: string[], options: { zero?: boolean } = {}): number | undefined {
+  if (text === undefined) return undefined;
+  if (options.zero && /^\s*0+(\.0+)?\s*([KMGT]i?B|B)?\s*$/i.test(text)) return 0;
+  const parsed = parseSize(text);
+  if (!parsed.ok) problems.push(`${flag}: ${parsed.problem}`);
+  return parsed.ok ? parsed.value : undefined;
 }

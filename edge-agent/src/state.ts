@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
+import type { SyncTrigger } from "../../shared/domain/connected-registry/index.js";
 import type { EdgeConfiguration } from "../../shared/sync/configuration.js";
 import type { Condition } from "./conditions.js";
 import { readJsonFile, writeFileAtomic } from "./store/atomic-file.js";
@@ -51,7 +52,7 @@ export interface EdgeState {
   cursor?: string;
   /** The cursor a full sync in progress started from; a restart continues that full sync (sync/walk-position.ts). */
   fullSyncFrom?: string;
-  /** Repositories the full sync in progress has finished: not walked again when it resumes (sync/walk-position.ts). */
+  /** Repositories the full sync (or resync walk) in progress has finished: not walked again when it resumes (sync/walk-position.ts). */
   fullSyncWalked?: { basis: string; repositories: string[] };
   /** The walk of one repository in progress, and the tags it applied (sync/walk-position.ts). */
   walkPosition?: { repository: string; basis: string; tagsDone: string[] };
@@ -68,6 +69,10 @@ export interface EdgeState {
   lastContactTime?: string;
   /** What is wrong now, by code (conditions.ts): shown in status and metrics, and sent to the parent. */
   conditions?: Condition[];
+  /** The last resync request (configuration.resync) this edge carried out with a full walk. */
+  lastResync?: string;
+  /** What started the current or last sync (initial, scheduled, manual, cursorExpired), for the status report. */
+  syncTrigger?: SyncTrigger;
   progress: SyncProgress;
   children: Record<string, ChildState>;
 }
@@ -91,6 +96,8 @@ export async function readState(dataDir: string): Promise<EdgeState | undefined>
 export class StateFile {
   private writing: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | undefined;
+  /** Told how each write ended (undefined: written); the disk guard keeps DISK_ERROR with it. */
+  onWrite: ((error: unknown) => void) | undefined;
 
   private constructor(
     private readonly path: string,
@@ -135,7 +142,16 @@ export class StateFile {
     // Writes are serialised so an older snapshot never lands after a newer one.
     const snapshot = JSON.stringify(this.current, null, 2);
     // The configuration holds password verifiers: readable by the agent's user only.
-    this.writing = this.writing.catch(() => {}).then(() => writeFileAtomic(this.path, snapshot, 0o600));
+    this.writing = this.writing
+      .catch(() => {})
+      .then(() => writeFileAtomic(this.path, snapshot, 0o600))
+      .then(
+        () => this.onWrite?.(undefined),
+        (error: unknown) => {
+          this.onWrite?.(error);
+          throw error;
+        },
+      );
     return this.writing;
   }
 }

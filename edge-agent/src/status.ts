@@ -28,6 +28,7 @@ export function statusView(state: EdgeState, options: { names: boolean }): Recor
     lastContactTime: state.lastContactTime,
     lastError: state.lastError,
     failedItems: (state.failedItems ?? []).map(({ repository, tag, digest, error, since }) => ({ repository, tag, digest, error, since })),
+    conditions: state.conditions ?? [],
     progress: state.progress,
   };
 }

@@ -1,5 +1,5 @@
 /**
- * `connected-registry create|update|show|list|delete|deactivate|get-settings|list-client-tokens`
+ * `connected-registry create|update|show|list|delete|deactivate|resync|get-settings|list-client-tokens`
  * and `connected-registry permissions update`, as `az acr connected-registry` (without
  * `--registry`: the endpoint is the registry).
  */
@@ -10,6 +10,7 @@ import { UsageError } from "./errors.js";
 import type { ConnectedRegistrySettings, ConnectedRegistryView } from "../../shared/admin/connected-registries.js";
 import { renderDetails, renderTable } from "./table.js";
 import { renderTokens, type Token } from "./tokens.js";
+import { lagText, progressText, statusCodes, statusDetailLines, usageText } from "./edge-report.js";
 
 /** What the management API answers for a connected registry (its own view type, so the two cannot drift). */
 export type ConnectedRegistry = ConnectedRegistryView;
@@ -19,6 +20,9 @@ const yes: FlagSpec = { name: "yes", short: "y", kind: "boolean", help: "accepte
 const schedule: FlagSpec = { name: "sync-schedule", short: "s", kind: "string", value: "CRON", help: 'when to sync: 5-field cron in UTC (default "* * * * *": continuously)' };
 const window: FlagSpec = { name: "sync-window", short: "w", kind: "string", value: "DURATION", help: "how long each scheduled sync may run, ISO 8601 (PT1H to P7D); needed with a schedule that is not continuous" };
 const ttl: FlagSpec = { name: "sync-message-ttl", kind: "string", value: "DURATION", help: "how long sync messages live, ISO 8601 (P1D to P90D, default P2D)" };
+const gcEnabled: FlagSpec = { name: "gc-enabled", kind: "string", choices: ["true", "false"], value: "true|false", help: "whether the edge collects garbage (default true)" };
+const gcSchedule: FlagSpec = { name: "gc-schedule", kind: "string", value: "CRON", help: 'when the edge collects garbage: 5-field cron in UTC (default "0 3 * * *")' };
+const syncBandwidth: FlagSpec = { name: "sync-bandwidth", kind: "string", value: "RATE", help: 'the most the edge may use for syncing, such as 20Mbps or 5MB/s (default: no cap)' };
 const logLevel: FlagSpec = { name: "log-level", kind: "string", choices: LOGGING_LEVELS, value: "LEVEL", help: `the edge agent's log level: ${LOGGING_LEVELS.join(", ")}` };
 
 export function renderConnectedRegistry(registry: ConnectedRegistry): string {
@@ -36,11 +40,19 @@ export function renderConnectedRegistry(registry: ConnectedRegistry): string {
     ["Message TTL", registry.messageTtl],
     ["Log level", registry.logging],
     ["Notifications", registry.notifications],
+    ["Garbage collection", registry.garbageCollection ? `${registry.garbageCollection.enabled ? "enabled" : "disabled"}, schedule ${registry.garbageCollection.schedule}` : null],
+    ["Sync bandwidth", registry.syncBandwidth ?? "no cap"],
+    ["Resync requested", registry.resync],
     ["Login server", registry.loginServer ? `${registry.loginServer.tls ? "https" : "http"}://${registry.loginServer.host}` : null],
     ["Version", registry.version],
     ["Last activity", registry.lastActivityTime],
     ["Last sync", registry.lastSyncTime],
-    ["Status details", (registry.statusDetails ?? []).map((d) => `${d.timestamp} ${d.type} ${d.code}: ${d.description}`)],
+    ["Last sync trigger", registry.lastSyncTrigger],
+    ["Sync progress", progressText(registry)],
+    ["Usage", usageText(registry)],
+    ["Lag", lagText(registry)],
+    ["Status codes", statusCodes(registry)],
+    ["Status details", statusDetailLines(registry)],
     ["Created", registry.creationDate],
     ["Updated", registry.updatedAt],
   ]);
@@ -56,6 +68,11 @@ export function renderConnectedRegistries(registries: ConnectedRegistry[]): stri
       { header: "PARENT", value: (r) => r.parent },
       { header: "REPOSITORIES", value: (r) => r.repositories },
       { header: "LAST SYNC", value: (r) => r.lastSyncTime },
+      { header: "TRIGGER", value: (r) => r.lastSyncTrigger },
+      { header: "PROGRESS", value: (r) => (r.syncProgress ? `${r.syncProgress.objectsDone}/${r.syncProgress.objectsTotal}` : null) },
+      { header: "USAGE", value: (r) => usageText(r) },
+      { header: "LAG", value: (r) => lagText(r) },
+      { header: "CODES", value: (r) => statusCodes(r) },
     ],
     registries,
   );
@@ -77,11 +94,12 @@ function updateBody(ctx: CommandContext, current: () => Promise<ConnectedRegistr
   if (remove) body.removeClientTokens = remove;
   const level = f.string("log-level");
   if (level !== undefined) body.logging = level;
+  Object.assign(body, maintenanceBody(ctx));
   const addNotifications = f.list("add-notifications");
   const removeNotifications = f.list("remove-notifications");
   if (Object.keys(body).length === 0 && !addNotifications && !removeNotifications) {
     throw new UsageError(
-      "nothing to update: give --sync-schedule, --sync-window, --sync-message-ttl, --add-client-tokens, --remove-client-tokens, --log-level, --add-notifications or --remove-notifications",
+      "nothing to update: give --sync-schedule, --sync-window, --sync-message-ttl, --add-client-tokens, --remove-client-tokens, --log-level, --add-notifications, --remove-notifications, --gc-enabled, --gc-schedule or --sync-bandwidth",
       f.command,
     );
   }
@@ -91,6 +109,20 @@ function updateBody(ctx: CommandContext, current: () => Promise<ConnectedRegistr
     const kept = registry.notifications.filter((n) => !(removeNotifications ?? []).includes(n));
     return { ...body, notifications: [...kept, ...(addNotifications ?? []).filter((n) => !kept.includes(n))] };
   });
+}
+
+/** --gc-enabled, --gc-schedule and --sync-bandwidth as the API's fields; `--sync-bandwidth ""` (or none) removes the cap. */
+function maintenanceBody(ctx: CommandContext): Record<string, unknown> {
+  const f = ctx.flags;
+  const body: Record<string, unknown> = {};
+  const enabled = f.string("gc-enabled");
+  const gcScheduleValue = f.string("gc-schedule");
+  if (enabled !== undefined || gcScheduleValue !== undefined) {
+    body.garbageCollection = { ...(enabled !== undefined ? { enabled: enabled === "true" } : {}), ...(gcScheduleValue !== undefined ? { schedule: gcScheduleValue } : {}) };
+  }
+  const bandwidth = f.string("sync-bandwidth");
+  if (bandwidth !== undefined) body.syncBandwidth = bandwidth.trim() === "" || bandwidth.trim().toLowerCase() === "none" ? null : bandwidth;
+  return body;
 }
 
 export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
@@ -110,6 +142,9 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
       { name: "client-tokens", kind: "list", value: "TOKEN...", help: "tokens clients use at the edge (at most 20)" },
       logLevel,
       { name: "notifications", kind: "list", value: "REPOSITORY:TAG:ACTION...", help: "e.g. hello-world:latest:push" },
+      gcEnabled,
+      gcSchedule,
+      syncBandwidth,
     ],
     examples: ["registry-admin connected-registry create --name factory1 --mode ReadOnly --repository hello-world --client-tokens shopfloor"],
     run: async (ctx) => {
@@ -129,7 +164,7 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
         ["logging", f.string("log-level")],
         ["notifications", f.list("notifications")],
       ];
-      const body = { name: f.requiredString("name"), ...Object.fromEntries(optional.filter(([, value]) => value !== undefined)) };
+      const body = { name: f.requiredString("name"), ...Object.fromEntries(optional.filter(([, value]) => value !== undefined)), ...maintenanceBody(ctx) };
       const created = await ctx.management().call<ConnectedRegistry>("POST", "connectedRegistries", body);
       ctx.print(created, () => renderConnectedRegistry(created));
     },
@@ -148,6 +183,9 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
       logLevel,
       { name: "add-notifications", kind: "list", value: "REPOSITORY:TAG:ACTION...", help: "notifications to add" },
       { name: "remove-notifications", kind: "list", value: "REPOSITORY:TAG:ACTION...", help: "notifications to remove" },
+      gcEnabled,
+      gcSchedule,
+      { ...syncBandwidth, help: `${syncBandwidth.help}; "" or none removes the cap` },
     ],
     examples: ['registry-admin connected-registry update --name factory1 --sync-schedule "0 2 * * *" --sync-window PT4H --add-client-tokens line2'],
     run: async (ctx) => {
@@ -203,6 +241,17 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
     flags: [name, yes],
     run: async (ctx) => {
       const registry = await ctx.management().call<ConnectedRegistry>("POST", `connectedRegistries/${segment(ctx.flags.requiredString("name"))}/deactivate`);
+      ctx.print(registry, () => renderConnectedRegistry(registry));
+    },
+  },
+  {
+    path: ["connected-registry", "resync"],
+    summary: "Make the edge run a full sync (walk every repository) at its next contact.",
+    credentials: "admin",
+    flags: [name, yes],
+    examples: ["registry-admin connected-registry resync --name factory1"],
+    run: async (ctx) => {
+      const registry = await ctx.management().call<ConnectedRegistry>("POST", `connectedRegistries/${segment(ctx.flags.requiredString("name"))}/resync`);
       ctx.print(registry, () => renderConnectedRegistry(registry));
     },
   },

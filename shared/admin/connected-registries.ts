@@ -7,6 +7,7 @@
  * A registry's sync scope map is the scope map of its sync token, looked up when needed,
  * so re-pointing the token (a token update) is followed.
  */
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import {
   DEFAULT_CONNECTED_REGISTRY_MODE,
@@ -16,20 +17,25 @@ import {
   actionsToStripFromAncestor,
   ancestorsOf,
   applyClientTokenChanges,
+  changeGarbageCollection,
+  checkSyncBandwidth,
   childrenOf,
   connectedRegistryModeSchema,
   connectedRegistryNameSchema,
   connectionStateSchema,
   descendantsOf,
   formatConnectionString,
+  garbageCollectionOf,
   gatewayActionsFor,
   loggingLevelSchema,
   repositoryActionsFor,
+  syncBandwidthOf,
   syncScopeMapActions,
   validateClientTokens,
   validateParent,
   validateSyncRepositories,
   validateSyncSettings,
+  type GarbageCollectionSettings,
   type Hierarchy,
   type SyncScope,
 } from "../domain/connected-registry/index.js";
@@ -47,6 +53,9 @@ const notificationSchema = z.string().refine((text) => /^[^:\s]+(:[^\s]+)?:(push
   error: (issue) => `"${String(issue.input)}" is not a notification: use <repository>:<tag or digest>:<push|delete|*>, such as hello-world:latest:push`,
 });
 
+/** Each field optional: what is left out keeps its current value (or the default, on create). */
+const garbageCollectionInputSchema = z.object({ enabled: z.boolean().optional(), schedule: z.string().optional() }).strict();
+
 export const createConnectedRegistrySchema = z
   .object({
     name: connectedRegistryNameSchema,
@@ -60,6 +69,9 @@ export const createConnectedRegistrySchema = z
     clientTokens: z.array(tokenReferenceSchema).default([]),
     logging: loggingLevelSchema.default(DEFAULT_LOGGING_LEVEL),
     notifications: z.array(notificationSchema).default([]),
+    garbageCollection: garbageCollectionInputSchema.optional(),
+    /** Such as "20Mbps" or "5MB/s" (parseBandwidth); null or absent for no cap. */
+    syncBandwidth: z.string().nullable().optional(),
   })
   .refine((input) => (input.repositories === undefined) !== (input.syncToken === undefined), {
     message:
@@ -75,6 +87,9 @@ export const updateConnectedRegistrySchema = z.object({
   removeClientTokens: z.array(tokenReferenceSchema).optional(),
   logging: loggingLevelSchema.optional(),
   notifications: z.array(notificationSchema).optional(),
+  garbageCollection: garbageCollectionInputSchema.optional(),
+  /** null removes the cap. */
+  syncBandwidth: z.string().nullable().optional(),
 });
 
 export const listConnectedRegistriesSchema = z.object({
@@ -119,12 +134,21 @@ export interface ConnectedRegistryView {
   messageTtl: string;
   logging: ConnectedRegistryRecord["logging"];
   notifications: string[];
+  garbageCollection: GarbageCollectionSettings;
+  syncBandwidth: string | null;
+  /** The latest resync request id, or null when none was made. */
+  resync: string | null;
   connectionState: ConnectedRegistryRecord["connectionState"];
   activation: { status: ConnectedRegistryRecord["activation"]["status"] };
   lastActivityTime: string | null;
   lastSyncTime: string | null;
   loginServer: { host: string; tls: boolean } | null;
   version: string | null;
+  /** As the edge last reported them (null until it has). */
+  syncProgress: ConnectedRegistryRecord["syncProgress"] | null;
+  usage: ConnectedRegistryRecord["usage"] | null;
+  lag: ConnectedRegistryRecord["lag"] | null;
+  lastSyncTrigger: ConnectedRegistryRecord["lastSyncTrigger"] | null;
   statusDetails: ConnectedRegistryRecord["statusDetails"];
   creationDate: string;
   updatedAt: string;
@@ -150,6 +174,7 @@ export class ConnectedRegistryService {
   async create(input: z.infer<typeof createConnectedRegistrySchema>): Promise<ConnectedRegistryView> {
     const settings = validateSyncSettings({ schedule: input.schedule, syncWindow: input.syncWindow, messageTtl: input.messageTtl });
     if (!settings.ok) throw badRequest(settings.message);
+    const maintenance = checkMaintenance(undefined, input);
     const clientTokens = validateClientTokens(input.clientTokens);
     if (!clientTokens.ok) throw clientTokenError(clientTokens.message, input.clientTokens.length);
     await this.requireTokens(clientTokens.clientTokens, "client token");
@@ -208,6 +233,8 @@ export class ConnectedRegistryService {
         messageTtl: settings.settings.messageTtl,
         logging: input.logging,
         notifications: input.notifications,
+        garbageCollection: maintenance.garbageCollection,
+        syncBandwidth: maintenance.syncBandwidth,
         connectionState: "Offline",
         activation: { status: "Inactive" },
         statusDetails: [],
@@ -237,6 +264,7 @@ export class ConnectedRegistryService {
           messageTtl: input.messageTtl ?? current.messageTtl,
         });
         if (!settings.ok) throw badRequest(settings.message);
+        const maintenance = checkMaintenance(current, input);
         const clientTokens = applyClientTokenChanges(current.clientTokens, input);
         if (!clientTokens.ok) throw clientTokenError(clientTokens.message, new Set([...current.clientTokens, ...(input.addClientTokens ?? [])]).size);
         const { syncWindow: _oldWindow, ...rest } = current;
@@ -246,6 +274,8 @@ export class ConnectedRegistryService {
           ...(settings.settings.syncWindow !== undefined ? { syncWindow: settings.settings.syncWindow } : {}),
           messageTtl: settings.settings.messageTtl,
           clientTokens: clientTokens.clientTokens,
+          garbageCollection: maintenance.garbageCollection,
+          syncBandwidth: maintenance.syncBandwidth,
           ...(input.logging !== undefined ? { logging: input.logging } : {}),
           ...(input.notifications !== undefined ? { notifications: [...new Set(input.notifications)] } : {}),
         };
@@ -271,6 +301,16 @@ export class ConnectedRegistryService {
   /** Back to Inactive: the running edge is refused at its next sync call and must activate again. */
   async deactivate(name: string): Promise<ConnectedRegistryView> {
     return view(await this.change(name, (current) => ({ ...current, activation: { status: "Inactive" } })));
+  }
+
+  /**
+   * Asks the edge for a full sync at its next contact: a new request id goes into its
+   * configuration (`resync`), so the configuration version changes and the edge re-reads it.
+   */
+  async resync(name: string): Promise<ConnectedRegistryView> {
+    // Time first, so ids sort in request order when someone reads them side by side with logs.
+    const id = `${new Date().toISOString().replace(/[-:.]/g, "")}-${randomBytes(4).toString("hex")}`;
+    return view(await this.change(name, (current) => ({ ...current, resync: id })));
   }
 
   async delete(name: string, options: { cleanup: boolean }): Promise<void> {
@@ -467,6 +507,18 @@ function clientTokenError(message: string, wouldHave: number): AdminError {
   return wouldHave > MAX_CLIENT_TOKENS ? new AdminError(409, "QuotaExceeded", `${message} (clientTokensPerConnectedRegistry)`) : badRequest(message);
 }
 
+/** The garbage-collection and bandwidth settings after a create or update, checked (400 naming the bad one). */
+function checkMaintenance(
+  current: ConnectedRegistryRecord | undefined,
+  input: { garbageCollection?: { enabled?: boolean; schedule?: string } | undefined; syncBandwidth?: string | null | undefined },
+): { garbageCollection: GarbageCollectionSettings; syncBandwidth: string | null } {
+  const garbageCollection = changeGarbageCollection(current?.garbageCollection, input.garbageCollection ?? {});
+  if (!garbageCollection.ok) throw badRequest(garbageCollection.message);
+  const syncBandwidth = checkSyncBandwidth(input.syncBandwidth === undefined ? syncBandwidthOf(current?.syncBandwidth) : input.syncBandwidth);
+  if (!syncBandwidth.ok) throw badRequest(syncBandwidth.message);
+  return { garbageCollection: garbageCollection.value, syncBandwidth: syncBandwidth.value };
+}
+
 function view(record: ConnectedRegistryRecord): ConnectedRegistryView {
   return {
     name: record.name,
@@ -480,12 +532,19 @@ function view(record: ConnectedRegistryRecord): ConnectedRegistryView {
     messageTtl: record.messageTtl,
     logging: record.logging,
     notifications: record.notifications,
+    garbageCollection: garbageCollectionOf(record.garbageCollection),
+    syncBandwidth: syncBandwidthOf(record.syncBandwidth),
+    resync: record.resync ?? null,
     connectionState: record.connectionState,
     activation: { status: record.activation.status },
     lastActivityTime: record.lastActivityTime ?? null,
     lastSyncTime: record.lastSyncTime ?? null,
     loginServer: record.loginServer ?? null,
     version: record.agentVersion ?? null,
+    syncProgress: record.syncProgress ?? null,
+    usage: record.usage ?? null,
+    lag: record.lag ?? null,
+    lastSyncTrigger: record.lastSyncTrigger ?? null,
     statusDetails: record.statusDetails,
     creationDate: record.createdAt,
     updatedAt: record.updatedAt,

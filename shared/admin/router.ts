@@ -136,6 +136,10 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       methods: { POST: async (_request, [name]) => adminJson(200, await connectedRegistries.deactivate(name!)) },
     },
     {
+      pattern: /^connectedRegistries\/([^/]+)\/resync$/, names: CONNECTED_REGISTRY,
+      methods: { POST: async (_request, [name]) => adminJson(200, await connectedRegistries.resync(name!)) },
+    },
+    {
       pattern: /^connectedRegistries\/([^/]+)\/clientTokens$/, names: CONNECTED_REGISTRY,
       methods: { GET: async (_request, [name]) => adminJson(200, { value: await connectedRegistries.listClientTokens(name!) }) },
     },

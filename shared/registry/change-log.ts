@@ -48,6 +48,8 @@ export interface PositionedPage {
   entries: FeedEntry[];
   position: LogPosition;
   more: boolean;
+  /** The log's last number when this page was read (numbers handed out but not yet written count). */
+  head: number;
 }
 
 /** Why a position does not belong to the log's history any more. */
@@ -134,7 +136,7 @@ export class ChangeLog {
     }
     const page = await this.readKnowing(head.seq, position.seq, limit);
     const settled = page.settled === position.seq ? position : { epoch: head.epoch, seq: page.settled, ...optional(page.settledFingerprint) };
-    return { entries: page.entries, position: settled, more: page.more };
+    return { entries: page.entries, position: settled, more: page.more, head: head.seq };
   }
 
   /**

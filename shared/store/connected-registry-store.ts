@@ -3,7 +3,17 @@
  * replaced only if unchanged since it was read, so read-change-write updates (the
  * 20-client-token limit among them) hold under concurrent requests.
  */
-import type { ActivationStatus, ConnectedRegistryMode, ConnectionState, LoggingLevel } from "../domain/connected-registry/index.js";
+import type {
+  ActivationStatus,
+  ConnectedRegistryMode,
+  ConnectionState,
+  EdgeUsageReport,
+  GarbageCollectionSettings,
+  LoggingLevel,
+  SyncLagReport,
+  SyncProgressReport,
+  SyncTrigger,
+} from "../domain/connected-registry/index.js";
 
 export interface ConnectedRegistryRecord {
   name: string;
@@ -31,7 +41,18 @@ export interface ConnectedRegistryRecord {
   loginServer?: { host: string; tls: boolean };
   /** The edge agent's version, reported in the handshake. */
   agentVersion?: string;
-  statusDetails: Array<{ type: string; code: string; description: string; timestamp: string }>;
+  /** Absent on records made before the setting: the default applies (domain/connected-registry/edge-maintenance.ts). */
+  garbageCollection?: GarbageCollectionSettings;
+  /** The sync bandwidth cap as the operator wrote it; absent or null for none. */
+  syncBandwidth?: string | null;
+  /** The latest resync request id (`connected-registry resync`); the edge runs a full sync when it changes. */
+  resync?: string;
+  /** From the edge's status reports (docs/sync-protocol.md, section 6): how far the running sync is, disk usage, lag, what started the last sync. */
+  syncProgress?: SyncProgressReport;
+  usage?: EdgeUsageReport;
+  lag?: SyncLagReport;
+  lastSyncTrigger?: SyncTrigger;
+  statusDetails: Array<{ type: string; code: string; description: string; timestamp: string; correlationId?: string }>;
   createdAt: string;
   updatedAt: string;
   /** Opaque concurrency token for `replace`. */

@@ -5,6 +5,7 @@
  * stores; no password ever travels.
  */
 import { createHash } from "node:crypto";
+import { garbageCollectionOf, syncBandwidthOf } from "../domain/connected-registry/index.js";
 import { SYSTEM_SCOPE_MAPS, isSystemScopeMap } from "../domain/identity-names.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import type { IdentityStore, TokenRecord } from "../store/identity-store.js";
@@ -60,6 +61,10 @@ export async function configurationOf(record: ConnectedRegistryRecord, registrie
     syncWindow: record.syncWindow ?? null,
     messageTtl: record.messageTtl,
     logging: record.logging,
+    // Part of the version: changing any of them makes the edge read the configuration again.
+    garbageCollection: garbageCollectionOf(record.garbageCollection),
+    syncBandwidth: syncBandwidthOf(record.syncBandwidth),
+    resync: record.resync ?? null,
     children: childViews,
     clientTokens,
   };

@@ -14,7 +14,9 @@ import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/c
 import type { IdentityStore } from "../store/identity-store.js";
 import { retryOnConflict } from "../store/optimistic-update.js";
 import { InvalidBodyError, readJson } from "../http/json-body.js";
+import { edgeStatusReportSchema } from "../domain/connected-registry/index.js";
 import { configurationOf } from "./configuration.js";
+import { recordStatusReport } from "./status-report.js";
 import { encodeCursor } from "./cursor.js";
 import { readFeedPage } from "./feed-page.js";
 import { SyncError, syncErrorResponse, syncJson } from "./errors.js";
@@ -40,15 +42,11 @@ const activateSchema = z.object({
   loginServer: z.object({ host: z.string().min(1).max(300).regex(/^[A-Za-z0-9.:[\]-]+$/, "must be host or host:port"), tls: z.boolean() }).optional(),
 });
 
-const statusSchema = z.object({
-  instanceId: z.string(),
-  state: z.enum(["Online", "Syncing"]),
-  lastSyncTime: z.iso.datetime({ offset: true }).optional(),
-  lastError: z.string().max(2000).optional(),
-  /** Objects the edge skipped because they could not be synced (it goes on with the rest). */
-  failures: z.array(z.object({ item: z.string().max(600), error: z.string().max(1000), since: z.string().max(40).optional() })).max(50).optional(),
-  usage: z.object({ bytes: z.number().nonnegative(), repositories: z.number().int().nonnegative() }).optional(),
-});
+/**
+ * A feed read counts as the edge's activity (an edge reading its feed is online, whatever its
+ * heartbeats), but an idle edge polls every few seconds: the record is written at most this often.
+ */
+export const FEED_ACTIVITY_WRITE_MS = 60_000;
 
 export interface SyncServices {
   registries: ConnectedRegistryStore;
@@ -155,25 +153,34 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
       limit: Math.min(limitParam, MAX_FEED_PAGE),
       now: now(),
     });
+    await noteFeedActivity(record);
     return syncJson(200, { ...page, configurationVersion: await configurationVersion(record) });
+  }
+
+  /** Refreshes lastActivityTime (and brings an Offline edge back Online) at most every FEED_ACTIVITY_WRITE_MS. */
+  async function noteFeedActivity(record: ConnectedRegistryRecord): Promise<void> {
+    const lastHeard = record.lastActivityTime ? Date.parse(record.lastActivityTime) : 0;
+    if (now() - lastHeard < FEED_ACTIVITY_WRITE_MS && record.connectionState !== "Offline") return;
+    const timestamp = new Date(now()).toISOString();
+    try {
+      await change(record.name, (current) => ({
+        ...current,
+        lastActivityTime: timestamp,
+        ...(current.connectionState === "Offline" ? { connectionState: "Online" as const } : {}),
+      }));
+    } catch (error) {
+      // The page is the answer; a busy record only delays the activity mark to the next read.
+      log(`sync: could not record feed activity of ${record.name}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   async function status(request: HandlerRequest, name: string): Promise<HandlerResponse> {
     await authorize(request, name, "message_write");
-    const input = await readJson(request.body, statusSchema);
+    const input = await readJson(request.body, edgeStatusReportSchema);
     const timestamp = new Date(now()).toISOString();
     const record = await change(name, (current) => {
       requireActiveInstance(current, input.instanceId);
-      return {
-        ...current,
-        lastActivityTime: timestamp,
-        connectionState: input.lastError || input.failures?.length ? "Unhealthy" : input.state,
-        ...(input.lastSyncTime ? { lastSyncTime: input.lastSyncTime } : {}),
-        statusDetails: [
-          ...(input.lastError ? [{ type: "sync", code: "SyncFailed", description: input.lastError, timestamp }] : []),
-          ...(input.failures ?? []).map((failure) => ({ type: "sync", code: "ObjectSkipped", description: `${failure.item} could not be synced: ${failure.error}`, timestamp: failure.since ?? timestamp })),
-        ],
-      };
+      return recordStatusReport(current, input, timestamp);
     });
     return syncJson(200, { connectionState: record.connectionState, lastActivityTime: record.lastActivityTime });
   }

@@ -61,4 +61,22 @@ describe("WalkPosition", () => {
     walk.tagDone("b", "v9");
     expect([...walk.resume("b")]).toEqual(["v9"]);
   });
+
+  it("keeps an operator's resync walk apart: resumed for the same request, ignored for a new one", async () => {
+    const { state } = await freshState();
+    await state.update((s) => {
+      s.cursor = "cursor-1";
+      s.configuration = { resync: "request-1" } as unknown as NonNullable<typeof s.configuration>;
+    });
+    const walk = new WalkPosition(state);
+    await walk.repositoryWalked("a");
+    walk.tagDone("b", "v1");
+    expect([...walk.walkedRepositories()]).toEqual(["a"]);
+    expect([...walk.resume("b")]).toEqual(["v1"]);
+    await state.update((s) => {
+      s.configuration = { resync: "request-2" } as unknown as NonNullable<typeof s.configuration>;
+    });
+    expect(walk.walkedRepositories().size).toBe(0);
+    expect(walk.resume("b").size).toBe(0);
+  });
 });

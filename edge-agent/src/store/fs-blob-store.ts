@@ -322,13 +322,14 @@ export class FsBlobStore implements BlobStore {
     try {
       for (const source of sources) await writeAll(handle, await openStaged(source));
       await handle.sync();
-    } catch (error) {
       await handle.close();
+      await rename(temp, destination);
+    } catch (error) {
+      // A full or failing volume: the temp file goes too (closing twice only fails again, ignored).
+      await handle.close().catch(() => undefined);
       await rm(temp, { force: true });
       throw error;
     }
-    await handle.close();
-    await rename(temp, destination);
     await fsyncDirectory(dirname(destination));
     for (const source of sources) if (source !== destination) await rm(source, { force: true });
   }

@@ -36,6 +36,8 @@ export interface ContentFetcherOptions {
   acceptedMediaTypes: string[];
   /** Called with every chunk's size as blob bytes arrive (progress, tests). */
   onBytes?: (n: number) => void;
+  /** Called when a blob download starts, with its size when known (the progress's byte total). */
+  onDownloadPlanned?: (size: number | undefined) => void;
   log?: (message: string) => void;
   /** Delay before retry n (1-based); default 250 ms * 4^(n-1) (0.25, 1, 4, 16 s). */
   backoffMs?: (attempt: number) => number;
@@ -43,6 +45,8 @@ export interface ContentFetcherOptions {
   bandwidth?: BandwidthLimit;
   /** Downloads stop (keeping their partial files) when the sync window closes (sync-window.ts). */
   window?: SyncWindow;
+  /** Room for a manifest's blobs, asked before any is fetched (store/disk-guard.ts); throws when there is none. */
+  room?: { reserve(blobs: ReadonlyArray<{ digest: string; size?: number }>, what: string): Promise<{ release(): void }> };
 }
 
 export interface FetchedManifest {
@@ -121,6 +125,8 @@ export class ContentFetcher {
     if ((await this.blobs.stat(digest)) !== undefined) return;
     const running = this.inFlight.get(digest);
     if (running) return running;
+    // Counted before waiting for a slot, so the progress's total covers queued downloads too.
+    this.options.onDownloadPlanned?.(size);
     const download = this.blobSlots
       .run(async () => {
         // Another download may have finished while this one waited for a slot.
@@ -145,6 +151,15 @@ export class ContentFetcher {
   /** Fetches what an already fetched manifest needs (the sync engine may hold the top one). */
   async completeTree(repository: string, manifest: FetchedManifest): Promise<ImageTree> {
     const needs = referencedContent(manifest.content, manifest.mediaType);
+    const room = await this.options.room?.reserve(needs.blobs, `${repository}@${manifest.digest}`);
+    try {
+      return await this.completeNeeds(repository, manifest, needs);
+    } finally {
+      room?.release();
+    }
+  }
+
+  private async completeNeeds(repository: string, manifest: FetchedManifest, needs: ReferencedContent): Promise<ImageTree> {
     const [children] = await Promise.all([
       Promise.all(
         needs.manifests.map(async (child) => {

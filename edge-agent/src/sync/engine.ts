@@ -9,6 +9,7 @@
 import { MANIFEST_MEDIA_TYPES } from "../../../shared/domain/media-types.js";
 import type { MetadataStore } from "../../../shared/store/interfaces.js";
 import type { EdgeConfiguration } from "../../../shared/sync/configuration.js";
+import { withCondition, withoutCondition } from "../conditions.js";
 import { errorText, type Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { StateFile } from "../state.js";
@@ -22,12 +23,23 @@ import { AGENT_VERSION } from "../version.js";
 import type { UpstreamPusher } from "./upstream.js";
 import { SyncWindow, windowClosedIn } from "./sync-window.js";
 import { WalkPosition } from "./walk-position.js";
+import { StorageFullError } from "../store/disk-guard.js";
+import { isDiskError } from "../store/disk-errors.js";
+import { removeRepositoryFromScope } from "./scope-removal.js";
+import type { ChangeLog } from "../../../shared/registry/change-log.js";
+import type { RunProgress } from "./run-progress.js";
+import { StatusReporter } from "./status-reporter.js";
 
 const FEED_PAGE = 500;
 /** Images applied at once; each image's blobs are fetched in parallel too (the fetcher's limit). */
 const IMAGE_CONCURRENCY = 4;
 const HEARTBEAT_MS = 30_000;
+/** While a sync runs, a timer reports progress this often, however long one download takes (the cloud marks 5 silent minutes Offline). */
+const SYNCING_HEARTBEAT_MS = 20_000;
 const MAX_BACKOFF_MS = 60_000;
+/** Out of room: how often to look for room again, and how long before a cycle is tried anyway (the content may have changed). */
+const ROOM_RECHECK_MS = 5_000;
+const STORAGE_FULL_RETRY_MS = 10 * 60_000;
 /** Skipped objects named in one heartbeat (the parent's status schema takes up to 50). */
 const MAX_REPORTED_FAILURES = 20;
 
@@ -42,10 +54,12 @@ interface FeedChange {
 }
 
 interface FeedAnswer {
-  changes: FeedChange[];
+  changes: Array<FeedChange & { createdAt?: string }>;
   cursor: string;
   more: boolean;
   configurationVersion: string;
+  /** Absent from parents older than it. */
+  head?: { seq: number; behind: number };
 }
 
 interface ActivateAnswer {
@@ -70,10 +84,16 @@ export interface SyncEngineOptions {
   onConfiguration: (configuration: EdgeConfiguration, receivedAt: string) => void;
   /** Where clients and children reach this agent, when the operator said (children's get-settings uses it). */
   loginServer?: { host: string; tls: boolean };
-  /** Disk usage for the heartbeat. */
-  usage: () => Promise<{ bytes: number; repositories: number }>;
   /** The sync window, held during a sync too; it carries the clock (tests move it). Default: the configuration's, on the real clock. */
   window?: SyncWindow;
+  /** Disk usage for the heartbeat (freeBytes: the data volume's). */
+  usage: () => Promise<{ bytes: number; repositories: number; freeBytes?: number }>;
+  /** Objects and bytes of the running sync; the fetcher adds the bytes. */
+  runProgress: RunProgress;
+  /** This edge's own change log: what was pushed here and not yet up (scope-removal.ts). */
+  localChanges: ChangeLog;
+  /** The disk limits (store/disk-guard.ts): a cycle out of room ends with DISK_STORAGE_FULL and waits for room. */
+  disk?: { hasRoom(bytes: number): Promise<boolean>; cycleCompleted(): Promise<void> };
 }
 
 export class SyncEngine {
@@ -87,12 +107,16 @@ export class SyncEngine {
   private readonly failed: FailedItems;
   private readonly window: SyncWindow;
   private readonly walked: WalkPosition;
+  private readonly reporter: StatusReporter;
+  /** From the last feed page: log entries not applied yet, and when the oldest known one was made. */
+  private lag: { changes: number; oldestCreatedAt?: string } | undefined;
 
   constructor(private readonly options: SyncEngineOptions) {
     this.base = `/sync/v1/connectedRegistries/${options.name}`;
     this.failed = new FailedItems(options.state);
     this.window = options.window ?? new SyncWindow(() => new Date(), () => options.state.state.configuration);
     this.walked = new WalkPosition(options.state);
+    this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage });
   }
 
   start(): void {
@@ -155,11 +179,16 @@ export class SyncEngine {
           await state.update((s) => {
             delete s.cursor;
             delete s.fullSyncFrom;
+            s.syncTrigger = "cursorExpired";
           });
           this.activated = false;
           continue;
         }
-        const kind = error instanceof RemoteUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
+        if (error instanceof StorageFullError) {
+          await this.waitForRoom(error);
+          continue;
+        }
+        const kind = isDiskError(error) ? "disk" : error instanceof RemoteUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
         this.options.metrics.syncErrors.inc({ kind });
         // A disk that stopped taking writes (full, read-only, gone) fails this too: log it and go on
         // retrying, so the agent keeps serving what it can read and reports itself not ready (/readyz).
@@ -167,6 +196,10 @@ export class SyncEngine {
           .update((s) => {
             s.lastError = errorText(error);
             s.progress.phase = "idle";
+            // The codes the cloud shows (conditions.ts); a successful cycle clears them. A refused
+            // write is the disk guard's DISK_ERROR already, not a sync failure of its own.
+            const others = withoutCondition(withoutCondition(s.conditions, "PARENT_UNREACHABLE"), "SYNC_FAILED");
+            s.conditions = kind === "disk" ? others : withCondition(others, kind === "unreachable" ? "PARENT_UNREACHABLE" : "SYNC_FAILED", errorText(error));
           })
           .catch((writeError: unknown) => log.error("cannot record the sync error in the data folder", { error: errorText(writeError) }));
         (kind === "refused" ? log.error : log.warn)("sync failed; retrying", { kind, error: errorText(error), retryInSeconds: backoffMs / 1000 });
@@ -178,14 +211,29 @@ export class SyncEngine {
     }
   }
 
-  /** One pass: activation if needed, full sync or feed, upstream, heartbeat. */
+  /** One pass, with progress reports on a timer while it runs. */
   async cycle(): Promise<void> {
+    this.options.runProgress.begin();
+    const timer = setInterval(() => {
+      if (this.options.state.state.progress.phase === "idle") return;
+      this.heartbeat(false, true).catch((error: unknown) => this.options.log.debug("progress report failed", { error: errorText(error) }));
+    }, SYNCING_HEARTBEAT_MS);
+    try {
+      await this.cycleSteps();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /** Activation if needed, full sync or feed, resync, upstream, heartbeat. */
+  private async cycleSteps(): Promise<void> {
     if (!this.activated) {
       // The handshake happens at start whatever the schedule; syncing waits for the window.
       await this.activate();
       if (this.window.msUntilOpen() > 0) return;
     }
     if (!this.options.state.state.cursor) await this.fullSync();
+    await this.resyncIfRequested();
     await this.walkAddedRepositories();
     await this.readFeed();
     await this.walkAddedRepositories();
@@ -199,10 +247,31 @@ export class SyncEngine {
     await this.options.state.update((s) => {
       s.lastSyncTime = new Date().toISOString();
       delete s.lastError;
+      s.conditions = withoutCondition(withoutCondition(s.conditions, "PARENT_UNREACHABLE"), "SYNC_FAILED");
       s.progress = { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: s.progress.bytesFetched };
     });
     this.options.metrics.markSynced(Date.now());
+    await this.options.disk?.cycleCompleted();
     await this.heartbeat(false);
+  }
+
+  /**
+   * Out of room: the cycle stopped before the image that did not fit (its blobs → manifests →
+   * tag order leaves nothing half-visible, and it is not recorded as failed), pulls go on, and
+   * syncing resumes by itself once there is room for it (a collection, a bigger budget).
+   */
+  private async waitForRoom(error: StorageFullError): Promise<void> {
+    const { log, state } = this.options;
+    log.warn("not enough storage for new content: syncing pauses until there is room; what is here is still served", { detail: error.message });
+    state.touch((s) => {
+      s.progress.phase = "idle";
+    });
+    await this.heartbeat(false).catch(() => {});
+    const until = Date.now() + STORAGE_FULL_RETRY_MS;
+    while (!this.stopped && Date.now() < until) {
+      await this.sleep(Math.max(this.options.intervalMs, ROOM_RECHECK_MS));
+      if (await this.options.disk?.hasRoom(error.needed).catch(() => false)) return;
+    }
   }
 
   private async activate(): Promise<void> {
@@ -236,21 +305,61 @@ export class SyncEngine {
     const repositories = state.state.configuration?.repositories ?? [];
     // Repositories this full sync finished before a window closed (or a crash) are not walked again.
     const walked = this.walked.walkedRepositories();
-    log.info("full sync started", { repositories: repositories.length, ...(walked.size > 0 ? { resumedAfter: walked.size } : {}) });
+    // The first full sync of this data folder is "initial"; after an expired cursor the loop said so.
+    const trigger = state.state.syncTrigger === "cursorExpired" ? "cursorExpired" : "initial";
+    await state.update((s) => {
+      s.syncTrigger = trigger;
+    });
+    log.info("full sync started", { repositories: repositories.length, trigger, ...(walked.size > 0 ? { resumedAfter: walked.size } : {}) });
+    await this.setPhase("full-sync");
+    await this.heartbeat(false, true).catch(() => {});
     for (const repository of repositories) {
       if (this.stopped) return;
       if (walked.has(repository)) continue;
       await this.syncRepository(repository);
       await this.walked.repositoryWalked(repository);
     }
+    const resync = state.state.configuration?.resync ?? undefined;
     await state.update((s) => {
       if (from !== undefined) s.cursor = from;
       delete s.fullSyncFrom;
       delete s.fullSyncWalked;
       // The full sync walked every repository in scope.
       delete s.unwalkedRepositories;
+      // It also answers any resync request made before it.
+      if (resync) s.lastResync = resync;
     });
     log.info("full sync finished");
+  }
+
+  /**
+   * An operator's resync (`connected-registry resync`): when the configuration's request id is
+   * not the last one carried out, every repository is walked again (what is present is not
+   * fetched again), then the id is recorded, so a crash mid-walk walks again.
+   */
+  private async resyncIfRequested(): Promise<void> {
+    const { state, log } = this.options;
+    const request = state.state.configuration?.resync ?? undefined;
+    if (!request || request === state.state.lastResync) return;
+    await state.update((s) => {
+      s.syncTrigger = "manual";
+    });
+    log.info("resync requested by the operator: walking every repository", { request });
+    await this.setPhase("full-sync");
+    await this.heartbeat(false, true).catch(() => {});
+    // Repositories this walk finished before a window closed (or a crash) are not walked again.
+    const walked = this.walked.walkedRepositories();
+    for (const repository of state.state.configuration?.repositories ?? []) {
+      if (this.stopped) return;
+      if (walked.has(repository)) continue;
+      await this.syncRepository(repository);
+      await this.walked.repositoryWalked(repository);
+    }
+    await state.update((s) => {
+      s.lastResync = request;
+      delete s.fullSyncWalked;
+    });
+    log.info("resync finished", { request });
   }
 
   /** Repositories that joined the scope: walked one by one, each forgotten only once done (a failure retries it). */
@@ -262,6 +371,7 @@ export class SyncEngine {
           await this.syncRepository(repository);
         } catch (error) {
           if (windowClosedIn(error)) throw error;
+          if (error instanceof StorageFullError) throw error;
           // The feed and the other repositories go on; this walk is tried again next cycle.
           this.options.log.warn("could not walk a repository new in scope yet; retrying next cycle", { repository, error: errorText(error) });
           continue;
@@ -379,11 +489,14 @@ export class SyncEngine {
         `${this.base}/feed?cursor=${encodeURIComponent(cursor)}&limit=${FEED_PAGE}&instance=${encodeURIComponent(state.state.instanceId)}`,
       );
       if (page.configurationVersion !== state.state.configuration?.version) await this.refreshConfiguration();
+      if (page.head) this.lag = { changes: page.head.behind + page.changes.length, ...(page.changes[0]?.createdAt ? { oldestCreatedAt: page.changes[0].createdAt } : {}) };
       if (page.changes.length > 0) {
+        if (state.state.syncTrigger !== "scheduled") await state.update((s) => void (s.syncTrigger = "scheduled"));
         await this.setPhase("feed", page.changes.length);
         await this.applyChanges(page.changes);
         metrics.changesApplied.inc(page.changes.length);
       }
+      if (page.head) this.lag = { changes: page.head.behind };
       await state.update((s) => {
         s.cursor = page.cursor;
         s.lastContactTime = new Date().toISOString();
@@ -411,12 +524,18 @@ export class SyncEngine {
         s.unwalkedRepositories = [...new Set([...(s.unwalkedRepositories ?? []), ...added])];
       });
     }
-    // A repository out of scope is no longer served: its tags go (its blobs stay for other repositories).
+    // A repository out of scope is no longer served: its tags go (ReadWrite keeps local pushes not yet up: scope-removal.ts).
     const now = new Set(configuration.repositories);
     for (const repository of before) {
       if (now.has(repository)) continue;
-      for (const tag of await listAll((page) => this.options.metadata.listTags(repository, page))) await this.options.applier.deleteTag(repository, tag);
-      log.info("repository left the scope: its tags were removed", { repository });
+      const { kept } = await removeRepositoryFromScope(repository, {
+        mode: configuration.mode,
+        metadata: this.options.metadata,
+        applier: this.options.applier,
+        changes: this.options.localChanges,
+        upstreamAfter: state.state.upstreamAfter,
+      });
+      log.info("repository left the scope: its tags were removed", { repository, ...(kept.length > 0 ? { keptUnpushedLocalTags: kept } : {}) });
     }
   }
 
@@ -470,28 +589,29 @@ export class SyncEngine {
     }
   }
 
-  /** Tells the parent how this edge is doing; at most every 30 s unless there is news. */
-  private async heartbeat(failed: boolean): Promise<void> {
-    const { state, client } = this.options;
+  /** Tells the parent how this edge is doing; at most every 30 s unless there is news (or `force`: progress while syncing). */
+  private async heartbeat(failed: boolean, force = false): Promise<void> {
+    const { state } = this.options;
     if (!this.activated) return;
     const lastError = failed ? state.state.lastError : undefined;
     const failures = this.failed.all.slice(0, MAX_REPORTED_FAILURES).map((item) => ({ item: itemName(item), error: item.error.slice(0, 500), since: item.since }));
-    const news = JSON.stringify([lastError, failures.map((f) => f.item)]);
-    if (news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
-    const usage = await this.options.usage();
-    await client.json("POST", `${this.base}/status`, {
-      instanceId: state.state.instanceId,
-      state: "Online",
-      ...(state.state.lastSyncTime ? { lastSyncTime: state.state.lastSyncTime } : {}),
-      ...(lastError ? { lastError: lastError.slice(0, 2000) } : {}),
-      ...(failures.length > 0 ? { failures } : {}),
-      usage,
+    const phase = state.state.progress.phase;
+    const news = JSON.stringify([lastError, failures.map((f) => f.item), phase === "idle", (state.state.conditions ?? []).map((c) => [c.code, c.since])]);
+    if (!force && news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
+    await this.reporter.send({
+      syncing: phase !== "idle",
+      progress: this.options.runProgress.report(phase),
+      ...(this.lag ? { lag: { changes: this.lag.changes, oldestChangeAgeSeconds: this.lag.oldestCreatedAt ? Math.max(0, (Date.now() - Date.parse(this.lag.oldestCreatedAt)) / 1000) : null } } : {}),
+      ...(state.state.syncTrigger ? { trigger: state.state.syncTrigger } : {}),
+      ...(lastError ? { lastError } : {}),
+      failures,
     });
     this.lastHeartbeat = Date.now();
     this.reported = news;
   }
 
   private async setPhase(phase: "full-sync" | "feed" | "upstream", itemsTotal = 0): Promise<void> {
+    this.options.runProgress.objectsListed(itemsTotal);
     this.options.state.touch((s) => {
       s.progress = { ...s.progress, phase, itemsDone: 0, itemsTotal, startedAt: new Date().toISOString() };
     });
@@ -505,6 +625,7 @@ export class SyncEngine {
   }
 
   private itemDone(): void {
+    this.options.runProgress.objectDone();
     this.options.state.touch((s) => {
       s.progress.itemsDone++;
     });

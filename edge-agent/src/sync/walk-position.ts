@@ -5,17 +5,22 @@
  *
  * Skipping them is safe only while the feed will still bring what changed since: a full
  * sync continues the feed from `fullSyncFrom`, taken before it began. So a position counts
- * only for the same basis (that cursor, or "feed" for walks once the feed runs); when a new
- * full sync starts (cursor expired, resync) the old position no longer matches and is ignored.
+ * only for the same basis: that cursor for a full sync, the request id for an operator's
+ * resync walk, "feed" for other walks once the feed runs. A new full sync (cursor expired)
+ * or a new resync request does not match an old position, which is then ignored.
  */
 import type { EdgeState, StateFile } from "../state.js";
 
-const basisOf = (state: Readonly<EdgeState>): string => (state.cursor ? "feed" : `full:${state.fullSyncFrom ?? ""}`);
+function basisOf(state: Readonly<EdgeState>): string {
+  if (!state.cursor) return `full:${state.fullSyncFrom ?? ""}`;
+  const resync = state.configuration?.resync;
+  return resync && resync !== state.lastResync ? `resync:${resync}` : "feed";
+}
 
 export class WalkPosition {
   constructor(private readonly state: StateFile) {}
 
-  /** Repositories this full sync already finished. */
+  /** Repositories this full sync (or resync walk) already finished. */
   walkedRepositories(): Set<string> {
     const walked = this.state.state.fullSyncWalked;
     return new Set(walked?.basis === basisOf(this.state.state) ? walked.repositories : []);

@@ -58,3 +58,22 @@ export {
   type ConnectionSettings,
   type ConnectionStringResult,
 } from "./connection-string.js";
+export {
+  DEFAULT_GARBAGE_COLLECTION,
+  changeGarbageCollection,
+  checkSyncBandwidth,
+  garbageCollectionOf,
+  syncBandwidthOf,
+  type GarbageCollectionSettings,
+  type MaintenanceCheck,
+} from "./edge-maintenance.js";
+export {
+  EDGE_STATUS_CODES,
+  SYNC_TRIGGERS,
+  edgeStatusReportSchema,
+  type EdgeStatusReport,
+  type EdgeUsageReport,
+  type SyncLagReport,
+  type SyncProgressReport,
+  type SyncTrigger,
+} from "./edge-status.js";
