@@ -52,6 +52,7 @@ import { describeProxy, proxyFor } from "../../shared/remote/proxy.js";
 import { LocalOnlyContent } from "./sync/local-only.js";
 import { UpstreamPusher } from "./sync/upstream.js";
 import { BandwidthLimit, followCap } from "./sync/bandwidth.js";
+import { BandwidthSettingWatch } from "./sync/bandwidth-setting.js";
 import { SyncWindow } from "./sync/sync-window.js";
 
 /** Short-lived, as in the cloud: a client token removed at the parent stops working within this. */
@@ -77,6 +78,8 @@ export class DataFolderError extends Error {}
 /** For tests: the clock sync windows are judged by (windows last an hour at least, so a test moves the clock). */
 export interface AgentHooks {
   now?: () => Date;
+  /** How often a running sync re-reads the resource's syncBandwidth (sync/bandwidth-setting.ts). */
+  bandwidthRecheckMs?: number;
 }
 
 export async function startEdgeAgent(options: StartOptions, log: Logger, hooks: AgentHooks = {}): Promise<EdgeAgent> {
@@ -312,6 +315,15 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const proxy = options.proxy ? proxyFor(options.proxy, new URL(parentUrl)) : undefined;
   log.info("connected registry serving", { name, url: host.url, dataDir, parent: parentUrl, ...(proxy ? { proxy: describeProxy(proxy) } : {}) });
   engine.start();
+  const bandwidthSetting = new BandwidthSettingWatch({
+    client,
+    base: `/sync/v1/connectedRegistries/${name}`,
+    state,
+    log,
+    apply: (syncBandwidth) => followCap(bandwidth, options.maxBandwidth, syncBandwidth, log),
+    ...(hooks.bandwidthRecheckMs ? { recheckMs: hooks.bandwidthRecheckMs } : {}),
+  });
+  bandwidthSetting.start();
 
   return {
     url: host.url,
@@ -320,6 +332,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     disk,
     stop: async () => {
       reloader?.stop();
+      bandwidthSetting.stop();
       await engine.stop();
       await host.close();
       client.close();

@@ -9,7 +9,7 @@ import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEdgeAgent, type EdgeAgent } from "../../dist/edge-agent/src/agent.js";
+import { startEdgeAgent, type AgentHooks, type EdgeAgent } from "../../dist/edge-agent/src/agent.js";
 import { createLogger } from "../../dist/edge-agent/src/log.js";
 import { parseStartOptions } from "../../dist/edge-agent/src/options.js";
 import { FsBlobStore } from "../../dist/edge-agent/src/store/fs-blob-store.js";
@@ -17,7 +17,7 @@ import { BandwidthLimit } from "../../dist/edge-agent/src/sync/bandwidth.js";
 import { ContentFetcher } from "../../dist/edge-agent/src/sync/content-fetcher.js";
 import { RegistryHttpClient } from "../../dist/shared/remote/http-client.js";
 import { createConnectedRegistry, eventually } from "../support/edge.js";
-import { ACCEPT, basic, clientToken, getManifest, pushRandomImage, readActions, registryFetch, tagsAt, writeActions } from "../support/edge-e2e.js";
+import { ACCEPT, basic, clientToken, expectStatus, getManifest, pushRandomImage, readActions, registryFetch, tagsAt, writeActions } from "../support/edge-e2e.js";
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, sha256 } from "../support/registry-client.js";
 import type { Credentials } from "../support/skopeo.js";
@@ -53,14 +53,14 @@ async function folder(prefix: string): Promise<string> {
 async function agentInProcess(
   connectionString: string,
   args: string[],
-  now: () => Date = () => new Date(),
+  hooks: AgentHooks = {},
   dataDir?: string,
 ): Promise<{ agent: EdgeAgent; dataDir: string; logs: Array<Record<string, unknown>> }> {
   dataDir ??= await folder("data");
   const options = await parseStartOptions(["--connection-string", connectionString, "--http", "--host", "127.0.0.1", "--port", "0", "--data", dataDir, "--sync-interval", "0.5", ...args], {});
   const logs: Array<Record<string, unknown>> = [];
   const log = createLogger("info", (line) => logs.push(JSON.parse(line) as Record<string, unknown>));
-  return { agent: await startEdgeAgent(options, log, { now }), dataDir, logs };
+  return { agent: await startEdgeAgent(options, log, hooks), dataDir, logs };
 }
 
 /** Every tag of the repositories, as `repository:tag`. */
@@ -108,7 +108,7 @@ describe("a sync window that closes mid-sync", () => {
       let offsetMs = Date.parse("2030-01-01T10:00:30Z") - Date.now();
       const now = (): Date => new Date(Date.now() + offsetMs);
       // 256 KiB/s: the ~1.8 MiB of this sync take about 7 s, long enough to close the window in the middle.
-      const { agent, dataDir, logs } = await agentInProcess(connectionString, ["--max-bandwidth", "256KiB/s"], now);
+      const { agent, dataDir, logs } = await agentInProcess(connectionString, ["--max-bandwidth", "256KiB/s"], { now });
       try {
         const repositories = ["win/a", "win/b"];
         // Close the window once some images are in and the next ones are downloading.
@@ -178,7 +178,7 @@ describe("a sync window that closes during the upstream push (ReadWrite)", () =>
       );
       let offsetMs = Date.parse("2030-01-01T10:00:30Z") - Date.now();
       const now = (): Date => new Date(Date.now() + offsetMs);
-      const { agent, logs } = await agentInProcess(connectionString, ["--max-bandwidth", "256KiB/s"], now);
+      const { agent, logs } = await agentInProcess(connectionString, ["--max-bandwidth", "256KiB/s"], { now });
       try {
         await eventually(async () => agent.state.state.cursor !== undefined, 30_000, "the first (empty) sync");
         const local = new AuthorizedClient(agent.url, basic(writer));
@@ -224,7 +224,7 @@ describe("the bandwidth cap", () => {
       const kept = first.agent.state.state.progress.bytesFetched;
       expect(kept).toBeLessThan(blobBytes);
 
-      const second = await agentInProcess(connectionString, [], undefined, first.dataDir);
+      const second = await agentInProcess(connectionString, [], {}, first.dataDir);
       try {
         await eventually(async () => second.agent.state.state.cursor !== undefined, 30_000, "the sync after the restart");
         await expectPullable(second.agent.url, reader, "capped/stop:v1", pushed.digest);
@@ -232,6 +232,40 @@ describe("the bandwidth cap", () => {
         expect(second.agent.state.state.progress.bytesFetched).toBe(blobBytes);
       } finally {
         await second.agent.stop();
+      }
+    },
+    60_000,
+  );
+
+  it(
+    "follows the resource's syncBandwidth while a sync runs, without a restart",
+    async () => {
+      const pushed = await pushRandomImage(pusher, "capped/follow", "v1", [6 * MIB]);
+      const reader = await clientToken(management, "followreader", readActions("capped/follow"));
+      const connectionString = await createConnectedRegistry(management, { name: "capfollow", mode: "ReadOnly", repositories: ["capped/follow"], clientTokens: ["followreader"] }, stack.registryHost);
+      await expectStatus(management.call("PATCH", "connectedRegistries/capfollow", { syncBandwidth: "128KiB/s" }), 200);
+      const { agent, logs } = await agentInProcess(connectionString, [], { bandwidthRecheckMs: 1_000 });
+      try {
+        const fetched = (): number => agent.state.state.progress.bytesFetched;
+        const rateOver = async (ms: number): Promise<number> => {
+          const [bytes, at] = [fetched(), performance.now()];
+          await new Promise((resolve) => setTimeout(resolve, ms));
+          return (fetched() - bytes) / ((performance.now() - at) / 1000);
+        };
+        await eventually(async () => fetched() >= 64 * KIB, 30_000, "the download under the resource's cap");
+        const slow = await rateOver(3_000);
+        expect(slow / (128 * KIB), `${(slow / KIB).toFixed(0)} KiB/s under a 128 KiB/s cap`).toBeGreaterThan(0.75);
+        expect(slow / (128 * KIB)).toBeLessThan(1.25);
+
+        // Raised in the cloud: the sync still running goes faster, the agent untouched.
+        await expectStatus(management.call("PATCH", "connectedRegistries/capfollow", { syncBandwidth: "2MiB/s" }), 200);
+        await eventually(async () => logs.some((line) => line.message === "sync bandwidth capped" && line.cap === "2.0 MiB/s"), 10_000, "the new cap applied");
+        const fast = await rateOver(1_000);
+        expect(fast, `${(fast / KIB).toFixed(0)} KiB/s after the cap went up to 2 MiB/s`).toBeGreaterThan(1 * MIB);
+        await eventually(async () => agent.state.state.cursor !== undefined, 30_000, "the sync finished");
+        await expectPullable(agent.url, reader, "capped/follow:v1", pushed.digest);
+      } finally {
+        await agent.stop();
       }
     },
     60_000,
