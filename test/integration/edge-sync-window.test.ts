@@ -135,6 +135,8 @@ describe("a sync window that closes mid-sync", () => {
         expect(status.outsideSyncWindow).toBe("outside the sync window, next window at 2030-01-01T12:00:00.000Z");
         expect(status.fullSyncDone).toBe(false);
         expect(logs.some((line) => line.message === "the sync window closed: sync stopped, resuming at the next window")).toBe(true);
+        // The cloud is told the sync stopped: it shows the edge idle, not Syncing.
+        await eventually(async () => (await management.call("GET", "connectedRegistries/windowed")).body.connectionState === "Online", 3_000, "the cloud showing the edge Online");
 
         // Nothing appears while the window is closed, and what is there is whole.
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, movedAt + 3_000 - Date.now())));

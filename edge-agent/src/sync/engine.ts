@@ -161,6 +161,8 @@ export class SyncEngine {
           await state.update((s) => {
             s.progress = { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: s.progress.bytesFetched };
           });
+          // One last report, so the parent shows the edge idle, not a sync that has stopped.
+          if (!this.stopped) await this.heartbeat(false).catch(() => {});
           continue;
         }
         if (error instanceof RemoteError && error.code === "NOT_ACTIVE") {
