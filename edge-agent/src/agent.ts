@@ -21,8 +21,6 @@ import { ChangeLog } from "../../shared/registry/change-log.js";
 import type { RegistryContext } from "../../shared/registry/context.js";
 import { ContentPresence } from "../../shared/registry/content-presence.js";
 import { RunningHashes } from "../../shared/registry/running-hashes.js";
-import { STALE_UPLOAD_MS, purgeStaleUploads } from "../../shared/registry/upload-cleanup.js";
-import { CHANGE_RETENTION_SECONDS } from "../../shared/domain/retention.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
 import { CertificateReloader, type SecureContextTarget } from "./certificate-reloader.js";
 import { createChildrenHandler } from "./children.js";
@@ -35,9 +33,11 @@ import type { StartOptions } from "./options.js";
 import { refuseWritesWhenReadOnly } from "./read-only.js";
 import { StateFile } from "./state.js";
 import { statusView } from "./status.js";
-import { FsBlobStore } from "./store/fs-blob-store.js";
 import { FsChangeStore } from "./store/fs-change-store.js";
-import { FsMetadataStore } from "./store/fs-metadata-store.js";
+import type { GarbageCollector } from "./gc/collector.js";
+import { createEdgeGc } from "./gc/edge-gc.js";
+import { GuardedFsBlobStore, GuardedFsMetadataStore } from "./gc/guarded-stores.js";
+import { UseTracker } from "./gc/use-tracker.js";
 import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
 import { SyncEngine } from "./sync/engine.js";
@@ -58,6 +58,8 @@ const REFUSED_PASSWORD_MS = 10_000;
 
 export interface EdgeAgent {
   url: string;
+  /** Garbage collection on demand (the disk-limit work calls it when the budget is reached). */
+  collectGarbage: GarbageCollector["collect"];
   state: StateFile;
   metrics: Metrics;
   stop(): Promise<void>;
@@ -115,16 +117,21 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const authorizer = new TokenAuthorizer(directory, issuer, { loginServer: undefined, anonymousPull: false }, login);
 
   const metrics = new Metrics();
-  const blobs = new FsBlobStore(dataDir);
-  const metadata = new FsMetadataStore(join(dataDir, "metadata"));
-  const changes = new ChangeLog(await FsChangeStore.open(join(dataDir, "changes")), { graceMs: 30_000, log: (message) => log.warn(message) });
+  // Every use of stored content is recorded, so garbage collection never deletes what is in use (gc/use-tracker.ts).
+  const tracker = new UseTracker();
+  const blobs = new GuardedFsBlobStore(dataDir, tracker);
+  const metadata = new GuardedFsMetadataStore(join(dataDir, "metadata"), tracker);
+  const changeStore = await FsChangeStore.open(join(dataDir, "changes"));
+  const changes = new ChangeLog(changeStore, { graceMs: 30_000, log: (message) => log.warn(message) });
+  const contentPresence = new ContentPresence(blobs);
+  const gc = createEdgeGc({ dataDir, blobs, metadata, changeStore, tracker, contentPresence, state, metrics, log });
   const registry: RegistryContext = {
     metadata,
     blobs,
     authorizer,
     options: { blobDelivery: "stream" },
     runningHashes: new RunningHashes(),
-    contentPresence: new ContentPresence(blobs),
+    contentPresence,
     changes,
     // A child's pushes are recorded with its name: it skips them in its feed, and they go on up.
     originOf: async (tokenName) => identity.childOf(tokenName, state.state.configuration),
@@ -213,24 +220,8 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     host = await startLocalHost(
       routes,
       [
-        {
-          name: "purge-stale-uploads",
-          schedule: "0 17 * * * *",
-          run: async () => {
-            await purgeStaleUploads(metadata, blobs, new Date(), (message) => log.info(message));
-            // Blocks of uploads that failed before commit (a wrong digest): nothing else removes them here.
-            const staged = await blobs.purgeStaging(new Date(Date.now() - STALE_UPLOAD_MS));
-            if (staged > 0) log.info("removed abandoned staged upload blocks", { count: staged });
-          },
-        },
-        {
-          name: "purge-change-log",
-          schedule: "0 43 * * * *",
-          run: async () => {
-            const removed = await changes.purge(CHANGE_RETENTION_SECONDS * 1000, 10_000);
-            if (removed > 0) log.info("removed old change-log entries", { count: removed });
-          },
-        },
+        // Abandoned uploads, downloads and old change-log entries, hourly even when collections are off (gc/collector.ts owns all cleanup).
+        { name: "collect-leftovers", schedule: "0 17 * * * *", run: async () => void (await gc.collector.collectLeftovers()) },
       ],
       {
         host: options.host,
@@ -254,13 +245,16 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const proxy = options.proxy ? proxyFor(options.proxy, new URL(parentUrl)) : undefined;
   log.info("connected registry serving", { name, url: host.url, dataDir, parent: parentUrl, ...(proxy ? { proxy: describeProxy(proxy) } : {}) });
   engine.start();
+  gc.scheduler.start();
 
   return {
     url: host.url,
+    collectGarbage: (options) => gc.collector.collect(options),
     state,
     metrics,
     stop: async () => {
       reloader?.stop();
+      await gc.scheduler.stop();
       await engine.stop();
       await host.close();
       client.close();

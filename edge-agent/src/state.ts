@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import type { EdgeConfiguration } from "../../shared/sync/configuration.js";
 import type { Condition } from "./conditions.js";
+import type { GcSummary } from "./gc/report.js";
 import { readJsonFile, writeFileAtomic } from "./store/atomic-file.js";
 
 export type ActivationState = "NotActivated" | "Active" | "Deactivated";
@@ -64,6 +65,8 @@ export interface EdgeState {
   conditions?: Condition[];
   progress: SyncProgress;
   children: Record<string, ChildState>;
+  /** The last garbage collection (gc/report.ts). */
+  garbageCollection?: GcSummary;
 }
 
 export const STATE_FILE = "state.json";

@@ -98,11 +98,13 @@ export interface CollectorOptions {
   now?: () => number;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** Told of every real (not dry) collection that completed. */
-  onCollected?: (result: CollectionResult) => void;
+  onCollected?: (result: CollectionResult, kind: "full" | "leftovers") => void;
 }
 
+type RunKind = "full" | "dry" | "leftovers";
+
 export class GarbageCollector {
-  private running: { dryRun: boolean; result: Promise<CollectionResult> } | undefined;
+  private running: { kind: RunKind; result: Promise<CollectionResult> } | undefined;
   /** Deletes through an instance that records no uses: the sweep's own reads must not spare what it deletes. */
   private readonly quietMetadata: FsMetadataStore;
   private readonly now: () => number;
@@ -114,29 +116,42 @@ export class GarbageCollector {
 
   /**
    * Runs one collection. Only one runs at a time: a caller arriving during a collection of
-   * the same kind gets its result; one of the other kind waits for it and then runs.
+   * the same kind gets its result; one of another kind waits for it and then runs.
    */
-  async collect(options: { dryRun?: boolean } = {}): Promise<CollectionResult> {
-    const dryRun = options.dryRun ?? false;
+  collect(options: { dryRun?: boolean } = {}): Promise<CollectionResult> {
+    return this.exclusive(options.dryRun ? "dry" : "full");
+  }
+
+  /**
+   * Only the leftovers (abandoned partial downloads, uploads, staged blocks, temp files,
+   * old change-log entries), without the reachability walk: cheap, so the agent runs it
+   * every hour whether or not collections are enabled.
+   */
+  collectLeftovers(): Promise<CollectionResult> {
+    return this.exclusive("leftovers");
+  }
+
+  private async exclusive(kind: RunKind): Promise<CollectionResult> {
     for (;;) {
       const running = this.running;
       if (!running) break;
-      if (running.dryRun === dryRun) return running.result;
+      if (running.kind === kind) return running.result;
       await running.result.catch(() => undefined);
     }
-    const result = this.run(dryRun);
-    const entry = { dryRun, result };
+    const result = this.run(kind);
+    const entry = { kind, result };
     this.running = entry;
     try {
       const done = await result;
-      if (!dryRun) this.options.onCollected?.(done);
+      if (kind !== "dry") this.options.onCollected?.(done, kind);
       return done;
     } finally {
       if (this.running === entry) this.running = undefined;
     }
   }
 
-  private async run(dryRun: boolean): Promise<CollectionResult> {
+  private async run(kind: RunKind): Promise<CollectionResult> {
+    const dryRun = kind === "dry";
     const started = this.now();
     const cutoff = started - (this.options.graceMs ?? DEFAULT_GRACE_MS);
     const staleBefore = started - STALE_MS;
@@ -148,7 +163,7 @@ export class GarbageCollector {
     const recentlyUsed = (digest: string): boolean => (tracker.lastUsed(digest) ?? -Infinity) >= cutoff;
 
     // --- plan: what is reachable, from the files as they are now ---
-    const repositories = await readRepositories(this.options.metadataRoot);
+    const repositories = kind === "leftovers" ? [] : await readRepositories(this.options.metadataRoot);
     const deadManifests: StoredManifest[] = [];
     /** Digests whose content stays: named by a kept manifest or a kept link anywhere. */
     const liveContent = new Set<string>();
@@ -192,7 +207,7 @@ export class GarbageCollector {
     if (dryRun) removed.manifests = deadManifests.length;
 
     // --- then each digest's dead links, then its content ---
-    const { content, temp } = await readContent(this.options.blobRoot);
+    const { content, temp } = await readContent(this.options.blobRoot, { tempOnly: kind === "leftovers" });
     const contentByDigest = new Map(content.map((file) => [file.key, file]));
     const digests = new Set<string>(deadLinks.keys());
     for (const file of content) if (!liveContent.has(file.key) && file.modifiedMs < cutoff && !recentlyUsed(file.key)) digests.add(file.key);
@@ -265,7 +280,7 @@ export class GarbageCollector {
     }
 
     // Uses older than any future collection's cutoff can be forgotten.
-    if (!dryRun) tracker.prune(cutoff);
+    if (kind === "full") tracker.prune(cutoff);
     return {
       dryRun,
       startedAt: new Date(started).toISOString(),

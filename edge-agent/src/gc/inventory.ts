@@ -97,12 +97,13 @@ async function readRepository(directory: string, name: string): Promise<Reposito
 }
 
 /** Content files under blobs/<alg>/<hex>, keyed by digest; temp leftovers separately. */
-export async function readContent(blobRoot: string): Promise<{ content: StoredFile[]; temp: StoredFile[] }> {
+export async function readContent(blobRoot: string, options: { tempOnly?: boolean } = {}): Promise<{ content: StoredFile[]; temp: StoredFile[] }> {
   const content: StoredFile[] = [];
   const temp: StoredFile[] = [];
   for (const algorithm of await names(join(blobRoot, "blobs"))) {
     const directory = join(blobRoot, "blobs", algorithm);
     for (const name of await readdirOrEmpty(directory)) {
+      if (options.tempOnly && !isTempName(name)) continue;
       const path = join(directory, name);
       const info = await statOrUndefined(path);
       if (!info?.isFile()) continue;
