@@ -204,7 +204,10 @@ export class GarbageCollector {
       freedBytes += manifest.bytes;
       items.push({ kind: "manifest", repository: manifest.repository, name: manifest.digest, bytes: manifest.bytes });
     }
-    if (dryRun) removed.manifests = deadManifests.length;
+    if (dryRun) {
+      removed.manifests = deadManifests.length;
+      for (const manifest of deadManifests) freedBytes += manifest.bytes;
+    }
 
     // --- then each digest's dead links, then its content ---
     const { content, temp } = await readContent(this.options.blobRoot, { tempOnly: kind === "leftovers" });
