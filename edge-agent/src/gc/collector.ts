@@ -30,6 +30,7 @@ import { purgeStaleUploads, STALE_UPLOAD_MS } from "../../../shared/registry/upl
 import type { FsBlobStore } from "../store/fs-blob-store.js";
 import type { FsChangeStore } from "../store/fs-change-store.js";
 import { FsMetadataStore } from "../store/fs-metadata-store.js";
+import { removeManifestFiles } from "./manifest-files.js";
 import { readContent, readPartials, readRepositories, readStaged, type RepositoryInventory, type StoredManifest } from "./inventory.js";
 import type { UseTracker } from "./use-tracker.js";
 
@@ -194,7 +195,7 @@ export class GarbageCollector {
         continue;
       }
       const deleted = await tracker.sweep(manifest.digest, cutoff, async () => {
-        await this.quietMetadata.deleteManifest(manifest.repository, manifest.digest);
+        await removeManifestFiles(this.options.metadataRoot, manifest);
       });
       if (!deleted) {
         spared++;
