@@ -4,19 +4,24 @@
  * "old" is made old by moving file times and link times back past the grace period.
  * Imports come from dist/ (run `npx tsc -p tsconfig.json` first).
  */
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile, mkdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { mkdtemp, readdir, readFile, realpath, rm, stat, utimes, writeFile, mkdir } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FsBlobStore } from "../../dist/edge-agent/src/store/fs-blob-store.js";
 import { FsChangeStore } from "../../dist/edge-agent/src/store/fs-change-store.js";
 import { GarbageCollector } from "../../dist/edge-agent/src/gc/collector.js";
 import { GcScheduler, effectiveGcSetting, DEFAULT_GC_SCHEDULE } from "../../dist/edge-agent/src/gc/schedule.js";
 import { UseTracker } from "../../dist/edge-agent/src/gc/use-tracker.js";
+import { GcMetrics } from "../../dist/edge-agent/src/gc/report.js";
 import { imageManifest, pullProblems, pushLikeDocker, startGcRegistry, storeProblems, type GcRegistry } from "../support/edge-gc.js";
 import { OCI_MANIFEST, sha256 } from "../support/registry-client.js";
 
+const execFileAsync = promisify(execFile);
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 
@@ -300,5 +305,75 @@ describe("the collection schedule", () => {
     scheduler.start();
     void scheduler.stop();
     expect(warnings).toEqual(["garbage collection schedule is not usable; collections are off until it is fixed"]);
+  });
+});
+
+describe("connected-registry gc", () => {
+  const CLI = resolve("dist/edge-agent/src/cli.js");
+  const run = async (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+    try {
+      const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args]);
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as { code: number; stdout: string; stderr: string };
+      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+    }
+  };
+
+  it("lists what would go, refuses a real run beside a running agent, and collects once it is stopped", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "edge-gc-cli-"));
+    try {
+      const edge = await startGcRegistry(dir);
+      const old = await push(edge, "app", "latest", newImage(20_000));
+      await edge.close();
+      await writeFile(join(dir, "state.json"), JSON.stringify({ instanceId: "cli-test", activation: { status: "NotActivated" }, upstreamAfter: 0, progress: { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: 0 }, children: {} }));
+      await age(dir, HOUR);
+      const edge2 = await startGcRegistry(dir);
+      await push(edge2, "app", "latest", newImage(1000));
+      await edge2.close();
+      const before = await files(dir);
+
+      // An agent holds the folder (this test process stands in for it).
+      await writeFile(join(dir, "agent.lock"), JSON.stringify({ pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), dataDir: await realpath(dir) }));
+      const refused = await run("gc", "--data", dir);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`is in use by a running agent (pid ${process.pid}`);
+      expect(refused.stderr).toContain("stop the agent first; `gc --dry-run` works beside it");
+      const beside = await run("gc", "--data", dir, "--dry-run");
+      expect(beside.code).toBe(0);
+      expect(beside.stdout).toMatch(new RegExp(`manifest +[0-9.]+ (B|KiB)  app@${old.digest}`));
+      expect(beside.stdout).toMatch(/blob +19\.5 KiB  sha256:/);
+      expect(beside.stdout).toContain("would remove");
+      expect(beside.stdout).toContain("change log not examined");
+      expect(beside.stdout).toContain("an agent is running on this folder");
+      await rm(join(dir, "agent.lock"));
+      expect(await files(dir)).toEqual(before);
+
+      const done = await run("gc", "--data", dir);
+      expect(done.code).toBe(0);
+      expect(done.stdout).toMatch(/^removed [0-9.]+ KiB: 2 blobs, 1 manifests, 2 repository links/m);
+      expect(await storeProblems(dir)).toEqual([]);
+      const status = await run("status", "--data", dir);
+      expect(status.stdout).toMatch(/last collection: +\S+, freed [0-9.]+ KiB \(2 blobs, 1 manifests/);
+      const json = JSON.parse((await run("status", "--data", dir, "--output", "json")).stdout) as { garbageCollection: { removed: { blobs: number } } };
+      expect(json.garbageCollection.removed.blobs).toBe(2);
+      expect((await run("gc", "--data", join(dir, "nope"))).stderr).toContain("no agent state in");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the collection in /metrics", () => {
+  it("counts runs, freed bytes and removals by kind, and the last run's time and duration", async () => {
+    const registry = new Registry();
+    const metrics = new GcMetrics(registry);
+    metrics.record({ dryRun: false, startedAt: "2026-12-01T03:00:00.000Z", durationMs: 1500, freedBytes: 4096, removed: { blobs: 3, manifests: 1, links: 3, partials: 0, uploads: 0, stagedBlocks: 0, tempFiles: 0, changes: 0 }, spared: 0, changesExamined: true, items: [] });
+    const text = await registry.metrics();
+    expect(text).toContain("connected_registry_gc_runs_total 1");
+    expect(text).toContain("connected_registry_gc_freed_bytes_total 4096");
+    expect(text).toContain('connected_registry_gc_removed_total{kind="blobs"} 3');
+    expect(text).toContain(`connected_registry_gc_last_run_timestamp_seconds ${Date.parse("2026-12-01T03:00:00.000Z") / 1000}`);
+    expect(text).toContain("connected_registry_gc_last_duration_seconds 1.5");
   });
 });
