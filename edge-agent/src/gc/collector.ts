@@ -283,8 +283,8 @@ export class GarbageCollector {
       if (removed.changes > 0) items.push({ kind: "changes", name: `${removed.changes} change-log entries`, bytes: 0 });
     }
 
-    // Uses older than any future collection's cutoff can be forgotten.
-    if (kind === "full") tracker.prune(cutoff);
+    // Uses older than this cutoff can never spare anything again (later cutoffs are later): forgotten, hourly at least.
+    if (!dryRun) tracker.prune(cutoff);
     return {
       dryRun,
       startedAt: new Date(started).toISOString(),
