@@ -239,6 +239,26 @@ describe("edge garbage collection", () => {
     expect((await edge.client.fetch(location)).status).toBe(404);
   });
 
+  it("in ReadWrite, keeps what the upstream push has not carried to the parent yet", async () => {
+    const image = await push(edge, "local/app", "v1", newImage(10_000));
+    await edge.metadata.deleteTag("local/app", "v1"); // e.g. the repository left the scope
+    await age(dir, HOUR, edge.tracker);
+    let upstreamAfter = 0;
+    const collector = new GarbageCollector({
+      blobRoot: dir,
+      metadataRoot: join(dir, "metadata"),
+      blobs: edge.blobs,
+      metadata: edge.metadata,
+      tracker: edge.tracker,
+      changes: { store: edge.changeStore, retentionMs: 90 * DAY, readWrite: () => true, upstreamAfter: () => upstreamAfter },
+    });
+    expect((await collector.collect()).removed).toMatchObject({ manifests: 0, blobs: 0 });
+    expect(await pullProblems(edge.client, "local/app", image.digest)).toEqual([]);
+    upstreamAfter = await edge.changeStore.latestSequence();
+    await age(dir, HOUR, edge.tracker); // the pull just now counts as a use otherwise
+    expect((await collector.collect()).removed).toMatchObject({ manifests: 1, blobs: 2 });
+  });
+
   it("runs one collection at a time: a second caller shares the running one", async () => {
     await push(edge, "app", "v1");
     const [first, second] = await Promise.all([edge.collector.collect(), edge.collector.collect()]);

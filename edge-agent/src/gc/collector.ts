@@ -28,6 +28,7 @@ import { rm } from "node:fs/promises";
 import type { ContentPresence } from "../../../shared/registry/content-presence.js";
 import { purgeStaleUploads, STALE_UPLOAD_MS } from "../../../shared/registry/upload-cleanup.js";
 import type { FsBlobStore } from "../store/fs-blob-store.js";
+import { PARENT_SOURCE } from "../sync/applier.js";
 import type { FsChangeStore } from "../store/fs-change-store.js";
 import { FsMetadataStore } from "../store/fs-metadata-store.js";
 import { removeManifestFiles } from "./manifest-files.js";
@@ -165,12 +166,14 @@ export class GarbageCollector {
 
     // --- plan: what is reachable, from the files as they are now ---
     const repositories = kind === "leftovers" ? [] : await readRepositories(this.options.metadataRoot);
+    const unpushed = kind === "leftovers" ? new Map<string, string[]>() : await this.unpushedManifests();
     const deadManifests: StoredManifest[] = [];
     /** Digests whose content stays: named by a kept manifest or a kept link anywhere. */
     const liveContent = new Set<string>();
     const deadLinks = new Map<string, string[]>();
     for (const repository of repositories) {
-      const fromTags = reach(repository, [...repository.tags.values()].map((tag) => tag.digest));
+      // Roots: the tags, and in ReadWrite what the upstream push has yet to carry to the parent.
+      const fromTags = reach(repository, [...[...repository.tags.values()].map((tag) => tag.digest), ...(unpushed.get(repository.name) ?? [])]);
       // Unreachable but young or just used (a push between its manifests, a pull by digest): kept, with all it reaches.
       const young = [...repository.manifests.values()].filter((m) => !fromTags.has(m.digest) && (m.modifiedMs >= cutoff || recentlyUsed(m.digest)));
       const kept = young.length === 0 ? fromTags : reach(repository, [...fromTags, ...young.map((m) => m.digest)]);
@@ -295,6 +298,18 @@ export class GarbageCollector {
       changesExamined: changes !== undefined,
       items,
     };
+  }
+
+  /** In ReadWrite, the manifests of local changes the upstream push has not read yet, by repository: they must reach the parent. */
+  private async unpushedManifests(): Promise<Map<string, string[]>> {
+    const byRepository = new Map<string, string[]>();
+    const changes = this.options.changes;
+    if (!changes?.readWrite()) return byRepository;
+    for (const entry of await changes.store.readAfter(changes.upstreamAfter(), Number.MAX_SAFE_INTEGER)) {
+      if (entry.source === PARENT_SOURCE || !entry.digest || (entry.kind !== "tag.set" && entry.kind !== "manifest.put")) continue;
+      byRepository.set(entry.repository, [...(byRepository.get(entry.repository) ?? []), entry.digest]);
+    }
+    return byRepository;
   }
 
   /** Entries past the retention, except those the upstream push has not read yet. */
