@@ -6,7 +6,7 @@
  * (the collector checked, and a tag set to it since counts as a use that spares it), and on
  * a repository with many tags that scan made each deletion cost as many reads.
  */
-import { rm } from "node:fs/promises";
+import { rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDigest } from "../../../shared/domain/digest.js";
 import { isValidRepositoryName } from "../../../shared/domain/names.js";
@@ -15,7 +15,12 @@ export async function removeManifestFiles(metadataRoot: string, manifest: { repo
   if (!isValidRepositoryName(manifest.repository)) throw new Error(`not a repository name: ${manifest.repository}`);
   const directory = join(metadataRoot, "repositories", ...manifest.repository.split("/"));
   const own = requireDigest(manifest.digest);
-  if (manifest.subjectDigest) await rm(join(directory, "_referrers", requireDigest(manifest.subjectDigest).hex, own.hex), { force: true });
+  if (manifest.subjectDigest) {
+    const markers = join(directory, "_referrers", requireDigest(manifest.subjectDigest).hex);
+    await rm(join(markers, own.hex), { force: true });
+    // The subject's folder goes with its last marker (rmdir refuses a folder that is not empty).
+    await rmdir(markers).catch(() => undefined);
+  }
   await rm(join(directory, "_manifests", own.algorithm, `${own.hex}.json`), { force: true });
 }
 
