@@ -14,6 +14,8 @@ import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { anonymousAuthorizer } from "../shared/auth/authorizer.js";
 import { formatBytes } from "../shared/domain/quantities.js";
 import { startLocalHost } from "../shared/http/local-host.js";
@@ -39,6 +41,7 @@ const PULL_CLIENTS = 4;
 const IDLE_MS = 4_000;
 const WRITERS = 16;
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const execFileAsync = promisify(execFile);
 
 export interface EdgeGcFigures {
   blobs: number;
@@ -52,6 +55,7 @@ export interface EdgeGcFigures {
   freedBytes: number;
   removed: Record<string, number>;
   idle: { pulls: number; p50Ms: number; p99Ms: number };
+  idleAfter: { pulls: number; p50Ms: number; p99Ms: number };
   during: { pulls: number; p50Ms: number; p99Ms: number };
   p99Ratio: number;
 }
@@ -142,6 +146,8 @@ export async function benchEdgeGc(workDir: string, log: (message: string) => voi
       return latencies;
     };
 
+    // The fixture's writes are flushed first, or the disk's writeback would slow the idle pulls.
+    await execFileAsync("sync").catch(() => undefined);
     log(`edge GC: fixture written in ${fixtureSeconds.toFixed(1)} s; pulls idle (after a 1 s warm-up)...`);
     const warmEnd = performance.now() + 1000;
     await pullWhile(() => performance.now() < warmEnd);
@@ -155,6 +161,10 @@ export async function benchEdgeGc(workDir: string, log: (message: string) => voi
     const collection = collector.collect().finally(() => (collecting = false));
     const during = await pullWhile(() => collecting);
     const result = await collection;
+    // Idle again after it, so a slow first idle phase cannot flatter the ratio: the faster idle p99 is the reference.
+    await execFileAsync("sync").catch(() => undefined);
+    const idleAfterEnd = performance.now() + IDLE_MS;
+    const idleAfter = await pullWhile(() => performance.now() < idleAfterEnd);
 
     log("edge GC: writing another 5,000 garbage blobs beside the 5,000 kept, then collecting with no pulls...");
     await writeImages(1);
@@ -175,10 +185,11 @@ export async function benchEdgeGc(workDir: string, log: (message: string) => voi
       freedBytes: result.freedBytes,
       removed: { ...result.removed },
       idle: stats(idle),
+      idleAfter: stats(idleAfter),
       during: stats(during),
       p99Ratio: 0,
     };
-    figures.p99Ratio = figures.during.p99Ms / figures.idle.p99Ms;
+    figures.p99Ratio = figures.during.p99Ms / Math.min(figures.idle.p99Ms, figures.idleAfter.p99Ms);
     const ms = (value: number): string => value.toFixed(1);
     log(
       `\n${formatGrid(
@@ -187,9 +198,10 @@ export async function benchEdgeGc(workDir: string, log: (message: string) => voi
           ["collection, no load", `${figures.collectionSeconds.toFixed(2)} s`, `removed ${quiet.removed.blobs} blobs, ${quiet.removed.manifests} manifests, ${quiet.removed.links} links, ${formatBytes(quiet.freedBytes)}`],
           ["collection under pulls", `${figures.collectionUnderPullsSeconds.toFixed(2)} s`, `removed ${result.removed.blobs} blobs, ${result.removed.manifests} manifests, ${result.removed.links} links, ${formatBytes(result.freedBytes)}`],
           ["dry run", `${figures.dryRunSeconds.toFixed(2)} s`, "the walk alone"],
-          ["pull p99 idle", `${ms(figures.idle.p99Ms)} ms`, `p50 ${ms(figures.idle.p50Ms)} ms, ${figures.idle.pulls} pulls of 6 requests`],
+          ["pull p99 idle, before", `${ms(figures.idle.p99Ms)} ms`, `p50 ${ms(figures.idle.p50Ms)} ms, ${figures.idle.pulls} pulls of 6 requests`],
+          ["pull p99 idle, after", `${ms(figures.idleAfter.p99Ms)} ms`, `p50 ${ms(figures.idleAfter.p50Ms)} ms, ${figures.idleAfter.pulls} pulls`],
           ["pull p99 during GC", `${ms(figures.during.p99Ms)} ms`, `p50 ${ms(figures.during.p50Ms)} ms, ${figures.during.pulls} pulls`],
-          ["p99 during / idle", `${figures.p99Ratio.toFixed(2)}x`, `goal <= 2x: ${figures.p99Ratio <= 2 ? "met" : "NOT met"}`],
+          ["p99 during / idle", `${figures.p99Ratio.toFixed(2)}x`, `against the faster idle p99; goal <= 2x: ${figures.p99Ratio <= 2 ? "met" : "NOT met"}`],
         ],
       )}\n`,
     );
