@@ -5,7 +5,8 @@
  * (manifest by tag + its 5 blobs, 4 clients) while it runs against the same pulls idle.
  * The registry is the shared engine over the agent's guarded file stores with the agent's
  * collector (no auth), in this process with the pull clients: the same load in both phases.
- * The fixture is written through the stores (fsync and all). Part of `npm run bench:edge`;
+ * The fixture is written through the stores (fsync and all). The peer is docker-registry's own
+ * collector over the same shape of data (peerDistributionGc). Part of `npm run bench:edge`;
  * alone: `npm run build && node dist/bench/edge-gc.js`.
  */
 import { createHash, randomBytes } from "node:crypto";
@@ -29,6 +30,10 @@ import { GarbageCollector } from "../edge-agent/src/gc/collector.js";
 import { GuardedFsBlobStore, GuardedFsMetadataStore } from "../edge-agent/src/gc/guarded-stores.js";
 import { UseTracker } from "../edge-agent/src/gc/use-tracker.js";
 import { FsChangeStore } from "../edge-agent/src/store/fs-change-store.js";
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { pushBlobMonolithic } from "./blobs.js";
+import { startDistribution } from "./distribution.js";
 import { call } from "./http.js";
 import { formatGrid } from "./report.js";
 import { percentile } from "./stats.js";
@@ -42,6 +47,7 @@ const IDLE_MS = 4_000;
 const WRITERS = 16;
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const execFileAsync = promisify(execFile);
+const DISTRIBUTION_BINARY = "/usr/bin/docker-registry";
 
 export interface EdgeGcFigures {
   blobs: number;
@@ -58,6 +64,8 @@ export interface EdgeGcFigures {
   idleAfter: { pulls: number; p50Ms: number; p99Ms: number };
   during: { pulls: number; p50Ms: number; p99Ms: number };
   p99Ratio: number;
+  /** docker-registry's offline collector over the same shape of data, same run. */
+  distributionGc?: { seconds: number; blobsBefore: number; blobsAfter: number };
 }
 
 export async function benchEdgeGc(workDir: string, log: (message: string) => void): Promise<EdgeGcFigures> {
@@ -170,6 +178,10 @@ export async function benchEdgeGc(workDir: string, log: (message: string) => voi
     await writeImages(1);
     tracker.prune(Number.POSITIVE_INFINITY);
     const quiet = await collector.collect();
+    const peer = await peerDistributionGc(join(workDir, "distribution"), log).catch((error: unknown) => {
+      log(`edge GC peer: docker-registry garbage-collect failed: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    });
 
     const stats = (values: number[]): { pulls: number; p50Ms: number; p99Ms: number } => {
       const array = Float64Array.from(values);
@@ -188,6 +200,7 @@ export async function benchEdgeGc(workDir: string, log: (message: string) => voi
       idleAfter: stats(idleAfter),
       during: stats(during),
       p99Ratio: 0,
+      ...(peer ? { distributionGc: peer } : {}),
     };
     figures.p99Ratio = figures.during.p99Ms / Math.min(figures.idle.p99Ms, figures.idleAfter.p99Ms);
     const ms = (value: number): string => value.toFixed(1);
@@ -197,6 +210,11 @@ export async function benchEdgeGc(workDir: string, log: (message: string) => voi
         [
           ["collection, no load", `${figures.collectionSeconds.toFixed(2)} s`, `removed ${quiet.removed.blobs} blobs, ${quiet.removed.manifests} manifests, ${quiet.removed.links} links, ${formatBytes(quiet.freedBytes)}`],
           ["collection under pulls", `${figures.collectionUnderPullsSeconds.toFixed(2)} s`, `removed ${result.removed.blobs} blobs, ${result.removed.manifests} manifests, ${result.removed.links} links, ${formatBytes(result.freedBytes)}`],
+          [
+            "docker-registry garbage-collect",
+            peer ? `${peer.seconds.toFixed(2)} s` : "n/a",
+            peer ? `offline (registry stopped), --delete-untagged: blobs ${peer.blobsBefore} -> ${peer.blobsAfter}` : "docker-registry not installed",
+          ],
           ["dry run", `${figures.dryRunSeconds.toFixed(2)} s`, "the walk alone"],
           ["pull p99 idle, before", `${ms(figures.idle.p99Ms)} ms`, `p50 ${ms(figures.idle.p50Ms)} ms, ${figures.idle.pulls} pulls of 6 requests`],
           ["pull p99 idle, after", `${ms(figures.idleAfter.p99Ms)} ms`, `p50 ${ms(figures.idleAfter.p50Ms)} ms, ${figures.idleAfter.pulls} pulls`],
@@ -211,6 +229,59 @@ export async function benchEdgeGc(workDir: string, log: (message: string) => voi
     await host.close();
     await changeStore.close();
   }
+}
+
+/**
+ * The peer: CNCF distribution's collector over the same shape of data (1,000 tagged and
+ * 1,000 untagged images of 5 blobs in 20 repositories, pushed over HTTP), which must run with
+ * the registry stopped: `docker-registry garbage-collect --delete-untagged`. Its duration.
+ */
+export async function peerDistributionGc(workDir: string, log: (message: string) => void): Promise<{ seconds: number; blobsBefore: number; blobsAfter: number } | undefined> {
+  if (!existsSync(DISTRIBUTION_BINARY)) return undefined;
+  const registry = await startDistribution(workDir);
+  const agent = new Agent({ keepAlive: true, maxSockets: WRITERS });
+  try {
+    log("edge GC peer: pushing the same 10,000 blobs to docker-registry...");
+    const jobs: Array<() => Promise<void>> = [];
+    for (let r = 0; r < REPOSITORIES; r++) {
+      for (let i = 0; i < IMAGES_PER_REPOSITORY; i++) {
+        jobs.push(async () => {
+          const repository = `gc/repo${r}`;
+          const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", nonce: randomBytes(8).toString("hex") }));
+          const layers = Array.from({ length: LAYERS }, () => randomBytes(LAYER_BYTES));
+          for (const blob of [config, ...layers]) await pushBlobMonolithic(registry.baseUrl, repository, blob, agent);
+          const manifest = Buffer.from(
+            JSON.stringify({
+              schemaVersion: 2,
+              mediaType: OCI_MANIFEST,
+              config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length },
+              layers: layers.map((layer) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: sha256(layer), size: layer.length })),
+            }),
+          );
+          // Untagged images are pushed by digest only: distribution cannot untag.
+          const reference = i % 2 === 0 ? `v${i}` : sha256(manifest);
+          const put = await call(new URL(`/v2/${repository}/manifests/${reference}`, registry.baseUrl), { method: "PUT", agent, timeoutMs: 30_000, headers: { "content-type": OCI_MANIFEST }, body: manifest });
+          if (put.status !== 201) throw new Error(`docker-registry answered ${put.status} to a manifest PUT: ${put.body.toString("utf8").slice(0, 200)}`);
+        });
+      }
+    }
+    await runLimited(jobs, WRITERS);
+  } finally {
+    agent.destroy();
+    await registry.stop();
+  }
+  const blobsDir = join(workDir, "storage", "docker", "registry", "v2", "blobs", "sha256");
+  const countBlobs = async (): Promise<number> => {
+    let count = 0;
+    for (const prefix of await readdir(blobsDir)) count += (await readdir(join(blobsDir, prefix))).length;
+    return count;
+  };
+  const blobsBefore = await countBlobs();
+  await execFileAsync("sync").catch(() => undefined);
+  const started = performance.now();
+  await execFileAsync(DISTRIBUTION_BINARY, ["garbage-collect", "--delete-untagged", join(workDir, "config.yml")], { maxBuffer: 64 * 1024 * 1024 });
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, blobsBefore, blobsAfter: await countBlobs() };
 }
 
 function sha256(bytes: Uint8Array): string {
