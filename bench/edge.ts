@@ -40,6 +40,7 @@ import { startOurs } from "./our-stack.js";
 import { finishRun, formatGrid } from "./report.js";
 import { median, mibPerSecond, MIB } from "./stats.js";
 import { fmt } from "./suite.js";
+import { benchEdgeGc } from "./edge-gc.js";
 import type { Target } from "./target.js";
 
 const execFileAsync = promisify(execFile);
@@ -445,6 +446,8 @@ async function main(): Promise<number> {
       errors["lag"] = errorText(error);
       log(`  FAILED: ${errors["lag"]}`);
     }
+    // e. garbage collection over 10,000 blobs, and pull p99 during it (bench/edge-gc.ts prints its own table).
+    await benchEdgeGc(join(workDir, "gc"), log).then((gc) => Object.assign(figures, { gc }), (error: unknown) => void (errors["gc"] = errorText(error)));
   } finally {
     agent.destroy();
     await stopAll();

@@ -21,8 +21,6 @@ import { ChangeLog } from "../../shared/registry/change-log.js";
 import type { RegistryContext } from "../../shared/registry/context.js";
 import { ContentPresence } from "../../shared/registry/content-presence.js";
 import { RunningHashes } from "../../shared/registry/running-hashes.js";
-import { STALE_UPLOAD_MS, purgeStaleUploads } from "../../shared/registry/upload-cleanup.js";
-import { CHANGE_RETENTION_SECONDS } from "../../shared/domain/retention.js";
 import { createV2Handler } from "../../shared/registry/v2-handler.js";
 import { CertificateReloader, type SecureContextTarget } from "./certificate-reloader.js";
 import { withCertificateExpiry } from "./certificate-expiry.js";
@@ -39,9 +37,11 @@ import { statusView } from "./status.js";
 import { asDiskWriteError, BLOB_WRITES, CHANGE_LOG_WRITES, METADATA_WRITES, reportingWrites } from "./store/disk-errors.js";
 import { DiskGuard } from "./store/disk-guard.js";
 import { refuseUploadsWhenFull } from "./refuse-when-full.js";
-import { FsBlobStore } from "./store/fs-blob-store.js";
 import { FsChangeStore } from "./store/fs-change-store.js";
-import { FsMetadataStore } from "./store/fs-metadata-store.js";
+import type { GarbageCollector } from "./gc/collector.js";
+import { createEdgeGc } from "./gc/edge-gc.js";
+import { GuardedFsBlobStore, GuardedFsMetadataStore } from "./gc/guarded-stores.js";
+import { UseTracker } from "./gc/use-tracker.js";
 import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
 import { SyncEngine } from "./sync/engine.js";
@@ -66,6 +66,8 @@ const REFUSED_PASSWORD_MS = 10_000;
 
 export interface EdgeAgent {
   url: string;
+  /** Garbage collection on demand (the disk-limit work calls it when the budget is reached). */
+  collectGarbage: GarbageCollector["collect"];
   state: StateFile;
   metrics: Metrics;
   /** The disk limits and the disk conditions (store/disk-guard.ts). */
@@ -132,7 +134,9 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const authorizer = new TokenAuthorizer(directory, issuer, { loginServer: undefined, anonymousPull: false }, login);
 
   const metrics = new Metrics();
-  const contentStore = new FsBlobStore(dataDir);
+  // Every use of stored content is recorded, so garbage collection never deletes what is in use (gc/use-tracker.ts).
+  const tracker = new UseTracker();
+  const contentStore = new GuardedFsBlobStore(dataDir, tracker);
   const disk = new DiskGuard({
     dataDir,
     ...(options.maxStorageBytes !== undefined ? { maxStorageBytes: options.maxStorageBytes } : {}),
@@ -145,16 +149,20 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   // Writes the volume refuses (full, failing, read-only) become DISK_ERROR, not a generic failure.
   state.onWrite = (error) => (error === undefined ? disk.succeeded("state") : void asDiskWriteError(error, "state", disk));
   const blobs = reportingWrites(contentStore, BLOB_WRITES, "content", disk);
-  const metadata = reportingWrites(new FsMetadataStore(join(dataDir, "metadata")), METADATA_WRITES, "metadata", disk);
+  const metadata = reportingWrites(new GuardedFsMetadataStore(join(dataDir, "metadata"), tracker), METADATA_WRITES, "metadata", disk);
   const changeStore = reportingWrites(await FsChangeStore.open(join(dataDir, "changes")), CHANGE_LOG_WRITES, "change-log", disk);
   const changes = new ChangeLog(changeStore, { graceMs: 30_000, log: (message) => log.warn(message) });
+  const contentPresence = new ContentPresence(blobs);
+  const gc = createEdgeGc({ dataDir, blobs, metadata, changeStore, tracker, contentPresence, state, metrics, log });
+  // Out of room, the disk guard asks for a collection before it waits.
+  disk.collectWith(() => gc.collector.collect());
   const registry: RegistryContext = {
     metadata,
     blobs,
     authorizer,
     options: { blobDelivery: "stream" },
     runningHashes: new RunningHashes(),
-    contentPresence: new ContentPresence(blobs),
+    contentPresence,
     changes,
     // A child's pushes are recorded with its name: it skips them in its feed, and they go on up.
     originOf: async (tokenName) => identity.childOf(tokenName, state.state.configuration),
@@ -262,24 +270,8 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     host = await startLocalHost(
       routes,
       [
-        {
-          name: "purge-stale-uploads",
-          schedule: "0 17 * * * *",
-          run: async () => {
-            await purgeStaleUploads(metadata, blobs, new Date(), (message) => log.info(message));
-            // Blocks of uploads that failed before commit (a wrong digest): nothing else removes them here.
-            const staged = await blobs.purgeStaging(new Date(Date.now() - STALE_UPLOAD_MS));
-            if (staged > 0) log.info("removed abandoned staged upload blocks", { count: staged });
-          },
-        },
-        {
-          name: "purge-change-log",
-          schedule: "0 43 * * * *",
-          run: async () => {
-            const removed = await changes.purge(CHANGE_RETENTION_SECONDS * 1000, 10_000);
-            if (removed > 0) log.info("removed old change-log entries", { count: removed });
-          },
-        },
+        // Abandoned uploads, downloads and old change-log entries, hourly even when collections are off (gc/collector.ts owns all cleanup).
+        { name: "collect-leftovers", schedule: "0 17 * * * *", run: async () => void (await gc.collector.collectLeftovers()) },
       ],
       {
         host: options.host,
@@ -324,15 +316,18 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     ...(hooks.bandwidthRecheckMs ? { recheckMs: hooks.bandwidthRecheckMs } : {}),
   });
   bandwidthSetting.start();
+  gc.scheduler.start();
 
   return {
     url: host.url,
+    collectGarbage: (options) => gc.collector.collect(options),
     state,
     metrics,
     disk,
     stop: async () => {
       reloader?.stop();
       bandwidthSetting.stop();
+      await gc.scheduler.stop();
       await engine.stop();
       await host.close();
       client.close();

@@ -1,8 +1,9 @@
 /**
- * connected-registry start | status: the edge agent's command line. Exit codes: 0 ok,
+ * connected-registry start | status | gc: the edge agent's command line. Exit codes: 0 ok,
  * 2 bad options, 1 anything else.
  */
 import { startEdgeAgent } from "./agent.js";
+import { runGcCommand } from "./gc/command.js";
 import { createLogger, errorText } from "./log.js";
 import { OptionsError, parseStartOptions, parseStatusOptions } from "./options.js";
 import { readState } from "./state.js";
@@ -19,6 +20,7 @@ const USAGE = `usage:
                            [--body-idle-timeout SECONDS] [--max-uploads-per-client N]
                            [--max-storage SIZE] [--min-free-space SIZE]
   connected-registry status [--data DIR] [--output json]
+  connected-registry gc [--data DIR] [--dry-run] [--output json]
   connected-registry --version
 The connection string may also come from CONNECTED_REGISTRY_CONNECTION_STRING, a file named by
 CONNECTED_REGISTRY_CONNECTION_STRING_FILE, or ACR_REGISTRY_CONNECTION_STRING; a file keeps the
@@ -59,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write((options.json ? JSON.stringify(statusView(state, { names: true }), null, 2) : formatStatus(state)) + "\n");
     return 0;
   }
+  if (command === "gc") return runGcCommand(args, process.env, { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) });
   process.stderr.write(`${command ? `unknown command "${command}"\n` : ""}${USAGE}\n`);
   return 2;
 }

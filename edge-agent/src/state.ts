@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { SyncTrigger } from "../../shared/domain/connected-registry/index.js";
 import type { EdgeConfiguration } from "../../shared/sync/configuration.js";
 import type { Condition } from "./conditions.js";
+import type { GcSummary } from "./gc/report.js";
 import { readJsonFile, writeFileAtomic } from "./store/atomic-file.js";
 
 export type ActivationState = "NotActivated" | "Active" | "Deactivated";
@@ -75,6 +76,8 @@ export interface EdgeState {
   syncTrigger?: SyncTrigger;
   progress: SyncProgress;
   children: Record<string, ChildState>;
+  /** The last garbage collection (gc/report.ts). */
+  garbageCollection?: GcSummary;
 }
 
 export const STATE_FILE = "state.json";

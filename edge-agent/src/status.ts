@@ -4,6 +4,7 @@
  * credentials, so it leaves out the names of client tokens and children: those are for
  * whoever can read the data folder.
  */
+import { formatGcSummary } from "./gc/report.js";
 import type { EdgeState } from "./state.js";
 
 export function statusView(state: EdgeState, options: { names: boolean }): Record<string, unknown> {
@@ -30,6 +31,7 @@ export function statusView(state: EdgeState, options: { names: boolean }): Recor
     failedItems: (state.failedItems ?? []).map(({ repository, tag, digest, error, since }) => ({ repository, tag, digest, error, since })),
     conditions: state.conditions ?? [],
     progress: state.progress,
+    garbageCollection: state.garbageCollection,
   };
 }
 
@@ -49,6 +51,7 @@ export function formatStatus(state: EdgeState): string {
     `last sync:          ${state.lastSyncTime ?? "never"}`,
     `sync progress:      ${progress.phase}${progress.phase !== "idle" ? ` ${progress.itemsDone}/${progress.itemsTotal}${progress.current ? ` (${progress.current})` : ""}` : ""}, ${(progress.bytesFetched / 1048576).toFixed(1)} MiB fetched`,
   ];
+  lines.push(`last collection:    ${formatGcSummary(state.garbageCollection)}`);
   if (state.lastError) lines.push(`last error:         ${state.lastError}`);
   for (const item of state.failedItems ?? []) {
     lines.push(`not synced:         ${item.tag ? `${item.repository}:${item.tag}` : item.digest ? `${item.repository}@${item.digest}` : item.repository} (since ${item.since}): ${item.error}`);

@@ -48,6 +48,11 @@ export class ContentPresence {
     return present;
   }
 
+  /** The content was just deleted (the edge's garbage collector): the next question looks again. */
+  forget(digest: string): void {
+    this.seenAt.delete(digest);
+  }
+
   /** The content was just written (a push): no need to look. */
   saw(digest: string): void {
     this.seenAt.delete(digest);
