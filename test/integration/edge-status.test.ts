@@ -19,7 +19,6 @@ import { clientToken, parentLink, pushRandomImage, tagsAt, writeActions, type Pa
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, basicAuthorization } from "../support/registry-client.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
-import { startThrottlingProxy, type ThrottlingProxy } from "../support/throttling-proxy.js";
 
 const execFileAsync = promisify(execFile);
 const CLI = join(import.meta.dirname, "../../dist/scripts/admin-cli/main.js");
@@ -32,7 +31,6 @@ describe("the cloud's view of its edges: settings, resync, status", () => {
   let store: CosmosConnectedRegistryStore;
   let readerPassword: string;
   const edges: EdgeProcess[] = [];
-  let proxy: ThrottlingProxy | undefined;
   const links: ParentLink[] = [];
 
   beforeAll(async () => {
@@ -49,7 +47,6 @@ describe("the cloud's view of its edges: settings, resync, status", () => {
       await edge.stop();
       await removeEdgeData(edge.dataDir);
     }
-    await proxy?.stop();
     for (const link of links) await link.close();
     await stack?.destroy();
   });
@@ -161,10 +158,9 @@ describe("the cloud's view of its edges: settings, resync, status", () => {
   it("shows a slow first sync as Syncing with progress, never silent long enough to be swept Offline; a stopped agent is swept Offline", async () => {
     const layer = 12 * 1024 * 1024;
     await pushRandomImage(cloud, "status/big", "v1", [layer]);
-    // 12 MiB at 300 KiB/s: about 40 s for one blob, longer than a heartbeat interval twice over.
-    proxy = await startThrottlingProxy(300 * 1024);
+    // 12 MiB under the agent's own bandwidth cap of 300 KiB/s: about 40 s for one blob, longer than a heartbeat interval twice over.
     const connectionString = await createConnectedRegistry(management, { name: "slowedge01", mode: "ReadOnly", repositories: ["status/big"] });
-    const edge = await startEdge({ connectionString, env: { HTTP_PROXY: proxy.url, http_proxy: undefined, NO_PROXY: undefined, no_proxy: undefined } });
+    const edge = await startEdge({ connectionString, args: ["--max-bandwidth", "300KiB/s"] });
     edges.push(edge);
 
     const activity: number[] = [];
