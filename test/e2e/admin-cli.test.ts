@@ -193,7 +193,7 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
     expect(shown.connectionState).not.toBe("Offline");
     const list = await cli(["connected-registry", "list"]);
     expect(list.code, list.stderr).toBe(0);
-    expect(list.stdout).toMatch(/^NAME\s+MODE\s+CONNECTION STATE\s+ACTIVATION\s+PARENT\s+REPOSITORIES\s+LAST SYNC$/m);
+    expect(list.stdout).toMatch(/^NAME\s+MODE\s+CONNECTION STATE\s+ACTIVATION\s+PARENT\s+REPOSITORIES\s+LAST SYNC\s+TRIGGER\s+PROGRESS\s+USAGE\s+LAG\s+CODES$/m);
     expect(list.stdout).toMatch(/^factory1\s+ReadOnly\s+\w+\s+Active\s+hello-world\s+\d{4}-/m);
     const clientTokens = await cliJson(["connected-registry", "list-client-tokens", "--name", "factory1"]);
     expect(clientTokens.value.map((t: { name: string }) => t.name)).toEqual(["shopfloor"]);
