@@ -19,6 +19,7 @@ import { parseDigest, type DigestAlgorithm } from "../../../shared/domain/digest
 import type { BlobStore, ByteRange, StagingTarget } from "../../../shared/store/interfaces.js";
 import { errorCode, fsyncDirectory, isNotFound, readdirOrEmpty, readJsonFile, tempPathFor, writeFileAtomic } from "./atomic-file.js";
 import { KeyedLock } from "./keyed-lock.js";
+import { FileBody } from "../../../shared/http/file-body.js";
 
 /** Read buffer for streaming blobs out: large reads keep throughput up on big layers. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -64,10 +65,7 @@ export class FsBlobStore implements BlobStore {
   async read(digest: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>> {
     // Opened here, not lazily by the stream, so a missing blob fails this call (like the cloud's 404).
     const handle = await open(this.contentPath(digest), "r");
-    return handle.createReadStream({
-      highWaterMark: READ_CHUNK_BYTES,
-      ...(range ? { start: range.start, end: range.end } : {}),
-    });
+    return new FileBody(handle, range);
   }
 
   async readUrl(_digest: string): Promise<string | undefined> {
