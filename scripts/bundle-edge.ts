@@ -33,21 +33,6 @@ const result = await build({
   legalComments: "eof",
   metafile: true,
   logLevel: "warning",
-  // node:http loaded through `require`, not `import`: an ESM import makes Node build the
-  // module's ESM facade, which reads every export, and the lazy ones (fetch's WebSocket and
-  // friends) load Node's internal undici: ~15 ms of every start for nothing.
-  plugins: [
-    {
-      name: "node-http-by-require",
-      setup(bundle) {
-        bundle.onResolve({ filter: /^(node:)?https?$/ }, (args) =>
-          // The stand-in's own require is the real module.
-          args.namespace === "builtin-by-require" ? { path: args.path, external: true } : { path: args.path.replace(/^(?!node:)/, "node:"), namespace: "builtin-by-require" },
-        );
-        bundle.onLoad({ filter: /.*/, namespace: "builtin-by-require" }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: "js" }));
-      },
-    },
-  ],
   banner: {
     js: [
       "#!/usr/bin/env node",
