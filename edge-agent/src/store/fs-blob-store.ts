@@ -11,13 +11,13 @@
  * block under an id unique to that writer, and `commit` makes exactly the listed blocks,
  * in order, the target's content.
  */
-import { createHash, randomBytes, type Hash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseDigest, type DigestAlgorithm } from "../../../shared/domain/digest.js";
 import type { BlobStore, ByteRange, StagingTarget } from "../../../shared/store/interfaces.js";
 import { errorCode, fsyncDirectory, isNotFound, readdirOrEmpty, readJsonFile, tempPathFor, writeFileAtomic } from "./atomic-file.js";
+import { FileDigests } from "./file-digests.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { FileBody } from "../../../shared/http/file-body.js";
 
@@ -48,8 +48,7 @@ export class FsBlobStore implements BlobStore {
   /** Serializes commits of one target, so a retry cannot race the first attempt. */
   private readonly commitLocks = new KeyedLock();
   private totalCache: { bytes: number; at: number } | undefined;
-  /** The hash of each partial download so far, while this process wrote all of it. */
-  private readonly partialHashes = new Map<string, { hash: Hash; bytes: number }>();
+  private readonly digests = new FileDigests();
 
   constructor(private readonly root: string) {}
 
@@ -200,18 +199,11 @@ export class FsBlobStore implements BlobStore {
    */
   async appendPartial(digest: string, body: AsyncIterable<Uint8Array>): Promise<number> {
     const path = this.partialPath(digest);
-    const { algorithm } = requireDigest(digest);
     return this.partialLocks.run(digest, async () => {
       await mkdir(dirname(path), { recursive: true });
       const handle = await open(path, "a");
-      // Hash as the bytes arrive, so completing the download needs no second read of the file.
-      // The running hash is only good while it covers the file exactly (not after a restart).
-      const size = (await handle.stat()).size;
-      const known = this.partialHashes.get(digest);
-      const running = known && known.bytes === size ? known : size === 0 ? { hash: createHash(algorithm), bytes: 0 } : undefined;
-      this.partialHashes.delete(digest);
       try {
-        await writeAll(handle, running ? hashing(body, running) : body);
+        await writeAll(handle, body);
       } finally {
         try {
           await handle.sync();
@@ -219,9 +211,7 @@ export class FsBlobStore implements BlobStore {
           await handle.close();
         }
       }
-      const total = (await stat(path)).size;
-      if (running && running.bytes === total) this.partialHashes.set(digest, running);
-      return total;
+      return (await stat(path)).size;
     });
   }
 
@@ -233,10 +223,8 @@ export class FsBlobStore implements BlobStore {
     const { algorithm } = requireDigest(digest);
     const path = this.partialPath(digest);
     await this.partialLocks.run(digest, async () => {
-      const running = this.partialHashes.get(digest);
-      this.partialHashes.delete(digest);
-      const size = (await stat(path)).size;
-      const actual = `${algorithm}:${running && running.bytes === size ? running.hash.digest("hex") : await hashFile(path, algorithm)}`;
+      // Hashed off the event loop's thread (file-digests.ts), from the file as it is on disk.
+      const actual = await this.digests.digest(path, algorithm);
       if (actual !== digest) {
         await rm(path, { force: true });
         throw new DigestMismatchError(digest, actual);
@@ -258,7 +246,6 @@ export class FsBlobStore implements BlobStore {
 
   async discardPartial(digest: string): Promise<void> {
     const path = this.partialPath(digest);
-    this.partialHashes.delete(digest);
     await this.partialLocks.run(digest, () => rm(path, { force: true }));
   }
 
@@ -415,21 +402,6 @@ function dropBytes(buffers: Uint8Array[], count: number): Uint8Array[] {
   }
   return rest;
 }
-
-async function* hashing(body: AsyncIterable<Uint8Array>, running: { hash: Hash; bytes: number }): AsyncGenerator<Uint8Array> {
-  for await (const chunk of body) {
-    running.hash.update(chunk);
-    running.bytes += chunk.byteLength;
-    yield chunk;
-  }
-}
-
-async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<string> {
-  const hash = createHash(algorithm);
-  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
 
 async function removeIfEmpty(directory: string): Promise<void> {
   try {
