@@ -49,6 +49,8 @@ export class FsBlobStore implements BlobStore {
   private readonly commitLocks = new KeyedLock();
   private totalCache: { bytes: number; at: number } | undefined;
   private readonly digests = new FileDigests();
+  /** Partial downloads this process appended to and fsynced since (completing them needs no second fsync). */
+  private readonly syncedPartials = new Set<string>();
 
   constructor(private readonly root: string) {}
 
@@ -202,6 +204,7 @@ export class FsBlobStore implements BlobStore {
     return this.partialLocks.run(digest, async () => {
       await mkdir(dirname(path), { recursive: true });
       const handle = await open(path, "a");
+      this.syncedPartials.delete(digest);
       try {
         await writeAll(handle, body);
       } finally {
@@ -211,6 +214,8 @@ export class FsBlobStore implements BlobStore {
           await handle.close();
         }
       }
+      // fsync flushes the whole file, bytes a crashed run appended included.
+      this.syncedPartials.add(digest);
       return (await stat(path)).size;
     });
   }
@@ -226,15 +231,18 @@ export class FsBlobStore implements BlobStore {
       // Hashed off the event loop's thread (file-digests.ts), from the file as it is on disk.
       const actual = await this.digests.digest(path, algorithm);
       if (actual !== digest) {
+        this.syncedPartials.delete(digest);
         await rm(path, { force: true });
         throw new DigestMismatchError(digest, actual);
       }
-      // appendPartial fsynced already; this covers a partial file written by anything else.
-      const handle = await open(path, "r");
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
+      // One this process appended to is fsynced already; one left by an earlier run is fsynced here.
+      if (!this.syncedPartials.delete(digest)) {
+        const handle = await open(path, "r");
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
       }
       const destination = this.contentPath(digest);
       await mkdir(dirname(destination), { recursive: true });
@@ -246,6 +254,7 @@ export class FsBlobStore implements BlobStore {
 
   async discardPartial(digest: string): Promise<void> {
     const path = this.partialPath(digest);
+    this.syncedPartials.delete(digest);
     await this.partialLocks.run(digest, () => rm(path, { force: true }));
   }
 
