@@ -202,8 +202,12 @@ export class FsBlobStore implements BlobStore {
   async appendPartial(digest: string, body: AsyncIterable<Uint8Array>): Promise<number> {
     const path = this.partialPath(digest);
     return this.partialLocks.run(digest, async () => {
-      await mkdir(dirname(path), { recursive: true });
-      const handle = await open(path, "a");
+      const handle = await open(path, "a").catch(async (error: unknown) => {
+        // partial/ is made on the first download only: one call fewer per blob after that.
+        if (!isNotFound(error)) throw error;
+        await mkdir(dirname(path), { recursive: true });
+        return open(path, "a");
+      });
       this.syncedPartials.delete(digest);
       try {
         await writeAll(handle, body);
@@ -245,8 +249,12 @@ export class FsBlobStore implements BlobStore {
         }
       }
       const destination = this.contentPath(digest);
-      await mkdir(dirname(destination), { recursive: true });
-      await rename(path, destination);
+      await rename(path, destination).catch(async (error: unknown) => {
+        // blobs/<algorithm>/ is made on the first blob only.
+        if (!isNotFound(error)) throw error;
+        await mkdir(dirname(destination), { recursive: true });
+        await rename(path, destination);
+      });
       await fsyncDirectory(dirname(destination));
       this.totalCache = undefined;
     });
