@@ -1,6 +1,8 @@
 /**
- * The edge agent as the benchmark runs it: the built CLI (`connected-registry start`, as
- * `npx connected-registry` runs it) in a child process of its own, plain HTTP on loopback,
+ * The edge agent as the benchmark runs it: the bundle `npm run build` makes
+ * (edge-agent/dist/connected-registry.mjs, the package's bin: what `npx connected-registry`
+ * and the container image run, one file with its dependencies inside, not the tsc output with
+ * its hundreds of modules to resolve at start-up) in a child process of its own, plain HTTP on loopback,
  * a fresh data folder. (The tests have their own helper in test/support/edge.ts; bench/
  * does not import from test/.)
  */
@@ -8,7 +10,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { freePort, hasExited, stopChild } from "./processes.js";
 
-const CLI = fileURLToPath(new URL("../edge-agent/src/cli.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../../edge-agent/dist/connected-registry.mjs", import.meta.url));
 const START_TIMEOUT_MS = 30_000;
 
 export interface EdgeAgentProcess {

@@ -11,10 +11,11 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { finished, pipeline } from "node:stream/promises";
 import { CronExpressionParser } from "cron-parser";
 import { correlated } from "../observability/correlation.js";
 import { ClientGoneError, clientClosedResponse } from "./client-gone.js";
+import { FileBody } from "./file-body.js";
 import { idleBoundedBody } from "./idle-body.js";
 import { refuseWithJsonError } from "./json-error.js";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./limits.js";
@@ -137,11 +138,13 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
       response = clientClosedResponse();
     }
     if (gone.signal.aborted) {
+      if (response.body instanceof FileBody) void response.body.discard();
       logGone(gone.signal.reason as ClientGoneError, `${method} /${rawPath}`);
       return;
     }
     res.writeHead(response.status, response.headers ?? {});
     const responseBody = response.body;
+    if (responseBody instanceof FileBody && method === "HEAD") void responseBody.discard();
     if (responseBody === undefined || method === "HEAD") res.end();
     else if (typeof responseBody === "string" || responseBody instanceof Uint8Array) res.end(responseBody);
     else await stream(responseBody, res, response, gone.signal, `${method} /${rawPath}`);
@@ -161,7 +164,19 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
       ended = true;
     }
     try {
-      await pipeline(Readable.from(counted()), res);
+      if (body instanceof FileBody) {
+        // A local file: written with reused buffers (file-body.ts says why), then ended.
+        try {
+          await body.writeTo(res, gone);
+          ended = true;
+        } finally {
+          sent = body.bytesWritten;
+        }
+        res.end();
+        await finished(res);
+      } else {
+        await pipeline(Readable.from(counted()), res);
+      }
     } catch (error) {
       // A client that hangs up once it has every byte (before the source said it ended) is no error.
       if (ended || sent === declared) return;

@@ -10,7 +10,7 @@
  * reach, so it keeps serving and retries with backoff while someone fixes the proxy.
  */
 import { Readable } from "node:stream";
-import { ProxyAgent, type Dispatcher } from "undici";
+import type { Dispatcher, ProxyAgent } from "undici";
 import { RemoteUnreachableError } from "./errors.js";
 import { headersOf, wrapResponse, type RemoteResponse } from "./http-client.js";
 import { describeProxy } from "./proxy.js";
@@ -34,6 +34,13 @@ export interface ProxiedRequest {
   redirects: number;
 }
 
+/**
+ * undici is loaded when a proxy is first used: most agents have none, and evaluating it (with
+ * the node:http2 it pulls in) was a tenth of the edge agent's start-up.
+ */
+let undici: Promise<typeof import("undici")> | undefined;
+const loadUndici = (): Promise<typeof import("undici")> => (undici ??= import("undici"));
+
 export class ProxiedTransport {
   /** One agent per proxy URL, origin scheme and trust: each keeps its own keep-alive pool. */
   private readonly agents = new Map<string, ProxyAgent>();
@@ -45,7 +52,7 @@ export class ProxiedTransport {
     const { method, url, what } = request;
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await this.agentFor(proxyUrl, url, request.sameOrigin).request({
+      answer = await (await this.agentFor(proxyUrl, url, request.sameOrigin)).request({
         origin: url.origin,
         path: `${url.pathname}${url.search}`,
         method: method as Dispatcher.HttpMethod,
@@ -68,7 +75,8 @@ export class ProxiedTransport {
     this.agents.clear();
   }
 
-  private agentFor(proxyUrl: string, target: URL, sameOrigin: boolean): ProxyAgent {
+  private async agentFor(proxyUrl: string, target: URL, sameOrigin: boolean): Promise<ProxyAgent> {
+    const { ProxyAgent } = await loadUndici();
     const trust = target.protocol === "https:" ? (sameOrigin ? "registry" : "foreign") : "plain";
     const key = `${trust} ${proxyUrl}`;
     let agent = this.agents.get(key);

@@ -24,10 +24,9 @@ export function isTempName(name: string): boolean {
 /** `mode` for files only the agent's user may read (the state holds password verifiers). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const directory = dirname(path);
-  await mkdir(directory, { recursive: true });
   const temp = tempPathFor(path);
   try {
-    const handle = await open(temp, "w", mode);
+    const handle = await openCreatingDirectory(temp, mode);
     try {
       await handle.writeFile(data);
       await handle.sync();
@@ -42,6 +41,17 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await fsyncDirectory(directory);
 }
 
+/** Opens a new file for writing; its directory is made only when missing (one call fewer on every write). */
+async function openCreatingDirectory(path: string, mode: number) {
+  try {
+    return await open(path, "w", mode);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    await mkdir(dirname(path), { recursive: true });
+    return open(path, "w", mode);
+  }
+}
+
 /** The parsed JSON content of a file, or undefined when it does not exist. */
 export async function readJsonFile<T>(path: string): Promise<T | undefined> {
   let text: string;
@@ -54,8 +64,38 @@ export async function readJsonFile<T>(path: string): Promise<T | undefined> {
   return JSON.parse(text) as T;
 }
 
-/** Makes a rename or unlink in the directory durable (a no-op where directories cannot be opened, e.g. Windows). */
-export async function fsyncDirectory(directory: string): Promise<void> {
+/** Per directory: the fsync that has not started yet (callers join it) and the one under way. */
+const directorySyncs = new Map<string, { queued?: Promise<void>; running?: Promise<void> }>();
+
+/**
+ * Makes a rename or unlink in the directory durable (a no-op where directories cannot be
+ * opened, e.g. Windows). Callers that arrive together share one fsync (a group commit, as
+ * the change log's appends do): one that starts after every one of them has called, so
+ * their renames are in it. A sync already under way may have started before a caller's
+ * rename, so that caller waits for the next one. A first sync renames dozens of blobs and
+ * writes dozens of links into the same few directories at once.
+ */
+export function fsyncDirectory(directory: string): Promise<void> {
+  let entry = directorySyncs.get(directory);
+  if (!entry) directorySyncs.set(directory, (entry = {}));
+  if (entry.queued) return entry.queued;
+  const state = entry;
+  const queued = (state.running ?? Promise.resolve())
+    .catch(() => {})
+    .then(() => {
+      state.queued = undefined;
+      const running = syncDirectoryNow(directory);
+      state.running = running;
+      return running.finally(() => {
+        if (state.running === running) state.running = undefined;
+        if (!state.queued && !state.running && directorySyncs.get(directory) === state) directorySyncs.delete(directory);
+      });
+    });
+  state.queued = queued;
+  return queued;
+}
+
+async function syncDirectoryNow(directory: string): Promise<void> {
   let handle;
   try {
     handle = await open(directory, "r");

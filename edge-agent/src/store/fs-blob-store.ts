@@ -11,14 +11,15 @@
  * block under an id unique to that writer, and `commit` makes exactly the listed blocks,
  * in order, the target's content.
  */
-import { createHash, randomBytes, type Hash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseDigest, type DigestAlgorithm } from "../../../shared/domain/digest.js";
 import type { BlobStore, ByteRange, StagingTarget } from "../../../shared/store/interfaces.js";
 import { errorCode, fsyncDirectory, isNotFound, readdirOrEmpty, readJsonFile, tempPathFor, writeFileAtomic } from "./atomic-file.js";
+import { FileDigests } from "./file-digests.js";
 import { KeyedLock } from "./keyed-lock.js";
+import { FileBody } from "../../../shared/http/file-body.js";
 
 /** Read buffer for streaming blobs out: large reads keep throughput up on big layers. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -47,8 +48,9 @@ export class FsBlobStore implements BlobStore {
   /** Serializes commits of one target, so a retry cannot race the first attempt. */
   private readonly commitLocks = new KeyedLock();
   private totalCache: { bytes: number; at: number } | undefined;
-  /** The hash of each partial download so far, while this process wrote all of it. */
-  private readonly partialHashes = new Map<string, { hash: Hash; bytes: number }>();
+  private readonly digests = new FileDigests();
+  /** Partial downloads this process appended to and fsynced since (completing them needs no second fsync). */
+  private readonly syncedPartials = new Set<string>();
 
   constructor(private readonly root: string) {}
 
@@ -64,10 +66,7 @@ export class FsBlobStore implements BlobStore {
   async read(digest: string, range?: ByteRange): Promise<AsyncIterable<Uint8Array>> {
     // Opened here, not lazily by the stream, so a missing blob fails this call (like the cloud's 404).
     const handle = await open(this.contentPath(digest), "r");
-    return handle.createReadStream({
-      highWaterMark: READ_CHUNK_BYTES,
-      ...(range ? { start: range.start, end: range.end } : {}),
-    });
+    return new FileBody(handle, range);
   }
 
   async readUrl(_digest: string): Promise<string | undefined> {
@@ -202,18 +201,16 @@ export class FsBlobStore implements BlobStore {
    */
   async appendPartial(digest: string, body: AsyncIterable<Uint8Array>): Promise<number> {
     const path = this.partialPath(digest);
-    const { algorithm } = requireDigest(digest);
     return this.partialLocks.run(digest, async () => {
-      await mkdir(dirname(path), { recursive: true });
-      const handle = await open(path, "a");
-      // Hash as the bytes arrive, so completing the download needs no second read of the file.
-      // The running hash is only good while it covers the file exactly (not after a restart).
-      const size = (await handle.stat()).size;
-      const known = this.partialHashes.get(digest);
-      const running = known && known.bytes === size ? known : size === 0 ? { hash: createHash(algorithm), bytes: 0 } : undefined;
-      this.partialHashes.delete(digest);
+      const handle = await open(path, "a").catch(async (error: unknown) => {
+        // partial/ is made on the first download only: one call fewer per blob after that.
+        if (!isNotFound(error)) throw error;
+        await mkdir(dirname(path), { recursive: true });
+        return open(path, "a");
+      });
+      this.syncedPartials.delete(digest);
       try {
-        await writeAll(handle, running ? hashing(body, running) : body);
+        await writeAll(handle, body);
       } finally {
         try {
           await handle.sync();
@@ -221,9 +218,9 @@ export class FsBlobStore implements BlobStore {
           await handle.close();
         }
       }
-      const total = (await stat(path)).size;
-      if (running && running.bytes === total) this.partialHashes.set(digest, running);
-      return total;
+      // fsync flushes the whole file, bytes a crashed run appended included.
+      this.syncedPartials.add(digest);
+      return (await stat(path)).size;
     });
   }
 
@@ -235,24 +232,29 @@ export class FsBlobStore implements BlobStore {
     const { algorithm } = requireDigest(digest);
     const path = this.partialPath(digest);
     await this.partialLocks.run(digest, async () => {
-      const running = this.partialHashes.get(digest);
-      this.partialHashes.delete(digest);
-      const size = (await stat(path)).size;
-      const actual = `${algorithm}:${running && running.bytes === size ? running.hash.digest("hex") : await hashFile(path, algorithm)}`;
+      // Hashed off the event loop's thread (file-digests.ts), from the file as it is on disk.
+      const actual = await this.digests.digest(path, algorithm);
       if (actual !== digest) {
+        this.syncedPartials.delete(digest);
         await rm(path, { force: true });
         throw new DigestMismatchError(digest, actual);
       }
-      // appendPartial fsynced already; this covers a partial file written by anything else.
-      const handle = await open(path, "r");
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
+      // One this process appended to is fsynced already; one left by an earlier run is fsynced here.
+      if (!this.syncedPartials.delete(digest)) {
+        const handle = await open(path, "r");
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
       }
       const destination = this.contentPath(digest);
-      await mkdir(dirname(destination), { recursive: true });
-      await rename(path, destination);
+      await rename(path, destination).catch(async (error: unknown) => {
+        // blobs/<algorithm>/ is made on the first blob only.
+        if (!isNotFound(error)) throw error;
+        await mkdir(dirname(destination), { recursive: true });
+        await rename(path, destination);
+      });
       await fsyncDirectory(dirname(destination));
       this.totalCache = undefined;
     });
@@ -260,7 +262,7 @@ export class FsBlobStore implements BlobStore {
 
   async discardPartial(digest: string): Promise<void> {
     const path = this.partialPath(digest);
-    this.partialHashes.delete(digest);
+    this.syncedPartials.delete(digest);
     await this.partialLocks.run(digest, () => rm(path, { force: true }));
   }
 
@@ -418,21 +420,6 @@ function dropBytes(buffers: Uint8Array[], count: number): Uint8Array[] {
   }
   return rest;
 }
-
-async function* hashing(body: AsyncIterable<Uint8Array>, running: { hash: Hash; bytes: number }): AsyncGenerator<Uint8Array> {
-  for await (const chunk of body) {
-    running.hash.update(chunk);
-    running.bytes += chunk.byteLength;
-    yield chunk;
-  }
-}
-
-async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<string> {
-  const hash = createHash(algorithm);
-  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
 
 async function removeIfEmpty(directory: string): Promise<void> {
   try {

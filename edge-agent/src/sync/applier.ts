@@ -68,11 +68,14 @@ export class Applier {
     }
     const { manifest } = tree;
     const parsed = parseManifest(manifest.content, manifest.mediaType);
-    for (const digest of parsed.blobDigests) {
-      const size = await this.registry.blobs.stat(digest);
-      if (size === undefined) throw new Error(`blob ${digest} of ${repository}@${manifest.digest} is not in the local store after its download`);
-      await this.registry.metadata.putBlobLink(repository, { digest, size });
-    }
+    // The links are independent of each other (each one file, fsynced): written side by side.
+    await Promise.all(
+      parsed.blobDigests.map(async (digest) => {
+        const size = await this.registry.blobs.stat(digest);
+        if (size === undefined) throw new Error(`blob ${digest} of ${repository}@${manifest.digest} is not in the local store after its download`);
+        await this.registry.metadata.putBlobLink(repository, { digest, size });
+      }),
+    );
     await storeManifest(this.registry, repository, manifest.content, manifest.mediaType, manifest.digest, target, { source: PARENT_SOURCE });
   }
 }

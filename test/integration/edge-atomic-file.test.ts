@@ -1,0 +1,46 @@
+/**
+ * The edge's crash-safe writes (edge-agent/src/store/atomic-file.ts): directories made only
+ * when missing, and directory fsyncs shared by the writers that arrive together. Imported
+ * from dist/ (run `npx tsc -p tsconfig.json` first), like the other edge tests.
+ */
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fsyncDirectory, writeFileAtomic } from "../../dist/edge-agent/src/store/atomic-file.js";
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "atomic-file-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("writeFileAtomic and fsyncDirectory", () => {
+  it("makes the missing folders of a file", async () => {
+    await writeFileAtomic(join(dir, "a", "b", "c.json"), "{}");
+    expect(await readFile(join(dir, "a", "b", "c.json"), "utf8")).toBe("{}");
+  });
+
+  it("writes many files into one folder at once (sharing directory fsyncs), each complete and no temp file left", async () => {
+    const folder = join(dir, "many");
+    await Promise.all(Array.from({ length: 40 }, (_, i) => writeFileAtomic(join(folder, `f${i}`), `content ${i}`)));
+    const names = (await readdir(folder)).sort();
+    expect(names).toHaveLength(40);
+    for (let i = 0; i < 40; i++) expect(await readFile(join(folder, `f${i}`), "utf8")).toBe(`content ${i}`);
+  });
+
+  it("answers every caller, those that joined a queued fsync and those that came while one ran", async () => {
+    const calls: Array<Promise<void>> = [];
+    for (let round = 0; round < 5; round++) {
+      calls.push(fsyncDirectory(dir), fsyncDirectory(dir));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await expect(Promise.all(calls)).resolves.toBeDefined();
+  });
+
+  it("is a no-op for a folder that does not exist", async () => {
+    await expect(fsyncDirectory(join(dir, "nowhere"))).resolves.toBeUndefined();
+  });
+});
