@@ -26,6 +26,8 @@ export function statusView(state: EdgeState, options: { names: boolean }): Recor
       : { clientTokens: configuration?.clientTokens.length ?? 0, children: Object.keys(state.children).length }),
     fullSyncDone: Boolean(state.cursor),
     lastSyncTime: state.lastSyncTime,
+    lastSyncTrigger: state.syncTrigger,
+    ...(state.lastResync ? { lastResync: state.lastResync } : {}),
     lastContactTime: state.lastContactTime,
     lastError: state.lastError,
     failedItems: (state.failedItems ?? []).map(({ repository, tag, digest, error, since }) => ({ repository, tag, digest, error, since })),
@@ -48,10 +50,11 @@ export function formatStatus(state: EdgeState): string {
     `client tokens:      ${(state.configuration?.clientTokens ?? []).map((t) => `${t.name}${t.status === "enabled" ? "" : " (disabled)"}`).join(", ") || "-"}`,
     ...(state.nextSyncWindow ? [`sync window:        outside the sync window, next window at ${state.nextSyncWindow}`] : []),
     `full sync:          ${state.cursor ? "done" : state.fullSyncFrom ? "in progress" : "not started"}`,
-    `last sync:          ${state.lastSyncTime ?? "never"}`,
+    `last sync:          ${state.lastSyncTime ?? "never"}${state.syncTrigger ? ` (${state.syncTrigger})` : ""}`,
     `sync progress:      ${progress.phase}${progress.phase !== "idle" ? ` ${progress.itemsDone}/${progress.itemsTotal}${progress.current ? ` (${progress.current})` : ""}` : ""}, ${(progress.bytesFetched / 1048576).toFixed(1)} MiB fetched`,
   ];
   lines.push(`last collection:    ${formatGcSummary(state.garbageCollection)}`);
+  for (const condition of state.conditions ?? []) lines.push(`condition:          ${condition.code} since ${condition.since}: ${condition.description}`);
   if (state.lastError) lines.push(`last error:         ${state.lastError}`);
   for (const item of state.failedItems ?? []) {
     lines.push(`not synced:         ${item.tag ? `${item.repository}:${item.tag}` : item.digest ? `${item.repository}@${item.digest}` : item.repository} (since ${item.since}): ${item.error}`);
