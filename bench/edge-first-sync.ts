@@ -33,6 +33,8 @@ const runs = Number(flag("runs")[0] ?? 4);
 const clis = flag("cli").map((c) => resolve(c));
 const bundles: Array<string | undefined> = clis.length > 0 ? clis : [undefined];
 const profDir = flag("prof")[0];
+/** --strace=dir: syscall counts of each agent (strace -c attached once it serves, so start-up is left out). */
+const straceDir = flag("strace")[0];
 
 async function main(): Promise<void> {
   const workDir = await mkdtemp(join(tmpdir(), "edge-first-sync-"));
@@ -68,6 +70,7 @@ async function main(): Promise<void> {
       void sha256Digest;
     }
     if (profDir) await mkdir(profDir, { recursive: true });
+    if (straceDir) await mkdir(straceDir, { recursive: true });
     const seconds = new Map<string, number[]>();
     const cpus = new Map<string, number[]>();
     for (let run = 0; run < runs; run++) {
@@ -89,12 +92,24 @@ async function main(): Promise<void> {
           ...(cli ? { cli } : {}),
           ...(profDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${resolve(profDir, name)}`] } : {}),
         });
+        const perf = process.env.PERF_DIR ? (await import("node:child_process")).spawn("perf", ["record", "-e", "cpu-clock", "-F", "2000", "-g", "-p", String(edge.pid), "-o", join(process.env.PERF_DIR, `${name}.data`)], { stdio: "ignore" }) : undefined;
+        const tracer = straceDir ? (await import("node:child_process")).spawn("strace", [...(process.env.STRACE_ARGS ?? "-c").split(" "), "-f", "-p", String(edge.pid), "-o", join(resolve(straceDir), `${name}.txt`)], { stdio: "ignore" }) : undefined;
         const done = await waitUntilSynced(edge, 300_000, 25);
+        if (perf) {
+          perf.kill("SIGINT");
+          await new Promise((r) => perf.once("exit", r));
+        }
+        if (tracer) {
+          tracer.kill("SIGINT");
+          await new Promise((r) => tracer.once("exit", r));
+        }
         const cloudCpu = cpuDelta(before, readCpu(cloud.processes));
         const edgeCpu = cpuSeconds(edge.pid) ?? 0;
         const stat = (await import("node:fs")).readFileSync(`/proc/${edge.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
         const userSys = `user ${(Number(stat[11]) / 100).toFixed(2)} sys ${(Number(stat[12]) / 100).toFixed(2)}`;
         await edge.stop();
+        // Each run starts from the same disk: earlier runs' files would otherwise pile up.
+        if (!process.env.KEEP_DATA) await rm(dataDir, { recursive: true, force: true });
         const s = (done - edge.spawnedAt) / 1000;
         seconds.set(label, [...(seconds.get(label) ?? []), s]);
         cpus.set(label, [...(cpus.get(label) ?? []), edgeCpu]);
