@@ -37,11 +37,15 @@ export interface EdgeAgentOptions {
   syncIntervalSeconds?: number;
   /** More flags for `connected-registry start` (--max-bandwidth ...). */
   args?: string[];
+  /** Another bundle to run (bench/edge-first-sync.ts compares two builds); the built one when absent. */
+  cli?: string;
+  /** Flags for node itself (--cpu-prof ...). */
+  nodeArgs?: string[];
 }
 
 export async function startEdgeAgent(options: EdgeAgentOptions): Promise<EdgeAgentProcess> {
   const port = await freePort();
-  const args = [CLI, "start", "--http", "--host", "127.0.0.1", "--port", String(port), "--data", options.dataDir, "--log-level", "warn"];
+  const args = [...(options.nodeArgs ?? []), options.cli ?? CLI, "start", "--http", "--host", "127.0.0.1", "--port", String(port), "--data", options.dataDir, "--log-level", "warn"];
   if (options.syncIntervalSeconds !== undefined) args.push("--sync-interval", String(options.syncIntervalSeconds));
   args.push(...(options.args ?? []));
   const spawnedAt = performance.now();

@@ -12,8 +12,12 @@
 import type { FileHandle } from "node:fs/promises";
 import type { Writable } from "node:stream";
 
-/** Bytes per read (and per socket write). */
-const CHUNK_BYTES = 1024 * 1024;
+/**
+ * Bytes per read (and per socket write). Two buffers of 512 KiB fit a core's L2 cache (1 MiB
+ * here) with the kernel's copies in and out of them: a 100 MiB GET by curl on loopback took a
+ * median 32 ms with 512 KiB against 37 ms with 1 MiB (40 interleaved GETs each), 256 KiB 37 ms.
+ */
+const CHUNK_BYTES = 512 * 1024;
 
 export class FileBody implements AsyncIterable<Uint8Array> {
   private used = false;

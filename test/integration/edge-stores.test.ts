@@ -389,6 +389,29 @@ describe("FsBlobStore", () => {
     expect(await store.stat(digest)).toBeUndefined();
   });
 
+  it("hashes what it writes, and hashes from the disk the bytes an earlier run wrote", async () => {
+    const bytes = randomBytes(3 * 1024 * 1024 + 17);
+    const digest = sha256(bytes);
+    // Two appends by this store: the hash fed while writing carries over from the first to the second.
+    await store.appendPartial(digest, chunksOf(bytes.subarray(0, 1_500_000)));
+    expect(await store.appendPartial(digest, chunksOf(bytes.subarray(1_500_000)))).toBe(bytes.length);
+    await store.completePartial(digest);
+    expect(await store.stat(digest)).toBe(bytes.length);
+
+    // A partial another store (an earlier run) began, with wrong bytes: this store did not see
+    // them written, so it must not trust its own hash of the rest.
+    const other = randomBytes(200_000);
+    const otherDigest = sha256(other);
+    await new FsBlobStore(dir).appendPartial(otherDigest, chunksOf(Buffer.alloc(100_000)));
+    await store.appendPartial(otherDigest, chunksOf(other.subarray(100_000)));
+    await expect(store.completePartial(otherDigest)).rejects.toBeInstanceOf(DigestMismatchError);
+    // The right bytes from the earlier run and the rest from this one.
+    await new FsBlobStore(dir).appendPartial(otherDigest, chunksOf(other.subarray(0, 100_000)));
+    await store.appendPartial(otherDigest, chunksOf(other.subarray(100_000)));
+    await store.completePartial(otherDigest);
+    expect(await store.stat(otherDigest)).toBe(200_000);
+  });
+
   it("verifies sha512 partial downloads with sha512", async () => {
     const bytes = randomBytes(1000);
     const { createHash } = await import("node:crypto");

@@ -23,7 +23,7 @@ import { FsChangeStore } from "../../dist/edge-agent/src/store/fs-change-store.j
 import { FsMetadataStore } from "../../dist/edge-agent/src/store/fs-metadata-store.js";
 
 const MIB = 1024 * 1024;
-/** Not a multiple of the 1 MiB read size: the last read is short. */
+/** Not a multiple of the 512 KiB read size: the last read is short. */
 const content = randomBytes(5 * MIB + 12_345);
 const digest = `sha256:${createHash("sha256").update(content).digest("hex")}`;
 

@@ -1,0 +1,128 @@
+/**
+ * The first-sync part of bench/edge.ts alone, repeated: the cloud stack once, 10 images of
+ * 4 x 5 MiB pushed once, then fresh edges synced from it, run after run, alternating between
+ * the bundles given (to compare a change against a copy of the previous build on a quiet
+ * machine). Prints per run the wall time and the CPU seconds of the agent and the cloud.
+ *   node dist/bench/edge-first-sync.js [--runs=N] [--cli=a.mjs --cli=b.mjs] [--prof=dir]
+ * --prof runs the agent under node --cpu-prof (profiles in dir; bench/profile-summary.ts).
+ */
+import { execFile } from "node:child_process";
+import { randomBytes, randomFillSync } from "node:crypto";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { Agent, type OutgoingHttpHeaders } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { pushBlobMonolithic, sha256Digest } from "./blobs.js";
+import { cpuDelta, cpuSeconds, readCpu, waitForQuietMachine } from "./cpu.js";
+import { startEdgeAgent, waitUntilSynced } from "./edge-process.js";
+import { call, expectStatus } from "./http.js";
+import { makeAdminKey } from "./identity.js";
+import { OCI_MANIFEST } from "./manifests.js";
+import { startOurs } from "./our-stack.js";
+import { median, MIB } from "./stats.js";
+
+const execFileAsync = promisify(execFile);
+const IMAGES = 10;
+const LAYERS = 4;
+const LAYER_BYTES = 5 * MIB;
+const REPOSITORY = "bench/sync";
+
+const flag = (name: string): string[] => process.argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
+const runs = Number(flag("runs")[0] ?? 4);
+const clis = flag("cli").map((c) => resolve(c));
+const bundles: Array<string | undefined> = clis.length > 0 ? clis : [undefined];
+const profDir = flag("prof")[0];
+/** --strace=dir: syscall counts of each agent (strace -c attached once it serves, so start-up is left out). */
+const straceDir = flag("strace")[0];
+
+async function main(): Promise<void> {
+  const workDir = await mkdtemp(join(tmpdir(), "edge-first-sync-"));
+  const admin = await makeAdminKey();
+  const cloud = await startOurs("cloud", join(workDir, "cloud"), { REGISTRY_ALLOW_ANONYMOUS: "false", ADMIN_KEY_HASH: admin.hash });
+  const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  try {
+    const manage = async (method: string, path: string, body?: unknown): Promise<any> => {
+      const response = await fetch(new URL(`/management/${path}`, cloud.baseUrl), {
+        method,
+        headers: { Authorization: `Bearer ${admin.key}`, "Content-Type": "application/json" },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`${method} /management/${path} answered ${response.status}: ${text}`);
+      return text ? JSON.parse(text) : undefined;
+    };
+    await manage("POST", "tokens", { name: "pusher", scopeMap: "_repositories_admin" });
+    const password = (await manage("POST", "tokens/pusher/credentials/generate", { name: "password1" })).passwords[0].value as string;
+    const auth: OutgoingHttpHeaders = { authorization: `Basic ${Buffer.from(`pusher:${password}`).toString("base64")}` };
+    for (let i = 0; i < IMAGES; i++) {
+      const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, nonce: randomBytes(8).toString("hex") }));
+      const configDigest = await pushBlobMonolithic(cloud.baseUrl, REPOSITORY, config, agent, auth);
+      const layer = Buffer.allocUnsafe(LAYER_BYTES);
+      const layers = [];
+      for (let l = 0; l < LAYERS; l++) {
+        randomFillSync(layer);
+        layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: await pushBlobMonolithic(cloud.baseUrl, REPOSITORY, layer, agent, auth), size: LAYER_BYTES });
+      }
+      const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length }, layers }));
+      const put = await call(new URL(`/v2/${REPOSITORY}/manifests/img${i}`, cloud.baseUrl), { method: "PUT", agent, timeoutMs: 60_000, headers: { ...auth, "content-type": OCI_MANIFEST }, body: manifest });
+      expectStatus(put, 201, `PUT img${i}`);
+      void sha256Digest;
+    }
+    if (profDir) await mkdir(profDir, { recursive: true });
+    if (straceDir) await mkdir(straceDir, { recursive: true });
+    const seconds = new Map<string, number[]>();
+    const cpus = new Map<string, number[]>();
+    for (let run = 0; run < runs; run++) {
+      for (const cli of bundles) {
+        const label = cli ?? "built";
+        await execFileAsync("sync");
+        await waitForQuietMachine(3_000);
+        const name = `edge${run}x${bundles.indexOf(cli)}`;
+        const { connectionString } = await (async () => {
+          await manage("POST", "connectedRegistries", { name, mode: "ReadOnly", repositories: [REPOSITORY] });
+          return manage("POST", `connectedRegistries/${name}/settings`, { parentProtocol: "http", generatePassword: 1 });
+        })();
+        const dataDir = join(workDir, name);
+        await mkdir(dataDir);
+        const before = readCpu(cloud.processes);
+        const edge = await startEdgeAgent({
+          connectionString,
+          dataDir,
+          ...(cli ? { cli } : {}),
+          ...(profDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${resolve(profDir, name)}`] } : {}),
+        });
+        const perf = process.env.PERF_DIR ? (await import("node:child_process")).spawn("perf", ["record", "-e", "cpu-clock", "-F", "2000", "-g", "-p", String(edge.pid), "-o", join(process.env.PERF_DIR, `${name}.data`)], { stdio: "ignore" }) : undefined;
+        const tracer = straceDir ? (await import("node:child_process")).spawn("strace", [...(process.env.STRACE_ARGS ?? "-c").split(" "), "-f", "-p", String(edge.pid), "-o", join(resolve(straceDir), `${name}.txt`)], { stdio: "ignore" }) : undefined;
+        const done = await waitUntilSynced(edge, 300_000, 25);
+        if (perf) {
+          perf.kill("SIGINT");
+          await new Promise((r) => perf.once("exit", r));
+        }
+        if (tracer) {
+          tracer.kill("SIGINT");
+          await new Promise((r) => tracer.once("exit", r));
+        }
+        const cloudCpu = cpuDelta(before, readCpu(cloud.processes));
+        const edgeCpu = cpuSeconds(edge.pid) ?? 0;
+        const stat = (await import("node:fs")).readFileSync(`/proc/${edge.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+        const userSys = `user ${(Number(stat[11]) / 100).toFixed(2)} sys ${(Number(stat[12]) / 100).toFixed(2)}`;
+        await edge.stop();
+        // Each run starts from the same disk: earlier runs' files would otherwise pile up.
+        if (!process.env.KEEP_DATA) await rm(dataDir, { recursive: true, force: true });
+        const s = (done - edge.spawnedAt) / 1000;
+        seconds.set(label, [...(seconds.get(label) ?? []), s]);
+        cpus.set(label, [...(cpus.get(label) ?? []), edgeCpu]);
+        const others = Object.entries(cloudCpu).filter(([k]) => k !== "other-processes").map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ");
+        console.log(`run ${run + 1} ${label}: ${s.toFixed(2)} s, start-up ${((edge.servingAt - edge.spawnedAt) / 1000).toFixed(2)} s; CPU s: edge-agent ${edgeCpu.toFixed(2)} (${userSys}), ${others}`);
+      }
+    }
+    for (const [label, list] of seconds) console.log(`median ${label}: ${median(list).toFixed(3)} s wall, edge-agent CPU ${median(cpus.get(label)!).toFixed(3)} s`);
+  } finally {
+    agent.destroy();
+    await cloud.stop();
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+await main();
