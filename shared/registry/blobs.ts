@@ -25,12 +25,13 @@ export async function getBlob(ctx: RegistryContext, request: HandlerRequest, nam
   };
   if (request.method === "HEAD") return { status: 200, headers: { ...headers, "Content-Length": String(link.size) } };
 
-  if (ctx.options.blobDelivery === "redirect") {
+  const rangeHeader = request.headers.get("range");
+  const range = parseRange(rangeHeader, link.size);
+  if (ctx.options.blobDelivery === "redirect" && storageServesRange(rangeHeader, range)) {
     const url = await ctx.blobs.readUrl(digest);
     if (url) return emptyResponse(307, { Location: url, "Docker-Content-Digest": digest });
   }
 
-  const range = parseRange(request.headers.get("range"), link.size);
   if (range === "unsatisfiable") {
     throw new RegistryError("RANGE_INVALID", `range ${request.headers.get("range")} is outside blob ${digest} of ${link.size} bytes`, {
       headers: { "Content-Range": `bytes */${link.size}` },
@@ -48,6 +49,18 @@ export async function getBlob(ctx: RegistryContext, request: HandlerRequest, nam
     },
     body: await ctx.blobs.read(digest, range),
   };
+}
+
+/**
+ * Whether a redirect to storage answers this request as we would: no range, or a satisfiable
+ * `first-last` / `first-` range. The rest is answered here: a suffix range (`bytes=-500`, which
+ * Azurite answers with `Content-Length: NaN`), an unsatisfiable one (our 416 with the
+ * RANGE_INVALID body and the blob's size), and one we ignore (several ranges, a malformed header:
+ * the whole blob, where storage might answer otherwise).
+ */
+function storageServesRange(header: string | null, range: ByteRange | "unsatisfiable" | undefined): boolean {
+  if (!header) return true;
+  return range !== undefined && range !== "unsatisfiable" && /^bytes=\d+-\d*$/.test(header.trim());
 }
 
 /**

@@ -184,6 +184,47 @@ describe("blob delivery", () => {
     }
   });
 
+  it("answers every Range form correctly in redirect mode: storage gets plain ranges, the registry serves suffix, unsatisfiable and multi-range requests", async () => {
+    const stack = await startTestStack();
+    try {
+      const registry = new RegistryClient(stack.registryUrl);
+      const bytes = randomBytes(10_000);
+      const digest = await registry.pushBlob("delivery/ranges", bytes);
+      const path = `/v2/delivery/ranges/blobs/${digest}`;
+      /** GET with the Range header, following a redirect with the same header, as clients do. */
+      async function ranged(range: string): Promise<{ redirected: boolean; status: number; contentRange: string | null; body: Buffer }> {
+        const first = await registry.fetch(path, { headers: { Range: range } });
+        const redirected = first.status === 307;
+        const response = redirected ? await fetch(first.headers.get("location")!, { headers: { Range: range } }) : first;
+        return { redirected, status: response.status, contentRange: response.headers.get("content-range"), body: Buffer.from(await response.arrayBuffer()) };
+      }
+      const closed = await ranged("bytes=100-199");
+      expect(closed).toMatchObject({ redirected: true, status: 206, contentRange: "bytes 100-199/10000" });
+      expect(closed.body.equals(bytes.subarray(100, 200))).toBe(true);
+      const open = await ranged("bytes=9000-");
+      expect(open).toMatchObject({ redirected: true, status: 206, contentRange: "bytes 9000-9999/10000" });
+      expect(open.body.equals(bytes.subarray(9000))).toBe(true);
+      const pastTheEnd = await ranged("bytes=9990-20000");
+      expect(pastTheEnd).toMatchObject({ status: 206, contentRange: "bytes 9990-9999/10000" });
+      expect(pastTheEnd.body.equals(bytes.subarray(9990))).toBe(true);
+      const suffix = await ranged("bytes=-500");
+      expect(suffix).toMatchObject({ redirected: false, status: 206, contentRange: "bytes 9500-9999/10000" });
+      expect(suffix.body.equals(bytes.subarray(9500))).toBe(true);
+      const longSuffix = await ranged("bytes=-20000");
+      expect(longSuffix).toMatchObject({ redirected: false, status: 206, contentRange: "bytes 0-9999/10000" });
+      expect(longSuffix.body.equals(bytes)).toBe(true);
+      const unsatisfiable = await ranged("bytes=20000-");
+      expect(unsatisfiable).toMatchObject({ redirected: false, status: 416, contentRange: "bytes */10000" });
+      expect(JSON.parse(unsatisfiable.body.toString()).errors[0].code).toBe("RANGE_INVALID");
+      // Several ranges: ignored as RFC 9110 allows, the whole blob from the registry.
+      const several = await ranged("bytes=0-9,20-29");
+      expect(several).toMatchObject({ redirected: false, status: 200 });
+      expect(several.body.equals(bytes)).toBe(true);
+    } finally {
+      await stack.destroy();
+    }
+  });
+
   it("streams bytes and honours Range when set to stream", async () => {
     const stack = await startTestStack({ settings: { REGISTRY_BLOB_DELIVERY: "stream" } });
     try {
