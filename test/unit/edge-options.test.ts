@@ -131,3 +131,29 @@ describe("edge agent options", () => {
     expect(await problems(["--connection-string", CONNECTION, "--http"], { CONNECTED_REGISTRY_MAX_BANDWIDTH: "100bps" })).toContain("--max-bandwidth: \"100bps\" is below 1 KiB/s");
   });
 });
+
+const base = ["--connection-string", CONNECTION, "--http"];
+
+describe("edge agent disk-limit options", () => {
+  it("has no budget and the default floor unless told", async () => {
+    const options = await parseStartOptions(base, {});
+    expect(options.maxStorageBytes).toBeUndefined();
+    expect(options.minFreeBytes).toBeUndefined();
+  });
+
+  it("reads --max-storage and --min-free-space, or their environment variables, in bytes", async () => {
+    expect(await parseStartOptions([...base, "--max-storage", "50GiB", "--min-free-space", "500MB"], {})).toMatchObject({ maxStorageBytes: 50 * 1024 ** 3, minFreeBytes: 500e6 });
+    expect(await parseStartOptions(base, { CONNECTED_REGISTRY_MAX_STORAGE: "2.5MiB", CONNECTED_REGISTRY_MIN_FREE_SPACE: "0" })).toMatchObject({ maxStorageBytes: Math.floor(2.5 * 1024 ** 2), minFreeBytes: 0 });
+    // The flag wins over the variable.
+    expect(await parseStartOptions([...base, "--max-storage", "1GB"], { CONNECTED_REGISTRY_MAX_STORAGE: "2GB" })).toMatchObject({ maxStorageBytes: 1e9 });
+    expect(await parseStartOptions([...base, "--min-free-space", "0GiB"], {})).toMatchObject({ minFreeBytes: 0 });
+  });
+
+  it("refuses sizes it cannot read, naming the flag, and a zero budget", async () => {
+    const text = await problems([...base, "--max-storage", "lots", "--min-free-space=-1GB"]);
+    expect(text).toContain('--max-storage: "lots" is not a size');
+    expect(text).toContain('--min-free-space: "-1GB" is not a size');
+    expect(await problems([...base, "--max-storage", "0"])).toContain('--max-storage: "0" must be more than 0 bytes');
+    expect(await problems(base, { CONNECTED_REGISTRY_MAX_STORAGE: "5 parsecs" })).toContain('--max-storage: "5 parsecs" is not a size');
+  });
+});
