@@ -9,10 +9,13 @@
  * next cycle) resumes it; a session the parent forgot (404) is started anew.
  */
 import type { RegistryContext } from "../../../shared/registry/context.js";
-import { RemoteError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
+import { RemoteError, isTransientError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
 import { governed, type SyncLimits } from "./governed-stream.js";
+import { windowClosedIn } from "./sync-window.js";
 
 export const DEFAULT_UPSTREAM_CHUNK_BYTES = 8 * 1024 * 1024;
+/** A breath between a cut and the resume, so a flapping link is not hammered. */
+const RESUME_PAUSE_MS = 200;
 
 export interface ChunkedUploadOptions {
   chunkBytes: number;
@@ -31,7 +34,25 @@ export class ChunkedUploader {
     private readonly options: ChunkedUploadOptions,
   ) {}
 
+  /**
+   * Uploads the blob. A cut after at least one chunk went through since the last cut is
+   * resumed at once from the parent's status; a cut that moved nothing fails this try (the
+   * caller backs off, and a blob that never moves is eventually parked).
+   */
   async upload(repository: string, digest: string, size: number): Promise<void> {
+    for (;;) {
+      let moved = false;
+      try {
+        await this.attempt(repository, digest, size, () => (moved = true));
+        return;
+      } catch (error) {
+        if (!moved || windowClosedIn(error) || !isTransientError(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, RESUME_PAUSE_MS));
+      }
+    }
+  }
+
+  private async attempt(repository: string, digest: string, size: number, onMoved: () => void): Promise<void> {
     const key = `${repository}@${digest}`;
     const known = this.sessions.get(key);
     const resumed = known ? await this.statusOf(known.location, known.confirmed) : undefined;
@@ -52,7 +73,10 @@ export class ChunkedUploader {
         const next: number = nextOffset(response.headers.get("range"), end + 1) ?? end + 1;
         this.sessions.set(key, { location: location, confirmed: next });
         response.body.resume();
-        if (next > offset) this.options.onAccepted?.(next - offset);
+        if (next > offset) {
+          onMoved();
+          this.options.onAccepted?.(next - offset);
+        }
         offset = next;
       } else if (response.status === 416) {
         // Out of order (an earlier chunk did land though its answer was cut): ask where it stands.
