@@ -66,7 +66,7 @@ export class ChunkedUploader {
       const response = await this.client.request("PATCH", location, {
         headers: { "Content-Type": "application/octet-stream", "Content-Range": `${offset}-${end}`, "Content-Length": String(end - offset + 1) },
         // Read from disk only as fast as the cap lets it go; cut when the window closes.
-        body: governed(await this.registry.blobs.read(digest, { start: offset, end }), this.options.limits),
+        body: this.chunkBody(digest, offset, end),
       });
       if (response.status === 202) {
         location = response.headers.get("location") ?? location;
@@ -100,6 +100,11 @@ export class ChunkedUploader {
     if (done.status !== 201) throw await RemoteError.fromResponse(done, `PUT /v2/${repository}/blobs/uploads/ (${digest})`);
     done.body.resume();
     this.sessions.delete(key);
+  }
+
+  /** Opened when the request starts reading, so a request that fails before never leaves the file open. */
+  private async *chunkBody(digest: string, start: number, end: number): AsyncGenerator<Uint8Array> {
+    yield* governed(await this.registry.blobs.read(digest, { start, end }), this.options.limits);
   }
 
   private async start(repository: string): Promise<string> {
