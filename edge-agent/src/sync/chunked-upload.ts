@@ -95,7 +95,7 @@ export class ChunkedUploader {
       }
     }
     const separator = location.includes("?") ? "&" : "?";
-    const done = await this.client.request("PUT", `${location}${separator}digest=${encodeURIComponent(digest)}`, { headers: { "Content-Length": "0" } });
+    const done = await this.client.request("PUT", `${location}${separator}digest=${digest}`, { headers: { "Content-Length": "0" } });
     if (done.status === 404) this.sessions.delete(key);
     if (done.status !== 201) throw await RemoteError.fromResponse(done, `PUT /v2/${repository}/blobs/uploads/ (${digest})`);
     done.body.resume();
