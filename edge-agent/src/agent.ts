@@ -200,7 +200,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     room: disk,
   });
   const applier = new Applier(registry, fetcher, window);
-  const upstream = new UpstreamPusher(registry, client, state, log, metrics, { bandwidth, window });
+  const upstream = new UpstreamPusher(registry, client, state, log, metrics, { bandwidth, window }, options.upstreamChunkBytes);
   const engine = new SyncEngine({
     name,
     client,

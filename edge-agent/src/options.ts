@@ -42,6 +42,8 @@ export interface StartOptions {
   maxStorageBytes?: number;
   /** Free bytes the volume must keep (--min-free-space); undefined: 5% of the volume, at most 1 GiB. */
   minFreeBytes?: number;
+  /** Bytes per PATCH of the upstream push (--upstream-chunk-size); default 8 MiB (sync/chunked-upload.ts). */
+  upstreamChunkBytes?: number;
 }
 
 export interface LoginLimits {
@@ -106,6 +108,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "max-bandwidth": { type: "string" },
       "max-storage": { type: "string" },
       "min-free-space": { type: "string" },
+      "upstream-chunk-size": { type: "string" },
     },
   });
   const problems: string[] = [];
@@ -176,6 +179,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
   if (bandwidth && !bandwidth.ok) problems.push(`--max-bandwidth: ${bandwidth.problem}`);
   const maxStorageBytes = sizeOption("--max-storage", values["max-storage"] ?? (env.CONNECTED_REGISTRY_MAX_STORAGE || undefined), problems);
   const minFreeBytes = sizeOption("--min-free-space", values["min-free-space"] ?? (env.CONNECTED_REGISTRY_MIN_FREE_SPACE || undefined), problems, { zero: true });
+  const upstreamChunkBytes = sizeOption("--upstream-chunk-size", values["upstream-chunk-size"] ?? (env.CONNECTED_REGISTRY_UPSTREAM_CHUNK_SIZE || undefined), problems);
 
   if (problems.length > 0 || !connection || !parsedNumbers.success || !limitSeconds) throw new OptionsError(problems.join("\n"));
   return {
@@ -201,6 +205,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     ...(bandwidth?.ok ? { maxBandwidth: bandwidth.value } : {}),
     ...(maxStorageBytes !== undefined ? { maxStorageBytes } : {}),
     ...(minFreeBytes !== undefined ? { minFreeBytes } : {}),
+    ...(upstreamChunkBytes !== undefined ? { upstreamChunkBytes } : {}),
   };
 }
 

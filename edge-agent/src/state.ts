@@ -42,6 +42,20 @@ export interface FailedItem {
   lastTried: string;
 }
 
+/** A local change the upstream push gave up on for now (sync/parked-upstream.ts): retried later, the entries behind it go on. */
+export interface ParkedUpstream {
+  seq: number;
+  repository: string;
+  kind: string;
+  tag?: string;
+  digest?: string;
+  error: string;
+  since: string;
+  lastTried: string;
+  /** Tries since it was parked: the wait before the next one doubles with each. */
+  retries: number;
+}
+
 export interface EdgeState {
   /** Generated once per data folder: the parent tells two instances apart by it. */
   instanceId: string;
@@ -67,6 +81,8 @@ export interface EdgeState {
   lastError?: string;
   /** Objects skipped because they could not be synced; retried at later cycles. */
   failedItems?: FailedItem[];
+  /** Upstream entries parked after repeated failures (ReadWrite); absent when none. */
+  upstreamParked?: ParkedUpstream[];
   lastContactTime?: string;
   /** What is wrong now, by code (conditions.ts): shown in status and metrics, and sent to the parent. */
   conditions?: Condition[];

@@ -5,6 +5,7 @@
  * whoever can read the data folder.
  */
 import { formatGcSummary } from "./gc/report.js";
+import { parkedName } from "./sync/parked-upstream.js";
 import type { EdgeState } from "./state.js";
 
 export function statusView(state: EdgeState, options: { names: boolean }): Record<string, unknown> {
@@ -31,6 +32,7 @@ export function statusView(state: EdgeState, options: { names: boolean }): Recor
     lastContactTime: state.lastContactTime,
     lastError: state.lastError,
     failedItems: (state.failedItems ?? []).map(({ repository, tag, digest, error, since }) => ({ repository, tag, digest, error, since })),
+    parkedUpstream: (state.upstreamParked ?? []).map(({ repository, kind, tag, digest, error, since, lastTried }) => ({ repository, kind, tag, digest, error, since, lastTried })),
     conditions: state.conditions ?? [],
     progress: state.progress,
     garbageCollection: state.garbageCollection,
@@ -58,6 +60,9 @@ export function formatStatus(state: EdgeState): string {
   if (state.lastError) lines.push(`last error:         ${state.lastError}`);
   for (const item of state.failedItems ?? []) {
     lines.push(`not synced:         ${item.tag ? `${item.repository}:${item.tag}` : item.digest ? `${item.repository}@${item.digest}` : item.repository} (since ${item.since}): ${item.error}`);
+  }
+  for (const entry of state.upstreamParked ?? []) {
+    lines.push(`parked:             ${parkedName(entry)} (since ${entry.since}, last tried ${entry.lastTried}): ${entry.error}`);
   }
   return lines.join("\n");
 }

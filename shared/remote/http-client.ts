@@ -245,6 +245,8 @@ export class RegistryHttpClient {
       } else if (body) {
         const source = Readable.from(body);
         source.on("error", (error) => request.destroy(error));
+        // pipe() leaves the source paused when the request dies (a reset): end it, so the body's file is closed.
+        request.on("close", () => source.destroy());
         source.pipe(request);
       } else {
         request.end();

@@ -113,7 +113,10 @@ describe("edge agent behind an outbound proxy", () => {
     await eventually(async () => (await cloud.fetch("/v2/apps/manifests/from-edge", { method: "HEAD" })).headers.get("docker-content-digest") === pushed.digest, 20_000, "the edge's push in the cloud");
     const parent = `http://${stack.registryHost}`;
     const lines = await authenticating.requests();
-    expect(lines.some((line) => line.startsWith(`POST ${parent}/v2/apps/blobs/uploads/?digest=sha256:`))).toBe(true);
+    // Blobs go up in chunks (sync/chunked-upload.ts): a session, its PATCHes, the committing PUT.
+    expect(lines.some((line) => line.startsWith(`POST ${parent}/v2/apps/blobs/uploads/ `))).toBe(true);
+    expect(lines.some((line) => line.startsWith(`PATCH ${parent}/v2/apps/blobs/uploads/`))).toBe(true);
+    expect(lines.some((line) => line.startsWith(`PUT ${parent}/v2/apps/blobs/uploads/`) && line.includes("?digest=sha256:"))).toBe(true);
     expect(lines.some((line) => line.startsWith(`PUT ${parent}/v2/apps/manifests/from-edge `))).toBe(true);
   }, 60_000);
 

@@ -98,13 +98,20 @@ export interface ParentLink {
   /** Drops every open connection and refuses new ones. */
   cut(): void;
   restore(): void;
+  /** Connections cut because they carried more than `cutAfterBytes` towards the parent. */
+  readonly cuts: number;
   close(): Promise<void>;
 }
 
-/** Opens a relay to `target` (host:port); `opened` collects it for the test's clean-up. */
-export async function parentLink(target: string, opened: ParentLink[]): Promise<ParentLink> {
+/**
+ * Opens a relay to `target` (host:port); `opened` collects it for the test's clean-up.
+ * `cutAfterBytes`: a fault link that resets every connection once it has carried that many
+ * bytes towards the parent (a front end's request limit, a flaky uplink).
+ */
+export async function parentLink(target: string, opened: ParentLink[], options: { cutAfterBytes?: number } = {}): Promise<ParentLink> {
   const [targetHost, targetPort] = [target.slice(0, target.lastIndexOf(":")), Number(target.slice(target.lastIndexOf(":") + 1))];
   let up = true;
+  let cuts = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     if (!up) {
@@ -122,6 +129,18 @@ export async function parentLink(target: string, opened: ParentLink[]): Promise<
     };
     client.on("error", end).on("close", end);
     upstream.on("error", end).on("close", end);
+    if (options.cutAfterBytes !== undefined) {
+      let carried = 0;
+      client.on("data", (chunk: Buffer) => {
+        carried += chunk.length;
+        if (carried > options.cutAfterBytes! && !client.destroyed) {
+          cuts++;
+          // A reset, as a front end or a dropped link gives it.
+          client.resetAndDestroy();
+          upstream.resetAndDestroy();
+        }
+      });
+    }
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -134,6 +153,9 @@ export async function parentLink(target: string, opened: ParentLink[]): Promise<
     },
     restore: () => {
       up = true;
+    },
+    get cuts() {
+      return cuts;
     },
     close: async () => {
       link.cut();

@@ -28,4 +28,16 @@ describe("the edge's own status (GET /status, connected-registry status)", () =>
     const text = formatStatus({ ...state, conditions: [] });
     expect(text).not.toContain("condition:");
   });
+
+  it("lists parked upstream entries (ReadWrite), in the view and as lines for a person", () => {
+    const parked = {
+      ...state,
+      upstreamParked: [
+        { seq: 7, repository: "apps/big", kind: "tag.set", tag: "v2", digest: "sha256:abc", error: "5 tries failed: connection reset", since: "2026-12-01T09:30:00.000Z", lastTried: "2026-12-01T09:31:00.000Z", retries: 1 },
+      ],
+    };
+    expect(statusView(parked, { names: false })).toMatchObject({ parkedUpstream: [{ repository: "apps/big", kind: "tag.set", tag: "v2", error: "5 tries failed: connection reset" }] });
+    expect(formatStatus(parked)).toContain("parked:             upstream tag.set apps/big:v2 (since 2026-12-01T09:30:00.000Z, last tried 2026-12-01T09:31:00.000Z): 5 tries failed: connection reset");
+    expect(formatStatus(state)).not.toContain("parked:");
+  });
 });

@@ -21,6 +21,7 @@ import { listAll } from "./list-all.js";
 import { runLimited } from "./run-limited.js";
 import { AGENT_VERSION } from "../version.js";
 import type { UpstreamPusher } from "./upstream.js";
+import { parkedName } from "./parked-upstream.js";
 import { SyncWindow, windowClosedIn } from "./sync-window.js";
 import { WalkPosition } from "./walk-position.js";
 import { StorageFullError } from "../store/disk-guard.js";
@@ -596,7 +597,10 @@ export class SyncEngine {
     const { state } = this.options;
     if (!this.activated) return;
     const lastError = failed ? state.state.lastError : undefined;
-    const failures = this.failed.all.slice(0, MAX_REPORTED_FAILURES).map((item) => ({ item: itemName(item), error: item.error.slice(0, 500), since: item.since }));
+    const parked = (state.state.upstreamParked ?? []).map((entry) => ({ item: parkedName(entry), error: `parked: ${entry.error}`, since: entry.since }));
+    const failures = [...this.failed.all.map((item) => ({ item: itemName(item), error: item.error, since: item.since })), ...parked]
+      .slice(0, MAX_REPORTED_FAILURES)
+      .map((failure) => ({ ...failure, error: failure.error.slice(0, 500) }));
     const phase = state.state.progress.phase;
     const news = JSON.stringify([lastError, failures.map((f) => f.item), phase === "idle", (state.state.conditions ?? []).map((c) => [c.code, c.since])]);
     if (!force && news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
