@@ -157,3 +157,15 @@ describe("edge agent disk-limit options", () => {
     expect(await problems(base, { CONNECTED_REGISTRY_MAX_STORAGE: "5 parsecs" })).toContain('--max-storage: "5 parsecs" is not a size');
   });
 });
+
+describe("edge agent --upstream-chunk-size", () => {
+  it("is unset (the pusher's 8 MiB) unless told; reads the flag, or its environment variable, in bytes", async () => {
+    expect((await parseStartOptions(base, {})).upstreamChunkBytes).toBeUndefined();
+    expect(await parseStartOptions([...base, "--upstream-chunk-size", "4MiB"], {})).toMatchObject({ upstreamChunkBytes: 4 * 1024 ** 2 });
+    expect(await parseStartOptions(base, { CONNECTED_REGISTRY_UPSTREAM_CHUNK_SIZE: "16MB" })).toMatchObject({ upstreamChunkBytes: 16e6 });
+  });
+
+  it("refuses a size it cannot read, naming the flag", async () => {
+    expect(await problems([...base, "--upstream-chunk-size", "big"])).toContain('--upstream-chunk-size: "big" is not a size');
+  });
+});
