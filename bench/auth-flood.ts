@@ -26,6 +26,7 @@ import { makeAdminKey } from "./identity.js";
 import { OCI_MANIFEST, pushSmallImage } from "./manifests.js";
 import { startOurs } from "./our-stack.js";
 import { stopChild } from "./processes.js";
+import { management } from "./http.js";
 import { finishRun, formatGrid } from "./report.js";
 import { median } from "./stats.js";
 import { fmt } from "./suite.js";
@@ -209,16 +210,7 @@ async function main(): Promise<number> {
     const admin = await makeAdminKey();
     const cloud = await startOurs("cloud", join(workDir, "cloud"), { REGISTRY_ALLOW_ANONYMOUS: "false", ADMIN_KEY_HASH: admin.hash });
     live.push(cloud);
-    const manage = async (method: string, path: string, body?: unknown): Promise<any> => {
-      const response = await fetch(new URL(`/management/${path}`, cloud.baseUrl), {
-        method,
-        headers: { Authorization: `Bearer ${admin.key}`, "Content-Type": "application/json" },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`${method} /management/${path} answered ${response.status}: ${text}`);
-      return text ? JSON.parse(text) : undefined;
-    };
+    const manage = management(cloud.baseUrl, admin.key);
     await manage("POST", "tokens", { name: PUSHER, scopeMap: "_repositories_admin" });
     const pusherPassword = (await manage("POST", `tokens/${PUSHER}/credentials/generate`, { name: "password1" })).passwords[0].value as string;
     await manage("POST", "scopeMaps", { name: "flood-read", actions: [`repositories/${REPOSITORY}/content/read`, `repositories/${REPOSITORY}/metadata/read`] });

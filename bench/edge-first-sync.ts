@@ -16,7 +16,7 @@ import { promisify } from "node:util";
 import { pushBlobMonolithic, sha256Digest } from "./blobs.js";
 import { cpuDelta, cpuSeconds, readCpu, waitForQuietMachine } from "./cpu.js";
 import { startEdgeAgent, waitUntilSynced } from "./edge-process.js";
-import { call, expectStatus } from "./http.js";
+import { call, expectStatus, management } from "./http.js";
 import { makeAdminKey } from "./identity.js";
 import { OCI_MANIFEST } from "./manifests.js";
 import { startOurs } from "./our-stack.js";
@@ -42,16 +42,7 @@ async function main(): Promise<void> {
   const cloud = await startOurs("cloud", join(workDir, "cloud"), { REGISTRY_ALLOW_ANONYMOUS: "false", ADMIN_KEY_HASH: admin.hash });
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   try {
-    const manage = async (method: string, path: string, body?: unknown): Promise<any> => {
-      const response = await fetch(new URL(`/management/${path}`, cloud.baseUrl), {
-        method,
-        headers: { Authorization: `Bearer ${admin.key}`, "Content-Type": "application/json" },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`${method} /management/${path} answered ${response.status}: ${text}`);
-      return text ? JSON.parse(text) : undefined;
-    };
+    const manage = management(cloud.baseUrl, admin.key);
     await manage("POST", "tokens", { name: "pusher", scopeMap: "_repositories_admin" });
     const password = (await manage("POST", "tokens/pusher/credentials/generate", { name: "password1" })).passwords[0].value as string;
     const auth: OutgoingHttpHeaders = { authorization: `Basic ${Buffer.from(`pusher:${password}`).toString("base64")}` };

@@ -37,7 +37,7 @@ import { interleavedCurlGets, percentileOf } from "./curl-pull.js";
 import { startDistribution } from "./distribution.js";
 import { startEdgeAgent, waitUntilSynced, type EdgeAgentProcess } from "./edge-process.js";
 import { bandwidthCapRows, benchBandwidthCap, type BandwidthCapFigures } from "./edge-bandwidth.js";
-import { call, expectStatus } from "./http.js";
+import { call, expectStatus, management } from "./http.js";
 import { makeAdminKey } from "./identity.js";
 import { loadManifestGets, OCI_MANIFEST, pushSmallImage, type ManifestLoadResult } from "./manifests.js";
 import { startOurs } from "./our-stack.js";
@@ -96,20 +96,6 @@ interface Figures {
   };
   lag?: Array<{ intervalSeconds: number; lagsMs: number[] }>;
   bandwidth?: BandwidthCapFigures;
-}
-
-/** The cloud's management API with the admin key. */
-function management(base: URL, adminKey: string) {
-  return async (method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(new URL(`/management/${path}`, base), {
-      method,
-      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${method} /management/${path} answered ${response.status}: ${text}`);
-    return text ? JSON.parse(text) : undefined;
-  };
 }
 
 /**

@@ -117,3 +117,17 @@ export async function download(
     return { status, bytes, redirects, headSeconds };
   }
 }
+
+/** The cloud's management API with the admin key: a call that answers the parsed JSON or throws naming the status. */
+export function management(base: URL, adminKey: string) {
+  return async (method: string, path: string, body?: unknown): Promise<any> => {
+    const response = await fetch(new URL(`/management/${path}`, base), {
+      method,
+      headers: { Authorization: `Bearer ${adminKey}`, "Content-Type": "application/json" },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`${method} /management/${path} answered ${response.status}: ${text}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+}
