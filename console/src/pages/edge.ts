@@ -87,10 +87,9 @@ export function renderEdge(main: HTMLElement, name: string): Leave {
       field("Parent protocol", protocol),
       h("button", { type: "submit" }, "Generate connection string"),
     ),
-    secret,
   );
 
-  show(main, h("p", {}, h("a", { href: "#/fleet" }, "← Fleet")), h("h1", {}, name), messages, summary, actions, history, repositories, clientTokens);
+  show(main, h("p", {}, h("a", { href: "#/fleet" }, "← Fleet")), h("h1", {}, name), messages, secret, summary, actions, history, repositories, clientTokens);
   let first = true;
   const refresh = async (): Promise<void> => {
     try {
