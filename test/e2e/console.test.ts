@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium, lowContrastText } from "../support/browser.js";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
-import { basic, clientToken, writeActions } from "../support/edge-e2e.js";
+import { basic, clientToken, readActions, writeActions } from "../support/edge-e2e.js";
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient } from "../support/registry-client.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
@@ -29,7 +29,9 @@ beforeAll(async () => {
   [stack, browser] = await Promise.all([startTestStack({ anonymous: false }), launchChromium()]);
   management = new ManagementClient(stack.registryUrl);
   // Two levels: the cloud -> plant1 (a running agent) -> line1 (never started: Offline, Inactive).
-  const connection = await createConnectedRegistry(management, { name: "plant1", mode: "ReadWrite", repositories: ["factory/app"] }, stack.registryHost);
+  // plant1's client token: its edge page must count it without naming it.
+  await clientToken(management, "plantreader1", readActions("factory/app"));
+  const connection = await createConnectedRegistry(management, { name: "plant1", mode: "ReadWrite", repositories: ["factory/app"], clientTokens: ["plantreader1"] }, stack.registryHost);
   parentEdge = await startEdge({ connectionString: connection, advertise: true });
   await eventually(async () => (await parentEdge.status()).lastSyncTime, 30_000, "plant1 synced once");
   expect((await management.call("POST", "connectedRegistries", { name: "line1", mode: "ReadOnly", parent: "plant1", repositories: ["factory/app"] })).status).toBe(201);
@@ -127,5 +129,23 @@ describe("the web console in a browser", () => {
     expect(await page.locator("main").textContent()).toContain(image.digest);
     expect(await lowContrastText(page)).toEqual([]);
     await screenshot("import");
+  });
+
+  it("serves each edge's read-only status page without names or secrets", async () => {
+    const response = await page.goto(`${parentEdge.url}/console`);
+    expect(response?.status()).toBe(200);
+    expect(response?.headers()["content-security-policy"]).toMatch(/^default-src 'none'; style-src 'sha256-[^']+';/);
+    expect(await page.getByRole("heading", { level: 1 }).textContent()).toBe("Edge agent plant1");
+    const facts = await page.locator("dl").textContent();
+    expect(facts).toContain("ActivationActive");
+    expect(facts).toContain("Full syncdone");
+    expect(facts).toMatch(/Disk[\d.]+ MiB stored, [\d.]+ MiB free on the volume/);
+    expect(facts).toContain("Client tokens1");
+    const html = await page.content();
+    expect(html).not.toContain("plantreader1");
+    expect(html).not.toContain("sync-token");
+    expect(html).not.toContain("<script");
+    expect(await lowContrastText(page)).toEqual([]);
+    await screenshot("edge-status");
   });
 });
