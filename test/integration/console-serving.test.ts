@@ -2,8 +2,12 @@
  * The web console's static files, served from the same route table as the registry (so the
  * Function App serves them too): cache headers by kind of file and a strict CSP on every answer.
  */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestStack, type TestStack } from "../support/stack.js";
+import { startStackProcess } from "../support/stack-process.js";
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -67,4 +71,19 @@ describe("the web console's files", () => {
     expect((await fetch(`${stack.registryUrl}/console/`)).status).toBe(200);
     expect((await fetch(`${stack.registryUrl}/management/connectedRegistries`)).status).toBe(401);
   });
+});
+
+describe("npm start", () => {
+  it("prints the console's address, and the console answers there", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "registry-console-start-"));
+    const started = await startStackProcess(dataDir);
+    try {
+      const address = /Web console \(sign in: admin key\) (\S+)/.exec(started.output())?.[1];
+      expect(address).toBe(`${started.url}/console/`);
+      expect((await fetch(address!)).status).toBe(200);
+    } finally {
+      await started.signalGroup("SIGTERM");
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
