@@ -109,13 +109,46 @@ describe("the web console in a browser", () => {
     expect(await page.locator("[data-secret]").count()).toBe(0);
   });
 
+  it("changes an edge's repositories and client tokens and asks for a resync, through the management API", async () => {
+    await page.getByLabel("Add a repository").fill("factory/extra");
+    await page.getByRole("button", { name: "Add", exact: true }).first().click();
+    await expect.poll(() => page.getByRole("button", { name: "Remove repository factory/extra" }).count()).toBe(1);
+    await page.getByLabel("Add an existing token").fill("plantreader1");
+    await page.getByRole("button", { name: "Add", exact: true }).last().click();
+    await expect.poll(() => page.getByRole("button", { name: "Remove client token plantreader1" }).count()).toBe(1);
+    await page.getByRole("button", { name: "Resync" }).click();
+    await expect.poll(() => page.locator("dl.summary").textContent()).toMatch(/Resync request\d{8}T\d+Z-[0-9a-f]{8}/);
+    const record = (await management.call("GET", "connectedRegistries/line1")).body;
+    expect(record.repositories).toContain("factory/extra");
+    expect(record.clientTokens).toEqual(["plantreader1"]);
+    expect(record.resync).toBeTruthy();
+    // A refused change shows the API's own message and changes nothing.
+    await page.getByLabel("Add an existing token").fill("nosuchtoken1");
+    await page.getByRole("button", { name: "Add", exact: true }).last().click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("nosuchtoken1");
+    expect((await management.call("GET", "connectedRegistries/line1")).body.clientTokens).toEqual(["plantreader1"]);
+  });
+
   it("shows tokens and scope maps against their limits", async () => {
     await page.getByRole("link", { name: "Identity" }).click();
     await expect.poll(() => page.locator('tr[data-token="line1-sync-token"]').textContent()).toContain("enabled");
     expect(await page.getByRole("meter", { name: /^Tokens: \d+ of 20000$/ }).count()).toBe(1);
-    expect(await page.getByRole("meter", { name: "Actions of line1-sync-scope-map: 6 of 500" }).count()).toBe(1);
+    // factory/app and factory/extra, read and metadata, and its four gateway actions.
+    expect(await page.getByRole("meter", { name: "Actions of line1-sync-scope-map: 8 of 500" }).count()).toBe(1);
     expect(await lowContrastText(page)).toEqual([]);
     await screenshot("identity");
+    const row = page.locator('tr[data-token="plantreader1"]');
+    await row.getByRole("button", { name: "Disable" }).click();
+    await expect.poll(async () => (await management.call("GET", "tokens/plantreader1")).body.status).toBe("disabled");
+    await row.getByRole("button", { name: "Enable" }).click();
+    await expect.poll(async () => (await management.call("GET", "tokens/plantreader1")).body.status).toBe("enabled");
+    // plantreader1 has a password1: replacing it asks first.
+    page.once("dialog", (dialog) => void dialog.accept());
+    await row.getByRole("button", { name: "New password1" }).click();
+    const password = await page.getByLabel("password1 of plantreader1").inputValue();
+    expect(password.length).toBeGreaterThanOrEqual(32);
+    const login = await fetch(`${stack.registryUrl}/oauth2/token?service=${stack.registryHost}&scope=repository:factory/app:pull`, { headers: { Authorization: basic({ username: "plantreader1", password }) } });
+    expect(login.status).toBe(200);
   });
 
   it("starts an import and watches it finish", async () => {
