@@ -32,7 +32,7 @@ export function renderImports(main: HTMLElement): Leave {
   const form = h(
     "form",
     {
-      class: "card",
+      class: "card form-grid",
       onsubmit: (event: Event) => {
         event.preventDefault();
         const targetTags = targets.value.split(",").map((tag) => tag.trim()).filter(Boolean);
@@ -74,7 +74,8 @@ function drawOperation(section: HTMLElement, operation: ImportOperation): void {
     h("h2", {}, `Operation ${operation.id}`),
     h("p", { class: `operation-status status-${operation.status.toLowerCase()}`, "data-status": operation.status }, operation.status),
     p ? [
-      h("progress", { max: Math.max(1, p.bytesTotal), value: p.bytesCopied, "aria-label": "Bytes copied" }),
+      // Blobs the registry already held are not copied: a finished import shows full however much it copied.
+      h("progress", { max: Math.max(1, p.bytesTotal), value: operation.status === "Succeeded" ? Math.max(1, p.bytesTotal) : p.bytesCopied, "aria-label": "Import progress" }),
       h("p", {}, `${bytes(p.bytesCopied)} of ${bytes(p.bytesTotal)}; blobs ${p.blobsCopied} of ${p.blobsTotal} copied, ${p.blobsSkipped} already here`),
     ] : null,
     operation.digest ? h("p", {}, "Digest ", h("code", {}, operation.digest)) : null,
