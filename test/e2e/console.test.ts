@@ -90,6 +90,10 @@ describe("the web console in a browser", () => {
     // plant1 stays as the path to the match, marked as context only.
     expect(await parent.getAttribute("class")).toBe("context");
     await page.getByLabel("Show connection state").selectOption("All");
+
+    // It refreshes itself: a connected registry made meanwhile (by the CLI, say) appears without a reload.
+    expect((await management.call("POST", "connectedRegistries", { name: "line2", mode: "ReadOnly", parent: "plant1", repositories: ["factory/app"] })).status).toBe(201);
+    await expect.poll(() => parent.locator('li[data-edge="line2"]').count(), { timeout: 12_000 }).toBe(1);
   });
 
   it("opens an edge and generates its connection string, shown once with a new password", async () => {
@@ -183,7 +187,7 @@ describe("the web console in a browser", () => {
   });
 
   it("renders a fleet of 100 connected registries", async () => {
-    const names = Array.from({ length: 98 }, (_, index) => `store${String(index).padStart(3, "0")}`);
+    const names = Array.from({ length: 97 }, (_, index) => `store${String(index).padStart(3, "0")}`);
     for (let start = 0; start < names.length; start += 10) {
       await Promise.all(names.slice(start, start + 10).map(async (name) => expect((await management.call("POST", "connectedRegistries", { name, mode: "ReadOnly", parent: "plant1", repositories: ["factory/app"] })).status).toBe(201)));
     }

@@ -23,12 +23,13 @@ export function fleetTree(registries: ConnectedRegistry[], filter: StateFilter, 
   const branch = (parent: string | null): Child => {
     const shown = (children.get(parent) ?? []).filter(visible);
     if (shown.length === 0) return null;
-    return h("ul", { role: "group" }, shown.map((registry) => h("li", { role: "treeitem", "aria-expanded": "true", "data-edge": registry.name, class: matches(registry) ? "" : "context" }, node(registry, now), branch(registry.name))));
+    // Plain nested lists, not role=tree: a tree role promises arrow-key navigation; links and Tab do the job here.
+    return h("ul", {}, shown.map((registry) => h("li", { "data-edge": registry.name, class: matches(registry) ? "" : "context" }, node(registry, now), branch(registry.name))));
   };
   return h(
     "ul",
-    { role: "tree", "aria-label": "Connected registries under the cloud registry", class: "tree" },
-    h("li", { role: "treeitem", "aria-expanded": "true", class: "cloud" }, h("div", { class: "node" }, h("strong", {}, "Cloud registry"), h("span", { class: "muted" }, ` — ${registries.length} connected registr${registries.length === 1 ? "y" : "ies"}`)), branch(null) ?? h("p", { class: "muted" }, filter === "All" ? "No connected registries yet." : `No connected registry is ${filter}.`)),
+    { "aria-label": "Connected registries under the cloud registry", class: "tree" },
+    h("li", { class: "cloud" }, h("div", { class: "node" }, h("strong", {}, "Cloud registry"), h("span", { class: "muted" }, ` — ${registries.length} connected registr${registries.length === 1 ? "y" : "ies"}`)), branch(null) ?? h("p", { class: "muted" }, filter === "All" ? "No connected registries yet." : `No connected registry is ${filter}.`)),
   );
 }
 
