@@ -262,8 +262,8 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       methods: ["GET"],
       handler: async () => ({ status: 200, headers: { "Content-Type": "application/json" }, body: JSON.stringify(statusView(state.state, { names: false })) }),
     },
-    // The same facts for a person, as a page: no auth, no names (status-page.ts).
-    { name: "status-page", route: "console/{*path}", methods: ["GET", "HEAD"], handler: createStatusPageHandler(() => state.state, () => disk.diskStatus()) },
+    // The same facts for a person, as a page: names only for a client token (status-page.ts).
+    { name: "status-page", route: "console/{*path}", methods: ["GET", "HEAD"], handler: createStatusPageHandler(() => state.state, () => disk.diskStatus(), (name, password, address) => login.check(name, password, address, false)) },
     // For probes (deploy/kubernetes, deploy/systemd): no auth, no names, 200 or 503 with a reason.
     { name: "healthz", route: "healthz", methods: ["GET"], handler: createLivenessHandler() },
     { name: "readyz", route: "readyz", methods: ["GET"], handler: createReadinessHandler(dataDir, () => state.state) },

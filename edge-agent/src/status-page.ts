@@ -1,12 +1,15 @@
 /**
  * GET /console on an edge agent: a read-only status page for a person, rendered on the server
- * from what GET /status already shows (statusView without names) plus the disk figures. No
- * credentials are asked, so it carries no secrets and no token or child names, the same rule
- * as GET /status. No script at all: it reloads itself (meta refresh), and its one inline
- * stylesheet is allowed by its hash, so the CSP stays `default-src 'none'`.
+ * from what GET /status already shows plus the disk figures. Without credentials it carries no
+ * secrets and no token or child names, the same rule as GET /status; a client token of this
+ * edge (HTTP Basic, asked for at /console?signin) also sees those names. No script at all: it
+ * reloads itself (meta refresh), and its one inline stylesheet is allowed by its hash, so the
+ * CSP stays `default-src 'none'`.
  */
 import { createHash } from "node:crypto";
-import type { Handler } from "../../shared/http/types.js";
+import { parseBasic } from "../../shared/auth/basic-credentials.js";
+import type { LoginResult } from "../../shared/auth/password-login.js";
+import type { Handler, HandlerRequest, HandlerResponse } from "../../shared/http/types.js";
 import type { EdgeState } from "./state.js";
 import { statusView } from "./status.js";
 import type { DiskStatus } from "./store/disk-guard.js";
@@ -31,18 +34,45 @@ export const STATUS_PAGE_HEADERS: Record<string, string> = {
   "Referrer-Policy": "no-referrer",
 };
 
-export function createStatusPageHandler(state: () => Readonly<EdgeState>, disk: () => Promise<DiskStatus>): Handler {
+/** The agent's password login (the token server's and /v2/'s, with its failed-login limits). */
+export type ClientLogin = (name: string, password: string, address: string | undefined) => Promise<LoginResult>;
+
+export function createStatusPageHandler(state: () => Readonly<EdgeState>, disk: () => Promise<DiskStatus>, login: ClientLogin): Handler {
   return async (request) => {
     if (!/^\/console\/?$/.test(request.url.pathname)) {
-      return { status: 404, headers: { "Content-Type": "text/plain; charset=utf-8" }, body: "no page here: the status page is at /console\n" };
+      return { status: 404, headers: { "Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff" }, body: "no page here: the status page is at /console\n" };
     }
-    const body = renderStatusPage(state(), await disk().catch(() => undefined), new Date());
+    const signedIn = await clientTokenOf(request, state(), login);
+    if (typeof signedIn === "object") return signedIn;
+    if (!signedIn && request.url.searchParams.has("signin")) return askForCredentials("sign in with a client token of this connected registry");
+    const body = renderStatusPage(state(), await disk().catch(() => undefined), new Date(), { signedIn });
     return { status: 200, headers: STATUS_PAGE_HEADERS, ...(request.method === "HEAD" ? {} : { body }) };
   };
 }
 
-export function renderStatusPage(state: Readonly<EdgeState>, disk: DiskStatus | undefined, now: Date): string {
-  const view = statusView(state, { names: false }) as ReturnType<typeof statusView> & Record<string, any>;
+/** The client token's name when the request carries one that may sign in here; a refusal to answer as is; false without credentials. */
+async function clientTokenOf(request: HandlerRequest, current: Readonly<EdgeState>, login: ClientLogin): Promise<string | false | HandlerResponse> {
+  const credentials = parseBasic(request.headers.get("authorization"));
+  if (!credentials) return false;
+  // Checked (and counted by the failed-login limits) whatever the name, and refused in one wording,
+  // so the page does not tell which names are tokens here.
+  const result = await login(credentials.username, credentials.password, request.clientAddress);
+  if (!result.ok && (result.reason === "throttled" || result.reason === "busy")) {
+    return { status: 429, headers: { "Content-Type": "text/plain; charset=utf-8", "Retry-After": String(result.retryAfterSeconds) }, body: `${result.message}\n` };
+  }
+  // Client tokens only: a child's sync token is for syncing, not for reading this edge's page.
+  const isClientToken = (current.configuration?.clientTokens ?? []).some((token) => token.name === credentials.username);
+  if (result.ok && isClientToken) return credentials.username;
+  return askForCredentials("the name and password are not those of an enabled client token of this connected registry");
+}
+
+function askForCredentials(message: string): HandlerResponse {
+  return { status: 401, headers: { "Content-Type": "text/plain; charset=utf-8", "WWW-Authenticate": 'Basic realm="edge status", charset="UTF-8"', "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff" }, body: `${message}\n` };
+}
+
+export function renderStatusPage(state: Readonly<EdgeState>, disk: DiskStatus | undefined, now: Date, viewer: { signedIn: string | false } = { signedIn: false }): string {
+  const names = viewer.signedIn !== false;
+  const view = statusView(state, { names }) as ReturnType<typeof statusView> & Record<string, any>;
   const progress = state.progress;
   const problems: Array<[string, string, string]> = [
     ...(state.conditions ?? []).map((condition): [string, string, string] => [condition.since, condition.code, condition.description]),
@@ -61,8 +91,8 @@ export function renderStatusPage(state: Readonly<EdgeState>, disk: DiskStatus | 
     ["Last contact with parent", state.lastContactTime ?? "never"],
     ["Progress", progress.phase === "idle" ? "idle" : `${progress.phase}: ${progress.itemsDone}/${progress.itemsTotal}${progress.current ? ` (${progress.current})` : ""}, ${mebibytes(progress.bytesFetched)} fetched`],
     ["Disk", disk ? `${mebibytes(disk.storedBytes)} stored${disk.maxStorageBytes ? ` of ${mebibytes(disk.maxStorageBytes)} allowed` : ""}, ${mebibytes(disk.freeBytes)} free on the volume${disk.full ? " — FULL: pushes and new content refused" : ""}` : "unknown"],
-    ["Client tokens", String(view.clientTokens)],
-    ["Children", String(view.children)],
+    ["Client tokens", names ? (state.configuration?.clientTokens ?? []).map((token) => `${token.name}${token.status === "enabled" ? "" : " (disabled)"}`).join(", ") || "none" : String(view.clientTokens)],
+    ["Children", names ? Object.entries(state.children).map(([name, child]) => `${name}${child.instanceId ? "" : " (not activated)"}`).join(", ") || "none" : String(view.children)],
     ["Last error", state.lastError ?? "none"],
   ];
   return `<!doctype html>
@@ -72,7 +102,7 @@ export function renderStatusPage(state: Readonly<EdgeState>, disk: DiskStatus | 
 <style>${STYLE}</style></head>
 <body><main>
 <h1>Edge agent ${escapeHtml(state.connectedRegistryName ?? "(never started)")}</h1>
-<p class="muted">Read-only; refreshes every ${REFRESH_SECONDS} s (as of ${escapeHtml(now.toISOString())}). The same facts as JSON: <a href="/status">/status</a>.</p>
+<p class="muted">Read-only; refreshes every ${REFRESH_SECONDS} s (as of ${escapeHtml(now.toISOString())}). The same facts as JSON: <a href="/status">/status</a>. ${names ? `Signed in as client token ${escapeHtml(String(viewer.signedIn))}.` : 'Token and child names: <a href="/console?signin">sign in with a client token</a>.'}</p>
 <dl>${rows.map(([term, value]) => `<dt>${escapeHtml(term)}</dt><dd${term === "Last error" && state.lastError ? ' class="bad"' : ""}>${escapeHtml(value)}</dd>`).join("")}</dl>
 <h2>Recent problems</h2>
 ${problems.length === 0 ? '<p class="muted">None.</p>' : `<table><thead><tr><th scope="col">Since</th><th scope="col">Code</th><th scope="col">Description</th></tr></thead><tbody>${problems.map((cells) => `<tr>${cells.map((cell) => `<td>${escapeHtml(cell)}</td>`).join("")}</tr>`).join("")}</tbody></table>`}

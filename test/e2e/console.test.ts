@@ -24,6 +24,8 @@ let management: ManagementClient;
 let parentEdge: EdgeProcess;
 let browser: Browser;
 let page: Page;
+/** plantreader1's password1, as the Identity page last generated it. */
+let plantReaderPassword = "";
 
 beforeAll(async () => {
   [stack, browser] = await Promise.all([startTestStack({ anonymous: false }), launchChromium()]);
@@ -151,6 +153,7 @@ describe("the web console in a browser", () => {
     await row.getByRole("button", { name: "New password1" }).click();
     const password = await page.getByLabel("password1 of plantreader1").inputValue();
     expect(password.length).toBeGreaterThanOrEqual(32);
+    plantReaderPassword = password;
     const login = await fetch(`${stack.registryUrl}/oauth2/token?service=${stack.registryHost}&scope=repository:factory/app:pull`, { headers: { Authorization: basic({ username: "plantreader1", password }) } });
     expect(login.status).toBe(200);
   });
@@ -184,6 +187,26 @@ describe("the web console in a browser", () => {
     expect(html).not.toContain("<script");
     expect(await lowContrastText(page)).toEqual([]);
     await screenshot("edge-status");
+  });
+
+  it("names the edge's client tokens on its status page only to one of them", async () => {
+    const signedInAs = async (username: string, password: string) => {
+      const context = await browser.newContext({ httpCredentials: { username, password } });
+      try {
+        const answer = await (await context.newPage()).goto(`${parentEdge.url}/console?signin`);
+        return { status: answer?.status(), text: await answer?.text() };
+      } finally {
+        await context.close();
+      }
+    };
+    expect((await signedInAs("plantreader1", "not-the-password")).status).toBe(401);
+    // The Identity page replaced the password; the edge learns it at its next feed read.
+    const page = await eventually(async () => {
+      const answer = await signedInAs("plantreader1", plantReaderPassword);
+      return answer.status === 200 ? answer.text : undefined;
+    }, 20_000, "plantreader1 signed in on plant1's page");
+    expect(page).toContain("<dt>Client tokens</dt><dd>plantreader1</dd>");
+    expect(page).toContain("Signed in as client token plantreader1.");
   });
 
   it("renders a fleet of 100 connected registries", async () => {

@@ -42,4 +42,10 @@ describe("the edge's status page (GET /console)", () => {
     expect(html).not.toContain("<script");
     expect(html).toContain("&#60;script&#62;alert(&#34;x&#34;)&#60;/script&#62;");
   });
+
+  it("names client tokens and children to a signed-in client token", () => {
+    const signedIn = renderStatusPage(state, disk, new Date("2026-12-01T10:00:05Z"), { signedIn: "shopfloor-reader" });
+    expect(signedIn).toContain("<dt>Client tokens</dt><dd>shopfloor-reader</dd><dt>Children</dt><dd>linechild1</dd>");
+    expect(signedIn).not.toContain("secret-hash");
+  });
 });
