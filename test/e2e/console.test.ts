@@ -223,4 +223,18 @@ describe("the web console in a browser", () => {
     console.log(`console: fleet page with 100 connected registries rendered in ${firstRender} ms`);
     expect(firstRender).toBeLessThan(10_000);
   });
+
+  it("deactivates a running edge after asking, and the edge learns it", async () => {
+    await page.goto(`${stack.registryUrl}/console/#/edges/plant1`);
+    await expect.poll(() => page.locator("dl.summary").textContent()).toContain("ActivationActive");
+    let asked = "";
+    page.once("dialog", (dialog) => {
+      asked = dialog.message();
+      void dialog.accept();
+    });
+    await page.getByRole("button", { name: "Deactivate" }).click();
+    await expect.poll(() => page.locator("dl.summary").textContent()).toContain("ActivationInactive");
+    expect(asked).toContain("Deactivate plant1?");
+    await eventually(async () => (await parentEdge.status()).activation.status !== "Active", 20_000, "plant1's agent told it is deactivated");
+  });
 });
