@@ -18,6 +18,8 @@ import { AuthorizedClient } from "../support/registry-client.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
 
 const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS;
+/** vitest polls for 1 s by default; a CI machine shared with other jobs needs longer. */
+const POLL = { timeout: 10_000 };
 
 let stack: TestStack;
 let management: ManagementClient;
@@ -56,7 +58,7 @@ describe("the web console in a browser", () => {
   it("labels the sign-in field, moves focus visibly by keyboard, and refuses a wrong admin key without keeping it", async () => {
     await page.goto(`${stack.registryUrl}/console/`);
     const input = page.getByLabel("Admin key or Microsoft Entra ID access token");
-    await expect.poll(() => input.evaluate((element) => element === document.activeElement)).toBe(true);
+    await expect.poll(() => input.evaluate((element) => element === document.activeElement), POLL).toBe(true);
     await page.keyboard.press("Tab");
     const focused = await page.evaluate(() => {
       const element = document.activeElement as HTMLElement;
@@ -69,7 +71,7 @@ describe("the web console in a browser", () => {
 
     await input.fill("not-the-admin-key");
     await page.keyboard.press("Enter");
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("Refused: the admin key is wrong");
+    await expect.poll(() => page.getByRole("alert").textContent(), POLL).toContain("Refused: the admin key is wrong");
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
   });
 
@@ -100,30 +102,30 @@ describe("the web console in a browser", () => {
 
   it("opens an edge and generates its connection string, shown once with a new password", async () => {
     await page.getByRole("link", { name: "line1" }).click();
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("line1");
-    await expect.poll(() => page.locator("dl.summary").textContent()).toContain("plant1");
+    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent(), POLL).toBe("line1");
+    await expect.poll(() => page.locator("dl.summary").textContent(), POLL).toContain("plant1");
     await page.getByRole("button", { name: "Generate connection string" }).click();
     const secret = page.getByLabel("Connection string");
-    await expect.poll(() => secret.inputValue()).toMatch(new RegExp(`^ConnectedRegistryName=line1;SyncTokenName=line1-sync-token;SyncTokenPassword=[^;]{20,};ParentGatewayEndpoint=${parentEdge.host};ParentEndpointProtocol=http$`));
+    await expect.poll(() => secret.inputValue(), POLL).toMatch(new RegExp(`^ConnectedRegistryName=line1;SyncTokenName=line1-sync-token;SyncTokenPassword=[^;]{20,};ParentGatewayEndpoint=${parentEdge.host};ParentEndpointProtocol=http$`));
     expect(await page.getByRole("button", { name: "Copy" }).isVisible()).toBe(true);
     expect(await lowContrastText(page)).toEqual([]);
     await screenshot("edge");
     // Shown once: the page holds it until the operator leaves; the API never answers it again.
     await page.goto(`${stack.registryUrl}/console/#/fleet`);
     await page.goto(`${stack.registryUrl}/console/#/edges/line1`);
-    await expect.poll(() => page.locator("dl.summary").textContent()).toContain("line1-sync-token");
+    await expect.poll(() => page.locator("dl.summary").textContent(), POLL).toContain("line1-sync-token");
     expect(await page.locator("[data-secret]").count()).toBe(0);
   });
 
   it("changes an edge's repositories and client tokens and asks for a resync, through the management API", async () => {
     await page.getByLabel("Add a repository").fill("factory/extra");
     await page.getByRole("button", { name: "Add", exact: true }).first().click();
-    await expect.poll(() => page.getByRole("button", { name: "Remove repository factory/extra" }).count()).toBe(1);
+    await expect.poll(() => page.getByRole("button", { name: "Remove repository factory/extra" }).count(), POLL).toBe(1);
     await page.getByLabel("Add an existing token").fill("plantreader1");
     await page.getByRole("button", { name: "Add", exact: true }).last().click();
-    await expect.poll(() => page.getByRole("button", { name: "Remove client token plantreader1" }).count()).toBe(1);
+    await expect.poll(() => page.getByRole("button", { name: "Remove client token plantreader1" }).count(), POLL).toBe(1);
     await page.getByRole("button", { name: "Resync" }).click();
-    await expect.poll(() => page.locator("dl.summary").textContent()).toMatch(/Resync request\d{8}T\d+Z-[0-9a-f]{8}/);
+    await expect.poll(() => page.locator("dl.summary").textContent(), POLL).toMatch(/Resync request\d{8}T\d+Z-[0-9a-f]{8}/);
     const record = (await management.call("GET", "connectedRegistries/line1")).body;
     expect(record.repositories).toContain("factory/extra");
     expect(record.clientTokens).toEqual(["plantreader1"]);
@@ -131,13 +133,13 @@ describe("the web console in a browser", () => {
     // A refused change shows the API's own message and changes nothing.
     await page.getByLabel("Add an existing token").fill("nosuchtoken1");
     await page.getByRole("button", { name: "Add", exact: true }).last().click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("nosuchtoken1");
+    await expect.poll(() => page.getByRole("alert").textContent(), POLL).toContain("nosuchtoken1");
     expect((await management.call("GET", "connectedRegistries/line1")).body.clientTokens).toEqual(["plantreader1"]);
   });
 
   it("shows tokens and scope maps against their limits", async () => {
     await page.getByRole("link", { name: "Identity" }).click();
-    await expect.poll(() => page.locator('tr[data-token="line1-sync-token"]').textContent()).toContain("enabled");
+    await expect.poll(() => page.locator('tr[data-token="line1-sync-token"]').textContent(), POLL).toContain("enabled");
     expect(await page.getByRole("meter", { name: /^Tokens: \d+ of 20000$/ }).count()).toBe(1);
     // factory/app and factory/extra, read and metadata, and its four gateway actions.
     expect(await page.getByRole("meter", { name: "Actions of line1-sync-scope-map: 8 of 500" }).count()).toBe(1);
@@ -145,9 +147,9 @@ describe("the web console in a browser", () => {
     await screenshot("identity");
     const row = page.locator('tr[data-token="plantreader1"]');
     await row.getByRole("button", { name: "Disable" }).click();
-    await expect.poll(async () => (await management.call("GET", "tokens/plantreader1")).body.status).toBe("disabled");
+    await expect.poll(async () => (await management.call("GET", "tokens/plantreader1")).body.status, POLL).toBe("disabled");
     await row.getByRole("button", { name: "Enable" }).click();
-    await expect.poll(async () => (await management.call("GET", "tokens/plantreader1")).body.status).toBe("enabled");
+    await expect.poll(async () => (await management.call("GET", "tokens/plantreader1")).body.status, POLL).toBe("enabled");
     // plantreader1 has a password1: replacing it asks first.
     page.once("dialog", (dialog) => void dialog.accept());
     await row.getByRole("button", { name: "New password1" }).click();
@@ -226,14 +228,14 @@ describe("the web console in a browser", () => {
 
   it("deactivates a running edge after asking, and the edge learns it", async () => {
     await page.goto(`${stack.registryUrl}/console/#/edges/plant1`);
-    await expect.poll(() => page.locator("dl.summary").textContent()).toContain("ActivationActive");
+    await expect.poll(() => page.locator("dl.summary").textContent(), POLL).toContain("ActivationActive");
     let asked = "";
     page.once("dialog", (dialog) => {
       asked = dialog.message();
       void dialog.accept();
     });
     await page.getByRole("button", { name: "Deactivate" }).click();
-    await expect.poll(() => page.locator("dl.summary").textContent()).toContain("ActivationInactive");
+    await expect.poll(() => page.locator("dl.summary").textContent(), POLL).toContain("ActivationInactive");
     expect(asked).toContain("Deactivate plant1?");
     await eventually(async () => (await parentEdge.status()).activation.status !== "Active", 20_000, "plant1's agent told it is deactivated");
   });
