@@ -5,6 +5,7 @@
  * index is revalidated every time so a new build is picked up at the next load.
  */
 import { readdir, readFile } from "node:fs/promises";
+import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { jsonErrorResponse } from "../http/json-error.js";
 import type { Handler, HandlerResponse } from "../http/types.js";
@@ -76,14 +77,14 @@ async function loadFiles(root: string): Promise<Map<string, ConsoleFile>> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true });
   for (const entry of entries) {
     if (!entry.isFile()) continue;
-    const relative = `${entry.parentPath}/${entry.name}`.slice(root.length).replace(/^\/+/, "");
-    const extension = relative.slice(relative.lastIndexOf(".") + 1);
-    const contentType = CONTENT_TYPES[extension];
+    const path = join(entry.parentPath, entry.name);
+    const name = relative(root, path).split(sep).join("/");
+    const contentType = CONTENT_TYPES[name.slice(name.lastIndexOf(".") + 1)];
     if (!contentType) continue;
-    files.set(relative, {
-      body: await readFile(`${root}/${relative}`),
+    files.set(name, {
+      body: await readFile(path),
       contentType,
-      cacheControl: HASHED_ASSET.test(relative) ? "public, max-age=31536000, immutable" : "no-cache",
+      cacheControl: HASHED_ASSET.test(name) ? "public, max-age=31536000, immutable" : "no-cache",
     });
   }
   if (!files.has("index.html")) throw new Error(`no index.html in ${root}`);
