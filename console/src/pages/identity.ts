@@ -39,9 +39,9 @@ export function renderIdentity(main: HTMLElement): Leave {
           h("td", {}, h("span", { class: `badge token-${token.status}` }, token.status)),
           h("td", {}, token.credentials.passwords.length === 0 ? "none" : token.credentials.passwords.map((password) => h("div", {}, `${password.name}: ${password.expiry ? `expires ${dateTime(password.expiry)}` : "no expiry"}`))),
           h("td", { class: "row" },
-            h("button", { type: "button", class: "small", onclick: () => void change(token, { status: token.status === "enabled" ? "disabled" : "enabled" }) }, token.status === "enabled" ? `Disable` : `Enable`),
-            h("button", { type: "button", class: "small", onclick: () => void generate(token, "password1") }, "New password1"),
-            h("button", { type: "button", class: "small", onclick: () => void generate(token, "password2") }, "New password2"),
+            h("button", { type: "button", class: "small", "aria-label": `${token.status === "enabled" ? "Disable" : "Enable"} token ${token.name}`, onclick: () => void change(token, { status: token.status === "enabled" ? "disabled" : "enabled" }) }, token.status === "enabled" ? "Disable" : "Enable"),
+            h("button", { type: "button", class: "small", "aria-label": `New password1 for token ${token.name}`, onclick: () => void generate(token, "password1") }, "New password1"),
+            h("button", { type: "button", class: "small", "aria-label": `New password2 for token ${token.name}`, onclick: () => void generate(token, "password2") }, "New password2"),
           ),
         )))),
     );
