@@ -274,6 +274,7 @@ Local stack is up.
   Registry (OCI Distribution API)  ${stack.registryUrl}/v2/
   Token server                     ${stack.registryUrl}/oauth2/token
   Management API                   ${stack.registryUrl}/management/
+  Web console (sign in: admin key) ${stack.registryUrl}/console/
   Blob delivery                    ${stack.config.REGISTRY_BLOB_DELIVERY}
   Data folder                      ${process.env.LOCAL_DATA_DIR ?? join(root, ".local")}
 ${stack.generatedAdminKey ? `\n${line}\nADMIN KEY (shown once, stored only as a hash): ${stack.generatedAdminKey}\n${line}\n` : ""}

@@ -34,6 +34,7 @@ import type { StartOptions } from "./options.js";
 import { refuseWritesWhenReadOnly } from "./read-only.js";
 import { StateFile } from "./state.js";
 import { statusView } from "./status.js";
+import { createStatusPageHandler } from "./status-page.js";
 import { asDiskWriteError, BLOB_WRITES, CHANGE_LOG_WRITES, METADATA_WRITES, reportingWrites } from "./store/disk-errors.js";
 import { DiskGuard } from "./store/disk-guard.js";
 import { refuseUploadsWhenFull } from "./refuse-when-full.js";
@@ -261,6 +262,8 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       methods: ["GET"],
       handler: async () => ({ status: 200, headers: { "Content-Type": "application/json" }, body: JSON.stringify(statusView(state.state, { names: false })) }),
     },
+    // The same facts for a person, as a page: names only for a client token (status-page.ts).
+    { name: "status-page", route: "console/{*path}", methods: ["GET", "HEAD"], handler: createStatusPageHandler(() => state.state, () => disk.diskStatus(), (name, password, address) => login.check(name, password, address, false)) },
     // For probes (deploy/kubernetes, deploy/systemd): no auth, no names, 200 or 503 with a reason.
     { name: "healthz", route: "healthz", methods: ["GET"], handler: createLivenessHandler() },
     { name: "readyz", route: "readyz", methods: ["GET"], handler: createReadinessHandler(dataDir, () => state.state) },

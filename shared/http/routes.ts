@@ -14,6 +14,7 @@ import { createV2Handler } from "../registry/v2-handler.js";
 import { createHealthHandler } from "../observability/health.js";
 import { removeExpiredPasswords } from "../admin/password-expiry.js";
 import { refuseV2 } from "../registry/respond.js";
+import { createConsoleHandler } from "../console/static-files.js";
 import { ALL_METHODS, type RouteDefinition, type TimerDefinition } from "./types.js";
 
 export function buildRoutes(services: CloudServices): RouteDefinition[] {
@@ -59,6 +60,13 @@ export function buildRoutes(services: CloudServices): RouteDefinition[] {
       // Every method: the management API answers 405 MethodNotAllowed naming what the resource allows.
       methods: ALL_METHODS,
       handler: createAdminHandler(services.admin),
+    },
+    {
+      // The web console: static files only; it is a client of /management/ like the CLI.
+      name: "console",
+      route: "console/{*path}",
+      methods: ["GET", "HEAD"],
+      handler: createConsoleHandler(),
     },
   ];
 }

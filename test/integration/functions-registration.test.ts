@@ -43,7 +43,7 @@ describe("functions/ registration", () => {
     await stack?.destroy();
   });
 
-  it("turns on HTTP streaming and registers the /v2/, token, JWKS, sync, health and management routes and the timers", () => {
+  it("turns on HTTP streaming and registers the /v2/, token, JWKS, sync, health, management and console routes and the timers", () => {
     expect(setups).toEqual([{ enableHttpStream: true }]);
     const http = registrations.filter((r) => r.kind === "http");
     expect(http.map((r) => [r.name, r.options.route, r.options.authLevel])).toEqual([
@@ -53,6 +53,7 @@ describe("functions/ registration", () => {
       ["sync", "sync/v1/connectedRegistries/{*path}", "anonymous"],
       ["health", "health", "anonymous"],
       ["management", "management/{*path}", "anonymous"],
+      ["console", "console/{*path}", "anonymous"],
     ]);
     expect(http[0]!.options.methods).toEqual(expect.arrayContaining(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]));
     const timers = registrations.filter((r) => r.kind === "timer");
