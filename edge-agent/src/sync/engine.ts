@@ -460,6 +460,7 @@ export class SyncEngine {
         // Whatever the parent has now is the truth, as for an unconfirmed feed entry.
         await this.applyIsolated(item, async () => {
           if (!(await applier.applyTag(repository, tag))) await applier.deleteTag(repository, tag);
+          else await this.referrers.forTag(repository, tag);
         });
       } else if (digest) {
         await this.applyIsolated(item, () => applier.applyManifest(repository, digest));
