@@ -17,6 +17,8 @@ export interface ImportOperation {
   targetTags?: string[];
   untaggedTargetRepositories?: string[];
   mode?: string;
+  includeReferrers?: boolean;
+  referrers?: string[];
   progress?: ImportProgress;
   digest?: string | null;
   error?: { code: string; message: string } | null;
@@ -37,6 +39,7 @@ export function renderOperation(operation: ImportOperation): string {
     ["Target tags", operation.targetTags ?? []],
     ["Untagged targets", operation.untaggedTargetRepositories ?? []],
     ["Mode", operation.mode],
+    ["Referrers", operation.includeReferrers === false ? "not copied (--no-referrers)" : (operation.referrers ?? [])],
     ["Progress", operation.progress ? progressText(operation.progress) : null],
     ["Error", operation.error ? `${operation.error.code}: ${operation.error.message}` : null],
     ["Started", operation.createdAt],
@@ -56,6 +59,7 @@ export const importCommands: CommandSpec<CommandContext>[] = [
       { name: "username", short: "u", kind: "string", value: "USER", help: "for the source registry" },
       { name: "password", short: "p", kind: "string", value: "PASSWORD", help: "for the source registry" },
       { name: "force", kind: "boolean", help: "replace target tags that exist (default: refuse with TagExists)" },
+      { name: "no-referrers", kind: "boolean", help: "copy the image only, not its referrers (signatures, SBOMs; copied by default)" },
       { name: "no-wait", kind: "boolean", help: "print the operation as it started and return; do not follow it" },
     ],
     examples: ["registry-admin import --source docker.io/library/alpine:3.20 --image base/alpine:3.20 --image base/alpine:latest", "registry-admin import --source hello-world:latest --image archive/hello-world:2024"],
@@ -74,6 +78,7 @@ export const importCommands: CommandSpec<CommandContext>[] = [
         ...(username !== undefined ? { username } : {}),
         ...(password !== undefined ? { password } : {}),
         mode: f.boolean("force") ? "Force" : "NoForce",
+        ...(f.boolean("no-referrers") ? { includeReferrers: false } : {}),
       });
       if (!f.boolean("no-wait")) {
         const reporter = progressReporter(ctx.io.stderr, `importing ${source}`);

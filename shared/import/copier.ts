@@ -5,6 +5,9 @@
  * it is committed; an interrupted download resumes with Range. Nothing in the target
  * repositories changes until every blob is in: then blob links, child manifests, the
  * manifest, and the tags are written through the engine's own `storeManifest`.
+ * Referrers (manifests whose `subject` names the image or one of its platform manifests:
+ * signatures, SBOMs, and their own referrers) come along unless the plan says not to, found
+ * with the source's referrers API or, where it has none, the OCI tag schema (`sha256-<hex>`).
  */
 import { createHash } from "node:crypto";
 import { parseDigest } from "../domain/digest.js";
@@ -21,6 +24,8 @@ export interface ImportSourceReader {
   readonly name: string;
   manifest(repository: string, reference: string): Promise<FetchedManifest | undefined>;
   blob(repository: string, digest: string, offset: number): Promise<{ body: AsyncIterable<Uint8Array>; restarted: boolean }>;
+  /** Digests of the manifests whose subject is `digest`; undefined when the source has no referrers API. */
+  referrers(repository: string, digest: string): Promise<string[] | undefined>;
 }
 
 export interface CopyPlan {
@@ -29,10 +34,12 @@ export interface CopyPlan {
   targetTags: TargetTag[];
   untaggedTargetRepositories: string[];
   force: boolean;
+  /** Copy the image's referrers too (default true). */
+  includeReferrers?: boolean;
 }
 
 export interface CopyProgressListener {
-  resolved(digest: string, blobs: number, bytes: number): Promise<void>;
+  resolved(digest: string, blobs: number, bytes: number, referrers: string[]): Promise<void>;
   bytes(count: number): void;
   blobDone(skipped: boolean): Promise<void>;
 }
@@ -45,6 +52,9 @@ interface Tree {
 }
 
 const BLOB_CONCURRENCY = 4;
+/** A signature of an SBOM of an attestation...: deeper than this is a loop or abuse, not a supply chain. */
+const MAX_REFERRER_DEPTH = 8;
+const MAX_REFERRERS = 1000;
 const ATTEMPTS = 5;
 
 export class ImportCopier {
@@ -55,9 +65,11 @@ export class ImportCopier {
 
   async copy(source: ImportSourceReader, plan: CopyPlan, progress: CopyProgressListener): Promise<string> {
     const tree = await this.resolve(source, plan.repository, plan.reference, true);
+    const referrers = plan.includeReferrers === false ? [] : await this.resolveReferrers(source, plan.repository, tree);
     const blobs = new Map<string, number>();
-    collectBlobs(tree, blobs);
-    await progress.resolved(tree.manifest.digest, blobs.size, [...blobs.values()].reduce((sum, size) => sum + size, 0));
+    for (const each of [tree, ...referrers]) collectBlobs(each, blobs);
+    const referrerDigests = referrers.map((referrer) => referrer.manifest.digest);
+    await progress.resolved(tree.manifest.digest, blobs.size, [...blobs.values()].reduce((sum, size) => sum + size, 0), referrerDigests);
 
     this.requireTagsFree(plan, await this.existingTags(plan));
     const queue = [...blobs.entries()];
@@ -85,16 +97,62 @@ export class ImportCopier {
       const tags = plan.targetTags.filter((target) => target.repository === repository);
       for (const target of tags) await this.write(repository, tree.manifest, { tag: target.tag });
       if (tags.length === 0) await this.write(repository, tree.manifest, { digest: tree.manifest.digest });
+      // After their subjects (found in that order), untagged, as a client would push them.
+      for (const referrer of referrers) {
+        if (await this.registry.metadata.getManifest(repository, referrer.manifest.digest)) continue;
+        await this.writeChildren(repository, referrer);
+        await this.write(repository, referrer.manifest, { digest: referrer.manifest.digest });
+      }
     }
     return tree.manifest.digest;
   }
 
-  private async resolve(source: ImportSourceReader, repository: string, reference: string, root: boolean): Promise<Tree> {
+  /** The referrers of every manifest of `tree`, then theirs, breadth first (each after its subject). */
+  private async resolveReferrers(source: ImportSourceReader, repository: string, tree: Tree): Promise<Tree[]> {
+    const found: Tree[] = [];
+    const seen = new Set<string>();
+    let subjects = manifestDigestsOf(tree);
+    for (const digest of subjects) seen.add(digest);
+    for (let depth = 0; subjects.length > 0 && depth <= MAX_REFERRER_DEPTH; depth++) {
+      const next: string[] = [];
+      for (const subject of subjects) {
+        for (const digest of await this.withRetries(() => this.referrersOf(source, repository, subject))) {
+          if (seen.has(digest) || found.length >= MAX_REFERRERS) continue;
+          seen.add(digest);
+          const referrer = await this.resolve(source, repository, digest, false, "a referrer of the image");
+          found.push(referrer);
+          for (const named of manifestDigestsOf(referrer)) {
+            seen.add(named);
+            next.push(named);
+          }
+        }
+      }
+      subjects = next;
+    }
+    return found;
+  }
+
+  /** The source's referrers API, else the tag schema: an index tagged `<alg>-<hex>` listing them (OCI distribution 1.1). */
+  private async referrersOf(source: ImportSourceReader, repository: string, subject: string): Promise<string[]> {
+    const listed = await source.referrers(repository, subject);
+    if (listed) return listed;
+    const fallback = await source.manifest(repository, subject.replace(":", "-"));
+    if (!fallback) return [];
+    let index: { manifests?: Array<{ digest?: unknown }> };
+    try {
+      index = JSON.parse(fallback.content.toString("utf8")) as typeof index;
+    } catch {
+      return []; // a tag that happens to look like the schema's but holds no index
+    }
+    return (index.manifests ?? []).map((descriptor) => descriptor.digest).filter((digest): digest is string => typeof digest === "string" && parseDigest(digest) !== undefined);
+  }
+
+  private async resolve(source: ImportSourceReader, repository: string, reference: string, root: boolean, role = "a platform manifest of the index"): Promise<Tree> {
     const manifest = await this.withRetries(() => source.manifest(repository, reference));
     if (!manifest) {
       throw new ImportError(
         "SourceNotFound",
-        root ? `${repository}${reference.includes(":") ? "@" : ":"}${reference} was not found in ${source.name}` : `${repository}@${reference}, a platform manifest of the index, was not found in ${source.name}`,
+        root ? `${repository}${reference.includes(":") ? "@" : ":"}${reference} was not found in ${source.name}` : `${repository}@${reference}, ${role}, was not found in ${source.name}`,
       );
     }
     let parsed;
@@ -198,6 +256,10 @@ async function* untilInterrupted(body: AsyncIterable<Uint8Array>, onChunk: (chun
   } catch (error) {
     onError(error);
   }
+}
+
+function manifestDigestsOf(tree: Tree): string[] {
+  return [tree.manifest.digest, ...tree.children.flatMap(manifestDigestsOf)];
 }
 
 function collectBlobs(tree: Tree, into: Map<string, number>): void {

@@ -16,6 +16,10 @@ export class LocalSource implements ImportSourceReader {
     return { digest: record.digest, mediaType: record.mediaType, content: Buffer.from(content) };
   }
 
+  async referrers(repository: string, digest: string): Promise<string[]> {
+    return (await this.registry.metadata.listReferrers(repository, digest)).map((referrer) => referrer.digest);
+  }
+
   async blob(_repository: string, digest: string, offset: number): Promise<{ body: AsyncIterable<Uint8Array>; restarted: boolean }> {
     const size = (await this.registry.blobs.stat(digest)) ?? 0;
     return { body: await this.registry.blobs.read(digest, offset > 0 ? { start: offset, end: size - 1 } : undefined), restarted: false };

@@ -7,6 +7,7 @@
  * every other host over HTTPS.
  */
 import { createHash } from "node:crypto";
+import { parseDigest } from "../domain/digest.js";
 import { MANIFEST_MEDIA_TYPES } from "../domain/media-types.js";
 import { RegistryHttpClient, RemoteError, RemoteUnreachableError, type RemoteResponse } from "../remote/http-client.js";
 import { ImportError } from "./errors.js";
@@ -68,6 +69,23 @@ export class RemoteSource {
     }
     const mediaType = (response.headers.get("content-type") ?? "").split(";")[0]!.trim();
     return { digest, mediaType, content };
+  }
+
+  /** GET /v2/<repo>/referrers/<digest>: the referrers' digests; undefined when the source has no such API (404, as docker-registry 2.8). */
+  async referrers(repository: string, digest: string): Promise<string[] | undefined> {
+    const response = await this.send("GET", `/v2/${repository}/referrers/${digest}`, repository, { Accept: "application/vnd.oci.image.index.v1+json" });
+    if (response.status === 404) {
+      response.body.resume();
+      return undefined;
+    }
+    if (response.status !== 200) throw await this.failure(response, `GET referrers of ${repository}@${digest}`);
+    let index: { manifests?: Array<{ digest?: unknown }> };
+    try {
+      index = JSON.parse((await response.bytes(4 * 1024 * 1024)).toString("utf8")) as typeof index;
+    } catch (error) {
+      throw new ImportError("SourceError", `${this.registry} answered the referrers of ${repository}@${digest} with something that is not an index: ${(error as Error).message}`);
+    }
+    return (index.manifests ?? []).map((descriptor) => descriptor.digest).filter((value): value is string => typeof value === "string" && parseDigest(value) !== undefined);
   }
 
   /** The blob's bytes from `offset` on; the caller hashes them. */

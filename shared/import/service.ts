@@ -24,6 +24,8 @@ export const importRequestSchema = z.object({
   username: z.string().max(1000).optional(),
   password: z.string().max(10_000).optional(),
   mode: z.enum(["NoForce", "Force"]).default("NoForce"),
+  /** Signatures, SBOMs and other referrers of the image come along unless this is false. */
+  includeReferrers: z.boolean().default(true),
   wait: z.boolean().default(false),
 });
 export type ImportRequest = z.infer<typeof importRequestSchema>;
@@ -74,6 +76,7 @@ export class ImportService {
       targetTags: targetTags.map((target) => `${target.repository}:${target.tag}`),
       untaggedTargetRepositories: untagged,
       mode: input.mode,
+      includeReferrers: input.includeReferrers,
       ...(input.username !== undefined ? { sealedCredentials: this.sealer.seal({ username: input.username, password: input.password ?? "" }) } : {}),
       progress: { bytesCopied: 0, bytesTotal: 0, blobsCopied: 0, blobsSkipped: 0, blobsTotal: 0 },
       attempts: 0,
@@ -190,6 +193,7 @@ export class ImportService {
           targetTags: operation.targetTags.map((text) => (parseTargetTag(text) as { ok: true; value: TargetTag }).value),
           untaggedTargetRepositories: operation.untaggedTargetRepositories,
           force: operation.mode === "Force",
+          includeReferrers: operation.includeReferrers !== false,
         },
         tracker,
       );
@@ -254,8 +258,8 @@ class ProgressWriter {
     private operation: ImportOperation,
   ) {}
 
-  async resolved(digest: string, blobs: number, bytes: number): Promise<void> {
-    this.operation = { ...this.operation, digest, progress: { bytesCopied: 0, bytesTotal: bytes, blobsCopied: 0, blobsSkipped: 0, blobsTotal: blobs } };
+  async resolved(digest: string, blobs: number, bytes: number, referrers: string[]): Promise<void> {
+    this.operation = { ...this.operation, digest, referrers, progress: { bytesCopied: 0, bytesTotal: bytes, blobsCopied: 0, blobsSkipped: 0, blobsTotal: blobs } };
     await this.write();
   }
 

@@ -9,6 +9,7 @@ import { DEFAULT_LINK_REFRESH_MS } from "./context.js";
 import { BodyTooLargeError, readBody } from "../http/body.js";
 import type { RegistryContext } from "./context.js";
 import { RegistryError } from "../domain/registry-errors.js";
+import { deleteReferrersOf } from "./referrer-cascade.js";
 import { emptyResponse } from "./respond.js";
 import { lookupReference, requireReference } from "./validate.js";
 
@@ -189,6 +190,7 @@ export async function deleteManifest(ctx: RegistryContext, name: string, referen
   if (!target) throw manifestUnknown(name, reference);
   const source = await originOf(ctx, principal);
   const exists = "tag" in target ? await ctx.metadata.getTaggedManifest(name, target.tag) : await ctx.metadata.getManifest(name, target.digest);
+  if (exists && "digest" in target) await deleteReferrersOf(ctx, name, target.digest, source);
   const deleted =
     exists !== undefined &&
     ("tag" in target

@@ -22,6 +22,10 @@ export interface ImportOperation {
   targetTags: string[];
   untaggedTargetRepositories: string[];
   mode: "NoForce" | "Force";
+  /** Copy the image's referrers too; absent (operations from before the option) means true. */
+  includeReferrers?: boolean;
+  /** The referrers found to copy, once the source is resolved. */
+  referrers?: string[];
   /** The source's credentials, sealed with a key derived from the signing key; dropped when the operation ends. */
   sealedCredentials?: string;
   progress: ImportProgress;

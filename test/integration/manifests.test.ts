@@ -271,6 +271,24 @@ describe("referrers", () => {
     expect(filteredIndex.manifests.map((m) => m.digest)).toEqual([sbom.digest]);
   });
 
+  it("deletes an image's referrers, and theirs, with the image (each a manifest.delete the edges follow)", async () => {
+    const image = await registry.pushImage("referrers/cascade", "v1");
+    const sbom = await pushArtifact("referrers/cascade", { digest: image.digest, size: image.manifest.length }, "application/spdx+json");
+    const sbomSize = (await (await registry.fetch(`/v2/referrers/cascade/manifests/${sbom.digest}`, { headers: { Accept: OCI_MANIFEST } })).arrayBuffer()).byteLength;
+    const signature = await pushArtifact("referrers/cascade", { digest: sbom.digest, size: sbomSize }, "application/vnd.example.signature");
+    const other = await registry.pushImage("referrers/cascade", "v2");
+    const kept = await pushArtifact("referrers/cascade", { digest: other.digest, size: other.manifest.length }, "application/vnd.example.signature");
+
+    expect((await registry.fetch(`/v2/referrers/cascade/manifests/${image.digest}`, { method: "DELETE" })).status).toBe(202);
+    for (const gone of [sbom.digest, signature.digest]) {
+      expect((await registry.fetch(`/v2/referrers/cascade/manifests/${gone}`, { method: "HEAD", headers: { Accept: OCI_MANIFEST } })).status).toBe(404);
+    }
+    const listed = (await (await registry.fetch(`/v2/referrers/cascade/referrers/${image.digest}`)).json()) as { manifests: unknown[] };
+    expect(listed.manifests).toEqual([]);
+    const others = (await (await registry.fetch(`/v2/referrers/cascade/referrers/${other.digest}`)).json()) as { manifests: Array<{ digest: string }> };
+    expect(others.manifests.map((m) => m.digest)).toEqual([kept.digest]);
+  });
+
   it("accepts an artifact before its subject exists, and answers an empty index for a subject with none", async () => {
     const ghost = { digest: sha256("not pushed yet"), size: 14 };
     const early = await pushArtifact("referrers/early", ghost, "application/vnd.example.signature");

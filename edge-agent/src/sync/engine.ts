@@ -30,6 +30,7 @@ import { removeRepositoryFromScope } from "./scope-removal.js";
 import type { ChangeLog } from "../../../shared/registry/change-log.js";
 import type { RunProgress } from "./run-progress.js";
 import { StatusReporter } from "./status-reporter.js";
+import { ReferrerSync } from "./referrers.js";
 
 const FEED_PAGE = 500;
 /** Images applied at once; each image's blobs are fetched in parallel too (the fetcher's limit). */
@@ -109,6 +110,7 @@ export class SyncEngine {
   private readonly window: SyncWindow;
   private readonly walked: WalkPosition;
   private readonly reporter: StatusReporter;
+  private readonly referrers: ReferrerSync;
   /** From the last feed page: log entries not applied yet, and when the oldest known one was made. */
   private lag: { changes: number; oldestCreatedAt?: string } | undefined;
 
@@ -118,6 +120,7 @@ export class SyncEngine {
     this.window = options.window ?? new SyncWindow(() => new Date(), () => options.state.state.configuration);
     this.walked = new WalkPosition(options.state);
     this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage });
+    this.referrers = new ReferrerSync({ ...options, isolate: (item, apply) => this.applyIsolated(item, apply) });
   }
 
   start(): void {
@@ -409,7 +412,9 @@ export class SyncEngine {
       if (done.has(tag)) return this.itemDone();
       this.window.throwIfClosed();
       this.progress(`${repository}:${tag}`);
-      if (!(await this.applyIsolated({ repository, tag }, () => applier.applyTag(repository, tag)))) skipped++;
+      // Referrers pushed while this edge was not reading the feed come with the walk (referrers.ts).
+      const apply = async (): Promise<void> => void ((await applier.applyTag(repository, tag)) && (await this.referrers.forTag(repository, tag)));
+      if (!(await this.applyIsolated({ repository, tag }, apply))) skipped++;
       this.walked.tagDone(repository, tag);
       this.itemDone();
     });
@@ -455,6 +460,7 @@ export class SyncEngine {
         // Whatever the parent has now is the truth, as for an unconfirmed feed entry.
         await this.applyIsolated(item, async () => {
           if (!(await applier.applyTag(repository, tag))) await applier.deleteTag(repository, tag);
+          else await this.referrers.forTag(repository, tag);
         });
       } else if (digest) {
         await this.applyIsolated(item, () => applier.applyManifest(repository, digest));
@@ -576,7 +582,7 @@ export class SyncEngine {
         if (!tag) return;
         if (change.kind === "tag.set" && !reread && digest) {
           // A later entry moves or deletes the tag if the parent no longer has this digest.
-          await applier.applyTag(repository, tag, digest);
+          await this.referrers.withReferrers(repository, digest, () => applier.applyTag(repository, tag, digest));
         } else if (change.kind === "tag.delete" && !reread) {
           await applier.deleteTag(repository, tag);
         } else if (!(await applier.applyTag(repository, tag))) {
@@ -587,7 +593,7 @@ export class SyncEngine {
       case "manifest.delete":
         if (!digest) return;
         if (change.kind === "manifest.delete" && !reread) await applier.deleteManifest(repository, digest);
-        else if (!(await applier.applyManifest(repository, digest)) && change.kind === "manifest.delete") await applier.deleteManifest(repository, digest);
+        else if (!(await this.referrers.withReferrers(repository, digest, () => applier.applyManifest(repository, digest))) && change.kind === "manifest.delete") await applier.deleteManifest(repository, digest);
         return;
     }
   }
