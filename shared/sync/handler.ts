@@ -17,6 +17,7 @@ import { InvalidBodyError, readJson } from "../http/json-body.js";
 import { edgeStatusReportSchema } from "../domain/connected-registry/index.js";
 import { configurationOf } from "./configuration.js";
 import { recordStatusReport } from "./status-report.js";
+import type { EventSink } from "../events/outbox.js";
 import { encodeCursor } from "./cursor.js";
 import { readFeedPage } from "./feed-page.js";
 import { SyncError, syncErrorResponse, syncJson } from "./errors.js";
@@ -53,6 +54,8 @@ export interface SyncServices {
   identity: IdentityStore;
   changes: ChangeLog;
   authorizer: Authorizer;
+  /** Where edges' notifications go (shared/events/); absent on an edge, which passes them up instead. */
+  events?: EventSink;
   now?: () => number;
 }
 
