@@ -39,6 +39,7 @@ export class DeliveryWorker {
   private running?: Promise<void>;
   private again = false;
   private wake?: NodeJS.Timeout;
+  private stopped = false;
   private readonly now: () => number;
 
   constructor(
@@ -51,6 +52,7 @@ export class DeliveryWorker {
 
   /** Runs a drain now, or right after the one running (an event queued during it is not missed). */
   nudge(): void {
+    if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
@@ -88,7 +90,9 @@ export class DeliveryWorker {
     return this.attempt(delivery, new Map());
   }
 
+  /** No more in-process wake-ups or nudges (the host is shutting down); a drain under way ends on its own. */
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.wake);
   }
 
@@ -171,7 +175,7 @@ export class DeliveryWorker {
   /** Retries due within a minute are taken up by this instance; the timer covers the rest. */
   private async scheduleWake(): Promise<void> {
     const next = await this.store.nextDue();
-    if (!next) return;
+    if (!next || this.stopped) return;
     const delay = Math.max(next.getTime() - this.now(), 0);
     if (delay > WAKE_WITHIN_MS) return;
     clearTimeout(this.wake);

@@ -6,6 +6,7 @@
  * parent is unreachable it retries with backoff; when the parent says the connected
  * registry is deactivated it stops syncing and says so.
  */
+import type { EdgeNotifications } from "../notifications.js";
 import { MANIFEST_MEDIA_TYPES } from "../../../shared/domain/media-types.js";
 import type { MetadataStore } from "../../../shared/store/interfaces.js";
 import type { EdgeConfiguration } from "../../../shared/sync/configuration.js";
@@ -95,6 +96,8 @@ export interface SyncEngineOptions {
   localChanges: ChangeLog;
   /** The disk limits (store/disk-guard.ts): a cycle out of room ends with DISK_STORAGE_FULL and waits for room. */
   disk?: { hasRoom(bytes: number): Promise<boolean>; cycleCompleted(): Promise<void> };
+  /** Notifications waiting for the parent: the status report carries them (docs/events.md). */
+  notifications?: EdgeNotifications;
 }
 
 export class SyncEngine {
@@ -117,7 +120,7 @@ export class SyncEngine {
     this.failed = new FailedItems(options.state);
     this.window = options.window ?? new SyncWindow(() => new Date(), () => options.state.state.configuration);
     this.walked = new WalkPosition(options.state);
-    this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage });
+    this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage, ...(options.notifications ? { notifications: options.notifications } : {}) });
   }
 
   start(): void {
