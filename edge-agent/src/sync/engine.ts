@@ -606,7 +606,9 @@ export class SyncEngine {
       .map((failure) => ({ ...failure, error: failure.error.slice(0, 500) }));
     const phase = state.state.progress.phase;
     const news = JSON.stringify([lastError, failures.map((f) => f.item), phase === "idle", (state.state.conditions ?? []).map((c) => [c.code, c.since])]);
-    if (!force && news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
+    // Notifications waiting for the parent are news too: they go at the next cycle's end.
+    const notifying = (this.options.notifications?.pending(1).length ?? 0) > 0;
+    if (!force && !notifying && news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
     await this.reporter.send({
       syncing: phase !== "idle",
       progress: this.options.runProgress.report(phase),
