@@ -4,16 +4,19 @@
  * down and recovers (every event delivered, ids unique, attempts in the log), a restart
  * of the registry mid-retry, and the delivery latency.
  */
+import { execFile } from "node:child_process";
 import { createHmac } from "node:crypto";
+import { promisify } from "node:util";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManagementClient } from "../support/management-client.js";
 import { RegistryClient, OCI_MANIFEST } from "../support/registry-client.js";
-import { startTestStack, type TestStack } from "../support/stack.js";
+import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
 import { WebhookReceiver } from "../support/webhook-receiver.js";
 
+const CLI = join(import.meta.dirname, "../../dist/scripts/admin-cli/main.js");
 const SETTINGS = { WEBHOOK_RETRY_SECONDS: "0.2,0.4,0.8,1,1,1,1,1", WEBHOOK_TIMEOUT_SECONDS: "2" };
 let stack: TestStack;
 let admin: ManagementClient;
@@ -74,6 +77,26 @@ describe("the webhooks resource", () => {
 
     expect((await admin.call("DELETE", "webhooks/crudhook")).status).toBe(204);
     expect((await admin.call("GET", "webhooks/crudhook")).status).toBe(404);
+  });
+
+  it("is managed with registry-admin webhook create/show/update/list/ping/list-events/delete, as az acr webhook", async () => {
+    const hook = await receiver();
+    const cli = async (...args: string[]) =>
+      (await promisify(execFile)(process.execPath, [CLI, ...args, "--output", "json"], { env: { PATH: process.env.PATH, REGISTRY_ENDPOINT: stack.registryUrl, REGISTRY_ADMIN_KEY: TEST_ADMIN_KEY } })).stdout;
+    const created = JSON.parse(await cli("webhook", "create", "--name", "clihook1", "--uri", hook.url, "--actions", "push", "delete", "--scope", "cli/app:*", "--headers", "X-Team=web", "Authorization=Bearer q"));
+    expect(created).toMatchObject({ name: "clihook1", actions: ["push", "delete"], scope: "cli/app:*", customHeaders: ["X-Team", "Authorization"] });
+    expect(typeof created.secret).toBe("string");
+    expect(JSON.parse(await cli("webhook", "show", "--name", "clihook1")).secret).toBeUndefined();
+    expect(JSON.parse(await cli("webhook", "update", "--name", "clihook1", "--actions", "push"))).toMatchObject({ actions: ["push"] });
+    expect(JSON.parse(await cli("webhook", "list")).value.map((w: { name: string }) => w.name)).toContain("clihook1");
+    expect(JSON.parse(await cli("webhook", "ping", "--name", "clihook1"))).toMatchObject({ status: 200 });
+    expect(hook.received[0]!.headers["x-team"]).toBe("web");
+    await client.pushImage("cli/app", "v1");
+    await hook.waitFor(() => hook.received.length === 2);
+    const events = JSON.parse(await cli("webhook", "list-events", "--name", "clihook1", "--top", "10")).value as Array<Record<string, any>>;
+    expect(events.map((e) => [e.action, e.state, e.attempts]).sort()).toEqual([["ping", "delivered", 1], ["push", "delivered", 1]]);
+    await cli("webhook", "delete", "--name", "clihook1");
+    expect((await admin.call("GET", "webhooks/clihook1")).status).toBe(404);
   });
 
   it("pings the receiver and logs the ping", async () => {
