@@ -131,7 +131,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
   const webhookSealer = new CredentialSealer(signingKey.privateKey, previousKeys.map((key) => key.privateKey), "webhook-secrets");
   const eventSource = config.REGISTRY_LOGIN_SERVER ?? config.REGISTRY_NAME;
   const deliveries = new DeliveryWorker(eventStore, webhookSealer, { retrySeconds: config.WEBHOOK_RETRY_SECONDS, timeoutMs: config.WEBHOOK_TIMEOUT_SECONDS * 1000, source: eventSource, log });
-  const outbox = new EventOutbox(eventStore, () => deliveries.nudge());
+  const outbox = new EventOutbox(eventStore, deliveries);
 
   const registry: RegistryContext = {
     metadata,

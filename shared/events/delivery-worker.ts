@@ -39,7 +39,10 @@ export class DeliveryWorker {
   private running?: Promise<void>;
   private again = false;
   private wake?: NodeJS.Timeout;
+  private wakeTime?: number;
   private stopped = false;
+  private readonly fresh: DeliveryRecord[] = [];
+  private freshSending = 0;
   private readonly now: () => number;
 
   constructor(
@@ -48,6 +51,30 @@ export class DeliveryWorker {
     private readonly options: DeliveryWorkerOptions,
   ) {
     this.now = options.now ?? Date.now;
+  }
+
+  claimUntil(now: number): string {
+    return new Date(now + this.options.timeoutMs * 2 + 5000).toISOString();
+  }
+
+  /** Deliveries this instance just queued, claimed already: sent from memory, a few at a time. */
+  sendFresh(deliveries: DeliveryRecord[]): void {
+    if (this.stopped) return;
+    this.fresh.push(...deliveries);
+    this.pumpFresh();
+  }
+
+  private pumpFresh(): void {
+    while (this.freshSending < (this.options.concurrency ?? 8) && this.fresh.length > 0) {
+      const delivery = this.fresh.shift()!;
+      this.freshSending++;
+      void this.attempt(delivery, new Map(), true)
+        .catch((error: unknown) => this.options.log(`event delivery: ${error instanceof Error ? error.message : String(error)}`))
+        .finally(() => {
+          this.freshSending--;
+          this.pumpFresh();
+        });
+    }
   }
 
   /** Runs a drain now, or right after the one running (an event queued during it is not missed). */
@@ -105,14 +132,15 @@ export class DeliveryWorker {
     await Promise.all(lanes);
   }
 
-  private async attempt(delivery: DeliveryRecord, webhooks: Map<string, Promise<WebhookRecord | undefined>>): Promise<DeliveryAttempt | undefined> {
-    const claimedUntil = new Date(this.now() + this.options.timeoutMs * 2 + 5000).toISOString();
-    let claimed: DeliveryRecord;
-    try {
-      claimed = await this.store.replaceDelivery({ ...delivery, nextAttemptAt: claimedUntil });
-    } catch (error) {
-      if (error instanceof ConcurrentUpdateError) return undefined; // another worker has it
-      throw error;
+  private async attempt(delivery: DeliveryRecord, webhooks: Map<string, Promise<WebhookRecord | undefined>>, alreadyClaimed = false): Promise<DeliveryAttempt | undefined> {
+    let claimed = delivery;
+    if (!alreadyClaimed) {
+      try {
+        claimed = await this.store.replaceDelivery({ ...delivery, nextAttemptAt: this.claimUntil(this.now()) });
+      } catch (error) {
+        if (error instanceof ConcurrentUpdateError) return undefined; // another worker has it
+        throw error;
+      }
     }
     if (!webhooks.has(delivery.webhook)) webhooks.set(delivery.webhook, this.store.getWebhook(delivery.webhook));
     const webhook = await webhooks.get(delivery.webhook);
@@ -138,6 +166,7 @@ export class DeliveryWorker {
       // Deleted with its webhook meanwhile: nothing left to record.
       if (!(error instanceof ConcurrentUpdateError)) throw error;
     }
+    if (outcome.state === "pending") this.wakeAt(Date.parse(outcome.nextAttemptAt));
     return attempt;
   }
 
@@ -175,11 +204,20 @@ export class DeliveryWorker {
   /** Retries due within a minute are taken up by this instance; the timer covers the rest. */
   private async scheduleWake(): Promise<void> {
     const next = await this.store.nextDue();
-    if (!next || this.stopped) return;
-    const delay = Math.max(next.getTime() - this.now(), 0);
-    if (delay > WAKE_WITHIN_MS) return;
+    if (next) this.wakeAt(next.getTime());
+  }
+
+  /** A drain at `time` (the earliest one asked for wins); none past a minute away: that is the timer's. */
+  private wakeAt(time: number): void {
+    const delay = Math.max(time - this.now(), 0);
+    if (this.stopped || delay > WAKE_WITHIN_MS || (this.wake && this.wakeTime !== undefined && this.wakeTime <= time)) return;
     clearTimeout(this.wake);
-    this.wake = setTimeout(() => this.nudge(), delay + 10);
+    this.wakeTime = time;
+    this.wake = setTimeout(() => {
+      this.wake = undefined;
+      this.wakeTime = undefined;
+      this.nudge();
+    }, delay + 10);
     this.wake.unref();
   }
 }

@@ -8,6 +8,14 @@ import { randomUUID } from "node:crypto";
 import { inScope } from "../domain/event-scope.js";
 import type { DeliveryRecord, EventStore, RegistryEvent, WebhookRecord } from "../store/event-store.js";
 
+/** The delivery worker, as the outbox uses it. */
+export interface FreshSender {
+  /** When a claim taken now lapses. */
+  claimUntil(now: number): string;
+  /** Sends deliveries just queued (already claimed), without waiting. */
+  sendFresh(deliveries: DeliveryRecord[]): void;
+}
+
 /** What the registry engine sees (RegistryContext.events). */
 export interface EventSink {
   emit(event: NewEvent): Promise<void>;
@@ -24,7 +32,7 @@ export class EventOutbox implements EventSink {
 
   constructor(
     private readonly store: EventStore,
-    private readonly nudge: () => void,
+    private readonly sender: FreshSender,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -41,8 +49,11 @@ export class EventOutbox implements EventSink {
     if (webhooks.length === 0) return;
     const event: RegistryEvent = { ...input, id: input.id ?? randomUUID(), timestamp: input.timestamp ?? new Date(this.now()).toISOString() };
     const createdAt = new Date(this.now()).toISOString();
-    await this.store.enqueue(webhooks.map((webhook) => newDelivery(webhook.name, event, createdAt)));
-    this.nudge();
+    // Written claimed by this instance: it sends them at once from memory (no query, no claim
+    // write); if it dies first, the claim lapses and any instance's timer sends them.
+    const claimedUntil = this.sender.claimUntil(this.now());
+    const created = await this.store.enqueue(webhooks.map((webhook) => ({ ...newDelivery(webhook.name, event, createdAt), nextAttemptAt: claimedUntil })));
+    this.sender.sendFresh(created);
   }
 
   /** A webhook was created, changed or deleted on this instance: read them again at once. */

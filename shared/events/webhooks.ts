@@ -155,8 +155,7 @@ export class WebhookService {
     const event = { id: randomUUID(), timestamp: now, action: "ping" as const, target: { repository: "" } };
     const delivery = newDelivery(name, event, new Date(Date.now() + 3_600_000).toISOString());
     // Queued in the future, so only this request sends it; its one attempt is recorded.
-    await this.store.enqueue([{ ...delivery, createdAt: now }]);
-    const [stored] = (await this.store.listDeliveries(name, 5)).filter((entry) => entry.id === delivery.id);
+    const [stored] = await this.store.enqueue([{ ...delivery, createdAt: now }]);
     const attempt = await this.worker.sendNow({ ...(stored ?? delivery), nextAttemptAt: now });
     return { id: event.id, ...(attempt ?? { error: "another worker took the ping", durationMs: 0 }) };
   }

@@ -69,8 +69,8 @@ export interface EventStore {
   /** Throws ConcurrentUpdateError when it changed since read. */
   replaceWebhook(webhook: WebhookRecord): Promise<WebhookRecord>;
   deleteWebhook(name: string): Promise<boolean>;
-  /** Creates the deliveries; one that exists already (the same event again) is left as it is. */
-  enqueue(deliveries: DeliveryRecord[]): Promise<void>;
+  /** Creates the deliveries; one that exists already (the same event again) is left as it is. Answers those created, with their versions. */
+  enqueue(deliveries: DeliveryRecord[]): Promise<DeliveryRecord[]>;
   /** Pending deliveries due at `now`, soonest first. */
   due(now: Date, limit: number): Promise<DeliveryRecord[]>;
   /** The earliest nextAttemptAt of a pending delivery, if any. */

@@ -54,17 +54,20 @@ export class CosmosEventStore implements EventStore {
     }
   }
 
-  async enqueue(deliveries: DeliveryRecord[]): Promise<void> {
-    await Promise.all(
+  async enqueue(deliveries: DeliveryRecord[]): Promise<DeliveryRecord[]> {
+    const created = await Promise.all(
       deliveries.map(async (delivery) => {
         try {
-          await this.container.items.create(this.deliveryDocument(delivery));
+          const { resource } = await this.container.items.create<ItemDefinition>(this.deliveryDocument(delivery));
+          return fromDocument<DeliveryRecord>(resource!);
         } catch (error) {
           // The same event again (a retried report, a second instance): it is queued already.
           if (cosmosStatus(error) !== 409) throw error;
+          return undefined;
         }
       }),
     );
+    return created.filter((delivery) => delivery !== undefined);
   }
 
   async due(now: Date, limit: number): Promise<DeliveryRecord[]> {
