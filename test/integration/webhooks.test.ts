@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManagementClient } from "../support/management-client.js";
 import { RegistryClient, OCI_MANIFEST } from "../support/registry-client.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
+import { startStackProcess } from "../support/stack-process.js";
 import { WebhookReceiver } from "../support/webhook-receiver.js";
 
 const CLI = join(import.meta.dirname, "../../dist/scripts/admin-cli/main.js");
@@ -237,6 +238,38 @@ describe("across a registry restart", () => {
       }
     } finally {
       await first?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe("a crash of the registry while it sends", () => {
+  it("sends the event again after the restart, with the same id: a duplicate the receiver can drop", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "webhook-crash-"));
+    const hook = await receiver();
+    const env = { REGISTRY_ALLOW_ANONYMOUS: "true", WEBHOOK_TIMEOUT_SECONDS: "1", WEBHOOK_RETRY_SECONDS: "0.2,0.5,1" };
+    const first = await startStackProcess(dataDir, env);
+    let second: Awaited<ReturnType<typeof startStackProcess>> | undefined;
+    try {
+      const firstAdmin = new ManagementClient(first.url, first.adminKey!);
+      expect((await firstAdmin.call("POST", "webhooks", { name: "crashhook", serviceUri: hook.url, actions: ["push"] })).status).toBe(201);
+      hook.hold = true;
+      await new RegistryClient(first.url).pushImage("crash/app", "v1");
+      // The receiver has the event but the registry never hears back: it dies now.
+      await hook.waitFor(() => hook.received.length === 1);
+      await first.signalGroup("SIGKILL");
+      hook.hold = false;
+      second = await startStackProcess(dataDir, env);
+      await hook.waitFor(() => hook.received.length >= 2, 30_000);
+      const [before, after] = hook.received;
+      expect(after!.headers["x-registry-event-id"]).toBe(before!.headers["x-registry-event-id"]);
+      expect(JSON.parse(after!.body)[0].id).toBe(JSON.parse(before!.body)[0].id);
+      const log = (await new ManagementClient(second.url, first.adminKey!).call("GET", "webhooks/crashhook/events")).body.value;
+      expect(log).toHaveLength(1);
+      expect(log[0]).toMatchObject({ state: "delivered" });
+    } finally {
+      if (first.process.exitCode === null && first.process.signalCode === null) await first.signalGroup("SIGKILL");
+      await second?.signalGroup("SIGTERM");
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 120_000);

@@ -12,6 +12,8 @@ export class WebhookReceiver {
   readonly received: ReceivedDelivery[] = [];
   /** What the receiver answers while up. */
   status = 200;
+  /** Records each delivery and never answers it (a receiver that hangs). */
+  hold = false;
   private server?: Server;
   private port = 0;
 
@@ -25,6 +27,10 @@ export class WebhookReceiver {
       const chunks: Buffer[] = [];
       request.on("data", (chunk: Buffer) => chunks.push(chunk));
       request.on("end", () => {
+        if (this.hold) {
+          this.received.push({ headers: request.headers, body: Buffer.concat(chunks).toString("utf8"), at: performance.now() });
+          return;
+        }
         const status = this.status;
         if (status < 300) this.received.push({ headers: request.headers, body: Buffer.concat(chunks).toString("utf8"), at: performance.now() });
         response.writeHead(status).end();
