@@ -28,7 +28,15 @@ export class EdgeNotifications implements EventSink {
 
   static async open(dataDir: string, patterns: () => readonly string[], log: Logger): Promise<EdgeNotifications> {
     const path = join(dataDir, FILE);
-    return new EdgeNotifications(path, (await readJsonFile<EdgeEventReport[]>(path)) ?? [], patterns, log);
+    let stored: unknown;
+    try {
+      stored = await readJsonFile<unknown>(path);
+    } catch (error) {
+      // Written atomically, so only a damaged volume gets here: the agent must still start.
+      if (!(error instanceof SyntaxError)) throw error;
+      log.warn("the pending notifications could not be read and are dropped", { file: path, error: error.message });
+    }
+    return new EdgeNotifications(path, Array.isArray(stored) ? (stored as EdgeEventReport[]) : [], patterns, log);
   }
 
   async emit(event: NewEvent): Promise<void> {
