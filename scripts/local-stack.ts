@@ -117,6 +117,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       stop: () => {
         // Stop taking requests and let those in flight finish, then stop the emulators,
         // which write out what they hold (every acknowledged write is on disk already).
+        services.events.worker.stop();
         stopping ??= localHost.close().then(stopChildren, async (error: unknown) => {
           await stopChildren();
           throw error;

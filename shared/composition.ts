@@ -42,6 +42,10 @@ import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
 import type { SyncServices } from "./sync/handler.js";
 import { createOriginResolver } from "./sync/origin.js";
 import { logError, logLine } from "./observability/log.js";
+import { CosmosEventStore } from "./store/cosmos/event-store.js";
+import { DeliveryWorker } from "./events/delivery-worker.js";
+import { EventOutbox } from "./events/outbox.js";
+import { WebhookService } from "./events/webhooks.js";
 
 export interface CloudServices {
   registry: RegistryContext;
@@ -51,6 +55,8 @@ export interface CloudServices {
   sync: SyncServices;
   tokens: { directory: TokenDirectory; login: PasswordLogin; issuer: TokenIssuer; signingKey: SigningKey; options: TokenServerOptions };
   admin: AdminServices;
+  /** Webhook deliveries: the timer drains them (shared/events/). */
+  events: { worker: DeliveryWorker; outbox: EventOutbox };
 }
 
 /** Links a push relies on are refreshed this often; the collector spares links used within it (blob-gc.ts). */
@@ -120,6 +126,13 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
     graceMs: config.CHANGE_FEED_GRACE_SECONDS * 1000,
   });
 
+  // Events are queued in Cosmos with everything else and sent by the worker (docs/events.md).
+  const eventStore = new CosmosEventStore(database.container(OPERATIONS_CONTAINER.id), config.REGISTRY_NAME);
+  const webhookSealer = new CredentialSealer(signingKey.privateKey, previousKeys.map((key) => key.privateKey), "webhook-secrets");
+  const eventSource = config.REGISTRY_LOGIN_SERVER ?? config.REGISTRY_NAME;
+  const deliveries = new DeliveryWorker(eventStore, webhookSealer, { retrySeconds: config.WEBHOOK_RETRY_SECONDS, timeoutMs: config.WEBHOOK_TIMEOUT_SECONDS * 1000, source: eventSource, log });
+  const outbox = new EventOutbox(eventStore, deliveries);
+
   const registry: RegistryContext = {
     metadata,
     blobs,
@@ -129,6 +142,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
     contentPresence: new ContentPresence(blobs),
     changes,
     originOf: createOriginResolver(connectedRegistryStore, config.TOKEN_STATE_SECONDS * 1000),
+    events: outbox,
   };
   const imports = new ImportService(
     registry,
@@ -155,7 +169,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
       graceMs: config.BLOB_GC_GRACE_SECONDS * 1000,
       linkRefreshMs: linkRefreshMs(config),
     },
-    sync: { registries: connectedRegistryStore, identity, changes, authorizer },
+    sync: { registries: connectedRegistryStore, identity, changes, authorizer, events: outbox },
     tokens: {
       directory,
       login,
@@ -174,6 +188,8 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
       connectedRegistries,
       imports,
       changes,
+      webhooks: new WebhookService(eventStore, webhookSealer, outbox, deliveries, eventSource),
     },
+    events: { worker: deliveries, outbox },
   };
 }

@@ -85,6 +85,14 @@ export const configSchema = z
   HTTP_REQUEST_TIMEOUT_SECONDS: httpLimitFields.requestTimeoutSeconds.default(HTTP_LIMIT_DEFAULTS.requestTimeoutSeconds),
   HTTP_BODY_IDLE_TIMEOUT_SECONDS: httpLimitFields.bodyIdleTimeoutSeconds.default(HTTP_LIMIT_DEFAULTS.bodyIdleTimeoutSeconds),
   HTTP_MAX_UPLOADS_PER_CLIENT: httpLimitFields.maxUploadsPerClient.default(HTTP_LIMIT_DEFAULTS.maxUploadsPerClient),
+  /** Waits before each webhook delivery retry, in seconds (docs/events.md); attempts = count + 1. */
+  WEBHOOK_RETRY_SECONDS: z
+    .string()
+    .regex(/^\d+(\.\d+)?(,\d+(\.\d+)?){0,19}$/, "must be up to 20 comma-separated numbers of seconds, such as 1,10,60,300")
+    .transform((text) => text.split(",").map(Number))
+    .default([1, 10, 60, 300, 900, 3600, 10800]),
+  /** A webhook receiver that has not answered in this long counts as a failed attempt. */
+  WEBHOOK_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(120).default(10),
   ADMIN_ENTRA_ISSUER: z.url().optional(),
   ADMIN_ENTRA_AUDIENCE: z.string().min(1).optional(),
   ADMIN_ENTRA_JWKS_URL: z.url().optional(),

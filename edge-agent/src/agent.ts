@@ -3,6 +3,7 @@
  * server over them, the sync engine, the children's sync endpoints, metrics and status,
  * all on one HTTP(S) server.
  */
+import { EdgeNotifications } from "./notifications.js";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TokenIssuer } from "../../shared/auth/jwt.js";
@@ -157,6 +158,8 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const gc = createEdgeGc({ dataDir, blobs, metadata, changeStore, tracker, contentPresence, state, metrics, log });
   // Out of room, the disk guard asks for a collection before it waits.
   disk.collectWith(() => gc.collector.collect());
+  // Images arriving or leaving that match this registry's notifications, for the parent (docs/events.md).
+  const notifications = await EdgeNotifications.open(dataDir, () => state.state.configuration?.notifications ?? [], log);
   const registry: RegistryContext = {
     metadata,
     blobs,
@@ -167,6 +170,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     changes,
     // A child's pushes are recorded with its name: it skips them in its feed, and they go on up.
     originOf: async (tokenName) => identity.childOf(tokenName, state.state.configuration),
+    events: notifications,
   };
 
   const client = new RegistryHttpClient({
@@ -206,6 +210,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     name,
     client,
     applier,
+    notifications,
     upstream,
     localOnly: new LocalOnlyContent({ applier, metadata, changes, client, upstream, log, mode: () => state.state.configuration?.mode }),
     metadata,

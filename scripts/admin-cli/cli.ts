@@ -13,8 +13,9 @@ import { repositoryCommands } from "./repositories.js";
 import { scopeMapCommands } from "./scope-maps.js";
 import { tokenCommands } from "./tokens.js";
 import { commandHelp, groupHelp } from "./usage.js";
+import { webhookCommands } from "./webhooks.js";
 
-export const COMMANDS: readonly CommandSpec<CommandContext>[] = [...scopeMapCommands, ...tokenCommands, ...connectedRegistryCommands, ...importCommands, ...repositoryCommands, ...changeLogCommands];
+export const COMMANDS: readonly CommandSpec<CommandContext>[] = [...scopeMapCommands, ...tokenCommands, ...connectedRegistryCommands, ...importCommands, ...repositoryCommands, ...changeLogCommands, ...webhookCommands];
 
 export async function run(argv: readonly string[], io: CliIO): Promise<number> {
   const commands = COMMANDS as readonly CommandSpec<unknown>[];

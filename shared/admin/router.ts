@@ -26,6 +26,8 @@ import { isScopeMapReference, isTokenReference } from "../domain/identity-names.
 import { isValidConnectedRegistryName } from "../domain/connected-registry/index.js";
 import { isOperationId } from "../domain/operation-id.js";
 import type { ChangeLog } from "../registry/change-log.js";
+import type { WebhookService } from "../events/webhooks.js";
+import { webhookRoutes } from "./webhooks.js";
 
 export interface AdminServices {
   authenticator: AdminAuthenticator;
@@ -35,6 +37,7 @@ export interface AdminServices {
   tokens: TokenService;
   connectedRegistries: ConnectedRegistryService;
   imports: ImportService;
+  webhooks: WebhookService;
 }
 
 /**
@@ -161,6 +164,7 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
         },
       },
     },
+    ...webhookRoutes(services.webhooks),
   ];
 
   return async (request) => {

@@ -105,6 +105,14 @@ export function buildTimers(services: CloudServices): TimerDefinition[] {
       },
     },
     {
+      // Webhook deliveries due (retries, and events an instance queued but did not send).
+      name: "deliver-events",
+      schedule: "*/5 * * * * *",
+      run: async () => {
+        await services.events.worker.drain();
+      },
+    },
+    {
       name: "expire-token-passwords",
       schedule: "0 7 * * * *",
       run: async (log) => {

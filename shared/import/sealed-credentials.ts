@@ -15,26 +15,35 @@ export class CredentialSealer {
   /** Keys of rotated-out signing keys: credentials sealed before a rotation still open. */
   private readonly previousKeys: Buffer[];
 
-  constructor(signingKey: KeyObject, previous: KeyObject[] = []) {
-    this.key = sealingKey(signingKey);
-    this.previousKeys = previous.map(sealingKey);
+  /** `purpose` separates keys: what one use sealed, another cannot open (webhook secrets use their own). */
+  constructor(signingKey: KeyObject, previous: KeyObject[] = [], purpose = "import-source-credentials") {
+    this.key = sealingKey(signingKey, purpose);
+    this.previousKeys = previous.map((key) => sealingKey(key, purpose));
   }
 
   seal(credentials: SourceCredentials): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv("aes-256-gcm", this.key, iv);
-    const sealed = Buffer.concat([cipher.update(JSON.stringify(credentials), "utf8"), cipher.final()]);
-    return [iv, cipher.getAuthTag(), sealed].map((part) => part.toString("base64url")).join(".");
+    return this.sealValue(credentials);
   }
 
   open(text: string): SourceCredentials {
+    return this.openValue<SourceCredentials>(text);
+  }
+
+  sealValue(value: unknown): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", this.key, iv);
+    const sealed = Buffer.concat([cipher.update(JSON.stringify(value), "utf8"), cipher.final()]);
+    return [iv, cipher.getAuthTag(), sealed].map((part) => part.toString("base64url")).join(".");
+  }
+
+  openValue<T>(text: string): T {
     const [iv, tag, sealed] = text.split(".").map((part) => Buffer.from(part, "base64url"));
     if (!iv || !tag || !sealed) throw new Error("sealed credentials are malformed");
     for (const key of [this.key, ...this.previousKeys]) {
       try {
         const decipher = createDecipheriv("aes-256-gcm", key, iv);
         decipher.setAuthTag(tag);
-        return JSON.parse(Buffer.concat([decipher.update(sealed), decipher.final()]).toString("utf8")) as SourceCredentials;
+        return JSON.parse(Buffer.concat([decipher.update(sealed), decipher.final()]).toString("utf8")) as T;
       } catch {
         // Sealed under another key (GCM's tag does not match): try the next.
       }
@@ -43,7 +52,7 @@ export class CredentialSealer {
   }
 }
 
-function sealingKey(signingKey: KeyObject): Buffer {
+function sealingKey(signingKey: KeyObject, purpose: string): Buffer {
   const material = signingKey.export({ format: "der", type: "pkcs8" });
-  return Buffer.from(hkdfSync("sha256", material, Buffer.alloc(0), "import-source-credentials", 32));
+  return Buffer.from(hkdfSync("sha256", material, Buffer.alloc(0), purpose, 32));
 }

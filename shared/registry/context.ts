@@ -4,6 +4,7 @@ import type { BlobStore, MetadataStore } from "../store/interfaces.js";
 import type { ChangeLog } from "./change-log.js";
 import type { ContentPresence } from "./content-presence.js";
 import type { RunningHashes } from "./running-hashes.js";
+import type { EventSink } from "../events/outbox.js";
 
 export interface RegistryOptions {
   /**
@@ -35,4 +36,6 @@ export interface RegistryContext {
    * recorded with it as their source, so that edge can tell its own changes in the feed.
    */
   originOf?: (tokenName: string) => Promise<string | undefined>;
+  /** Where pushes and deletes are reported for webhooks (shared/events/): queued durably, sent later. */
+  events?: EventSink;
 }

@@ -12,6 +12,7 @@ import { RegistryError } from "../domain/registry-errors.js";
 import { deleteReferrersOf } from "./referrer-cascade.js";
 import { emptyResponse } from "./respond.js";
 import { lookupReference, requireReference } from "./validate.js";
+import { deleteEvent, pushEvent } from "../events/registry-events.js";
 
 /** Manifests up to this size stay inline in the metadata store; larger ones go to the blob store. */
 const INLINE_MANIFEST_BYTES = 1024 * 1024;
@@ -74,7 +75,9 @@ export async function putManifest(ctx: RegistryContext, request: HandlerRequest,
     });
   }
   const storedDigest = "digest" in target ? target.digest : digest;
-  const { parsed } = await storeManifest(ctx, name, content, request.headers.get("content-type") ?? undefined, storedDigest, target, await originOf(ctx, principal));
+  const { parsed, record } = await storeManifest(ctx, name, content, request.headers.get("content-type") ?? undefined, storedDigest, target, await originOf(ctx, principal));
+  // Queued (durably) before the client hears 201, so a crash after it cannot lose the event.
+  await ctx.events?.emit(pushEvent(name, record, "tag" in target ? target.tag : undefined, request));
 
   return emptyResponse(201, {
     Location: `/v2/${name}/manifests/${storedDigest}`,
@@ -185,7 +188,7 @@ async function refreshStaleLinks(ctx: RegistryContext, name: string, links: Arra
   );
 }
 
-export async function deleteManifest(ctx: RegistryContext, name: string, reference: string, principal: Principal): Promise<HandlerResponse> {
+export async function deleteManifest(ctx: RegistryContext, name: string, reference: string, principal: Principal, request?: HandlerRequest): Promise<HandlerResponse> {
   const target = lookupReference(reference);
   if (!target) throw manifestUnknown(name, reference);
   const source = await originOf(ctx, principal);
@@ -197,6 +200,7 @@ export async function deleteManifest(ctx: RegistryContext, name: string, referen
       ? await ctx.changes.record({ repository: name, kind: "tag.delete", tag: target.tag, ...source }, () => ctx.metadata.deleteTag(name, target.tag))
       : await ctx.changes.record({ repository: name, kind: "manifest.delete", digest: target.digest, ...source }, () => ctx.metadata.deleteManifest(name, target.digest)));
   if (!deleted) throw manifestUnknown(name, reference);
+  await ctx.events?.emit(deleteEvent(name, exists, "tag" in target ? target.tag : undefined, request));
   return emptyResponse(202);
 }
 

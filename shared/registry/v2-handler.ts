@@ -92,7 +92,7 @@ function operationsFor(ctx: RegistryContext, request: HandlerRequest, target: V2
         GET: read,
         HEAD: read,
         PUT: push((principal) => putManifest(ctx, request, target.name, target.reference, principal)),
-        DELETE: remove((principal) => deleteManifest(ctx, target.name, target.reference, principal)),
+        DELETE: remove((principal) => deleteManifest(ctx, target.name, target.reference, principal, request)),
       };
     }
     case "blob": {

@@ -39,6 +39,11 @@ export interface EdgeConfiguration {
    * the edge runs a full sync when it differs from the last one it carried out.
    */
   resync?: string | null;
+  /**
+   * The connected registry's notification patterns (`repo:tag:action`): the edge reports
+   * images that arrive or leave and match one (docs/events.md). Absent when there are none.
+   */
+  notifications?: string[];
   /** Children with their sync tokens, so the edge can authenticate them and authorize their pulls and pushes offline. */
   children: Array<{ name: string; mode: ConnectedRegistryRecord["mode"]; syncToken: TokenWithScope | null }>;
   clientTokens: TokenWithScope[];
@@ -65,6 +70,8 @@ export async function configurationOf(record: ConnectedRegistryRecord, registrie
     garbageCollection: garbageCollectionOf(record.garbageCollection),
     syncBandwidth: syncBandwidthOf(record.syncBandwidth),
     resync: record.resync ?? null,
+    // Only when set, so the version of a registry without notifications stays what it was.
+    ...(record.notifications.length > 0 ? { notifications: record.notifications } : {}),
     children: childViews,
     clientTokens,
   };

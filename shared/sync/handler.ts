@@ -17,6 +17,8 @@ import { InvalidBodyError, readJson } from "../http/json-body.js";
 import { edgeStatusReportSchema } from "../domain/connected-registry/index.js";
 import { configurationOf } from "./configuration.js";
 import { recordStatusReport } from "./status-report.js";
+import type { EventSink } from "../events/outbox.js";
+import { queueEdgeEvents } from "../events/edge-events.js";
 import { encodeCursor } from "./cursor.js";
 import { readFeedPage } from "./feed-page.js";
 import { SyncError, syncErrorResponse, syncJson } from "./errors.js";
@@ -53,6 +55,8 @@ export interface SyncServices {
   identity: IdentityStore;
   changes: ChangeLog;
   authorizer: Authorizer;
+  /** Where edges' notifications go (shared/events/); absent on an edge, which passes them up instead. */
+  events?: EventSink;
   now?: () => number;
 }
 
@@ -182,7 +186,9 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
       requireActiveInstance(current, input.instanceId);
       return recordStatusReport(current, input, timestamp);
     });
-    return syncJson(200, { connectionState: record.connectionState, lastActivityTime: record.lastActivityTime });
+    // Queued before the answer says so: an edge drops only what the parent accepted.
+    const eventsAccepted = input.events && services.events ? await queueEdgeEvents(services.events, record, input.events) : undefined;
+    return syncJson(200, { connectionState: record.connectionState, lastActivityTime: record.lastActivityTime, ...(eventsAccepted !== undefined ? { eventsAccepted } : {}) });
   }
 
   return syncRouter(

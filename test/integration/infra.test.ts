@@ -86,6 +86,8 @@ const LEFT_TO_DEFAULT: Readonly<Record<string, string>> = {
   HTTP_REQUEST_TIMEOUT_SECONDS: "read by the local host only; in Azure the front end cuts a request at 230 s",
   HTTP_BODY_IDLE_TIMEOUT_SECONDS: "read by the local host only; in Azure the front end owns the connections",
   HTTP_MAX_UPLOADS_PER_CLIENT: "read by the local host only; in Azure the front end owns the connections",
+  WEBHOOK_RETRY_SECONDS: "8 attempts over about 4.5 hours (docs/events.md)",
+  WEBHOOK_TIMEOUT_SECONDS: "a receiver gets 10 s to answer",
 };
 
 interface ConfigSetting {

@@ -82,7 +82,7 @@ describe("admin CLI command line", () => {
 
   it("refuses unknown verbs and flags, suggesting the near ones", () => {
     const verb = usageError(() => parseCommandLine(["scope-maps", "list"], COMMANDS));
-    expect(verb.message).toBe('unknown command "scope-maps": use one of scope-map, token, connected-registry, import, repository, change-log');
+    expect(verb.message).toBe('unknown command "scope-maps": use one of scope-map, token, connected-registry, import, repository, change-log, webhook');
     const sub = usageError(() => parseCommandLine(["token", "credentials", "generate"], COMMANDS));
     expect(sub.message).toBe('unknown command "token credentials": after "token" use one of create, update, show, list, delete, credential');
     expect(sub.command).toBe("token");

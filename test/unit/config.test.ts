@@ -33,6 +33,8 @@ describe("loading the configuration", () => {
       ACCESS_TOKEN_SECONDS: 300,
       REFRESH_TOKEN_SECONDS: 10800,
       TOKEN_STATE_SECONDS: 30,
+      WEBHOOK_RETRY_SECONDS: [1, 10, 60, 300, 900, 3600, 10800],
+      WEBHOOK_TIMEOUT_SECONDS: 10,
       CHANGE_FEED_GRACE_SECONDS: 30,
       IMPORT_QUEUE: "imports",
       BLOB_GC_GRACE_SECONDS: 3600,
@@ -166,5 +168,10 @@ describe("loading the configuration", () => {
 
   it("refuses an anonymous-access switch other than true or false", () => {
     expect(configError({ ...required, REGISTRY_ALLOW_ANONYMOUS: "1" }).message).toContain("REGISTRY_ALLOW_ANONYMOUS: ");
+  });
+
+  it("reads the webhook retry schedule as seconds, and refuses one that is not a list of numbers", () => {
+    expect(loadConfig({ ...required, WEBHOOK_RETRY_SECONDS: "0.5,2,30" }).WEBHOOK_RETRY_SECONDS).toEqual([0.5, 2, 30]);
+    expect(configError({ ...required, WEBHOOK_RETRY_SECONDS: "1s,10s" }).message).toContain("WEBHOOK_RETRY_SECONDS: must be up to 20 comma-separated numbers");
   });
 });

@@ -34,6 +34,7 @@ export class Applier {
     // A full sync (or a restart redoing one) finds most tags unchanged: no write, no change-log entry.
     if (local?.digest === manifest.digest) return true;
     await this.writeTree(repository, await this.fetcher.completeTree(repository, manifest), { tag });
+    await this.arrived(repository, tag);
     return true;
   }
 
@@ -43,19 +44,32 @@ export class Applier {
     const tree = await this.fetcher.fetchImageTree(repository, digest);
     if (!tree) return false;
     await this.writeTree(repository, tree, { digest });
+    await this.arrived(repository, undefined, digest);
     return true;
   }
 
   async deleteTag(repository: string, tag: string): Promise<void> {
-    if (!(await this.registry.metadata.getTaggedManifest(repository, tag))) return;
+    const local = await this.registry.metadata.getTaggedManifest(repository, tag);
+    if (!local) return;
     await this.registry.changes.record({ repository, kind: "tag.delete", tag, source: PARENT_SOURCE }, () => this.registry.metadata.deleteTag(repository, tag));
+    await this.registry.events?.emit({ action: "delete", target: { repository, tag, digest: local.digest, mediaType: local.mediaType } });
   }
 
   async deleteManifest(repository: string, digest: string): Promise<void> {
-    if (!(await this.registry.metadata.getManifest(repository, digest))) return;
+    const local = await this.registry.metadata.getManifest(repository, digest);
+    if (!local) return;
     await this.registry.changes.record({ repository, kind: "manifest.delete", digest, source: PARENT_SOURCE }, () =>
       this.registry.metadata.deleteManifest(repository, digest),
     );
+    await this.registry.events?.emit({ action: "delete", target: { repository, digest, mediaType: local.mediaType } });
+  }
+
+  /** An image arrived: the edge's notifications (edge-agent/src/notifications.ts) report it if it matches. */
+  private async arrived(repository: string, tag: string | undefined, digest?: string): Promise<void> {
+    if (!this.registry.events) return;
+    const record = tag ? await this.registry.metadata.getTaggedManifest(repository, tag) : await this.registry.metadata.getManifest(repository, digest!);
+    if (!record) return;
+    await this.registry.events.emit({ action: "push", target: { repository, ...(tag ? { tag } : {}), digest: record.digest, mediaType: record.mediaType, size: record.size } });
   }
 
   /** Children first, then this manifest: the fetcher has already verified and stored every blob. */

@@ -6,6 +6,7 @@
  * parent is unreachable it retries with backoff; when the parent says the connected
  * registry is deactivated it stops syncing and says so.
  */
+import type { EdgeNotifications } from "../notifications.js";
 import { MANIFEST_MEDIA_TYPES } from "../../../shared/domain/media-types.js";
 import type { MetadataStore } from "../../../shared/store/interfaces.js";
 import type { EdgeConfiguration } from "../../../shared/sync/configuration.js";
@@ -96,6 +97,8 @@ export interface SyncEngineOptions {
   localChanges: ChangeLog;
   /** The disk limits (store/disk-guard.ts): a cycle out of room ends with DISK_STORAGE_FULL and waits for room. */
   disk?: { hasRoom(bytes: number): Promise<boolean>; cycleCompleted(): Promise<void> };
+  /** Notifications waiting for the parent: the status report carries them (docs/events.md). */
+  notifications?: EdgeNotifications;
 }
 
 export class SyncEngine {
@@ -119,7 +122,7 @@ export class SyncEngine {
     this.failed = new FailedItems(options.state);
     this.window = options.window ?? new SyncWindow(() => new Date(), () => options.state.state.configuration);
     this.walked = new WalkPosition(options.state);
-    this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage });
+    this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage, ...(options.notifications ? { notifications: options.notifications } : {}) });
     this.referrers = new ReferrerSync({ ...options, isolate: (item, apply) => this.applyIsolated(item, apply) });
   }
 
@@ -609,7 +612,9 @@ export class SyncEngine {
       .map((failure) => ({ ...failure, error: failure.error.slice(0, 500) }));
     const phase = state.state.progress.phase;
     const news = JSON.stringify([lastError, failures.map((f) => f.item), phase === "idle", (state.state.conditions ?? []).map((c) => [c.code, c.since])]);
-    if (!force && news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
+    // Notifications waiting for the parent are news too: they go at the next cycle's end.
+    const notifying = (this.options.notifications?.pending(1).length ?? 0) > 0;
+    if (!force && !notifying && news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
     await this.reporter.send({
       syncing: phase !== "idle",
       progress: this.options.runProgress.report(phase),

@@ -13,6 +13,8 @@ import type { RegistryHttpClient } from "../../../shared/remote/http-client.js";
 import type { Condition } from "../conditions.js";
 import type { Logger } from "../log.js";
 import type { StateFile } from "../state.js";
+import { MAX_EVENTS_PER_REPORT } from "../../../shared/domain/connected-registry/index.js";
+import type { EdgeNotifications } from "../notifications.js";
 
 export interface StatusReporterOptions {
   client: RegistryHttpClient;
@@ -21,6 +23,8 @@ export interface StatusReporterOptions {
   state: StateFile;
   log: Logger;
   usage: () => Promise<{ bytes: number; repositories: number; freeBytes?: number }>;
+  /** Images that arrived or left and match this registry's notifications: sent with each report. */
+  notifications?: EdgeNotifications;
 }
 
 export interface StatusFacts {
@@ -56,7 +60,8 @@ export class StatusReporter {
       correlationId: correlationIdOf(instanceId, condition),
     }));
     const usage: EdgeUsageReport = await this.options.usage();
-    await client.json("POST", this.options.path, {
+    const events = this.options.notifications?.pending(MAX_EVENTS_PER_REPORT) ?? [];
+    const answer = await client.json<{ eventsAccepted?: number }>("POST", this.options.path, {
       instanceId,
       state: facts.syncing ? "Syncing" : "Online",
       ...(state.state.lastSyncTime ? { lastSyncTime: state.state.lastSyncTime } : {}),
@@ -67,7 +72,10 @@ export class StatusReporter {
       ...(facts.lag ? { lag: facts.lag } : {}),
       ...(facts.trigger ? { trigger: facts.trigger } : {}),
       details,
+      ...(events.length > 0 ? { events } : {}),
     } satisfies EdgeStatusReport);
+    // Only a parent that says it queued them (not an offline parent edge answering for the cloud) takes them off the list.
+    if (events.length > 0 && answer?.eventsAccepted === events.length) await this.options.notifications?.accepted(events.map((event) => event.id));
     const now = new Map(details.map((detail) => [detail.correlationId, detail.code] as const));
     for (const detail of details) {
       if (!this.reported.has(detail.correlationId)) {

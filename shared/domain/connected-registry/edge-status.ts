@@ -48,6 +48,23 @@ export const edgeConditionReportSchema = z.object({
   correlationId: z.string().min(1).max(100),
 });
 
+/**
+ * An image that arrived at or left the edge and matched its notifications (docs/events.md);
+ * the id is the edge's, kept across resends, so the cloud queues each event once.
+ */
+export const edgeEventReportSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9-]{8,64}$/, "must be 8-64 letters, digits and -"),
+  timestamp: z.iso.datetime({ offset: true }),
+  action: z.enum(["push", "delete"]),
+  repository: z.string().min(1).max(256),
+  tag: z.string().max(128).optional(),
+  digest: z.string().max(200).optional(),
+  mediaType: z.string().max(255).optional(),
+  size: z.number().int().nonnegative().optional(),
+});
+
+export const MAX_EVENTS_PER_REPORT = 100;
+
 export const edgeStatusReportSchema = z.object({
   instanceId: z.string(),
   state: z.enum(["Online", "Syncing"]),
@@ -61,7 +78,11 @@ export const edgeStatusReportSchema = z.object({
   trigger: z.enum(SYNC_TRIGGERS).optional(),
   /** The edge's conditions now; an empty list clears them. Agents that send none are judged by lastError as before. */
   details: z.array(edgeConditionReportSchema).max(20).optional(),
+  /** Notifications to deliver; the answer's `eventsAccepted` says how many the parent queued (all, or none). */
+  events: z.array(edgeEventReportSchema).max(MAX_EVENTS_PER_REPORT).optional(),
 });
+
+export type EdgeEventReport = z.infer<typeof edgeEventReportSchema>;
 
 export type EdgeStatusReport = z.infer<typeof edgeStatusReportSchema>;
 export type SyncProgressReport = z.infer<typeof syncProgressSchema>;

@@ -71,6 +71,8 @@ export {
   EDGE_STATUS_CODES,
   SYNC_TRIGGERS,
   edgeStatusReportSchema,
+  MAX_EVENTS_PER_REPORT,
+  type EdgeEventReport,
   type EdgeStatusReport,
   type EdgeUsageReport,
   type SyncLagReport,

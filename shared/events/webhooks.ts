@@ -1,0 +1,199 @@
+/**
+ * The webhooks resource (docs/admin-api.md, as `az acr webhook`): create, update, show,
+ * list, delete, ping and the delivery log. The secret that signs deliveries and the custom
+ * headers (often an Authorization) are sealed at rest and never shown again: create
+ * answers the secret once.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { z } from "zod";
+import { EVENT_ACTIONS, scopeProblem } from "../domain/event-scope.js";
+import type { CredentialSealer } from "../import/sealed-credentials.js";
+import { AdminError, badRequest, conflict, notFound } from "../admin/errors.js";
+import { WebhookExistsError, type DeliveryRecord, type EventStore, type WebhookRecord } from "../store/event-store.js";
+import { retryOnConflict } from "../store/optimistic-update.js";
+import type { DeliveryWorker, WebhookSecrets } from "./delivery-worker.js";
+import { newDelivery, type EventOutbox } from "./outbox.js";
+import { renderPayload } from "./payload.js";
+
+export const WEBHOOK_NAME = /^[a-zA-Z0-9]{5,50}$/;
+const MAX_WEBHOOKS = 500;
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
+/** Set by the registry on every delivery: a custom header may not replace them. */
+const RESERVED_HEADERS = new Set(["content-type", "content-length", "host", "user-agent", "x-registry-event-id", "x-registry-delivery-attempt", "x-registry-signature-256"]);
+
+const serviceUriSchema = z
+  .string()
+  .max(2048)
+  .refine((text) => {
+    try {
+      const url = new URL(text);
+      return (url.protocol === "http:" || url.protocol === "https:") && url.username === "" && url.password === "";
+    } catch {
+      return false;
+    }
+  }, "must be an http:// or https:// URL without user:password@ (put credentials in customHeaders, which are sealed)");
+const actionsSchema = z.array(z.enum(EVENT_ACTIONS as [string, ...string[]])).min(1, "give at least one action: push, delete");
+const scopeSchema = z.string().max(512).refine((scope) => scopeProblem(scope) === undefined, { error: (issue) => scopeProblem(String(issue.input)) ?? "bad scope" });
+const headersSchema = z
+  .record(z.string(), z.string().max(4096).refine((value) => !/[\r\n]/.test(value), "a header value cannot contain a line break"))
+  .refine((headers) => Object.keys(headers).length <= 20, "at most 20 custom headers")
+  .superRefine((headers, context) => {
+    for (const name of Object.keys(headers)) {
+      if (!HEADER_NAME.test(name)) context.addIssue({ code: "custom", message: `"${name}" is not a valid HTTP header name` });
+      else if (RESERVED_HEADERS.has(name.toLowerCase())) context.addIssue({ code: "custom", message: `"${name}" is set by the registry on every delivery and cannot be a custom header` });
+    }
+  });
+const secretSchema = z.string().min(16, "must be at least 16 characters").max(256);
+
+export const createWebhookSchema = z
+  .object({
+    name: z.string().regex(WEBHOOK_NAME, "must be 5-50 letters and digits"),
+    serviceUri: serviceUriSchema,
+    actions: actionsSchema,
+    scope: scopeSchema.default(""),
+    customHeaders: headersSchema.default({}),
+    status: z.enum(["enabled", "disabled"]).default("enabled"),
+    format: z.enum(["eventgrid", "cloudevents"]).default("eventgrid"),
+    /** Omitted: the registry makes one and answers it once. */
+    secret: secretSchema.optional(),
+  })
+  .strict();
+
+export const updateWebhookSchema = z
+  .object({
+    serviceUri: serviceUriSchema.optional(),
+    actions: actionsSchema.optional(),
+    scope: scopeSchema.optional(),
+    /** Replaces every custom header. */
+    customHeaders: headersSchema.optional(),
+    status: z.enum(["enabled", "disabled"]).optional(),
+    format: z.enum(["eventgrid", "cloudevents"]).optional(),
+    secret: secretSchema.optional(),
+  })
+  .strict();
+
+export const listEventsSchema = z.object({ top: z.coerce.number().int().min(1).max(1000).default(100) }).strict();
+
+export type WebhookView = Omit<WebhookRecord, "sealedSecrets" | "version" | "customHeaderNames"> & { customHeaders: string[] };
+
+export class WebhookService {
+  constructor(
+    private readonly store: EventStore,
+    private readonly sealer: CredentialSealer,
+    private readonly outbox: EventOutbox,
+    private readonly worker: DeliveryWorker,
+    private readonly source: string,
+  ) {}
+
+  async create(input: z.infer<typeof createWebhookSchema>): Promise<WebhookView & { secret: string }> {
+    if ((await this.store.listWebhooks()).length >= MAX_WEBHOOKS) throw new AdminError(409, "QuotaExceeded", `a registry has at most ${MAX_WEBHOOKS} webhooks; delete one first`);
+    const secret = input.secret ?? randomBytes(32).toString("base64url");
+    const now = new Date().toISOString();
+    const record: WebhookRecord = {
+      name: input.name,
+      serviceUri: input.serviceUri,
+      actions: [...new Set(input.actions)] as WebhookRecord["actions"],
+      scope: input.scope,
+      status: input.status,
+      format: input.format,
+      customHeaderNames: Object.keys(input.customHeaders),
+      sealedSecrets: this.sealer.sealValue({ secret, headers: input.customHeaders } satisfies WebhookSecrets),
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      await this.store.createWebhook(record);
+    } catch (error) {
+      if (error instanceof WebhookExistsError) throw conflict(`webhook "${input.name}" already exists; update it, or delete it first`);
+      throw error;
+    }
+    this.outbox.invalidate();
+    return { ...view(record), secret };
+  }
+
+  async update(name: string, input: z.infer<typeof updateWebhookSchema>): Promise<WebhookView> {
+    const updated = await retryOnConflict(5, async () => {
+      const current = await this.require(name);
+      const secrets = this.sealer.openValue<WebhookSecrets>(current.sealedSecrets);
+      const next: WebhookRecord = {
+        ...current,
+        ...(input.serviceUri !== undefined ? { serviceUri: input.serviceUri } : {}),
+        ...(input.actions !== undefined ? { actions: [...new Set(input.actions)] as WebhookRecord["actions"] } : {}),
+        ...(input.scope !== undefined ? { scope: input.scope } : {}),
+        ...(input.status !== undefined ? { status: input.status } : {}),
+        ...(input.format !== undefined ? { format: input.format } : {}),
+        ...(input.customHeaders !== undefined ? { customHeaderNames: Object.keys(input.customHeaders) } : {}),
+        sealedSecrets: this.sealer.sealValue({ secret: input.secret ?? secrets.secret, headers: input.customHeaders ?? secrets.headers } satisfies WebhookSecrets),
+        updatedAt: new Date().toISOString(),
+      };
+      return this.store.replaceWebhook(next);
+    });
+    if (!updated) throw conflict(`webhook "${name}" kept changing under this update; try again`);
+    this.outbox.invalidate();
+    return view(updated);
+  }
+
+  async show(name: string): Promise<WebhookView> {
+    return view(await this.require(name));
+  }
+
+  async list(): Promise<WebhookView[]> {
+    return (await this.store.listWebhooks()).map(view);
+  }
+
+  async delete(name: string): Promise<void> {
+    if (!(await this.store.deleteWebhook(name))) throw missing(name);
+    this.outbox.invalidate();
+    await this.store.deleteDeliveries(name);
+  }
+
+  /** Sends a ping event now and answers how the receiver took it (it is in the delivery log too). */
+  async ping(name: string): Promise<{ id: string; status?: number; error?: string; durationMs: number }> {
+    const webhook = await this.require(name);
+    if (webhook.status === "disabled") throw badRequest(`webhook "${name}" is disabled; enable it to ping it`);
+    const now = new Date().toISOString();
+    const event = { id: randomUUID(), timestamp: now, action: "ping" as const, target: { repository: "" } };
+    const delivery = newDelivery(name, event, new Date(Date.now() + 3_600_000).toISOString());
+    // Queued in the future, so only this request sends it; its one attempt is recorded.
+    const [stored] = await this.store.enqueue([{ ...delivery, createdAt: now }]);
+    const attempt = await this.worker.sendNow({ ...(stored ?? delivery), nextAttemptAt: now });
+    return { id: event.id, ...(attempt ?? { error: "another worker took the ping", durationMs: 0 }) };
+  }
+
+  /** The delivery log, newest first: what was sent, the receiver's answers, how many attempts. */
+  async listEvents(name: string, top: number): Promise<unknown[]> {
+    const webhook = await this.require(name);
+    return (await this.store.listDeliveries(name, top)).map((delivery) => eventView(webhook, delivery, this.source));
+  }
+
+  private async require(name: string): Promise<WebhookRecord> {
+    const webhook = await this.store.getWebhook(name);
+    if (!webhook) throw missing(name);
+    return webhook;
+  }
+}
+
+function missing(name: string): AdminError {
+  return notFound(`webhook "${name}" does not exist`);
+}
+
+function view(record: WebhookRecord): WebhookView {
+  const { sealedSecrets: _sealed, version: _version, customHeaderNames, ...visible } = record;
+  return { ...visible, customHeaders: customHeaderNames };
+}
+
+function eventView(webhook: WebhookRecord, delivery: DeliveryRecord, source: string): Record<string, unknown> {
+  const last = delivery.attempts.at(-1);
+  const payload = renderPayload(delivery.event, webhook.format, source);
+  return {
+    id: delivery.event.id,
+    action: delivery.event.action,
+    state: delivery.state,
+    createdAt: delivery.createdAt,
+    attempts: delivery.attempts.length,
+    ...(delivery.state === "pending" && delivery.attempts.length > 0 ? { nextAttemptAt: delivery.nextAttemptAt } : {}),
+    eventRequestMessage: { method: "POST", requestUri: webhook.serviceUri, contentType: payload.contentType, content: JSON.parse(payload.body) as unknown },
+    eventResponseMessage: last ? { statusCode: last.status ?? null, error: last.error ?? null, at: last.at, durationMs: last.durationMs } : null,
+    history: delivery.attempts,
+  };
+}
