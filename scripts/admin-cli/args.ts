@@ -105,7 +105,9 @@ export function commonFlags(credentials: "admin" | "token"): FlagSpec[] {
           { name: "username", short: "u", kind: "string", value: "TOKEN", env: "REGISTRY_USERNAME", help: "a token name; repository verbs use the /v2/ API with its credentials" } satisfies FlagSpec,
           { name: "password", short: "p", kind: "string", value: "PASSWORD", env: "REGISTRY_PASSWORD", help: "that token's password" } satisfies FlagSpec,
         ]),
-    { name: "output", short: "o", kind: "string", choices: ["table", "json"], value: "FORMAT", help: "table (default) or json (the API's JSON)" },
+    { name: "registry", short: "r", kind: "string", value: "PROFILE", help: "the registry to talk to: a profile saved by `registry-admin login` (az's --registry)" },
+    { name: "output", short: "o", kind: "string", choices: ["table", "json", "tsv"], value: "FORMAT", help: "table (default), json (the API's JSON) or tsv (with --query: one value to a shell variable)" },
+    { name: "query", kind: "string", value: "PATH", help: "print only this part of the JSON, e.g. credentials.passwords[0].value (names and [index], as az's JMESPath)" },
     { name: "help", short: "h", kind: "boolean", help: "show this help" },
   ];
 }

@@ -31,15 +31,16 @@ class HttpClient {
   ) {}
 
   /** Sends the request; any answer comes back (errors are the caller's to read), no answer throws UnreachableError. */
-  protected async send(method: string, path: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+  protected async send(method: string, path: string, init: { body?: unknown; bytes?: Buffer; headers?: Record<string, string> } = {}): Promise<Response> {
     const url = `${this.endpoint}${path}`;
     const headers: Record<string, string> = { Authorization: this.authorization, ...init.headers };
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
+    const body = init.bytes ?? (init.body !== undefined ? JSON.stringify(init.body) : undefined);
     try {
       return await this.fetchImpl(url, {
         method,
         headers,
-        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+        ...(body !== undefined ? { body } : {}),
         redirect: "manual",
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
@@ -119,6 +120,29 @@ export class RegistryApi extends HttpClient {
     const response = await this.send("DELETE", `/v2/${repository}/manifests/${reference}`);
     const text = await readText(response, this.endpoint);
     if (!response.ok) throw registryError(response.status, text, response.headers);
+  }
+
+  /** Uploads a blob in one PUT (POST opens the upload, PUT ?digest= closes it), unless the repository has it. */
+  async pushBlob(repository: string, digest: string, bytes: Buffer): Promise<void> {
+    const head = await this.send("HEAD", `/v2/${repository}/blobs/${digest}`);
+    await head.arrayBuffer().catch(() => undefined);
+    if (head.ok) return;
+    const opened = await this.send("POST", `/v2/${repository}/blobs/uploads/`);
+    const openedText = await readText(opened, this.endpoint);
+    if (opened.status !== 202) throw registryError(opened.status, openedText, opened.headers);
+    const location = opened.headers.get("location");
+    if (!location) throw new ApiError(opened.status, "InvalidResponse", `POST /v2/${repository}/blobs/uploads/ answered without a Location`);
+    const target = new URL(location, `${this.endpoint}/`);
+    target.searchParams.set("digest", digest);
+    const closed = await this.send("PUT", target.pathname + target.search, { bytes, headers: { "Content-Type": "application/octet-stream" } });
+    const closedText = await readText(closed, this.endpoint);
+    if (closed.status !== 201) throw registryError(closed.status, closedText, closed.headers);
+  }
+
+  async putManifest(repository: string, reference: string, mediaType: string, bytes: Buffer): Promise<void> {
+    const response = await this.send("PUT", `/v2/${repository}/manifests/${reference}`, { bytes, headers: { "Content-Type": mediaType } });
+    const text = await readText(response, this.endpoint);
+    if (response.status !== 201) throw registryError(response.status, text, response.headers);
   }
 
   private async paged(first: string, items: (body: unknown) => string[]): Promise<string[]> {
