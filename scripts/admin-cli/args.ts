@@ -26,6 +26,8 @@ export interface FlagSpec {
   help: string;
   /** An environment variable that stands in for the flag. */
   env?: string;
+  /** Another spelling of that flag: its value is stored under that name (import's --name is az's target registry). */
+  means?: string;
 }
 
 export interface CommandSpec<Context = unknown> {
@@ -176,9 +178,10 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[], 
     const spec = byName.get(token.name);
     if (!spec) fail(`unknown flag ${token.rawName} for "${command}"${suggestion(token.name, specs)}`);
     const flag = `--${spec!.name}`;
+    const key = spec!.means ?? spec!.name;
     if (spec!.kind === "boolean") {
       if (token.value !== undefined) fail(`${flag} takes no value`);
-      values.set(spec!.name, true);
+      values.set(key, true);
       continue;
     }
     const value = token.value;
@@ -187,8 +190,8 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[], 
       fail(`${flag} needs a value, not the flag "${value}" (give a value that starts with "-" as ${flag}=VALUE)`);
     }
     if (spec!.kind === "string") {
-      if (values.has(spec!.name)) fail(`${flag} was given more than once`);
-      values.set(spec!.name, checkChoice(spec!, value!, command));
+      if (values.has(key)) fail(`${flag} was given more than once${key !== spec!.name ? ` (or with --${key})` : ""}`);
+      values.set(key, checkChoice(spec!, value!, command));
     } else if (spec!.kind === "list") {
       const list = (values.get(spec!.name) as string[] | undefined) ?? [];
       list.push(value!);
@@ -220,8 +223,18 @@ function lastFlagHint(tokens: ReturnType<typeof parseArgs>["tokens"] & object, i
   return before && before.kind === "option" ? ` (${before.rawName} takes one value)` : "";
 }
 
+/** az flags that have no counterpart here, with what to do instead (never a flag with another meaning). */
+const AZ_ONLY: Record<string, string> = {
+  "resource-group": "there are no resource groups here: the registry is --endpoint or a saved --registry",
+  g: "there are no resource groups here: the registry is --endpoint or a saved --registry",
+  subscription: "there are no subscriptions here: the registry is --endpoint or a saved --registry",
+};
+
 function suggestion(name: string, specs: readonly FlagSpec[]): string {
-  const close = specs.filter((spec) => spec.name.includes(name) || name.includes(spec.name) || distance(spec.name, name) <= 2);
+  if (AZ_ONLY[name]) return `: ${AZ_ONLY[name]}`;
+  // A short name (-r) or a short word matches too much by containment or distance: only
+  // flags that are plainly the same word misspelled are suggested.
+  const close = name.length < 3 ? [] : specs.filter((spec) => (Math.min(spec.name.length, name.length) >= 4 && (spec.name.includes(name) || name.includes(spec.name))) || distance(spec.name, name) <= Math.min(2, Math.floor(name.length / 3)));
   return close.length > 0 ? `: did you mean ${close.map((spec) => `--${spec.name}`).join(" or ")}?` : "";
 }
 

@@ -27,6 +27,8 @@ export function configDir(env: Readonly<Record<string, string | undefined>>): st
 export const profilesFile = (env: Readonly<Record<string, string | undefined>>): string => join(configDir(env), "profiles.json");
 
 export async function readProfiles(env: Readonly<Record<string, string | undefined>>): Promise<Profiles> {
+  // No folder to look in (no HOME): nothing was saved, and only `login` needs one.
+  if (!env.REGISTRY_ADMIN_CONFIG_DIR && !env.XDG_CONFIG_HOME && !env.HOME) return { profiles: {} };
   const file = profilesFile(env);
   let text: string;
   try {
