@@ -133,8 +133,8 @@ export class RegistryApi extends HttpClient {
     const location = opened.headers.get("location");
     if (!location) throw new ApiError(opened.status, "InvalidResponse", `POST /v2/${repository}/blobs/uploads/ answered without a Location`);
     const target = new URL(location, `${this.endpoint}/`);
-    target.searchParams.set("digest", digest);
-    const closed = await this.send("PUT", target.pathname + target.search, { bytes, headers: { "Content-Type": "application/octet-stream" } });
+    // ?digest=sha256:... unencoded, as registry clients send it.
+    const closed = await this.send("PUT", `${target.pathname}${target.search ? `${target.search}&` : "?"}digest=${digest}`, { bytes, headers: { "Content-Type": "application/octet-stream" } });
     const closedText = await readText(closed, this.endpoint);
     if (closed.status !== 201) throw registryError(closed.status, closedText, closed.headers);
   }

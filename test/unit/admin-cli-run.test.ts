@@ -153,7 +153,7 @@ describe("admin CLI exit codes", () => {
     expect(noEndpoint.stderr).toContain("missing required flag --endpoint (or set REGISTRY_ENDPOINT, or save it once with registry-admin login --endpoint URL)");
     const nothing = await cli([]);
     expect(nothing.code).toBe(2);
-    expect(nothing.stderr).toContain("usage: registry-admin <scope-map|token|connected-registry|import|repository|change-log>");
+    expect(nothing.stderr).toContain("usage: registry-admin <scope-map|token|connected-registry|import|repository|change-log|login|push-sample>");
     const help = await cli(["token", "--help"]);
     expect(help).toMatchObject({ code: 0, stderr: "" });
     expect(help.stdout).toContain("token credential generate");
