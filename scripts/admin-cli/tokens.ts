@@ -206,4 +206,18 @@ export const tokenCommands: CommandSpec<CommandContext>[] = [
       ctx.print(generated, () => renderCredentials(generated));
     },
   },
+  {
+    path: ["token", "credential", "delete"],
+    summary: "Delete password1, password2 or both (the default) of a token; the token stays.",
+    credentials: "admin",
+    flags: [name, { name: "password1", kind: "boolean", help: "delete password1" }, { name: "password2", kind: "boolean", help: "delete password2" }, yes],
+    examples: ["registry-admin token credential delete --name shopfloor --password2"],
+    run: async (ctx) => {
+      const one = ctx.flags.boolean("password1");
+      const two = ctx.flags.boolean("password2");
+      const which = one && !two ? "password1" : two && !one ? "password2" : undefined;
+      const updated = await ctx.management().call<Token>("POST", `tokens/${segment(ctx.flags.requiredString("name"))}/credentials/delete`, which ? { name: which } : {});
+      ctx.print(updated, () => renderToken(updated));
+    },
+  },
 ];
