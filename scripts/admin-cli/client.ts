@@ -122,6 +122,32 @@ export class RegistryApi extends HttpClient {
     if (!response.ok) throw registryError(response.status, text, response.headers);
   }
 
+  /** A manifest's JSON and media type, by tag or digest. */
+  async manifest(repository: string, reference: string): Promise<{ mediaType: string; digest: string; size: number; body: any }> {
+    const response = await this.send("GET", `/v2/${repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT } });
+    const text = await readText(response, this.endpoint);
+    if (!response.ok) throw registryError(response.status, text, response.headers);
+    const body = JSON.parse(text);
+    return { mediaType: response.headers.get("content-type") ?? body.mediaType ?? "", digest: response.headers.get("docker-content-digest") ?? reference, size: Buffer.byteLength(text), body };
+  }
+
+  /** A small JSON blob (an image config). A 307 to storage is followed without the registry's credentials. */
+  async jsonBlob(repository: string, digest: string): Promise<any> {
+    let response = await this.send("GET", `/v2/${repository}/blobs/${digest}`);
+    const location = response.headers.get("location");
+    if (response.status >= 300 && response.status < 400 && location) {
+      await response.arrayBuffer().catch(() => undefined);
+      try {
+        response = await fetch(new URL(location, `${this.endpoint}/`), { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      } catch (error) {
+        throw new UnreachableError(`cannot reach the storage the registry redirected to: ${networkReason(error)}`);
+      }
+    }
+    const text = await readText(response, this.endpoint);
+    if (!response.ok) throw registryError(response.status, text, response.headers);
+    return JSON.parse(text);
+  }
+
   /** Uploads a blob in one PUT (POST opens the upload, PUT ?digest= closes it), unless the repository has it. */
   async pushBlob(repository: string, digest: string, bytes: Buffer): Promise<void> {
     const head = await this.send("HEAD", `/v2/${repository}/blobs/${digest}`);

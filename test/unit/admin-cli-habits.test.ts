@@ -197,6 +197,35 @@ describe("messages that point the right way", () => {
   });
 });
 
+describe("connected-registry list and permissions show, as az", () => {
+  const registry = (name: string, parent: string | null) => ({ name, parent, mode: "ReadOnly", repositories: [], activation: { status: "Inactive" }, connectionState: "Offline", syncToken: `${name}-sync-token` });
+  const all = [registry("cloudchild", null), registry("edge1", "cloudchild"), registry("edge2", "edge1"), registry("other", null)];
+
+  it("lists every descendant for --parent, direct children with --no-children", async () => {
+    const names = (stdout: string) => (JSON.parse(stdout).value as Array<{ name: string }>).map((r) => r.name);
+    const descendants = await cli(["connected-registry", "list", "--parent", "cloudchild", "-o", "json"], [{ status: 200, body: { value: all } }, { status: 200, body: { value: all } }]);
+    expect(names(descendants.stdout)).toEqual(["edge1", "edge2"]);
+    const children = await cli(["connected-registry", "list", "-p", "cloudchild", "--no-children", "-o", "json"], [{ status: 200, body: { value: all } }, { status: 200, body: { value: all } }]);
+    expect(names(children.stdout)).toEqual(["edge1"]);
+    const top = await cli(["connected-registry", "list", "--no-children", "-m", "readonly", "-o", "json"], [{ status: 200, body: { value: all } }, { status: 200, body: { value: all } }]);
+    expect(top.sent[1]!.url).toBe("http://registry.test:5000/management/connectedRegistries?mode=ReadOnly");
+    expect(names(top.stdout)).toEqual(["cloudchild", "other"]);
+    const unknown = await cli(["connected-registry", "list", "--parent", "nosuch"], [{ status: 200, body: { value: all } }]);
+    expect(unknown).toMatchObject({ code: 1, stderr: 'error: NotFound (HTTP 404): connected registry "nosuch" does not exist\n' });
+  });
+
+  it("shows the sync token's scope map for permissions show", async () => {
+    const scopeMap = { name: "edge1-sync-scope-map", type: "UserDefined", description: "", actions: ["repositories/hello-world/content/read", "gateway/edge1/config/read"] };
+    const result = await cli(
+      ["connected-registry", "permissions", "show", "--name", "edge1"],
+      [{ status: 200, body: all[1] }, { status: 200, body: { ...token, name: "edge1-sync-token", scopeMap: "edge1-sync-scope-map" } }, { status: 200, body: scopeMap }],
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.sent.map((s) => s.url.replace("http://registry.test:5000/management/", ""))).toEqual(["connectedRegistries/edge1", "tokens/edge1-sync-token", "scopeMaps/edge1-sync-scope-map"]);
+    expect(result.stdout).toMatch(/^Actions\s+repositories\/hello-world\/content\/read\n\s+gateway\/edge1\/config\/read$/m);
+  });
+});
+
 describe("push-sample", () => {
   it("builds the same small image every time and pushes its blobs, then the manifest", async () => {
     const first = await buildSampleImage("hi", "amd64");
