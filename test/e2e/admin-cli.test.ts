@@ -117,7 +117,7 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
     expect(scopeMap.stdout).toMatch(/^Name\s+hello-pull$/m);
     expect(scopeMap.stdout).toMatch(/^Actions\s+repositories\/hello-world\/content\/read\n\s+repositories\/hello-world\/metadata\/read$/m);
 
-    const token = await cli(["token", "create", "--name", "shopfloor", "--scope-map", "hello-pull"]);
+    const token = await cli(["token", "create", "--name", "shopfloor", "--scope-map", "hello-pull", "--no-passwords"]);
     expect(token.code, token.stderr).toBe(0);
     expect(token.stdout).toMatch(/^Scope map\s+hello-pull$/m);
     const generated = await cliJson(["token", "credential", "generate", "--name", "shopfloor", "--password1", "--expiration-in-days", "30"]);
@@ -293,11 +293,11 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
 
     const noEndpoint = await cli(["scope-map", "list"], { REGISTRY_ENDPOINT: undefined });
     expect(noEndpoint.code).toBe(2);
-    expect(noEndpoint.stderr).toContain("missing required flag --endpoint (or set REGISTRY_ENDPOINT)");
+    expect(noEndpoint.stderr).toContain("missing required flag --endpoint (or set REGISTRY_ENDPOINT, or save it once with registry-admin login --endpoint URL)");
 
     const noKey = await cli(["scope-map", "list"], { REGISTRY_ADMIN_KEY: undefined });
     expect(noKey.code).toBe(2);
-    expect(noKey.stderr).toContain("--admin-key (or set REGISTRY_ADMIN_KEY)");
+    expect(noKey.stderr).toContain("--admin-key (or set REGISTRY_ADMIN_KEY, or save it once with registry-admin login)");
 
     const noToken = await cli(["repository", "list"]);
     expect(noToken.code).toBe(2);
