@@ -27,7 +27,7 @@ import { WalkPosition } from "./walk-position.js";
 import { StorageFullError } from "../store/disk-guard.js";
 import { isDiskError } from "../store/disk-errors.js";
 import { removeRepositoryFromScope } from "./scope-removal.js";
-import { adviceFor, SLOW_RETRY_MS } from "./failure-advice.js";
+import { adviceFor, SLOW_AFTER_MS, SLOW_RETRY_MS } from "./failure-advice.js";
 import type { ChangeLog } from "../../../shared/registry/change-log.js";
 import type { RunProgress } from "./run-progress.js";
 import { StatusReporter } from "./status-reporter.js";
@@ -138,7 +138,7 @@ export class SyncEngine {
     const { log, state } = this.options;
     let backoffMs = 1000;
     /** Since when cycles fail, and the last advice given (its repeats are logged at warn). */
-    let failing: { since: number; failures: number; advice?: string } | undefined;
+    let failing: { since: number; failures: number; advice?: string; adviceSince?: number } | undefined;
     while (!this.stopped) {
       const waitMs = this.window.msUntilOpen();
       if (waitMs > 0 && this.activated) {
@@ -203,7 +203,8 @@ export class SyncEngine {
         const kind = isDiskError(error) ? "disk" : error instanceof RemoteUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
         const advice = adviceFor(error, this.options.name, this.options.parentProtocol ?? "https");
         const repeated = advice !== undefined && failing?.advice === advice.kind;
-        failing = { since: failing?.since ?? Date.now(), failures: (failing?.failures ?? 0) + 1, ...(advice ? { advice: advice.kind } : {}) };
+        const adviceSince = repeated ? (failing?.adviceSince ?? Date.now()) : Date.now();
+        failing = { since: failing?.since ?? Date.now(), failures: (failing?.failures ?? 0) + 1, ...(advice ? { advice: advice.kind, adviceSince } : {}) };
         this.options.metrics.syncErrors.inc({ kind });
         // A disk that stopped taking writes (full, read-only, gone) fails this too: log it and go on
         // retrying, so the agent keeps serving what it can read and reports itself not ready (/readyz).
@@ -217,8 +218,9 @@ export class SyncEngine {
             s.conditions = kind === "disk" ? others : withCondition(others, kind === "unreachable" ? "PARENT_UNREACHABLE" : "SYNC_FAILED", errorText(error));
           })
           .catch((writeError: unknown) => log.error("cannot record the sync error in the data folder", { error: errorText(writeError) }));
-        // Only a person can fix what advice marks slow: retry rarely, and say it at error level once.
-        delayMs = advice?.slow ? SLOW_RETRY_MS : backoffMs;
+        // Only a person can fix what advice marks slow: after a grace (a parent edge learns a new
+        // password at its own next sync) retry rarely; say it at error level once.
+        delayMs = advice?.slow && Date.now() - adviceSince >= SLOW_AFTER_MS ? SLOW_RETRY_MS : backoffMs;
         (kind === "refused" && !repeated ? log.error : log.warn)(advice ? `sync failed: ${advice.advice}` : "sync failed; retrying", {
           kind,
           error: errorText(error),

@@ -16,6 +16,8 @@ export interface FailureAdvice {
 
 /** How long to wait between tries when only a person can fix the failure. */
 export const SLOW_RETRY_MS = 5 * 60_000;
+/** How long such a failure is retried with the usual backoff first: a new password may be on its way to a parent edge. */
+export const SLOW_AFTER_MS = 2 * 60_000;
 
 /** TLS spoken to a plain-HTTP server: OpenSSL reads the HTTP answer as a malformed record. */
 const NOT_TLS = /wrong version number|packet length too long|ERR_SSL_WRONG_VERSION_NUMBER|ERR_SSL_PACKET_LENGTH_TOO_LONG|http request|EPROTO/i;
@@ -47,7 +49,7 @@ export function adviceFor(error: unknown, connectedRegistryName: string, parentP
     if (error.status === 401 && /wrong password|expired|invalid_grant|UNAUTHORIZED|unauthorized/.test(text)) {
       return {
         kind: "sync-password",
-        advice: `the parent refused the sync token's password (regenerated since, or expired?): regenerate it with registry-admin connected-registry get-settings --name ${connectedRegistryName} --generate-password 1 and restart the agent with the new connection string`,
+        advice: `the parent refused the sync token's password (regenerated since, or expired?): regenerate it with registry-admin connected-registry get-settings --name ${connectedRegistryName} --generate-password 1 and restart the agent with the new connection string (a parent connected registry learns a new password at its next sync)`,
         slow: true,
       };
     }
