@@ -22,6 +22,8 @@ export interface ImportOperation {
   progress?: ImportProgress;
   digest?: string | null;
   error?: { code: string; message: string } | null;
+  /** While it runs: why the last try stopped (the import is tried again). */
+  lastRetry?: { attempt: number; message: string; at: string };
   createdAt?: string;
   updatedAt?: string;
   endedAt?: string | null;
@@ -111,7 +113,12 @@ export const importCommands: CommandSpec<CommandContext>[] = [
       if (!f.boolean("no-wait")) {
         const reporter = progressReporter(ctx.io.stderr, `importing ${source}`);
         try {
+          let retryShown: number | undefined;
           while (operation.status === "Running") {
+            if (operation.lastRetry && operation.lastRetry.attempt !== retryShown) {
+              retryShown = operation.lastRetry.attempt;
+              ctx.note(`try ${operation.lastRetry.attempt} stopped, trying again: ${operation.lastRetry.message}`);
+            }
             reporter.update(operation.progress ?? {});
             await ctx.sleep(POLL_INTERVAL_MS);
             operation = await api.call<ImportOperation>("GET", `operations/${segment(operation.id)}`);

@@ -179,6 +179,15 @@ describe("messages that point the right way", () => {
     expect(result).toMatchObject({ code: 1, stderr: "error: TagExists (HTTP 409): target tag hello-world:latest already exists; run again with --force to replace it\n" });
   });
 
+  it("shows why an import is being tried again, once per try", async () => {
+    const running = { id: "op1", status: "Running", source: "unreachable.example.com/app:v1", progress: {} };
+    const retried = { ...running, lastRetry: { attempt: 1, message: "cannot reach unreachable.example.com: ECONNREFUSED", at: "2030-01-01T00:00:00Z" } };
+    const failed = { ...running, status: "Failed", error: { code: "SourceUnreachable", message: "the import was interrupted 5 times; start it again" } };
+    const result = await cli(["import", "--source", "unreachable.example.com/app:v1"], [{ status: 202, body: running }, { status: 200, body: retried }, { status: 200, body: retried }, { status: 200, body: failed }]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.match(/try 1 stopped, trying again: cannot reach unreachable\.example\.com: ECONNREFUSED/g)).toHaveLength(1);
+  });
+
   it("never suggests a flag with another meaning for -r or an az-only flag", async () => {
     const short = await cli(["token", "show", "--name", "abcde", "-x"]);
     expect(short.stderr).toBe('error: unknown flag -x for "token show"\nsee: registry-admin token show --help\n');
