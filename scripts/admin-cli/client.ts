@@ -45,9 +45,24 @@ class HttpClient {
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (error) {
-      throw new UnreachableError(`cannot reach ${this.endpoint}: ${networkReason(error)}`);
+      throw new UnreachableError(`cannot reach ${this.endpoint}: ${notTlsHint(this.endpoint, error) ?? networkReason(error)}`);
     }
   }
+}
+
+/**
+ * https:// to a server that answers plain HTTP fails deep in OpenSSL ("wrong version
+ * number"); say what it means. A bare host is taken as https://, so this is also what a
+ * forgotten http:// looks like.
+ */
+function notTlsHint(endpoint: string, error: unknown): string | undefined {
+  if (!endpoint.startsWith("https://")) return undefined;
+  const texts: string[] = [];
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; depth++, current = current.cause) {
+    texts.push(current.message, String((current as { code?: unknown }).code ?? ""));
+  }
+  if (!/wrong version number|WRONG_VERSION_NUMBER|packet length too long|EPROTO/i.test(texts.join(" "))) return undefined;
+  return `it does not answer TLS (https): if it serves plain HTTP, use http://${endpoint.slice("https://".length)} (an endpoint without http:// or https:// is taken as https://)`;
 }
 
 /** The management API, authenticated with the admin key. */

@@ -312,6 +312,11 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
 
     const repositories = await cli(["repository", "list", "--endpoint", `http://127.0.0.1:${port}`, "-u", "x", "-p", "y"]);
     expect(repositories.code).toBe(3);
+
+    // The local stack without http://: taken as https://, which it does not speak; said plainly, not as an OpenSSL error.
+    const noScheme = await cli(["scope-map", "list", "--endpoint", stack.registryHost]);
+    expect(noScheme.code).toBe(3);
+    expect(noScheme.stderr).toBe(`error: cannot reach https://${stack.registryHost}: it does not answer TLS (https): if it serves plain HTTP, use http://${stack.registryHost} (an endpoint without http:// or https:// is taken as https://)\n`);
   });
 
   it("imports a repository of the same registry, following the operation with progress on stderr", async () => {
