@@ -193,15 +193,15 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[], 
       if (values.has(key)) fail(`${flag} was given more than once${key !== spec!.name ? ` (or with --${key})` : ""}`);
       values.set(key, checkChoice(spec!, value!, command));
     } else if (spec!.kind === "list") {
-      const list = (values.get(spec!.name) as string[] | undefined) ?? [];
+      const list = (values.get(key) as string[] | undefined) ?? [];
       list.push(value!);
-      values.set(spec!.name, list);
+      values.set(key, list);
       open = list;
     } else {
-      const groups = (values.get(spec!.name) as string[][] | undefined) ?? [];
+      const groups = (values.get(key) as string[][] | undefined) ?? [];
       const group = [value!];
       groups.push(group);
-      values.set(spec!.name, groups);
+      values.set(key, groups);
       open = group;
     }
   }
