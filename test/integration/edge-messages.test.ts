@@ -4,12 +4,18 @@
  * error. One stack; the edges run at once, each with one thing wrong in its connection
  * string; and one edge whose parent goes away and comes back says "sync resumed".
  */
+import { execFile } from "node:child_process";
 import { createServer, connect, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, freePort, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, basicAuthorization } from "../support/registry-client.js";
 import { startTestStack, type TestStack } from "../support/stack.js";
+
+const execFileAsync = promisify(execFile);
+const CLI = join(import.meta.dirname, "../../edge-agent/dist/connected-registry.mjs");
 
 /** A TCP forwarder to the cloud that the test can cut and restore: an outage without stopping the stack. */
 class Outage {
@@ -88,6 +94,14 @@ describe("edge agent messages that point the right way", () => {
     expect(text).toContain("the parent refused the sync token's password");
     const status = await edge.status();
     expect(status.lastError).toContain("regenerate it with registry-admin connected-registry get-settings");
+
+    // A script waiting for the first sync (the README's `status --wait`) stops with the reason.
+    const waited = await execFileAsync(process.execPath, [CLI, "status", "--data", edge.dataDir, "--wait", "1"]).then(
+      () => ({ code: 0, stderr: "" }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(waited.code).toBe(1);
+    expect(waited.stderr).toMatch(/^the first sync did not finish within 1 s; last error: .*regenerate it with registry-admin connected-registry get-settings/m);
   });
 
   it("says the connected registry is unknown when the name in the connection string is mistyped", async () => {
