@@ -279,7 +279,11 @@ Local stack is up.
   Blob delivery                    ${stack.config.REGISTRY_BLOB_DELIVERY}
   Data folder                      ${process.env.LOCAL_DATA_DIR ?? join(root, ".local")}
 ${stack.generatedAdminKey ? `\n${line}\nADMIN KEY (shown once, stored only as a hash): ${stack.generatedAdminKey}\n${line}\n` : ""}
-Create a token that may pull and push hello-world, then log in with it:
+With the admin CLI (the README's quickstart goes on from here; a lost key: stop, delete
+${join(process.env.LOCAL_DATA_DIR ?? join(root, ".local"), "admin-key.hash")}, start again):
+  node dist/scripts/admin-cli/main.js login --endpoint ${stack.registryUrl}     # paste the admin key
+
+Or by hand: create a token that may pull and push hello-world, then log in with it:
   curl -s -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\
     -d '{"name":"hello-token","repositories":[{"name":"hello-world","actions":["content/read","content/write"]}]}' \\
     ${stack.registryUrl}/management/tokens

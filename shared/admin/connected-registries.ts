@@ -26,6 +26,7 @@ import {
   descendantsOf,
   formatConnectionString,
   garbageCollectionOf,
+  isContinuous,
   gatewayActionsFor,
   loggingLevelSchema,
   repositoryActionsFor,
@@ -260,7 +261,7 @@ export class ConnectedRegistryService {
       await this.change(name, (current) => {
         const settings = validateSyncSettings({
           schedule: input.schedule ?? current.schedule,
-          syncWindow: input.syncWindow === null ? undefined : (input.syncWindow ?? current.syncWindow),
+          syncWindow: input.syncWindow === null || scheduleBecomesContinuous(input) ? undefined : (input.syncWindow ?? current.syncWindow),
           messageTtl: input.messageTtl ?? current.messageTtl,
         });
         if (!settings.ok) throw badRequest(settings.message);
@@ -549,4 +550,19 @@ function view(record: ConnectedRegistryRecord): ConnectedRegistryView {
     creationDate: record.createdAt,
     updatedAt: record.updatedAt,
   };
+}
+
+/**
+ * A new continuous schedule without a window drops the old window, as `az acr
+ * connected-registry update --sync-schedule "* * * * *"` does (ACR's sync tutorial runs
+ * exactly that): a window means nothing to a continuous schedule. A bad schedule is left
+ * to the validation that names it.
+ */
+function scheduleBecomesContinuous(input: { schedule?: string | undefined; syncWindow?: string | null | undefined }): boolean {
+  if (input.schedule === undefined || input.syncWindow !== undefined) return false;
+  try {
+    return isContinuous(input.schedule);
+  } catch {
+    return false;
+  }
 }

@@ -19,7 +19,7 @@ import { InvalidBodyError, readJson } from "../http/json-body.js";
 import type { ImportService } from "../import/service.js";
 import { showOperation, startImport } from "./imports.js";
 import { createScopeMapSchema, updateScopeMapSchema, type ScopeMapService } from "./scope-maps.js";
-import { createTokenSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
+import { createTokenSchema, deleteCredentialsSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
 import { logError } from "../observability/log.js";
 import { clientClosedResponse, clientGone } from "../http/client-gone.js";
 import { isScopeMapReference, isTokenReference } from "../domain/identity-names.js";
@@ -113,6 +113,12 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       pattern: /^tokens\/([^/]+)\/credentials\/generate$/, names: TOKEN,
       methods: {
         POST: async (request, [name]) => adminJson(200, await tokens.generateCredentials(name!, await readJson(request.body, generateCredentialsSchema))),
+      },
+    },
+    {
+      pattern: /^tokens\/([^/]+)\/credentials\/delete$/, names: TOKEN,
+      methods: {
+        POST: async (request, [name]) => adminJson(200, await tokens.deleteCredentials(name!, await readJson(request.body, deleteCredentialsSchema))),
       },
     },
     {
