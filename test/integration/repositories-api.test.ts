@@ -116,6 +116,9 @@ describe("repositories in the management API", () => {
       ["DELETE", `repositories/${REPOSITORY}/_tags/nope`, `tag nope is not in repository ${REPOSITORY}`],
       ["GET", "repositories/UPPER/case", 'no repository can be named "UPPER/case"'],
       ["GET", `repositories/${REPOSITORY}/_manifests/latest`, 'no manifest can be named "latest"'],
+      // A tag's last segment: an encoded "#" or "/" names no tag (a trailing ".." is resolved away by URL parsing first).
+      ["DELETE", `repositories/${REPOSITORY}/_tags/v1%23x`, 'no tag can be named "v1#x"'],
+      ["DELETE", `repositories/${REPOSITORY}/_tags/v1%2Fx`, 'no tag can be named "v1/x"'],
     ];
     for (const [method, path, message] of unknown) {
       const response = await admin.call(method!, path!);
@@ -123,6 +126,12 @@ describe("repositories in the management API", () => {
       expect(response.body.error).toMatchObject({ code: "NotFound" });
       expect(response.body.error.message).toContain(message);
     }
+  });
+
+  it("takes a name with its slashes percent-encoded too", async () => {
+    const response = await admin.call("GET", `repositories/${encodeURIComponent(REPOSITORY)}/_tags?n=1`);
+    expect(response.status).toBe(200);
+    expect(response.body.value[0].tag).toBe("v1");
   });
 
   it("needs the admin credential", async () => {
