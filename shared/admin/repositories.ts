@@ -38,6 +38,22 @@ export interface ReferrerView extends DescriptorView {
   createdAt: string;
 }
 
+/** What GET .../_manifests/<digest> answers (docs/admin-api.md, "Manifest view"). */
+export interface ManifestView extends DescriptorView {
+  repository: string;
+  artifactType: string | null;
+  /** The digest of the manifest this one refers to, for a referrer. */
+  subject: string | null;
+  annotations: Record<string, string>;
+  createdAt: string;
+  /** Config plus layers, each blob once; null when the manifest's contents cannot be read as an image or index. */
+  totalSize: number | null;
+  config?: DescriptorView;
+  layers?: DescriptorView[];
+  platforms?: PlatformView[];
+  referrers: ReferrerView[];
+}
+
 /** The management API acts with full rights: the admin credential was checked before any route. */
 const ADMIN_PRINCIPAL: Principal = { mayRead: () => true, optionalGranted: [] };
 
@@ -66,13 +82,18 @@ export class RepositoryService {
     return paged(tags, page, (tag) => tag.tag, `/management/repositories/${repository}/_tags`);
   }
 
-  async showManifest(repository: string, digest: string): Promise<Record<string, unknown>> {
+  async showManifest(repository: string, digest: string): Promise<ManifestView> {
     await this.requireRepository(repository);
     const manifest = await this.registry.metadata.getManifest(repository, digest);
     if (!manifest) throw notFound(`manifest ${digest} is not in repository ${repository}`);
-    const contents = await this.contentsOf(manifest);
-    const referrers = await this.registry.metadata.listReferrers(repository, digest);
-    const view: Record<string, unknown> = {
+    const [contents, referrers] = await Promise.all([this.contentsOf(manifest), this.registry.metadata.listReferrers(repository, digest)]);
+    const parts: Pick<ManifestView, "totalSize" | "config" | "layers" | "platforms"> =
+      contents.kind === "image"
+        ? { totalSize: blobTotal([contents.config, ...contents.layers]), config: descriptorView(contents.config), layers: contents.layers.map(descriptorView) }
+        : contents.kind === "index"
+          ? await this.platformsOf(repository, contents.manifests)
+          : { totalSize: null };
+    return {
       repository,
       digest: manifest.digest,
       mediaType: manifest.mediaType,
@@ -81,25 +102,16 @@ export class RepositoryService {
       subject: manifest.subjectDigest ?? null,
       annotations: manifest.annotations ?? {},
       createdAt: manifest.createdAt,
-    };
-    if (contents.kind === "image") {
-      Object.assign(view, { totalSize: blobTotal([contents.config, ...contents.layers]), config: descriptorView(contents.config), layers: contents.layers.map(descriptorView) });
-    } else if (contents.kind === "index") {
-      Object.assign(view, await this.platformsOf(repository, contents.manifests));
-    } else {
-      view.totalSize = null;
-    }
-    view.referrers = referrers.map(
-      (referrer): ReferrerView => ({
+      ...parts,
+      referrers: referrers.map((referrer) => ({
         digest: referrer.digest,
         mediaType: referrer.mediaType,
         size: referrer.size,
         artifactType: referrer.artifactType ?? null,
         annotations: referrer.annotations ?? {},
         createdAt: referrer.createdAt,
-      }),
-    );
-    return view;
+      })),
+    };
   }
 
   /** Deletes the tag exactly as DELETE /v2/<name>/manifests/<tag> does, change-log entry included. */
