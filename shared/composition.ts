@@ -9,6 +9,7 @@ import { BlobServiceClient } from "@azure/storage-blob";
 import { AdminAuthenticator } from "./admin/admin-auth.js";
 import { ConnectedRegistryService, connectedRegistryTokenReferences } from "./admin/connected-registries.js";
 import type { AdminServices } from "./admin/router.js";
+import { RepositoryService } from "./admin/repositories.js";
 import { ScopeMapService } from "./admin/scope-maps.js";
 import { TokenService } from "./admin/tokens.js";
 import { anonymousAuthorizer } from "./auth/authorizer.js";
@@ -39,6 +40,7 @@ import { ImportService } from "./import/service.js";
 import { CredentialSealer } from "./import/sealed-credentials.js";
 import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
+import { CosmosRepositoryStatistics } from "./store/cosmos/repository-statistics.js";
 import type { SyncServices } from "./sync/handler.js";
 import { createOriginResolver } from "./sync/origin.js";
 import { logError, logLine } from "./observability/log.js";
@@ -189,6 +191,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
       imports,
       changes,
       webhooks: new WebhookService(eventStore, webhookSealer, outbox, deliveries, eventSource),
+      repositories: new RepositoryService(registry, new CosmosRepositoryStatistics(database.container(ARTIFACTS_CONTAINER.id))),
     },
     events: { worker: deliveries, outbox },
   };
