@@ -51,6 +51,8 @@ export interface LocalStack {
   /** The settings the app was started with (what Azure's app settings would hold). */
   appSettings: Record<string, string>;
   storageAuth: StorageAuth;
+  /** identity: the emulator's self-signed certificate, which a client following a redirect to storage must trust. */
+  storageCertificateFile?: string;
   /** The emulator's connection string with its key: the stack's own access (provisioning, tests); the app gets it only in the key profile. */
   storageConnectionString: string;
   /** How often the emulators went to disk so far (for the durability benchmark). */
@@ -120,6 +122,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       config,
       appSettings,
       storageAuth,
+      ...(storage.certificateFile ? { storageCertificateFile: storage.certificateFile } : {}),
       storageConnectionString,
       durabilityStats: async () => {
         const [azurite, cosmosServer] = await Promise.all(children.map(askStats));

@@ -35,6 +35,8 @@ export interface StorageProfile {
   connectionString: string;
   /** What the app is given to reach storage. */
   appSettings: Record<string, string>;
+  /** The emulator's self-signed certificate (identity only): what another process must trust to follow a redirect to storage. */
+  certificateFile?: string;
 }
 
 export async function storageProfile(auth: StorageAuth, dataDir: string, blobPort: number, queuePort: number): Promise<StorageProfile> {
@@ -52,6 +54,7 @@ export async function storageProfile(auth: StorageAuth, dataDir: string, blobPor
     azuriteArgs: ["--oauth", "basic", "--cert", cert, "--key", key],
     connectionString,
     appSettings: { STORAGE_BLOB_ENDPOINT: `${blobEndpoint}/`, STORAGE_QUEUE_ENDPOINT: `${queueEndpoint}/`, STORAGE_CREDENTIAL: "emulator" },
+    certificateFile: cert,
   };
 }
 
@@ -76,7 +79,7 @@ async function emulatorCertificate(folder: string): Promise<{ cert: string; key:
  * at start-up. The Azure SDK's HTTPS requests and fetch use Node's default CA list, which this
  * extends (the public roots stay).
  */
-async function trustCertificate(certFile: string): Promise<void> {
+export async function trustCertificate(certFile: string): Promise<void> {
   const pem = await readFile(certFile, "utf8");
   const current = getCACertificates("default");
   if (!current.some((trusted) => trusted.trim() === pem.trim())) setDefaultCACertificates([...current, pem]);
