@@ -107,7 +107,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   try {
     await migrateLegacySnapshot(cosmos, config.COSMOS_DATABASE, join(dataDir, "cosmos-snapshot.json"), log);
     // The stack provisions with the emulator's key, as infra/ does with its deployment rights.
-    await provision(loadConfig({ ...appSettings, STORAGE_BLOB_ENDPOINT: undefined, STORAGE_QUEUE_ENDPOINT: undefined, STORAGE_CREDENTIAL: undefined, STORAGE_CONNECTION_STRING: storageConnectionString }), cosmos);
+    await provision({ ...config, STORAGE_CONNECTION_STRING: storageConnectionString }, cosmos);
     const services = createCloudServices(config, log);
     const localHost = await startLocalHost(withMetrics(buildRoutes(services)), buildTimers(services), {
       host,
