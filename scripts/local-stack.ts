@@ -18,6 +18,7 @@ import { buildRoutes, buildTimers } from "../shared/http/routes.js";
 import { COSMOS_CONTAINERS } from "../shared/store/cosmos/containers.js";
 import { restoreLegacySnapshot } from "./cosmos-legacy-snapshot.js";
 import { storageAuthFrom, storageProfile, type StorageAuth } from "./storage-profile.js";
+
 /** The local Cosmos DB server accepts any key. */
 const LOCAL_COSMOS_KEY = "local-cosmos-server-accepts-any-key";
 
