@@ -96,6 +96,18 @@ describe("storage signed in with an identity (no account key), blobs served by u
     }
   });
 
+  it.concurrent("signs the read URLs of concurrent GETs with one delegation key, valid far longer than any URL", async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => fetch(`${stack.registryUrl}/v2/identity/app/blobs/${image.configDigest}`, { redirect: "manual" })),
+    );
+    const urls = answers.map((answer) => new URL(answer.headers.get("location") ?? "http://missing/"));
+    expect(answers.map((answer) => answer.status)).toEqual(answers.map(() => 307));
+    // skt/ske are the key's own validity: one key means one pair.
+    expect(new Set(urls.map((url) => `${url.searchParams.get("skt")} ${url.searchParams.get("ske")}`)).size).toBe(1);
+    const keyExpires = Date.parse(urls[0]!.searchParams.get("ske")!);
+    expect(keyExpires - Date.now()).toBeGreaterThan(12 * 3600_000);
+  });
+
   it.concurrent("a read URL is refused by storage once it expires, and the registry hands out a fresh one", async () => {
     const [layerDigest] = image.layerDigests;
     const blobUrl = `${stack.registryUrl}/v2/identity/app/blobs/${layerDigest}`;
