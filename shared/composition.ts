@@ -4,7 +4,7 @@
  * functions/ and the local host both start here, so they serve the same thing.
  */
 import { CosmosClient } from "@azure/cosmos";
-import { DefaultAzureCredential } from "@azure/identity";
+import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { AdminAuthenticator } from "./admin/admin-auth.js";
 import { ConnectedRegistryService, connectedRegistryTokenReferences } from "./admin/connected-registries.js";
@@ -30,6 +30,7 @@ import { ChangeLog } from "./registry/change-log.js";
 import { ContentPresence } from "./registry/content-presence.js";
 import { RunningHashes } from "./registry/running-hashes.js";
 import { AzureBlobStore } from "./store/azure-blob/blob-store.js";
+import { EmulatorCredential } from "./store/emulator-credential.js";
 import { CosmosChangeStore } from "./store/cosmos/change-store.js";
 import { CosmosConnectedRegistryStore } from "./store/cosmos/connected-registry-store.js";
 import { ARTIFACTS_CONTAINER, CHANGES_CONTAINER, IDENTITY_CONTAINER, OPERATIONS_CONTAINER } from "./store/cosmos/containers.js";
@@ -69,13 +70,17 @@ function linkRefreshMs(config: AppConfig): number {
 /** Keys and connection strings locally; in Azure none are set and the managed identity signs in. */
 let azureCredential: DefaultAzureCredential | undefined;
 const credential = (): DefaultAzureCredential => (azureCredential ??= new DefaultAzureCredential());
+const emulatorCredential = new EmulatorCredential();
+
+/** Storage's credential without a connection string: the managed identity, or Azurite's OAuth mode (same code path, another token). */
+const storageCredential = (config: AppConfig): TokenCredential => (config.STORAGE_CREDENTIAL === "emulator" ? emulatorCredential : credential());
 
 export function blobService(config: AppConfig): BlobServiceClient {
-  return config.STORAGE_CONNECTION_STRING ? BlobServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new BlobServiceClient(config.STORAGE_BLOB_ENDPOINT!, credential());
+  return config.STORAGE_CONNECTION_STRING ? BlobServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new BlobServiceClient(config.STORAGE_BLOB_ENDPOINT!, storageCredential(config));
 }
 
 export function queueService(config: AppConfig): QueueServiceClient {
-  return config.STORAGE_CONNECTION_STRING ? QueueServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new QueueServiceClient(config.STORAGE_QUEUE_ENDPOINT!, credential());
+  return config.STORAGE_CONNECTION_STRING ? QueueServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new QueueServiceClient(config.STORAGE_QUEUE_ENDPOINT!, storageCredential(config));
 }
 
 export function createCosmosClient(config: Pick<AppConfig, "COSMOS_ENDPOINT" | "COSMOS_KEY">): CosmosClient {
