@@ -127,13 +127,7 @@ export class ContentFetcher {
     if (running) return running;
     // Counted before waiting for a slot, so the progress's total covers queued downloads too.
     this.options.onDownloadPlanned?.(size);
-    const download = this.blobSlots
-      .run(async () => {
-        // Another download may have finished while this one waited for a slot.
-        if ((await this.blobs.stat(digest)) !== undefined) return;
-        await this.downloadVerified(repository, digest, size);
-      })
-      .finally(() => this.inFlight.delete(digest));
+    const download = this.downloadVerified(repository, digest, size).finally(() => this.inFlight.delete(digest));
     this.inFlight.set(digest, download);
     return download;
   }
@@ -175,11 +169,22 @@ export class ContentFetcher {
     return { manifest, children };
   }
 
-  /** Downloads until the store accepts the bytes; a wrong partial is discarded and fetched once more from zero. */
+  /**
+   * Downloads until the store accepts the bytes; a wrong partial is discarded and fetched once
+   * more from zero. Only the transfer holds a download slot: the store's completion (fsync,
+   * rename) runs after the slot has gone to the next download, so the link stays busy while
+   * the disk flushes.
+   */
   private async downloadVerified(repository: string, digest: string, size: number | undefined): Promise<void> {
     const what = `GET /v2/${repository}/blobs/${digest}`;
     for (let fromZeroAgain = false; ; fromZeroAgain = true) {
-      await this.withRetries(what, () => this.downloadRest(repository, digest, size));
+      const fetched = await this.blobSlots.run(async () => {
+        // Another download may have finished while this one waited for a slot.
+        if ((await this.blobs.stat(digest)) !== undefined) return false;
+        await this.withRetries(what, () => this.downloadRest(repository, digest, size));
+        return true;
+      });
+      if (!fetched) return;
       try {
         await this.blobs.completePartial(digest);
         return;
