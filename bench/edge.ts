@@ -25,7 +25,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { Agent, type OutgoingHttpHeaders } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
