@@ -32,6 +32,8 @@ import { RunningHashes } from "./registry/running-hashes.js";
 import { AzureBlobStore } from "./store/azure-blob/blob-store.js";
 import { EmulatorCredential } from "./store/emulator-credential.js";
 import { CosmosChangeStore } from "./store/cosmos/change-store.js";
+import { CosmosEdgeInventoryStore } from "./store/cosmos/edge-inventory-store.js";
+import { LocationService } from "./admin/locations.js";
 import { CosmosConnectedRegistryStore } from "./store/cosmos/connected-registry-store.js";
 import { ARTIFACTS_CONTAINER, CHANGES_CONTAINER, IDENTITY_CONTAINER, OPERATIONS_CONTAINER } from "./store/cosmos/containers.js";
 import { CosmosOperationStore } from "./store/cosmos/operation-store.js";
@@ -121,6 +123,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
 
   const scopeMaps = new ScopeMapService(identity);
   const connectedRegistryStore = new CosmosConnectedRegistryStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
+  const edgeInventories = new CosmosEdgeInventoryStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
   // A token that a connected registry uses (sync or client token) cannot be deleted.
   const tokenService = new TokenService(identity, scopeMaps, connectedRegistryTokenReferences(connectedRegistryStore));
   const connectedRegistries = new ConnectedRegistryService(connectedRegistryStore, identity, scopeMaps, tokenService, config.REGISTRY_LOGIN_SERVER);
@@ -176,7 +179,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
       graceMs: config.BLOB_GC_GRACE_SECONDS * 1000,
       linkRefreshMs: linkRefreshMs(config),
     },
-    sync: { registries: connectedRegistryStore, identity, changes, authorizer, events: outbox },
+    sync: { registries: connectedRegistryStore, identity, changes, authorizer, events: outbox, inventories: edgeInventories },
     tokens: {
       directory,
       login,
@@ -197,6 +200,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
       changes,
       webhooks: new WebhookService(eventStore, webhookSealer, outbox, deliveries, eventSource),
       repositories: new RepositoryService(registry, new CosmosRepositoryStatistics(database.container(ARTIFACTS_CONTAINER.id))),
+      locations: new LocationService(connectedRegistryStore, edgeInventories, metadata),
     },
     events: { worker: deliveries, outbox },
   };

@@ -96,3 +96,21 @@ export interface ManifestView extends DescriptorView {
   platforms?: Array<DescriptorView & { platform: Record<string, unknown> | null; totalSize: number | null }>;
   referrers: Array<DescriptorView & { artifactType: string | null; annotations: Record<string, string>; createdAt: string }>;
 }
+
+/** docs/admin-api.md, "Status history". */
+export interface StatusChange {
+  timestamp: string;
+  connectionState: ConnectionState;
+  activation: "Active" | "Inactive";
+  codes: string[];
+}
+
+/** docs/admin-api.md, "Locations": an edge holding a manifest under some tags. */
+export interface ManifestLocation {
+  connectedRegistry: string;
+  digest: string;
+  tags: string[];
+  matches: boolean;
+  reportedAt: string;
+  truncated: boolean;
+}

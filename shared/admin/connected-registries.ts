@@ -39,6 +39,8 @@ import {
   type GarbageCollectionSettings,
   type Hierarchy,
   type SyncScope,
+  withStatusHistory,
+  type StatusChange,
 } from "../domain/connected-registry/index.js";
 import { isSystemScopeMap, tokenReferenceSchema } from "../domain/identity-names.js";
 import { parseScopeMapAction } from "../domain/scope-map-actions.js";
@@ -288,6 +290,11 @@ export class ConnectedRegistryService {
     return view(await this.require(name));
   }
 
+  /** The last status changes, newest first (docs/admin-api.md, "Status history"). */
+  async statusHistory(name: string): Promise<{ value: StatusChange[] }> {
+    return { value: [...((await this.require(name)).statusHistory ?? [])].reverse() };
+  }
+
   async list(filter: z.infer<typeof listConnectedRegistriesSchema>): Promise<ConnectedRegistryView[]> {
     return (await this.store.list())
       .filter(
@@ -437,9 +444,11 @@ export class ConnectedRegistryService {
 
   /** Read, change, write back only if nobody wrote in between; else re-read and re-apply. */
   private async change(name: string, apply: (current: ConnectedRegistryRecord) => ConnectedRegistryRecord): Promise<ConnectedRegistryRecord> {
-    const updated = await retryOnConflict(UPDATE_ATTEMPTS, async () =>
-      this.store.replace({ ...apply(await this.require(name)), updatedAt: new Date().toISOString() }),
-    );
+    const updated = await retryOnConflict(UPDATE_ATTEMPTS, async () => {
+      const current = await this.require(name);
+      const timestamp = new Date().toISOString();
+      return this.store.replace(withStatusHistory(current, { ...apply(current), updatedAt: timestamp }, timestamp));
+    });
     if (updated) return updated;
     throw new AdminError(409, "Conflict", `connected registry "${name}" is being changed by many requests at once; try again`);
   }

@@ -31,6 +31,7 @@ import { webhookRoutes } from "./webhooks.js";
 import { isValidRepositoryName, isValidTag } from "../domain/names.js";
 import { isDigest } from "../domain/digest.js";
 import type { RepositoryService } from "./repositories.js";
+import type { LocationService } from "./locations.js";
 
 export interface AdminServices {
   authenticator: AdminAuthenticator;
@@ -42,6 +43,8 @@ export interface AdminServices {
   imports: ImportService;
   webhooks: WebhookService;
   repositories: RepositoryService;
+  /** "Where is it": absent where no inventories are kept. */
+  locations?: LocationService;
 }
 
 /**
@@ -89,6 +92,14 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
     {
       pattern: /^repositories\/(.+)\/_tags$/, names: REPOSITORY,
       methods: { GET: async (request, [name]) => adminJson(200, await repositories.listTags(name!, request.url.searchParams)) },
+    },
+    {
+      pattern: /^repositories\/(.+)\/_tags\/([^/]+)\/locations$/, names: [REPOSITORY, TAG],
+      methods: { GET: async (_request, [name, tag]) => adminJson(200, await requireLocations(services).ofTag(name!, tag!)) },
+    },
+    {
+      pattern: /^repositories\/(.+)\/_manifests\/([^/]+)\/locations$/, names: [REPOSITORY, DIGEST],
+      methods: { GET: async (_request, [name, digest]) => adminJson(200, await requireLocations(services).ofManifest(name!, digest!)) },
     },
     {
       pattern: /^repositories\/(.+)\/_tags\/([^/]+)$/, names: [REPOSITORY, TAG],
@@ -183,6 +194,10 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       methods: { POST: async (_request, [name]) => adminJson(200, await connectedRegistries.resync(name!)) },
     },
     {
+      pattern: /^connectedRegistries\/([^/]+)\/statusHistory$/, names: CONNECTED_REGISTRY,
+      methods: { GET: async (_request, [name]) => adminJson(200, await connectedRegistries.statusHistory(name!)) },
+    },
+    {
       pattern: /^connectedRegistries\/([^/]+)\/clientTokens$/, names: CONNECTED_REGISTRY,
       methods: { GET: async (_request, [name]) => adminJson(200, { value: await connectedRegistries.listClientTokens(name!) }) },
     },
@@ -252,4 +267,9 @@ function readQuery<T>(request: HandlerRequest, schema: z.ZodType<T>): T {
     throw badRequest(`invalid query: ${problems.join("; ")}`);
   }
   return result.data;
+}
+
+function requireLocations(services: AdminServices): LocationService {
+  if (!services.locations) throw notFound("this registry keeps no edge inventories");
+  return services.locations;
 }

@@ -16,6 +16,10 @@ import { basic, clientToken, readActions, writeActions } from "../support/edge-e
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, OCI_INDEX, OCI_MANIFEST, sha256 } from "../support/registry-client.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
+import { createCosmosClient } from "../../shared/composition.js";
+import { CosmosConnectedRegistryStore } from "../../shared/store/cosmos/connected-registry-store.js";
+import { IDENTITY_CONTAINER } from "../../shared/store/cosmos/containers.js";
+import { SILENCE_BEFORE_OFFLINE_MS, markSilentRegistriesOffline } from "../../shared/sync/health-sweep.js";
 
 const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS;
 /** vitest polls for 1 s by default; a CI machine shared with other jobs needs longer. */
@@ -255,6 +259,39 @@ describe("the web console in a browser", () => {
     const writer = await clientToken(management, "consolereader", readActions("factory/multi"));
     const pull = await new AuthorizedClient(stack.registryUrl, basic(writer)).fetch("/v2/factory/multi/manifests/build-03", { headers: { Accept: OCI_MANIFEST } });
     expect(pull.status).toBe(404);
+  });
+
+  it("shows where an image is: the edge that synced it with a matching digest, not one outside its scope; and an edge's Online -> Offline in its status history", async () => {
+    const writer = await clientToken(management, "wherepusher", writeActions("factory/app"));
+    const image = await new AuthorizedClient(stack.registryUrl, basic(writer)).pushImage("factory/app", "where");
+    // plant2 syncs another repository only: it must not be listed.
+    const plant2 = await startEdge({ connectionString: await createConnectedRegistry(management, { name: "plant2", mode: "ReadOnly", repositories: ["factory/other"] }, stack.registryHost) });
+    try {
+      await eventually(async () => (await plant2.status()).lastSyncTime, 30_000, "plant2 synced once");
+      await eventually(async () => {
+        const answer = await management.call("GET", `repositories/factory/app/_tags/where/locations`);
+        return answer.body.value?.some((entry: { connectedRegistry: string }) => entry.connectedRegistry === "plant1");
+      }, 30_000, "plant1 reported holding factory/app:where");
+      await page.goto(`${stack.registryUrl}/console/#/repositories/${encodeURIComponent("factory/app")}/manifests/${encodeURIComponent(image.digest)}`);
+      await page.locator("section[data-rendered]").waitFor();
+      expect(await page.locator("tr[data-location]").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-location")))).toEqual(["plant1"]);
+      expect(await page.locator('tr[data-location="plant1"]').textContent()).toMatch(new RegExp(`^plant1where${image.digest.slice(0, 19)}…Yes\\d{4}-`));
+      expect(await lowContrastText(page)).toEqual([]);
+      if (SCREENSHOTS) await page.locator('section[aria-labelledby="locations-title"]').screenshot({ path: join(SCREENSHOTS, "where-is-it.png") });
+    } finally {
+      await plant2.stop();
+      await removeEdgeData(plant2.dataDir);
+    }
+    // The real health sweep, run as if plant2's silence had lasted five minutes.
+    const store = new CosmosConnectedRegistryStore(createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE).container(IDENTITY_CONTAINER.id), stack.config.REGISTRY_NAME);
+    expect(await markSilentRegistriesOffline(store, Date.now() + SILENCE_BEFORE_OFFLINE_MS + 1000, () => {})).toContain("plant2");
+    await page.goto(`${stack.registryUrl}/console/#/edges/plant2`);
+    await expect.poll(() => page.locator("tr[data-change]").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-change"))), POLL).toEqual(["Offline/Active", "Online/Active"]);
+    expect(await page.getByRole("heading", { name: "Status history (2)" }).count()).toBe(1);
+    expect(await lowContrastText(page)).toEqual([]);
+    if (SCREENSHOTS) await page.locator('section[aria-labelledby="changes-title"]').screenshot({ path: join(SCREENSHOTS, "status-history.png") });
+    // The fleet of 100 below counts the others.
+    expect((await management.call("DELETE", "connectedRegistries/plant2?cleanup=true")).status).toBe(204);
   });
 
   it("serves each edge's read-only status page without names or secrets", async () => {

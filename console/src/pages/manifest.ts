@@ -8,6 +8,7 @@ import { bytes, dateTime } from "../format.js";
 import type { Leave } from "../main.js";
 import { manifestHash, referrerKind, repositoryApi, repositoryHash, shortDigest } from "../repository-paths.js";
 import type { DescriptorView, ManifestView } from "../types.js";
+import { drawLocations } from "./locations.js";
 
 export function renderManifest(main: HTMLElement, name: string, digest: string): Leave {
   let stopped = false;
@@ -16,8 +17,12 @@ export function renderManifest(main: HTMLElement, name: string, digest: string):
   api<ManifestView>("GET", `${repositoryApi(name)}/_manifests/${encodeURIComponent(digest)}`).then(
     (manifest) => {
       if (stopped) return;
-      show(body, summary(manifest), platforms(manifest), blobs(manifest), referrers(manifest), annotations(manifest.annotations));
+      const where = h("section", { "aria-labelledby": "locations-title" });
+      show(body, summary(manifest), platforms(manifest), blobs(manifest), referrers(manifest), where, annotations(manifest.annotations));
       main.dataset.rendered = String(Date.now());
+      void drawLocations(where, name, digest).then(() => {
+        where.dataset.rendered = String(Date.now());
+      });
     },
     (error: unknown) => show(body, notice("error", error instanceof ApiError ? `${error.code}: ${error.message}` : String(error))),
   );

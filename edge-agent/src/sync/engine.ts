@@ -28,6 +28,7 @@ import { WalkPosition } from "./walk-position.js";
 import { StorageFullError } from "../store/disk-guard.js";
 import { isDiskError } from "../store/disk-errors.js";
 import { removeRepositoryFromScope } from "./scope-removal.js";
+import { countsTagChanges, InventorySource } from "./inventory.js";
 import { adviceFor, SLOW_AFTER_MS, SLOW_RETRY_MS } from "./failure-advice.js";
 import type { ChangeLog } from "../../../shared/registry/change-log.js";
 import type { RunProgress } from "./run-progress.js";
@@ -116,6 +117,8 @@ export class SyncEngine {
   private readonly window: SyncWindow;
   private readonly walked: WalkPosition;
   private readonly reporter: StatusReporter;
+  /** What this edge holds, for the parent's "where is it"; absent on stores that do not count tag changes. */
+  private readonly inventory: InventorySource | undefined;
   private readonly referrers: ReferrerSync;
   /** From the last feed page: log entries not applied yet, and when the oldest known one was made. */
   private lag: { changes: number; oldestCreatedAt?: string } | undefined;
@@ -125,7 +128,8 @@ export class SyncEngine {
     this.failed = new FailedItems(options.state);
     this.window = options.window ?? new SyncWindow(() => new Date(), () => options.state.state.configuration);
     this.walked = new WalkPosition(options.state);
-    this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage, ...(options.notifications ? { notifications: options.notifications } : {}) });
+    this.inventory = countsTagChanges(options.metadata) ? new InventorySource(options.metadata) : undefined;
+    this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage, ...(options.notifications ? { notifications: options.notifications } : {}), ...(this.inventory ? { inventory: this.inventory } : {}) });
     this.referrers = new ReferrerSync({ ...options, isolate: (item, apply) => this.applyIsolated(item, apply) });
   }
 
@@ -633,7 +637,9 @@ export class SyncEngine {
     const news = JSON.stringify([lastError, failures.map((f) => f.item), phase === "idle", (state.state.conditions ?? []).map((c) => [c.code, c.since])]);
     // Notifications waiting for the parent are news too: they go at the next cycle's end.
     const notifying = (this.options.notifications?.pending(1).length ?? 0) > 0;
-    if (!force && !notifying && news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
+    // Changed tags are news too: the parent's "where is it" should not wait for the next heartbeat.
+    const tagsChanged = this.inventory?.stale ?? false;
+    if (!force && !notifying && !tagsChanged && news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
     await this.reporter.send({
       syncing: phase !== "idle",
       progress: this.options.runProgress.report(phase),
