@@ -1,0 +1,206 @@
+/**
+ * Pull-through on a miss (docs/edge-agent.md, "Pull-through"): a client allowed to pull asks
+ * the edge for a manifest or blob of a repository in the edge's scope that is not there yet
+ * (outside the sync window, just pushed, filtered out); the edge fetches it from its parent
+ * with its sync token, stores it as the sync would, and answers as if it had been there.
+ *
+ * Store, then serve. The content goes through the sync's own fetcher and applier, so a blob
+ * is visible only once its sha256 matched and a manifest only once every blob and child it
+ * names is stored (children before parents, the tag last): nothing half-done is ever served,
+ * and a client that goes away mid-pull leaves the download running to its verified end (or
+ * to an invisible partial file), never a visible fragment. The price is that the client
+ * waits for the whole image on the manifest request instead of receiving bytes as they
+ * arrive; the benchmark (bench/edge-pull-through.ts) measures it.
+ *
+ * It is a wrapper around the /v2/ handler: the engine answers first (authorization included:
+ * only a 404 after a granted pull reaches the miss path), so out-of-scope requests and every
+ * other error stay what they were. A repository outside the connected registry's scope is
+ * never asked for. When the parent cannot be reached quickly the original 404 is answered.
+ */
+import type { Handler, HandlerRequest, HandlerResponse } from "../../../shared/http/types.js";
+import type { MetadataStore } from "../../../shared/store/interfaces.js";
+import { parseV2Path } from "../../../shared/registry/route-path.js";
+import { lookupReference } from "../../../shared/registry/validate.js";
+import { parseDigest } from "../../../shared/domain/digest.js";
+import type { RegistryContext } from "../../../shared/registry/context.js";
+import type { RegistryHttpClient } from "../../../shared/remote/http-client.js";
+import { Applier } from "../sync/applier.js";
+import type { BandwidthLimit } from "../sync/bandwidth.js";
+import type { ContentFetcherOptions, PartialBlobStore } from "../sync/content-fetcher.js";
+import { PullThroughFetcher } from "./fetcher.js";
+import { RemoteError } from "../../../shared/remote/http-client.js";
+import { errorText, type Logger } from "../log.js";
+
+export interface PullThroughDeps {
+  /** The /v2/ handler of the engine over the edge's stores. */
+  inner: Handler;
+  metadata: MetadataStore;
+  /** The pull-through's own fetcher (no sync window, its own concurrency; see createPullThroughFetcher). */
+  fetcher: PullThroughFetcher;
+  /** An applier over that fetcher: writes what arrived exactly as the sync does. */
+  applier: Applier;
+  /** The repositories of the connected registry's scope (its current configuration). */
+  repositories: () => readonly string[];
+  /** How long a blob miss waits for a first byte from the parent before answering BLOB_UNKNOWN. */
+  offlineMs: number;
+  log: Logger;
+}
+
+/** Counts for /status and tests: what was brought in and what could not be. */
+export interface PullThroughCounts {
+  manifests: number;
+  blobs: number;
+  failed: number;
+}
+
+export function withPullThrough(deps: PullThroughDeps): Handler & { counts: PullThroughCounts } {
+  const counts: PullThroughCounts = { manifests: 0, blobs: 0, failed: 0 };
+  // Single flight: clients missing the same thing at once share one fetch.
+  const running = new Map<string, Promise<boolean>>();
+
+  const once = (key: string, fetch: () => Promise<boolean>): Promise<boolean> => {
+    const existing = running.get(key);
+    if (existing) return existing;
+    const started = fetch().finally(() => running.delete(key));
+    running.set(key, started);
+    return started;
+  };
+
+  const handler = async (request: HandlerRequest): Promise<HandlerResponse> => {
+    const response = await deps.inner(request);
+    if (response.status !== 404 || (request.method !== "GET" && request.method !== "HEAD")) return response;
+    const miss = missOf(request);
+    if (!miss || !deps.repositories().includes(miss.name)) return response;
+
+    const started = Date.now();
+    let brought: boolean;
+    try {
+      brought =
+        miss.kind === "manifest"
+          ? await once(`manifest ${miss.name} ${miss.reference}`, () => bringManifest(deps, miss.name, miss.reference))
+          : await once(`blob ${miss.name} ${miss.digest}`, () => bringBlob(deps, miss.name, miss.digest));
+    } catch (error) {
+      counts.failed++;
+      deps.log.warn("pull-through: could not bring the content from the parent; answering that it is unknown", {
+        repository: miss.name,
+        reference: miss.kind === "manifest" ? miss.reference : miss.digest,
+        error: errorText(error),
+      });
+      return response;
+    }
+    if (!brought) return response;
+    if (miss.kind === "manifest") counts.manifests++;
+    else counts.blobs++;
+    deps.log.info("pull-through: brought from the parent", {
+      repository: miss.name,
+      reference: miss.kind === "manifest" ? miss.reference : miss.digest,
+      ms: Date.now() - started,
+    });
+    // Now stored like synced content: the engine answers (Accept, Range and HEAD rules included).
+    return deps.inner(request);
+  };
+  return Object.assign(handler, { counts });
+}
+
+type Miss = { kind: "manifest"; name: string; reference: string } | { kind: "blob"; name: string; digest: string };
+
+function missOf(request: HandlerRequest): Miss | undefined {
+  let target;
+  try {
+    target = parseV2Path(request.url.pathname);
+  } catch {
+    return undefined; // a malformed path: the engine's answer stands
+  }
+  if (target?.kind === "manifest" && lookupReference(target.reference)) return target;
+  if (target?.kind === "blob" && parseDigest(target.digest)) return target;
+  return undefined;
+}
+
+/** The tag or digest with everything under it; false when the parent does not have it (or did not answer in time). */
+async function bringManifest(deps: PullThroughDeps, repository: string, reference: string): Promise<boolean> {
+  const parsed = lookupReference(reference)!;
+  // A tag the engine did not find may still be stored under another Accept: nothing to bring.
+  if ("tag" in parsed ? await deps.metadata.getTaggedManifest(repository, parsed.tag) : await deps.metadata.getManifest(repository, parsed.digest)) return false;
+  return "tag" in parsed ? deps.applier.applyTag(repository, parsed.tag) : deps.applier.applyManifest(repository, parsed.digest);
+}
+
+/**
+ * One blob, linked to the repository once stored and verified. The download is not tied to
+ * the client: one that goes away does not cut it, and the next asks find it stored. If no
+ * byte arrived within offlineMs the parent counts as unreachable for this request.
+ */
+async function bringBlob(deps: PullThroughDeps, repository: string, digest: string): Promise<boolean> {
+  if (await deps.metadata.getBlobLink(repository, digest)) return false;
+  const download = deps.fetcher.ensureBlob(repository, digest).then(
+    () => true,
+    (error: unknown) => {
+      // The parent does not have it in this repository: unknown here too, nothing to log.
+      if (error instanceof RemoteError && error.status === 404) return false;
+      throw error;
+    },
+  );
+  const outcome = await Promise.race([download, delay(deps.offlineMs).then(() => "slow" as const)]);
+  if (outcome === false) return false;
+  if (outcome === "slow") {
+    // Bytes arriving: the parent answers, the blob is just large. Nothing yet: give up on this request.
+    if ((await deps.fetcher.partialSize(digest)) === 0) {
+      download.catch(() => {}); // it ends by itself (retries exhausted); nobody waits for it
+      throw new Error(`no answer from the parent within ${deps.offlineMs} ms`);
+    }
+    if (!(await download)) return false;
+  }
+  const size = await deps.fetcher.storedSize(digest);
+  if (size === undefined) return false;
+  await deps.metadata.putBlobLink(repository, { digest, size });
+  return true;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+export interface PullThroughSetup {
+  inner: Handler;
+  registry: RegistryContext;
+  client: RegistryHttpClient;
+  blobs: PartialBlobStore;
+  setting: false | { concurrency: number } | undefined;
+  repositories: () => readonly string[];
+  /** The link's cap, shared with the sync (sync/bandwidth.ts). */
+  bandwidth: BandwidthLimit;
+  acceptedMediaTypes: string[];
+  room: ContentFetcherOptions["room"];
+  onBytes: (n: number) => void;
+  log: Logger;
+}
+
+/** Parent unreachable: a miss is answered as unknown within about this long. */
+export const PULL_THROUGH_OFFLINE_MS = 3000;
+const DEFAULT_CONCURRENCY = 4;
+
+/** The /v2/ handler with pull-through around it, or the handler as it was when the setting is off. */
+export function pullThroughHandler(setup: PullThroughSetup): Handler {
+  if (setup.setting === false) return setup.inner;
+  const fetcher = new PullThroughFetcher(
+    setup.client,
+    setup.blobs,
+    {
+      concurrency: setup.setting?.concurrency ?? DEFAULT_CONCURRENCY,
+      acceptedMediaTypes: setup.acceptedMediaTypes,
+      bandwidth: setup.bandwidth,
+      onBytes: setup.onBytes,
+      ...(setup.room ? { room: setup.room } : {}),
+      log: (message) => setup.log.debug(`pull-through: ${message}`),
+    },
+    PULL_THROUGH_OFFLINE_MS,
+  );
+  return withPullThrough({
+    inner: setup.inner,
+    metadata: setup.registry.metadata,
+    fetcher,
+    applier: new Applier(setup.registry, fetcher),
+    repositories: setup.repositories,
+    offlineMs: PULL_THROUGH_OFFLINE_MS,
+    log: setup.log,
+  });
+}
