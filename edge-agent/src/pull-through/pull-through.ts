@@ -27,8 +27,8 @@ import type { RegistryHttpClient } from "../../../shared/remote/http-client.js";
 import { Applier } from "../sync/applier.js";
 import type { BandwidthLimit } from "../sync/bandwidth.js";
 import type { ContentFetcherOptions, PartialBlobStore } from "../sync/content-fetcher.js";
-import { PullThroughFetcher } from "./fetcher.js";
-import { RemoteError } from "../../../shared/remote/http-client.js";
+import { ParentTimeoutError, PullThroughFetcher } from "./fetcher.js";
+import { isTransientError, RemoteError } from "../../../shared/remote/http-client.js";
 import { errorText, type Logger } from "../log.js";
 
 export interface PullThroughDeps {
@@ -66,11 +66,18 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
     return started;
   };
 
+  // After the parent failed to answer, misses are answered at once for a while: a burst of pulls
+  // while offline must not each wait for the parent.
+  let offlineUntil = 0;
+
   const handler = async (request: HandlerRequest): Promise<HandlerResponse> => {
     const response = await deps.inner(request);
     if (response.status !== 404 || (request.method !== "GET" && request.method !== "HEAD")) return response;
     const miss = missOf(request);
     if (!miss || !deps.repositories().includes(miss.name)) return response;
+    // A HEAD of a blob is how a pusher asks "do you have it?" (a ReadWrite edge): not a pull.
+    if (miss.kind === "blob" && request.method === "HEAD") return response;
+    if (Date.now() < offlineUntil) return response;
 
     const started = Date.now();
     let brought: boolean;
@@ -81,6 +88,7 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
           : await once(`blob ${miss.name} ${miss.digest}`, () => bringBlob(deps, miss.name, miss.digest));
     } catch (error) {
       counts.failed++;
+      if (error instanceof ParentTimeoutError || isTransientError(error)) offlineUntil = Date.now() + deps.offlineMs;
       deps.log.warn("pull-through: could not bring the content from the parent; answering that it is unknown", {
         repository: miss.name,
         reference: miss.kind === "manifest" ? miss.reference : miss.digest,
@@ -145,7 +153,7 @@ async function bringBlob(deps: PullThroughDeps, repository: string, digest: stri
     // Bytes arriving: the parent answers, the blob is just large. Nothing yet: give up on this request.
     if ((await deps.fetcher.partialSize(digest)) === 0) {
       download.catch(() => {}); // it ends by itself (retries exhausted); nobody waits for it
-      throw new Error(`no answer from the parent within ${deps.offlineMs} ms`);
+      throw new ParentTimeoutError(`no answer from the parent within ${deps.offlineMs} ms`);
     }
     if (!(await download)) return false;
   }
