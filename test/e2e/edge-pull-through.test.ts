@@ -104,6 +104,8 @@ describe("pull-through at an edge outside its sync window", () => {
   it("skopeo pulls an image pushed after activation, byte-identical; the second pull is served from the edge's store", async () => {
     const image = await pushRandomImage(pusher, APP, "v1", [2 * MiB, 300_000]);
     expect((await registryFetch(edgeA.url, `/v2/${APP}/manifests/v1`, reader, { method: "HEAD" })).status).toBe(200);
+    // Answered at once; stored a moment later (after the blobs a client asks for next).
+    await eventually(async () => ((await (await registryFetch(edgeA.url, `/v2/${APP}/tags/list`, reader)).json()) as { tags?: string[] }).tags?.includes("v1"), 15_000, "v1 stored at the edge");
     const since = proxy.mark();
     await expectSameImage(edgeA.host, reader, APP, "v1");
     // Stored as synced content: the second pull did not ask the parent for anything.
@@ -126,8 +128,10 @@ describe("pull-through at an edge outside its sync window", () => {
       skopeo.copyFrom(`docker://${edgeA.host}/${APP}:twice`, `dir:${b}`, reader),
     ]);
     expect(await dirFiles(b)).toEqual(await dirFiles(a));
+    // Counted once the image is stored: storing it took nothing more from the parent.
+    await eventually(async () => ((await (await registryFetch(edgeA.url, `/v2/${APP}/tags/list`, reader)).json()) as { tags?: string[] }).tags?.includes("twice"), 15_000, "twice stored at the edge");
     const exchanges = since();
-    expect(okGets(exchanges, `/v2/${APP}/manifests/twice`)).toBe(1);
+    expect(okGets(exchanges, `/v2/${APP}/manifests/twice`), JSON.stringify(exchanges)).toBe(1);
     for (const blob of image.blobs) expect(okGets(exchanges, `/v2/${APP}/blobs/${blob}`), blob).toBe(1);
   }, 120_000);
 

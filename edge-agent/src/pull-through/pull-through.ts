@@ -26,7 +26,9 @@ import type { RegistryContext } from "../../../shared/registry/context.js";
 import type { RegistryHttpClient } from "../../../shared/remote/http-client.js";
 import { Applier } from "../sync/applier.js";
 import type { BandwidthLimit } from "../sync/bandwidth.js";
-import type { ContentFetcherOptions, PartialBlobStore } from "../sync/content-fetcher.js";
+import { referencedContent, type ContentFetcherOptions, type FetchedManifest, type PartialBlobStore } from "../sync/content-fetcher.js";
+import { acceptsMediaType } from "../../../shared/domain/media-types.js";
+import { streamBlob, type BlobStreamDeps, type LiveBlob } from "./stream.js";
 import { ParentTimeoutError, PullThroughFetcher } from "./fetcher.js";
 import { isTransientError, RemoteError } from "../../../shared/remote/http-client.js";
 import { errorText, type Logger } from "../log.js";
@@ -43,6 +45,9 @@ export interface PullThroughDeps {
   repositories: () => readonly string[];
   /** How long a blob miss waits for a first byte from the parent before answering BLOB_UNKNOWN. */
   offlineMs: number;
+  /** Blobs streamed from the parent at once; more wait for the fetcher (which has the same bound). */
+  concurrency: number;
+  stream: BlobStreamDeps;
   log: Logger;
 }
 
@@ -70,6 +75,120 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
   // while offline must not each wait for the parent.
   let offlineUntil = 0;
 
+  // Blobs being streamed from the parent, by digest, and how many per repository.
+  const streams = new Map<string, Promise<boolean>>();
+  const streamsIn = new Map<string, number>();
+  // Repositories whose fetched manifest is being stored (the applier downloads there: no streams meanwhile).
+  const completing = new Set<string>();
+  const fetching = new Map<string, Promise<FetchedManifest | undefined>>();
+  // Manifests answered but not stored yet: later clients get the same answer without asking the parent.
+  const served = new Map<string, FetchedManifest>();
+
+  /**
+   * A manifest miss: fetched (one GET however many clients ask) and answered at once, not yet
+   * stored; the client's blob GETs that follow are streamed. The image is stored a moment later
+   * (storeLater), once those streams are done, so the manifest and tag are written last.
+   */
+  const serveManifest = async (miss: Extract<Miss, { kind: "manifest" }>, request: HandlerRequest, unknown: HandlerResponse): Promise<HandlerResponse | undefined> => {
+    const key = `${miss.name} ${miss.reference}`;
+    let fetch = served.has(key) ? Promise.resolve(served.get(key)) : fetching.get(key);
+    if (!fetch) {
+      // Kept until the manifest is served (then `served` holds it) or known missing, so no client in between fetches again.
+      fetch = deps.fetcher.fetchManifest(miss.name, miss.reference);
+      fetching.set(key, fetch);
+      fetch.then(
+        (found) => void (found ? undefined : fetching.delete(key)),
+        () => fetching.delete(key),
+      );
+    }
+    const manifest = await fetch;
+    if (!manifest) return unknown;
+    const accept = request.headers.get("accept");
+    // Not what the client accepts: the stored path answers with the engine's own error.
+    if (!acceptsMediaType(accept ? [accept] : [], manifest.mediaType)) {
+      fetching.delete(key);
+      return undefined;
+    }
+    try {
+      // An image that cannot be stored is not offered: with no room, the client gets MANIFEST_UNKNOWN as without pull-through.
+      (await deps.stream.room?.reserve(referencedContent(manifest.content, manifest.mediaType).blobs, `${miss.name}:${miss.reference}`))?.release();
+    } catch (error) {
+      fetching.delete(key);
+      throw error;
+    }
+    fetching.delete(key);
+    if (!served.has(key)) {
+      served.set(key, manifest);
+      deps.fetcher.remember(miss.name, miss.reference, manifest);
+    }
+    void once(`manifest ${miss.name} ${miss.reference}`, () => storeLater(miss.name, miss.reference)).then(
+      (stored) => {
+        if (stored) counts.manifests++;
+      },
+      (error: unknown) => {
+        counts.failed++;
+        deps.log.warn("pull-through: a manifest served from the parent could not be stored; the next pull or sync tries again", { repository: miss.name, reference: miss.reference, error: errorText(error) });
+      },
+    );
+    const headers = { "Content-Type": manifest.mediaType, "Content-Length": String(manifest.content.byteLength), "Docker-Content-Digest": manifest.digest, ETag: `"${manifest.digest}"` };
+    return request.method === "HEAD" ? { status: 200, headers } : { status: 200, headers, body: manifest.content };
+  };
+
+  const storeLater = async (repository: string, reference: string): Promise<boolean> => {
+    // The client asks for the blobs right after the manifest: let those stream first.
+    await delay(STORE_AFTER_MS);
+    while ((streamsIn.get(repository) ?? 0) > 0) await delay(100);
+    completing.add(repository);
+    try {
+      return await bringManifest(deps, repository, reference);
+    } finally {
+      completing.delete(repository);
+      served.delete(`${repository} ${reference}`);
+    }
+  };
+
+  /** A blob GET miss (no Range, nothing partial): streamed from the parent to the client and the store. */
+  const serveBlob = async (miss: Extract<Miss, { kind: "blob" }>, request: HandlerRequest, unknown: HandlerResponse): Promise<HandlerResponse | undefined> => {
+    const running = streams.get(miss.digest);
+    if (running) {
+      // One download per digest: this client gets the stored blob when it is in.
+      await running;
+      return (await deps.metadata.getBlobLink(miss.name, miss.digest)) ? deps.inner(request) : undefined;
+    }
+    if (request.headers.get("range") || completing.has(miss.name) || streams.size >= deps.concurrency) return undefined;
+    // Registered before the first await, so a second client of the digest waits for this one.
+    const begin = async (): Promise<LiveBlob | "resume" | undefined> => {
+      if ((await deps.fetcher.partialSize(miss.digest)) > 0) return "resume"; // the fetcher resumes it with a Range request
+      return streamBlob(deps.stream, miss.name, miss.digest, request.signal);
+    };
+    const beginning = begin();
+    const started = Date.now();
+    streamsIn.set(miss.name, (streamsIn.get(miss.name) ?? 0) + 1);
+    const stored = beginning
+      .then((live) => (typeof live === "object" ? live.stored : false))
+      .finally(() => {
+        streams.delete(miss.digest);
+        const left = (streamsIn.get(miss.name) ?? 1) - 1;
+        if (left > 0) streamsIn.set(miss.name, left);
+        else streamsIn.delete(miss.name);
+      });
+    streams.set(miss.digest, stored);
+    stored.then(
+      (streamed) => {
+        if (!streamed) return;
+        counts.blobs++;
+        deps.log.info("pull-through: streamed from the parent and stored", { repository: miss.name, reference: miss.digest, ms: Date.now() - started });
+      },
+      (error: unknown) => {
+        counts.failed++;
+        deps.log.warn("pull-through: a blob from the parent was not stored; the next pull or sync tries again", { repository: miss.name, reference: miss.digest, error: errorText(error) });
+      },
+    );
+    const live = await beginning;
+    if (live === "resume") return undefined;
+    return live ? live.response : unknown;
+  };
+
   const handler = async (request: HandlerRequest): Promise<HandlerResponse> => {
     const response = await deps.inner(request);
     if (response.status !== 404 || (request.method !== "GET" && request.method !== "HEAD")) return response;
@@ -82,6 +201,9 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
     const started = Date.now();
     let brought: boolean;
     try {
+      // Streamed where it can be: the manifest answered as soon as it is fetched, a blob as it arrives.
+      const live = miss.kind === "manifest" ? await serveManifest(miss, request, response) : await serveBlob(miss, request, response);
+      if (live) return live;
       brought =
         miss.kind === "manifest"
           ? await once(`manifest ${miss.name} ${miss.reference}`, () => bringManifest(deps, miss.name, miss.reference))
@@ -185,6 +307,8 @@ export interface PullThroughSetup {
 /** Parent unreachable: a miss is answered as unknown within about this long. */
 export const PULL_THROUGH_OFFLINE_MS = 3000;
 const DEFAULT_CONCURRENCY = 4;
+/** A manifest served before it is stored is stored this long after (its blobs stream meanwhile). */
+const STORE_AFTER_MS = 1000;
 
 /** The /v2/ handler with pull-through around it, or the handler as it was when the setting is off. */
 export function pullThroughHandler(setup: PullThroughSetup): Handler {
@@ -209,6 +333,16 @@ export function pullThroughHandler(setup: PullThroughSetup): Handler {
     applier: new Applier(setup.registry, fetcher),
     repositories: setup.repositories,
     offlineMs: PULL_THROUGH_OFFLINE_MS,
+    concurrency: setup.setting?.concurrency ?? DEFAULT_CONCURRENCY,
+    stream: {
+      client: setup.client,
+      blobs: setup.blobs,
+      metadata: setup.registry.metadata,
+      bandwidth: setup.bandwidth,
+      onBytes: setup.onBytes,
+      offlineMs: PULL_THROUGH_OFFLINE_MS,
+      ...(setup.room ? { room: setup.room } : {}),
+    },
     log: setup.log,
   });
 }
