@@ -4,13 +4,12 @@
  * (outside the sync window, just pushed, filtered out); the edge fetches it from its parent
  * with its sync token, stores it as the sync would, and answers as if it had been there.
  *
- * Store, then serve. The content goes through the sync's own fetcher and applier, so a blob
- * is visible only once its sha256 matched and a manifest only once every blob and child it
- * names is stored (children before parents, the tag last): nothing half-done is ever served,
- * and a client that goes away mid-pull leaves the download running to its verified end (or
- * to an invisible partial file), never a visible fragment. The price is that the client
- * waits for the whole image on the manifest request instead of receiving bytes as they
- * arrive; the benchmark (bench/edge-pull-through.ts) measures it.
+ * Streamed, and nothing half-done is ever served later: a manifest miss is answered as soon as
+ * the manifest is fetched (verified against its digest) and stored a moment later, after the
+ * blob GETs that follow it, through the sync's fetcher and applier (blobs before manifests, the
+ * tag last); a blob miss is streamed to the client and into the store at once (stream.ts), and
+ * the store makes it visible only once its sha256 matched. Range requests and resumable partial
+ * downloads take the store-then-serve path (the fetcher, then the engine).
  *
  * It is a wrapper around the /v2/ handler: the engine answers first (authorization included:
  * only a 404 after a granted pull reaches the miss path), so out-of-scope requests and every
