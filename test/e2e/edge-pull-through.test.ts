@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeOptions, type EdgeProcess } from "../support/edge.js";
 import { ACCEPT, basic, clientToken, parentLink, pushRandomImage, readActions, registryFetch, type ParentLink } from "../support/edge-e2e.js";
 import { ManagementClient } from "../support/management-client.js";
+import { writeMultiArchOciLayout } from "../support/oci-layout.js";
+import { Podman } from "../support/podman.js";
 import { RecordingProxy } from "../support/recording-proxy.js";
 import { AuthorizedClient, sha256 } from "../support/registry-client.js";
 import { Skopeo, type Credentials } from "../support/skopeo.js";
@@ -117,6 +119,27 @@ describe("pull-through at an edge outside its sync window", () => {
     expect(((await tags.json()) as { tags: string[] }).tags).toContain("v1");
     const head = await registryFetch(edgeA.url, `/v2/${APP}/manifests/v1`, reader, { method: "HEAD", headers: { Accept: ACCEPT } });
     expect(head.headers.get("docker-content-digest")).toBe(image.digest);
+  }, 120_000);
+
+  it("podman pulls a multi-platform image (an index) through a miss, by tag, with the index's digest", async () => {
+    const layout = await writeMultiArchOciLayout(join(work, "multi"), { tag: "v1", seed: "edge-pull-through/podman" });
+    await skopeo.copy(`oci:${layout.dir}:v1`, `docker://${stack.registryHost}/${APP}:multi`, admin, ["--all"]);
+    const podman = await Podman.create();
+    try {
+      const login = await podman.login(edgeA.host, reader.username, reader.password);
+      expect(login.code, login.stderr).toBe(0);
+      const pull = await podman.pull(`${edgeA.host}/${APP}:multi`);
+      expect(pull.code, pull.stderr).toBe(0);
+      expect((await podman.inspectImage(`${edgeA.host}/${APP}:multi`))?.Digest).toBe(layout.indexDigest);
+    } finally {
+      await podman.dispose();
+    }
+    // Stored with the platform manifests under it, as a sync stores an index.
+    await eventually(async () => ((await (await registryFetch(edgeA.url, `/v2/${APP}/tags/list`, reader)).json()) as { tags?: string[] }).tags?.includes("multi"), 15_000, "multi stored at the edge");
+    const since = proxy.mark();
+    const fromEdge = await mkdtemp(join(work, "multi-edge-"));
+    await skopeo.copyFrom(`docker://${edgeA.host}/${APP}:multi`, `oci:${fromEdge}:multi`, reader, ["--all"]);
+    expect(since().filter((e) => e.path.startsWith("/v2/"))).toEqual([]);
   }, 120_000);
 
   it("two clients missing the same image at once cause one download of each part from the parent", async () => {
