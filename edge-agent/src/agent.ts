@@ -237,7 +237,8 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const v2 = pullThroughHandler({
     inner: createV2Handler(registry, (message) => log.error(message)),
     registry, client, blobs, setting: options.pullThrough, bandwidth, room: disk, log,
-    repositories: () => state.state.configuration?.repositories ?? [],
+    // Only while active: a deactivated edge fetches nothing more from its parent.
+    repositories: () => (state.state.activation.status === "Active" ? (state.state.configuration?.repositories ?? []) : []),
     acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
     onBytes: (n) => metrics.bytesFetched.inc(n),
   });
