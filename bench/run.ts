@@ -10,6 +10,8 @@
  * (our registry with REGISTRY_ALLOW_ANONYMOUS=true there: docker-registry runs without auth)
  * Then the identity figures: a micro-benchmark of the permission check (permissions-child.ts),
  * then manifest GET with auth on against auth off and token issuance (identity.ts).
+ * Last, pull-through at the edge: a 100 MiB image's first pull through a miss against the same
+ * pull from the parent and from the edge once stored (edge-pull-through.ts; BENCH_ONLY=pull-through).
  * Prints the tables and writes bench/results/latest.json. `npm run bench` builds and runs it;
  * BENCH_ONLY=auth (or `npm run bench -- --only=auth`) runs only the identity part,
  * BENCH_ONLY=compare only the comparison. BENCH_CPU_PROF=<dir> (or 1: bench/results/profiles)
@@ -30,6 +32,7 @@ import {
   identityWhereTimeGoes,
 } from "./identity-report.js";
 import { startOurs } from "./our-stack.js";
+import { formatPullThrough, runEdgePullThrough, type PullThroughFigures } from "./edge-pull-through.js";
 import { runPermissionsBench } from "./permissions.js";
 import type { PermissionsBenchResult, PermissionsBenchSettings } from "./permissions-child.js";
 import { buildRows, finishRun, formatTable, GOAL_LINE, whereTimeGoes } from "./report.js";
@@ -81,7 +84,7 @@ const plans: Plan[] = [
   { key: "ours-stream", optional: true, start: (dir) => startOurs("ours-stream", dir, { REGISTRY_BLOB_DELIVERY: "stream", REGISTRY_ALLOW_ANONYMOUS: "true" }) },
 ];
 
-type Only = "all" | "auth" | "compare";
+type Only = "all" | "auth" | "compare" | "pull-through";
 
 /** BENCH_ONLY or --only=: auth (or identity), compare (or registry), all. */
 function parseOnly(): Only {
@@ -90,7 +93,8 @@ function parseOnly(): Only {
   if (value === "" || value === "all") return "all";
   if (value === "auth" || value === "identity") return "auth";
   if (value === "compare" || value === "registry") return "compare";
-  throw new Error(`BENCH_ONLY / --only must be auth, compare or all, not "${value}"`);
+  if (value === "pull-through") return "pull-through";
+  throw new Error(`BENCH_ONLY / --only must be auth, compare, pull-through or all, not "${value}"`);
 }
 
 function cpuProfileDir(): string | undefined {
@@ -132,9 +136,10 @@ async function main(): Promise<number> {
   const notes: string[] = [];
   let identity: IdentityResult | undefined;
   let permissions: PermissionsBenchResult | undefined;
+  let pullThrough: PullThroughFigures | undefined;
   try {
     const options: SuiteOptions = { blobBuffer: only === "auth" ? Buffer.alloc(0) : Buffer.allocUnsafe(BLOB_BYTES), runs: RUNS, load: LOAD, deadline, log };
-    for (const plan of only === "auth" ? [] : plans) {
+    for (const plan of only === "auth" || only === "pull-through" ? [] : plans) {
       if (plan.optional && deadline - Date.now() < STREAM_PASS_NEEDS_MS) {
         notes.push(`${plan.key} skipped: less than ${STREAM_PASS_NEEDS_MS / 1000} s of the ${BUDGET_MS / 1000} s budget left`);
         continue;
@@ -169,10 +174,15 @@ async function main(): Promise<number> {
         await rm(dir, { recursive: true, force: true });
       }
     }
-    if (only !== "compare") {
+    if (only === "all" || only === "auth") {
       const part = await runIdentityPart(workDir, live, started, notes, errors, interrupt.signal);
       identity = part.identity;
       permissions = part.permissions;
+    }
+    if (only === "all" || only === "pull-through") {
+      // Pull-through at the edge (bench/edge-pull-through.ts): a 100 MiB image through a miss, from the parent, once stored;
+      // last, so the identity part keeps its time budget.
+      pullThrough = await runEdgePullThrough(workDir, log).catch((error: unknown) => void (errors["pull-through"] = errorText(error)));
     }
   } finally {
     await stopAll();
@@ -187,8 +197,9 @@ async function main(): Promise<number> {
   });
   const authRows = buildAuthRows(identity);
   const figureRows = buildFigureRows(identity, permissions);
-  if (only !== "auth") console.log(`\n${formatTable(rows)}\n${GOAL_LINE}\n`);
-  if (only !== "compare") {
+  if (only === "all" || only === "compare") console.log(`\n${formatTable(rows)}\n${GOAL_LINE}\n`);
+  if (pullThrough) console.log(`\n${formatPullThrough(pullThrough)}\n`);
+  if (only === "all" || only === "auth") {
     console.log(`\n${formatAuthTable(authRows)}\n\n${formatFigureTable(figureRows)}\n${IDENTITY_GOAL_LINES.join("\n")}\n`);
   }
   console.log("Where time goes:");
@@ -207,6 +218,7 @@ async function main(): Promise<number> {
       table: only === "auth" ? [] : rows,
       results,
       identity: { goals: IDENTITY_GOAL_LINES, authTable: authRows, figures: figureRows, result: identity, permissions },
+      ...(pullThrough ? { pullThrough } : {}),
     },
   });
 }

@@ -57,6 +57,7 @@ import { BandwidthLimit, followCap } from "./sync/bandwidth.js";
 import { BandwidthSettingWatch } from "./sync/bandwidth-setting.js";
 import { SyncWindow } from "./sync/sync-window.js";
 import { unknownTokenMessage } from "./login-messages.js";
+import { pullThroughHandler } from "./pull-through/pull-through.js";
 
 /** Short-lived, as in the cloud: a client token removed at the parent stops working within this. */
 const ACCESS_TOKEN_SECONDS = 300;
@@ -240,13 +241,22 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   if (!options.logLevel && state.state.configuration) log.setLevel(levelFromParent(state.state.configuration.logging));
 
   const mode = (): "ReadOnly" | "ReadWrite" | undefined => state.state.configuration?.mode;
+  // A pull of in-scope content the edge lacks fetches it from the parent first (pull-through/).
+  const v2 = pullThroughHandler({
+    inner: createV2Handler(registry, (message) => log.error(message)),
+    registry, client, blobs, setting: options.pullThrough, bandwidth, room: disk, log,
+    // Only while active: a deactivated edge fetches nothing more from its parent.
+    repositories: () => (state.state.activation.status === "Active" ? (state.state.configuration?.repositories ?? []) : []),
+    acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
+    onBytes: (n) => metrics.bytesFetched.inc(n),
+  });
   const routes: RouteDefinition[] = [
     {
       name: "registry-v2",
       route: "v2/{*path}",
       // Every method: the engine answers 405 UNSUPPORTED naming what the resource allows.
       methods: ALL_METHODS,
-      handler: metrics.count("v2", refuseWritesWhenReadOnly(refuseUploadsWhenFull(createV2Handler(registry, (message) => log.error(message)), disk, () => name), mode, () => name)),
+      handler: metrics.count("v2", refuseWritesWhenReadOnly(refuseUploadsWhenFull(v2, disk, () => name), mode, () => name)),
       refuse: refuseV2,
       uploads: true,
     },

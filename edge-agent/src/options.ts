@@ -44,6 +44,8 @@ export interface StartOptions {
   minFreeBytes?: number;
   /** Bytes per PATCH of the upstream push (--upstream-chunk-size); default 8 MiB (sync/chunked-upload.ts). */
   upstreamChunkBytes?: number;
+  /** Pull-through on a miss (pull-through/): false with --no-pull-through; default on, 4 parallel downloads. */
+  pullThrough?: false | { concurrency: number };
 }
 
 export interface LoginLimits {
@@ -72,6 +74,7 @@ const numbers = z.object({
   loginRefusalDelayMs: loginLimitFields.refusalDelayMs,
   passwordCheckWorkers: loginLimitFields.passwordCheckWorkers,
   tlsCheckInterval: z.coerce.number().min(1).max(24 * 3600),
+  pullThroughConcurrency: z.coerce.number().int().min(1).max(64),
 });
 
 /** The flag of each number, for messages ("--body-idle-timeout", not "bodyIdleTimeout"). */
@@ -109,6 +112,8 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
       "max-storage": { type: "string" },
       "min-free-space": { type: "string" },
       "upstream-chunk-size": { type: "string" },
+      "pull-through-concurrency": { type: "string" },
+      "no-pull-through": { type: "boolean" },
     },
   });
   const problems: string[] = [];
@@ -137,6 +142,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     passwordCheckWorkers: values["password-check-workers"] ?? 1,
     // The fallback for renewals fs.watch does not see; a stat of two files costs nothing.
     tlsCheckInterval: values["tls-check-interval"] ?? 60,
+    pullThroughConcurrency: values["pull-through-concurrency"] ?? 4,
   });
   if (!parsedNumbers.success) problems.push(...parsedNumbers.error.issues.map((issue) => `${flagOf(String(issue.path[0]))}: ${issue.message}`));
   const limitSeconds = parsedNumbers.success
@@ -206,6 +212,7 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
     ...(maxStorageBytes !== undefined ? { maxStorageBytes } : {}),
     ...(minFreeBytes !== undefined ? { minFreeBytes } : {}),
     ...(upstreamChunkBytes !== undefined ? { upstreamChunkBytes } : {}),
+    pullThrough: values["no-pull-through"] ? false : { concurrency: parsedNumbers.data.pullThroughConcurrency },
   };
 }
 

@@ -278,7 +278,8 @@ describe("edge agent (ReadWrite): conflicts, schedules and recovery", () => {
       { name: "windowed1", mode: "ReadOnly", repositories: ["shared"], clientTokens: ["writer"], schedule: `${opened.getUTCMinutes()} ${opened.getUTCHours()} * * *`, syncWindow: "PT1H" },
       stack.registryHost,
     );
-    const edge = await startEdge({ connectionString });
+    // Without pull-through, so the client's HEAD below shows what the sync brought (nothing), not what a miss fetches.
+    const edge = await startEdge({ connectionString, args: ["--no-pull-through"] });
     edges.push(edge);
     await eventually(async () => (await edge.status()).activation.status === "Active", 20_000, "activation");
     await eventually(async () => edge.logs.some((entry) => entry.message === "outside the sync window: not contacting the parent"), 10_000, "the window log");

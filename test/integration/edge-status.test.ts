@@ -117,7 +117,8 @@ describe("the cloud's view of its edges: settings, resync, status", () => {
     await pushRandomImage(cloud, "status/resync", "v1", [64 * 1024]);
     await pushRandomImage(cloud, "status/resync", "v2", [64 * 1024]);
     const connectionString = await createConnectedRegistry(management, { name: "resyncedge1", mode: "ReadOnly", repositories: ["status/resync"], clientTokens: ["statusreader"] });
-    const edge = await startEdge({ connectionString });
+    // Without pull-through: the client's GET of the removed tag must not bring it back before the resync does.
+    const edge = await startEdge({ connectionString, args: ["--no-pull-through"] });
     edges.push(edge);
     await eventually(async () => (await edge.status()).fullSyncDone, 30_000, "first sync");
     await eventually(async () => (await shown("resyncedge1")).lastSyncTrigger === "initial", 20_000, "the initial trigger shown in the cloud");
