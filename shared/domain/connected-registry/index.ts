@@ -79,3 +79,13 @@ export {
   type SyncProgressReport,
   type SyncTrigger,
 } from "./edge-status.js";
+export {
+  compileFilter,
+  patternProblem,
+  platformText,
+  repositoryFilterSchema,
+  validateRepositoryFilters,
+  type CompiledFilter,
+  type Platform,
+  type RepositoryFilter,
+} from "./repository-filters.js";
