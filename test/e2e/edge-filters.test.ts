@@ -7,17 +7,21 @@
  * the other one is filtered out; the feed honours the filter; changing it brings what now
  * matches and removes what no longer does.
  */
+import { execFile, type ExecFileException } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
 import { ACCEPT, basic, clientToken, expectStatus, getManifest, pushRandomImage, readActions, registryFetch, tagsAt } from "../support/edge-e2e.js";
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, OCI_INDEX, OCI_MANIFEST, sha256 } from "../support/registry-client.js";
 import { Skopeo, type Credentials } from "../support/skopeo.js";
-import { startTestStack, type TestStack } from "../support/stack.js";
+import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
+
+const CLI = join(import.meta.dirname, "../../dist/scripts/admin-cli/main.js");
 
 const CONVERGE_MS = 60_000;
 const APP = "filtered/app";
@@ -68,6 +72,19 @@ async function pushIndex(repository: string, tag: string): Promise<{ digest: str
   );
   expect((await pusher.putManifest(repository, tag, sized, OCI_INDEX)).status).toBe(201);
   return { digest: sha256(sized), platforms };
+}
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH, REGISTRY_ENDPOINT: stack.registryUrl, REGISTRY_ADMIN_KEY: TEST_ADMIN_KEY },
+      timeout: 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as ExecFileException & { stdout: string; stderr: string };
+    return { code: Number(failed.code), stdout: failed.stdout, stderr: failed.stderr };
+  }
 }
 
 async function stored(dataDir: string, digest: string): Promise<boolean> {
@@ -205,4 +222,25 @@ describe("tag and platform filters", () => {
     await expectStatus(management.call("PATCH", `connectedRegistries/${EDGE}`, { repositoryFilters: [] }), 200);
     await tagsAtEdge(["v1.0.0", "v1.2.3", "v1.3.0", "v1.9.9", "v2.0.0", "dev-abc", "dev-xyz"], "the edge keeps every tag without a filter");
   }, 180_000);
+
+  it("the CLI sets one repository's filter, replaces the list from a file, and reports a bad regex without changing anything", async () => {
+    const other = "filtered/other";
+    const json = (out: { stdout: string }): any => JSON.parse(out.stdout);
+    const created = await cli("connected-registry", "create", "--name", "clifilters", "--repository", APP, other, "--filter", APP, "--tag-include", "v.*", "--semver", ">=1.0 <2", "--platforms", "linux/amd64,linux/arm64", "-o", "json");
+    expect(created.code, created.stderr).toBe(0);
+    expect(json(created).repositoryFilters).toEqual([{ repository: APP, tags: { include: ["v.*"], semver: ">=1.0 <2" }, platforms: ["linux/amd64", "linux/arm64"] }]);
+    const added = await cli("connected-registry", "update", "--name", "clifilters", "--filter", other, "--tag-exclude", "dev-.*", "-o", "json");
+    expect(json(added).repositoryFilters.map((f: { repository: string }) => f.repository)).toEqual([APP, other]);
+    const bad = await cli("connected-registry", "update", "--name", "clifilters", "--filter", other, "--tag-include", "v{1,");
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('tags.include[0] "v{1,"');
+    const removed = await cli("connected-registry", "update", "--name", "clifilters", "--filter", APP, "-o", "json");
+    expect(json(removed).repositoryFilters).toEqual([{ repository: other, tags: { exclude: ["dev-.*"] } }]);
+    const file = join(work, "filters.json");
+    await writeFile(file, JSON.stringify([{ repository: APP, platforms: ["linux/arm/v7"] }]));
+    const fromFile = await cli("connected-registry", "update", "--name", "clifilters", "--filters", `@${file}`, "-o", "json");
+    expect(json(fromFile).repositoryFilters).toEqual([{ repository: APP, platforms: ["linux/arm/v7"] }]);
+    const table = await cli("connected-registry", "show", "--name", "clifilters");
+    expect(table.stdout).toMatch(/Repository filters\s+.*linux\/arm\/v7/);
+  }, 60_000);
 });
