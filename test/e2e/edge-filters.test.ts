@@ -13,11 +13,14 @@ import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
 import { ACCEPT, basic, clientToken, expectStatus, getManifest, pushRandomImage, readActions, registryFetch, tagsAt } from "../support/edge-e2e.js";
 import { ManagementClient } from "../support/management-client.js";
 import { AuthorizedClient, OCI_INDEX, OCI_MANIFEST, sha256 } from "../support/registry-client.js";
+import { tarWithOneFile } from "../support/oci-layout.js";
+import { Podman } from "../support/podman.js";
 import { Skopeo, type Credentials } from "../support/skopeo.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
 
@@ -49,8 +52,10 @@ let index: { digest: string; platforms: Platform[] };
 async function pushIndex(repository: string, tag: string): Promise<{ digest: string; platforms: Platform[] }> {
   const platforms: Platform[] = [];
   for (const architecture of ["amd64", "arm64"]) {
-    const config = Buffer.from(JSON.stringify({ architecture, os: "linux", rootfs: { type: "layers", diff_ids: [] }, nonce: randomBytes(8).toString("hex") }));
-    const layerBytes = randomBytes(2048);
+    // A real layer (gzip of a tar) with its diff_id, so podman can store the image it pulls.
+    const tar = tarWithOneFile(`${architecture}.txt`, randomBytes(2048));
+    const config = Buffer.from(JSON.stringify({ architecture, os: "linux", rootfs: { type: "layers", diff_ids: [sha256(tar)] } }));
+    const layerBytes = gzipSync(tar);
     const layer = await pusher.pushBlob(repository, layerBytes);
     const manifest = Buffer.from(
       JSON.stringify({
@@ -189,6 +194,25 @@ describe("tag and platform filters", () => {
     await expect(
       skopeo.copyFrom(`docker://${edge.host}/${APP}:v1.0.0`, `dir:${join(work, "amd64")}`, reader, ["--override-os", "linux", "--override-arch", "amd64"]),
     ).rejects.toThrow(/filtered out at this edge/);
+  }, 120_000);
+
+  it("podman pulls the kept platform by tag and is told the other is filtered out", async () => {
+    const podman = await Podman.create();
+    try {
+      expect((await podman.login(edge.host, reader.username, reader.password)).code).toBe(0);
+      const pull = (arch: string, reference: string): ReturnType<Podman["run"]> =>
+        podman.run(["pull", "--tls-verify=false", "--authfile", podman.authFile, "--signature-policy", join(podman.dir, "policy.json"), "--os", "linux", "--arch", arch, reference]);
+      const kept = await pull("arm64", `${edge.host}/${APP}:v1.0.0`);
+      expect(kept.code, kept.stderr).toBe(0);
+      expect((await podman.inspectImage(`${edge.host}/${APP}:v1.0.0`))?.Architecture).toBe("arm64");
+      const byDigest = await pull("arm64", `${edge.host}/${APP}@${index.digest}`);
+      expect(byDigest.code, byDigest.stderr).toBe(0);
+      const other = await pull("amd64", `${edge.host}/${APP}:v1.0.0`);
+      expect(other.code).not.toBe(0);
+      expect(other.stderr).toContain("filtered out at this edge");
+    } finally {
+      await podman.dispose();
+    }
   }, 120_000);
 
   it("the feed brings a new matching tag and leaves a non-matching one", async () => {
