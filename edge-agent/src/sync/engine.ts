@@ -301,6 +301,9 @@ export class SyncEngine {
     const receivedAt = new Date().toISOString();
     await state.update((s) => {
       s.activation = { status: "Active", ...(answer.activation.activatedAt ? { activatedAt: answer.activation.activatedAt } : {}) };
+      // A filter changed while this agent was down: that repository is walked again, as on a feed-time change.
+      const refiltered = s.cursor ? EdgeFilters.changed(s.configuration, answer.configuration) : [];
+      if (refiltered.length > 0) s.unwalkedRepositories = [...new Set([...(s.unwalkedRepositories ?? []), ...refiltered])];
       s.configuration = answer.configuration;
       s.configurationReceivedAt = receivedAt;
       s.lastContactTime = receivedAt;
