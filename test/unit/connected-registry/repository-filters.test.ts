@@ -31,6 +31,8 @@ describe("repository filters", () => {
     expect(check({ repository: "app", tags: { exclude: ["ok", "(a+)+"] } })).toMatch(/tags\.exclude\[1\] "\(a\+\)\+" repeats a group/);
     expect(check({ repository: "app", tags: { include: ["(\\d*)*x"] } })).toMatch(/repeats a group/);
     expect(check({ repository: "app", tags: { include: ["(?:a|b+){2,}"] } })).toMatch(/repeats a group/);
+    expect(check({ repository: "app", tags: { include: ["(a|a)*b"] } })).toMatch(/repeats a group that holds a repetition or an alternation/);
+    expect(check({ repository: "app", tags: { include: [".*.*.*.*.*x"] } })).toMatch(/more than 4 repetitions/);
     expect(check({ repository: "app", tags: { include: ["(a)\\1"] } })).toMatch(/backreference/);
     expect(check({ repository: "app", tags: { include: ["(?=v)v.*"] } })).toMatch(/lookaround/);
     expect(check({ repository: "app", tags: { include: ["v".repeat(129)] } })).toMatch(/longer than 128/);
@@ -39,6 +41,17 @@ describe("repository filters", () => {
     expect(check({ repository: "other" })).toMatch(/"other" is not in this connected registry's scope/);
     expect(validateRepositoryFilters([{ repository: "app" }, { repository: "app" }], ["app"])).toMatchObject({ ok: false, message: expect.stringMatching(/two filters/) });
     // Fine: alternations, classes, single quantifiers, quantified groups without inner quantifiers.
-    for (const pattern of ["v[0-9]+\\.[0-9]+(\\.[0-9]+)?", "(alpha|beta)+", "dev-.*", "[a-z(]+", "(?:v)?1\\.2"]) expect(patternProblem(pattern), pattern).toBeUndefined();
+    for (const pattern of ["v[0-9]+\\.[0-9]+(\\.[0-9]+)?", "(alpha|beta)-.*", "v[0-9]+\\.[0-9]+\\.[0-9]+(-.*)?", "dev-.*", "[a-z(]+", "(?:v)?1\\.2"]) expect(patternProblem(pattern), pattern).toBeUndefined();
+  });
+
+  it("what the guard allows matches a hostile 128-character tag quickly", () => {
+    const hostile = `${"a".repeat(127)}!`;
+    for (const pattern of [".*.*.*.*x", "a*a*a*a*", "(?:a|aa)(?:a|aa)(?:a|aa)(?:a|aa)(?:a|aa)(?:a|aa)(?:a|aa)(?:a|aa)(?:a|aa)(?:a|aa)(?:a|aa)(?:a|aa)(?:a|aa)a*x"]) {
+      expect(patternProblem(pattern), pattern).toBeUndefined();
+      const filter = compileFilter({ repository: "app", tags: { include: [pattern] } });
+      const started = performance.now();
+      expect(filter.keepsTag(hostile)).toBe(false);
+      expect(performance.now() - started, pattern).toBeLessThan(500);
+    }
   });
 });
