@@ -5,6 +5,10 @@
  * machine). Prints per run the wall time and the CPU seconds of the agent and the cloud.
  *   node dist/bench/edge-first-sync.js [--runs=N] [--cli=a.mjs --cli=b.mjs] [--prof=dir]
  * --prof runs the agent under node --cpu-prof (profiles in dir; bench/profile-summary.ts).
+ * --skopeo adds, to every run, the peer of bench/edge.ts's first-sync figure: `skopeo sync` of
+ * the same images from the same cloud into a fresh docker-registry (wall time; CPU of skopeo
+ * itself, by /usr/bin/time, and of docker-registry), first in odd runs and last in even ones;
+ * the medians end with the ratio skopeo / edge per bundle.
  */
 import { execFile } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
@@ -15,11 +19,13 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { pushBlobMonolithic, sha256Digest } from "./blobs.js";
 import { cpuDelta, cpuSeconds, readCpu, waitForQuietMachine } from "./cpu.js";
+import { startDistribution } from "./distribution.js";
 import { startEdgeAgent, waitUntilSynced } from "./edge-process.js";
 import { call, expectStatus, management } from "./http.js";
 import { makeAdminKey } from "./identity.js";
 import { OCI_MANIFEST } from "./manifests.js";
 import { startOurs } from "./our-stack.js";
+import { confinedSkopeo } from "./skopeo.js";
 import { median, MIB } from "./stats.js";
 
 const execFileAsync = promisify(execFile);
@@ -35,6 +41,7 @@ const bundles: Array<string | undefined> = clis.length > 0 ? clis : [undefined];
 const profDir = flag("prof")[0];
 /** --strace=dir: syscall counts of each agent (strace -c attached once it serves, so start-up is left out). */
 const straceDir = flag("strace")[0];
+const withSkopeo = process.argv.includes("--skopeo");
 
 async function main(): Promise<void> {
   const workDir = await mkdtemp(join(tmpdir(), "edge-first-sync-"));
@@ -64,7 +71,31 @@ async function main(): Promise<void> {
     if (straceDir) await mkdir(straceDir, { recursive: true });
     const seconds = new Map<string, number[]>();
     const cpus = new Map<string, number[]>();
+    const skopeo = withSkopeo ? await confinedSkopeo(join(workDir, "skopeo"), 300_000) : undefined;
+    const skopeoRun = async (run: number): Promise<void> => {
+      if (!skopeo) return;
+      await execFileAsync("sync");
+      await waitForQuietMachine(3_000);
+      const target = await startDistribution(join(workDir, `distribution${run}`));
+      try {
+        const before = readCpu([...cloud.processes, ...target.processes]);
+        const t0 = performance.now();
+        const skopeoCpu = await skopeo(
+          ["sync", "--src", "docker", "--dest", "docker", "--src-tls-verify=false", "--dest-tls-verify=false", "--src-creds", `pusher:${password}`, "--dest-no-creds", "--preserve-digests", `${cloud.baseUrl.host}/${REPOSITORY}`, `${target.baseUrl.host}/mirror`],
+          { cpuFile: join(workDir, `skopeo${run}.time`) },
+        );
+        const s = (performance.now() - t0) / 1000;
+        const cpu = cpuDelta(before, readCpu([...cloud.processes, ...target.processes]));
+        seconds.set("skopeo", [...(seconds.get("skopeo") ?? []), s]);
+        cpus.set("skopeo", [...(cpus.get("skopeo") ?? []), skopeoCpu ?? 0]);
+        const others = Object.entries(cpu).filter(([k]) => k !== "other-processes").map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ");
+        console.log(`run ${run + 1} skopeo sync: ${s.toFixed(2)} s; CPU s: skopeo ${(skopeoCpu ?? 0).toFixed(2)}, ${others}`);
+      } finally {
+        await target.stop();
+      }
+    };
     for (let run = 0; run < runs; run++) {
+      if (run % 2 === 0) await skopeoRun(run);
       for (const cli of bundles) {
         const label = cli ?? "built";
         await execFileAsync("sync");
@@ -107,8 +138,13 @@ async function main(): Promise<void> {
         const others = Object.entries(cloudCpu).filter(([k]) => k !== "other-processes").map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ");
         console.log(`run ${run + 1} ${label}: ${s.toFixed(2)} s, start-up ${((edge.servingAt - edge.spawnedAt) / 1000).toFixed(2)} s; CPU s: edge-agent ${edgeCpu.toFixed(2)} (${userSys}), ${others}`);
       }
+      if (run % 2 === 1) await skopeoRun(run);
     }
-    for (const [label, list] of seconds) console.log(`median ${label}: ${median(list).toFixed(3)} s wall, edge-agent CPU ${median(cpus.get(label)!).toFixed(3)} s`);
+    const skopeoMedian = seconds.has("skopeo") ? median(seconds.get("skopeo")!) : undefined;
+    for (const [label, list] of seconds) {
+      const ratio = skopeoMedian !== undefined && label !== "skopeo" ? `; skopeo / edge ${(skopeoMedian / median(list)).toFixed(2)}x` : "";
+      console.log(`median ${label}: ${median(list).toFixed(3)} s wall, ${label === "skopeo" ? "skopeo" : "edge-agent"} CPU ${median(cpus.get(label)!).toFixed(3)} s${ratio}`);
+    }
   } finally {
     agent.destroy();
     await cloud.stop();

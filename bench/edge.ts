@@ -25,7 +25,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { Agent, type OutgoingHttpHeaders } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,6 +45,7 @@ import { finishRun, formatGrid } from "./report.js";
 import { median, mibPerSecond, MIB } from "./stats.js";
 import { fmt } from "./suite.js";
 import { benchEdgeGc } from "./edge-gc.js";
+import { confinedSkopeo } from "./skopeo.js";
 import type { Target } from "./target.js";
 
 const execFileAsync = promisify(execFile);
@@ -96,25 +97,6 @@ interface Figures {
   };
   lag?: Array<{ intervalSeconds: number; lagsMs: number[] }>;
   bandwidth?: BandwidthCapFigures;
-}
-
-/**
- * skopeo confined to a temporary folder (policy, registries.d and .conf, auth file, HOME):
- * the machine's or user's configuration cannot change a figure.
- */
-async function confinedSkopeo(dir: string): Promise<(args: string[]) => Promise<void>> {
-  await mkdir(join(dir, "registries.d"), { recursive: true });
-  await mkdir(join(dir, "home"), { recursive: true });
-  await writeFile(join(dir, "auth.json"), "{}");
-  await writeFile(join(dir, "policy.json"), JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] }));
-  await writeFile(join(dir, "registries.conf"), "unqualified-search-registries = []\n");
-  return async (args) => {
-    await execFileAsync("skopeo", ["--policy", join(dir, "policy.json"), "--registries.d", join(dir, "registries.d"), ...args], {
-      env: { PATH: process.env.PATH, HOME: join(dir, "home"), REGISTRY_AUTH_FILE: join(dir, "auth.json"), CONTAINERS_REGISTRIES_CONF: join(dir, "registries.conf") },
-      timeout: SYNC_TIMEOUT_MS,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-  };
 }
 
 /** An OCI image of random layers pushed under `tag`; returns its manifest's digest. */
@@ -345,7 +327,7 @@ async function main(): Promise<number> {
       log(`pushing ${SYNC_IMAGES} images (${SYNC_LAYERS_PER_IMAGE} layers of ${SYNC_LAYER_BYTES / MIB} MiB each, ${bytes / MIB} MiB) to the cloud...`);
       const pushed = new Map<string, string>();
       for (let i = 0; i < SYNC_IMAGES; i++) pushed.set(`img${i}`, await pushRandomImage(cloud.baseUrl, SYNC_REPOSITORY, `img${i}`, SYNC_LAYERS_PER_IMAGE, SYNC_LAYER_BYTES, agent, cloudAuth));
-      const skopeo = await confinedSkopeo(join(workDir, "skopeo"));
+      const skopeo = await confinedSkopeo(join(workDir, "skopeo"), SYNC_TIMEOUT_MS);
       const cloudHost = cloud.baseUrl.host;
       const result: NonNullable<Figures["firstSync"]> = { bytes, images: SYNC_IMAGES, edgeSeconds: [], skopeoSeconds: [], runs: [] };
       let edgeRun = 0;

@@ -4,14 +4,16 @@
  * follow redirects. It refuses anything but loopback addresses.
  */
 import { request as httpRequest, type Agent, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 export function assertLoopback(url: URL): void {
-  if (url.protocol !== "http:" || !LOOPBACK_HOSTS.has(url.hostname)) {
-    throw new Error(`the benchmark only talks to loopback over http, not ${url.origin}`);
+  // https only for the local emulator a registry redirects to (the identity profile).
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || !LOOPBACK_HOSTS.has(url.hostname)) {
+    throw new Error(`the benchmark only talks to loopback, not ${url.origin}`);
   }
 }
 
@@ -32,12 +34,15 @@ export interface BufferedResponse {
 }
 
 /** Sends a request and resolves with the response head, body unread. */
+const httpsAgent = new HttpsAgent({ keepAlive: true });
+
 export function open(url: URL, options: CallOptions): Promise<IncomingMessage> {
   assertLoopback(url);
   return new Promise((resolve, reject) => {
     const headers: OutgoingHttpHeaders = { ...options.headers };
     if (Buffer.isBuffer(options.body)) headers["content-length"] = String(options.body.length);
-    const req = httpRequest(url, { method: options.method, agent: options.agent, headers }, resolve);
+    // A redirect to storage over HTTPS (the identity profile) needs an HTTPS agent of its own.
+    const req = url.protocol === "https:" ? httpsRequest(url, { method: options.method, agent: httpsAgent, headers }, resolve) : httpRequest(url, { method: options.method, agent: options.agent, headers }, resolve);
     req.setTimeout(options.timeoutMs, () => req.destroy(new Error(`${options.method} ${url.pathname}: no activity for ${options.timeoutMs} ms`)));
     req.on("error", reject);
     const body = options.body;

@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { childProcesses, type ProcessRef } from "./cpu.js";
 import { hasExited, killIfAlive, stopChild } from "./processes.js";
 import type { Target } from "./target.js";
+import { trustCertificate } from "../scripts/storage-profile.js";
 
 const STACK_CHILD = fileURLToPath(new URL("./stack-child.js", import.meta.url));
 const START_TIMEOUT_MS = 60_000;
@@ -17,11 +18,14 @@ export interface StartOptions {
    * server's (it inherits the flags); the file names carry the pid (the Target's processes).
    */
   cpuProfileDir?: string;
+  /** How the registry reaches storage (scripts/storage-profile.ts); identity makes blob GETs redirect to HTTPS. */
+  storageAuth?: "key" | "identity";
 }
 
 export async function startOurs(key: string, dataDir: string, settings: Record<string, string>, options: StartOptions = {}): Promise<Target> {
   const execArgv = options.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfileDir] : [];
-  const child = fork(STACK_CHILD, [dataDir, JSON.stringify(settings)], { stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv });
+  const env = { ...process.env, LOCAL_STORAGE_AUTH: options.storageAuth ?? "key" };
+  const child = fork(STACK_CHILD, [dataDir, JSON.stringify(settings)], { stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv, env });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -42,9 +46,11 @@ export async function startOurs(key: string, dataDir: string, settings: Record<s
   try {
     const registryUrl = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the local stack did not start within ${START_TIMEOUT_MS / 1000} s: ${stderr.trim()}`)), START_TIMEOUT_MS);
-      child.once("message", (message: { registryUrl?: string }) => {
+      child.once("message", (message: { registryUrl?: string; storageCertificateFile?: string }) => {
         clearTimeout(timer);
-        if (message.registryUrl) resolve(message.registryUrl);
+        // The benchmark client follows redirects to the emulator's HTTPS as a client that trusts it.
+        if (message.storageCertificateFile) void trustCertificate(message.storageCertificateFile).then(() => message.registryUrl && resolve(message.registryUrl), reject);
+        else if (message.registryUrl) resolve(message.registryUrl);
         else reject(new Error(`unexpected message from the stack child: ${JSON.stringify(message)}`));
       });
       child.once("exit", (code, signal) => {

@@ -8,7 +8,7 @@ import { median } from "./stats.js";
 export interface Row {
   metric: string;
   /** Which of our stacks the "ours" figure comes from. */
-  mode: "redirect" | "stream";
+  mode: "redirect" | "identity" | "stream";
   ours: number;
   distribution: number;
   /** ours / distribution. */
@@ -16,7 +16,7 @@ export interface Row {
   higherIsBetter: boolean;
 }
 
-export function buildRows(distribution: SuiteResult | undefined, ours: Partial<Record<"redirect" | "stream", SuiteResult>>): Row[] {
+export function buildRows(distribution: SuiteResult | undefined, ours: Partial<Record<"redirect" | "identity" | "stream", SuiteResult>>): Row[] {
   const rows: Row[] = [];
   const add = (metric: string, mode: Row["mode"], pick: (s: SuiteResult) => number | undefined, higherIsBetter: boolean): void => {
     const mine = ours[mode];
@@ -24,17 +24,25 @@ export function buildRows(distribution: SuiteResult | undefined, ours: Partial<R
     const b = distribution ? (pick(distribution) ?? Number.NaN) : Number.NaN;
     rows.push({ metric, mode, ours: a, distribution: b, ratio: a / b, higherIsBetter });
   };
-  for (const mode of ["redirect", "stream"] as const) {
-    if (mode === "stream" && !ours.stream) continue;
+  for (const mode of ["redirect", "identity", "stream"] as const) {
+    if (mode !== "redirect" && !ours[mode]) continue;
     const size = `${Math.round((distribution ?? ours[mode])!.blobBytes / 1024 / 1024)} MiB`;
     const runs = (distribution ?? ours[mode])!.push.runs.length;
     add(`[${mode}] blob push ${size}, MiB/s (median of ${runs})`, mode, (s) => s.push.medianMiBps, true);
     add(`[${mode}] blob pull ${size}, MiB/s (median of ${runs})`, mode, (s) => s.pull.medianMiBps, true);
+    // The goal of the identity profile: no byte through the registry even without an account key.
+    if (mode === "identity") add(`[${mode}] blob GETs without Range answered 307, %`, mode, redirectedShare, true);
     add(`[${mode}] manifest GET, req/s`, mode, (s) => s.manifests?.requestsPerSecond, true);
     add(`[${mode}] manifest GET p50, ms`, mode, (s) => s.manifests?.p50Ms, false);
     add(`[${mode}] manifest GET p99, ms`, mode, (s) => s.manifests?.p99Ms, false);
   }
   return rows;
+}
+
+/** Of the benchmark's blob pulls (no Range), the share whose first answer was a redirect; docker-registry's filesystem never redirects. */
+function redirectedShare(result: SuiteResult): number | undefined {
+  const runs = result.pull.runs;
+  return runs.length === 0 ? undefined : (100 * runs.filter((run) => run.redirectedTo.length > 0).length) / runs.length;
 }
 
 export function formatTable(rows: Row[]): string {

@@ -5,6 +5,7 @@
  * stops the stack when told to or when the parent goes away.
  */
 import { startLocalStack } from "../scripts/local-stack.js";
+import { storageAuthFrom } from "../scripts/storage-profile.js";
 
 const [dataDir, settingsJson] = process.argv.slice(2);
 if (!dataDir || !settingsJson) {
@@ -15,6 +16,7 @@ if (!dataDir || !settingsJson) {
 const stack = await startLocalStack({
   dataDir,
   settings: JSON.parse(settingsJson) as Record<string, string>,
+  storageAuth: storageAuthFrom(process.env.LOCAL_STORAGE_AUTH),
   log: (message) => console.error(`[stack] ${message}`),
 });
 
@@ -34,4 +36,4 @@ process.on("message", (message) => {
 process.on("disconnect", stop);
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
-process.send?.({ ready: true, registryUrl: stack.registryUrl });
+process.send?.({ ready: true, registryUrl: stack.registryUrl, storageCertificateFile: stack.storageCertificateFile });

@@ -36,6 +36,10 @@ const result = await build({
   banner: {
     js: [
       "#!/usr/bin/env node",
+      // libuv's thread pool (file I/O, fsync) is 4 threads by default: a first sync flushing
+      // several downloaded blobs at once would leave none for the writes of the others. The pool
+      // starts at its first use, after this line; a size set by the operator wins.
+      'process.env.UV_THREADPOOL_SIZE ||= "16";',
       'import { createRequire as __bundleCreateRequire } from "node:module";',
       "const require = __bundleCreateRequire(import.meta.url);",
     ].join("\n"),

@@ -17,10 +17,8 @@ import { startLocalHost } from "../shared/http/local-host.js";
 import { buildRoutes, buildTimers } from "../shared/http/routes.js";
 import { COSMOS_CONTAINERS } from "../shared/store/cosmos/containers.js";
 import { restoreLegacySnapshot } from "./cosmos-legacy-snapshot.js";
+import { storageAuthFrom, storageProfile, type StorageAuth } from "./storage-profile.js";
 
-/** Azurite's published development account; not a secret. */
-const AZURITE_ACCOUNT = "devstoreaccount1";
-const AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 /** The local Cosmos DB server accepts any key. */
 const LOCAL_COSMOS_KEY = "local-cosmos-server-accepts-any-key";
 
@@ -39,6 +37,11 @@ export interface LocalStackOptions {
    * LOCAL_STACK_DURABILITY=off, =no-journal or =no-azurite-saves does the same for `npm start`.
    */
   durable?: boolean | { cosmosJournal: boolean; azuriteSaves: boolean };
+  /**
+   * How the app reaches storage (storage-profile.ts): key (a connection string, the default) or
+   * identity (Azurite in OAuth mode over HTTPS, a token credential, no key). LOCAL_STORAGE_AUTH for `npm start`.
+   */
+  storageAuth?: StorageAuth;
 }
 
 export interface LocalStack {
@@ -46,6 +49,12 @@ export interface LocalStack {
   /** The admin key, when this start generated it (it is stored only as a hash, so shown once). */
   generatedAdminKey?: string;
   config: AppConfig;
+  /** The settings the app was started with (what Azure's app settings would hold). */
+  appSettings: Record<string, string>;
+  storageAuth: StorageAuth;
+  /** identity: the emulator's self-signed certificate, which a client following a redirect to storage must trust. */
+  storageCertificateFile?: string;
+  /** The emulator's connection string with its key: the stack's own access (provisioning, tests); the app gets it only in the key profile. */
   storageConnectionString: string;
   /** How often the emulators went to disk so far (for the durability benchmark). */
   durabilityStats(): Promise<{ journalFsyncs: number; azuriteSaveRounds: number }>;
@@ -71,32 +80,35 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
   const durable = typeof options.durable === "object" ? options.durable : { cosmosJournal: options.durable ?? true, azuriteSaves: options.durable ?? true };
   const [blobPort, queuePort, cosmosPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const storageAuth = options.storageAuth ?? "key";
+  const storage = await storageProfile(storageAuth, dataDir, blobPort, queuePort);
   const children: ChildProcess[] = [];
   const stopChildren = async (): Promise<void> => {
     await Promise.all(children.map(stopChild));
   };
   try {
-    children.push(await startAzurite(join(dataDir, "azurite"), blobPort, queuePort, durable.azuriteSaves));
+    children.push(await startAzurite(join(dataDir, "azurite"), blobPort, queuePort, durable.azuriteSaves, storage.azuriteArgs));
     children.push(await startCosmosServer(cosmosPort, join(dataDir, "cosmos"), durable.cosmosJournal));
   } catch (error) {
     await stopChildren();
     throw error;
   }
 
-  const storageConnectionString =
-    `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};` +
-    `BlobEndpoint=http://127.0.0.1:${blobPort}/${AZURITE_ACCOUNT};QueueEndpoint=http://127.0.0.1:${queuePort}/${AZURITE_ACCOUNT};`;
-  const config = loadConfig({
+  const storageConnectionString = storage.connectionString;
+  // Cosmos DB keeps its key in both profiles: the local server has no Entra sign-in.
+  const appSettings = {
     COSMOS_ENDPOINT: `http://127.0.0.1:${cosmosPort}/`,
     COSMOS_KEY: LOCAL_COSMOS_KEY,
-    STORAGE_CONNECTION_STRING: storageConnectionString,
+    ...storage.appSettings,
     ...localSettings,
-  });
+  };
+  const config = loadConfig(appSettings);
 
   const cosmos = createCosmosClient(config);
   try {
     await migrateLegacySnapshot(cosmos, config.COSMOS_DATABASE, join(dataDir, "cosmos-snapshot.json"), log);
-    await provision(config, cosmos);
+    // The stack provisions with the emulator's key, as infra/ does with its deployment rights.
+    await provision({ ...config, STORAGE_CONNECTION_STRING: storageConnectionString }, cosmos);
     const services = createCloudServices(config, log);
     const localHost = await startLocalHost(withMetrics(buildRoutes(services)), buildTimers(services), {
       host,
@@ -109,6 +121,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       registryUrl: localHost.url,
       ...(generatedAdminKey ? { generatedAdminKey } : {}),
       config,
+      appSettings,
+      storageAuth,
+      ...(storage.certificateFile ? { storageCertificateFile: storage.certificateFile } : {}),
       storageConnectionString,
       durabilityStats: async () => {
         const [azurite, cosmosServer] = await Promise.all(children.map(askStats));
@@ -187,12 +202,13 @@ async function startChild(script: string, args: string[], what: string): Promise
   return child;
 }
 
-function startAzurite(location: string, blobPort: number, queuePort: number, durable: boolean): Promise<ChildProcess> {
+function startAzurite(location: string, blobPort: number, queuePort: number, durable: boolean, extraArgs: string[]): Promise<ChildProcess> {
   return startChild(
     "azurite-server.js",
     ["--silent", "--disableTelemetry", "--location", location,
       "--blobHost", "127.0.0.1", "--blobPort", String(blobPort),
       "--queueHost", "127.0.0.1", "--queuePort", String(queuePort),
+      ...extraArgs,
       ...(durable ? [] : ["--no-durable-writes"])],
     "Azurite",
   );
@@ -263,6 +279,7 @@ async function main(): Promise<void> {
     dataDir: process.env.LOCAL_DATA_DIR ?? join(root, ".local"),
     port,
     durable: durabilityFromEnvironment(process.env.LOCAL_STACK_DURABILITY),
+    storageAuth: storageAuthFrom(process.env.LOCAL_STORAGE_AUTH),
     settings: Object.fromEntries(
       Object.entries(process.env).filter((entry): entry is [string, string] => /^(REGISTRY_|BLOB_|COSMOS_DATABASE|HTTP_)/.test(entry[0]) && entry[1] !== undefined),
     ),
@@ -277,9 +294,14 @@ Local stack is up.
   Management API                   ${stack.registryUrl}/management/
   Web console (sign in: admin key) ${stack.registryUrl}/console/
   Blob delivery                    ${stack.config.REGISTRY_BLOB_DELIVERY}
+  Storage sign-in                  ${stack.storageAuth === "identity" ? "identity (Azurite OAuth over HTTPS, user-delegation SAS)" : "account key (LOCAL_STORAGE_AUTH=identity for the deployed configuration)"}
   Data folder                      ${process.env.LOCAL_DATA_DIR ?? join(root, ".local")}
 ${stack.generatedAdminKey ? `\n${line}\nADMIN KEY (shown once, stored only as a hash): ${stack.generatedAdminKey}\n${line}\n` : ""}
-Create a token that may pull and push hello-world, then log in with it:
+With the admin CLI (the README's quickstart goes on from here; a lost key: stop, delete
+${join(process.env.LOCAL_DATA_DIR ?? join(root, ".local"), "admin-key.hash")}, start again):
+  node dist/scripts/admin-cli/main.js login --endpoint ${stack.registryUrl}     # paste the admin key
+
+Or by hand: create a token that may pull and push hello-world, then log in with it:
   curl -s -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\
     -d '{"name":"hello-token","repositories":[{"name":"hello-world","actions":["content/read","content/write"]}]}' \\
     ${stack.registryUrl}/management/tokens

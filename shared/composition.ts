@@ -4,11 +4,12 @@
  * functions/ and the local host both start here, so they serve the same thing.
  */
 import { CosmosClient } from "@azure/cosmos";
-import { DefaultAzureCredential } from "@azure/identity";
+import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { AdminAuthenticator } from "./admin/admin-auth.js";
 import { ConnectedRegistryService, connectedRegistryTokenReferences } from "./admin/connected-registries.js";
 import type { AdminServices } from "./admin/router.js";
+import { RepositoryService } from "./admin/repositories.js";
 import { ScopeMapService } from "./admin/scope-maps.js";
 import { TokenService } from "./admin/tokens.js";
 import { anonymousAuthorizer } from "./auth/authorizer.js";
@@ -29,7 +30,10 @@ import { ChangeLog } from "./registry/change-log.js";
 import { ContentPresence } from "./registry/content-presence.js";
 import { RunningHashes } from "./registry/running-hashes.js";
 import { AzureBlobStore } from "./store/azure-blob/blob-store.js";
+import { EmulatorCredential } from "./store/emulator-credential.js";
 import { CosmosChangeStore } from "./store/cosmos/change-store.js";
+import { CosmosEdgeInventoryStore } from "./store/cosmos/edge-inventory-store.js";
+import { LocationService } from "./admin/locations.js";
 import { CosmosConnectedRegistryStore } from "./store/cosmos/connected-registry-store.js";
 import { ARTIFACTS_CONTAINER, CHANGES_CONTAINER, IDENTITY_CONTAINER, OPERATIONS_CONTAINER } from "./store/cosmos/containers.js";
 import { CosmosOperationStore } from "./store/cosmos/operation-store.js";
@@ -39,6 +43,7 @@ import { ImportService } from "./import/service.js";
 import { CredentialSealer } from "./import/sealed-credentials.js";
 import { CosmosIdentityStore } from "./store/cosmos/identity-store.js";
 import { CosmosMetadataStore } from "./store/cosmos/metadata-store.js";
+import { CosmosRepositoryStatistics } from "./store/cosmos/repository-statistics.js";
 import type { SyncServices } from "./sync/handler.js";
 import { createOriginResolver } from "./sync/origin.js";
 import { logError, logLine } from "./observability/log.js";
@@ -67,13 +72,17 @@ function linkRefreshMs(config: AppConfig): number {
 /** Keys and connection strings locally; in Azure none are set and the managed identity signs in. */
 let azureCredential: DefaultAzureCredential | undefined;
 const credential = (): DefaultAzureCredential => (azureCredential ??= new DefaultAzureCredential());
+const emulatorCredential = new EmulatorCredential();
+
+/** Storage's credential without a connection string: the managed identity, or Azurite's OAuth mode (same code path, another token). */
+const storageCredential = (config: AppConfig): TokenCredential => (config.STORAGE_CREDENTIAL === "emulator" ? emulatorCredential : credential());
 
 export function blobService(config: AppConfig): BlobServiceClient {
-  return config.STORAGE_CONNECTION_STRING ? BlobServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new BlobServiceClient(config.STORAGE_BLOB_ENDPOINT!, credential());
+  return config.STORAGE_CONNECTION_STRING ? BlobServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new BlobServiceClient(config.STORAGE_BLOB_ENDPOINT!, storageCredential(config));
 }
 
 export function queueService(config: AppConfig): QueueServiceClient {
-  return config.STORAGE_CONNECTION_STRING ? QueueServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new QueueServiceClient(config.STORAGE_QUEUE_ENDPOINT!, credential());
+  return config.STORAGE_CONNECTION_STRING ? QueueServiceClient.fromConnectionString(config.STORAGE_CONNECTION_STRING) : new QueueServiceClient(config.STORAGE_QUEUE_ENDPOINT!, storageCredential(config));
 }
 
 export function createCosmosClient(config: Pick<AppConfig, "COSMOS_ENDPOINT" | "COSMOS_KEY">): CosmosClient {
@@ -114,6 +123,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
 
   const scopeMaps = new ScopeMapService(identity);
   const connectedRegistryStore = new CosmosConnectedRegistryStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
+  const edgeInventories = new CosmosEdgeInventoryStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
   // A token that a connected registry uses (sync or client token) cannot be deleted.
   const tokenService = new TokenService(identity, scopeMaps, connectedRegistryTokenReferences(connectedRegistryStore));
   const connectedRegistries = new ConnectedRegistryService(connectedRegistryStore, identity, scopeMaps, tokenService, config.REGISTRY_LOGIN_SERVER);
@@ -169,7 +179,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
       graceMs: config.BLOB_GC_GRACE_SECONDS * 1000,
       linkRefreshMs: linkRefreshMs(config),
     },
-    sync: { registries: connectedRegistryStore, identity, changes, authorizer, events: outbox },
+    sync: { registries: connectedRegistryStore, identity, changes, authorizer, events: outbox, inventories: edgeInventories },
     tokens: {
       directory,
       login,
@@ -189,6 +199,8 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
       imports,
       changes,
       webhooks: new WebhookService(eventStore, webhookSealer, outbox, deliveries, eventSource),
+      repositories: new RepositoryService(registry, new CosmosRepositoryStatistics(database.container(ARTIFACTS_CONTAINER.id))),
+      locations: new LocationService(connectedRegistryStore, edgeInventories, metadata),
     },
     events: { worker: deliveries, outbox },
   };

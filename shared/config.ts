@@ -19,6 +19,12 @@ export const configSchema = z
   STORAGE_CONNECTION_STRING: z.string().min(1).optional(),
   STORAGE_BLOB_ENDPOINT: z.url({ message: "must be the Blob service URL, e.g. https://<account>.blob.core.windows.net/" }).optional(),
   STORAGE_QUEUE_ENDPOINT: z.url({ message: "must be the Queue service URL, e.g. https://<account>.queue.core.windows.net/" }).optional(),
+  /**
+   * How the app signs in to Storage when there is no connection string: default
+   * (DefaultAzureCredential: the managed identity in Azure) or emulator (Azurite's OAuth mode,
+   * the local stack's identity profile; shared/store/emulator-credential.ts).
+   */
+  STORAGE_CREDENTIAL: z.enum(["default", "emulator"], { message: "must be default (DefaultAzureCredential) or emulator (Azurite in OAuth mode)" }).default("default"),
   /** The Storage queue that carries import operations to the worker. */
   IMPORT_QUEUE: z.string().regex(/^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$/, "must be a Storage queue name: 3-63 lowercase letters, digits and single hyphens").default("imports"),
   /** Unreferenced blobs are marked, and deleted no sooner than this after the mark (blob-gc.ts). */
@@ -102,6 +108,10 @@ export const configSchema = z
     path: ["STORAGE_CONNECTION_STRING"],
     // Checked even when other settings are bad, so one message names every problem.
     when: (payload) => typeof payload.value === "object" && payload.value !== null,
+  })
+  .refine((config) => config.STORAGE_CREDENTIAL === "default" || config.STORAGE_CONNECTION_STRING === undefined, {
+    message: "emulator signs in with a token: set STORAGE_BLOB_ENDPOINT and STORAGE_QUEUE_ENDPOINT, not STORAGE_CONNECTION_STRING",
+    path: ["STORAGE_CREDENTIAL"],
   })
   .refine(
   (config) => [config.ADMIN_ENTRA_ISSUER, config.ADMIN_ENTRA_AUDIENCE, config.ADMIN_ENTRA_JWKS_URL].filter(Boolean).length % 3 === 0,

@@ -1,6 +1,7 @@
 /**
  * The console's shell: sign-in gate, navigation, and a hash router (#/fleet, #/edges/<name>,
- * #/identity, #/imports), so the registry serves one index.html and no server-side routes.
+ * #/repositories[/<name>[/manifests/<digest>]], #/identity, #/imports), so the registry serves
+ * one index.html and no server-side routes.
  */
 import "./styles.css";
 import { credential, whenUnauthorized } from "./api.js";
@@ -10,6 +11,8 @@ import { renderFleet } from "./pages/fleet.js";
 import { renderEdge } from "./pages/edge.js";
 import { renderIdentity } from "./pages/identity.js";
 import { renderImports } from "./pages/imports.js";
+import { renderRepositories, renderRepository } from "./pages/repositories.js";
+import { renderManifest } from "./pages/manifest.js";
 
 /** What a page returns to stop its timers when the operator leaves it. */
 export type Leave = () => void;
@@ -28,7 +31,11 @@ function route(): void {
   const main = h("main", { id: "main", tabindex: "-1" });
   show(app, header(path), main);
   const edge = /^\/edges\/([^/]+)$/.exec(path);
+  const repository = /^\/repositories\/([^/]+)(?:\/manifests\/([^/]+))?$/.exec(path);
   if (edge) leave = renderEdge(main, decodeURIComponent(edge[1]!));
+  else if (repository?.[2]) leave = renderManifest(main, decodeURIComponent(repository[1]!), decodeURIComponent(repository[2]));
+  else if (repository) leave = renderRepository(main, decodeURIComponent(repository[1]!));
+  else if (path === "/repositories") leave = renderRepositories(main);
   else if (path === "/identity") leave = renderIdentity(main);
   else if (path === "/imports") leave = renderImports(main);
   else leave = renderFleet(main);
@@ -48,6 +55,7 @@ function header(path: string): HTMLElement {
       "nav",
       { "aria-label": "Console" },
       link("#/fleet", "Fleet", path === "/fleet" || path.startsWith("/edges/")),
+      link("#/repositories", "Repositories", path.startsWith("/repositories")),
       link("#/identity", "Identity", path === "/identity"),
       link("#/imports", "Imports", path === "/imports"),
     ),

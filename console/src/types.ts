@@ -57,3 +57,60 @@ export interface ImportOperation {
 }
 
 export const LIMITS = { tokens: 20_000, scopeMaps: 20_000, actionsPerScopeMap: 500, clientTokensPerRegistry: 20 } as const;
+
+export interface Paged<T> {
+  value: T[];
+  nextLink?: string;
+}
+
+export interface RepositorySummary {
+  name: string;
+  tagCount: number;
+  manifestCount: number;
+  lastUpdate: string | null;
+}
+
+export interface TagDetail {
+  tag: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  updatedAt: string;
+}
+
+export interface DescriptorView {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+export interface ManifestView extends DescriptorView {
+  repository: string;
+  artifactType: string | null;
+  subject: string | null;
+  annotations: Record<string, string>;
+  createdAt: string;
+  totalSize: number | null;
+  config?: DescriptorView;
+  layers?: DescriptorView[];
+  platforms?: Array<DescriptorView & { platform: Record<string, unknown> | null; totalSize: number | null }>;
+  referrers: Array<DescriptorView & { artifactType: string | null; annotations: Record<string, string>; createdAt: string }>;
+}
+
+/** docs/admin-api.md, "Status history". */
+export interface StatusChange {
+  timestamp: string;
+  connectionState: ConnectionState;
+  activation: "Active" | "Inactive";
+  codes: string[];
+}
+
+/** docs/admin-api.md, "Locations": an edge holding a manifest under some tags. */
+export interface ManifestLocation {
+  connectedRegistry: string;
+  digest: string;
+  tags: string[];
+  matches: boolean;
+  reportedAt: string;
+  truncated: boolean;
+}

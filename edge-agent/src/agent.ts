@@ -57,6 +57,7 @@ import { UpstreamPusher } from "./sync/upstream.js";
 import { BandwidthLimit, followCap } from "./sync/bandwidth.js";
 import { BandwidthSettingWatch } from "./sync/bandwidth-setting.js";
 import { SyncWindow } from "./sync/sync-window.js";
+import { unknownTokenMessage } from "./login-messages.js";
 
 /** Short-lived, as in the cloud: a client token removed at the parent stops working within this. */
 const ACCESS_TOKEN_SECONDS = 300;
@@ -124,6 +125,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   const directory = new TokenDirectory(identity, TOKEN_STATE_MS, Date.now, {
     verify: (password, stored) => passwordChecks.verify(password, stored),
     refusedPairMs: REFUSED_PASSWORD_MS,
+    unknownTokenMessage: (tokenName) => unknownTokenMessage(tokenName, state.state),
   });
   const login = new PasswordLogin(
     directory,
@@ -225,6 +227,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     intervalMs: options.syncIntervalSeconds * 1000,
     window,
     ...(options.loginServer ? { loginServer: { host: options.loginServer, tls: Boolean(options.tls) } } : {}),
+    parentProtocol: connection.parentEndpointProtocol,
     onConfiguration: (configuration, receivedAt) => {
       identity.load(configuration, receivedAt);
       followCap(bandwidth, options.maxBandwidth, configuration.syncBandwidth, log);

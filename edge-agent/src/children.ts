@@ -9,6 +9,7 @@
  */
 import type { DockerGatewayAction } from "../../shared/domain/docker-scope.js";
 import { readBody } from "../../shared/http/body.js";
+import { MAX_INVENTORY_BODY_BYTES } from "../../shared/domain/connected-registry/index.js";
 import type { Handler, HandlerRequest, HandlerResponse } from "../../shared/http/types.js";
 import type { Authorizer } from "../../shared/auth/authorizer.js";
 import type { ChangeLog } from "../../shared/registry/change-log.js";
@@ -180,12 +181,23 @@ export function createChildrenHandler(services: ChildrenServices): Handler {
     return syncJson(200, { connectionState: "Online", lastActivityTime: state.state.children[name]?.lastActivityTime });
   }
 
+  /** A child's inventory goes up as it came (the cloud checks it and keeps it); nothing is kept here. */
+  async function inventory(request: HandlerRequest, name: string): Promise<HandlerResponse> {
+    await authorize(request, name, "message_write");
+    const body = await readBody(request.body, MAX_INVENTORY_BODY_BYTES);
+    requireInstance(name, parseBody(body).instanceId ?? null);
+    const answer = await relay(request, body);
+    if (answer) return syncJson(answer.status, answer.value);
+    return syncJson(503, { errors: [{ code: "PARENT_UNREACHABLE", message: "this connected registry cannot reach its parent now; send the inventory again when the status answer asks for it" }] });
+  }
+
   return syncRouter(
     {
       activate: { POST: activate },
       configuration: { GET: configuration },
       feed: { GET: feed },
       status: { POST: status },
+      inventory: { POST: inventory },
     },
     (message) => log.error(message),
   );

@@ -7,6 +7,7 @@ import { runGcCommand } from "./gc/command.js";
 import { createLogger, errorText } from "./log.js";
 import { OptionsError, parseStartOptions, parseStatusOptions } from "./options.js";
 import { readState } from "./state.js";
+import { waitForFirstSync } from "./status-wait.js";
 import { formatStatus, statusView } from "./status.js";
 import { AGENT_VERSION } from "./version.js";
 
@@ -19,7 +20,7 @@ const USAGE = `usage:
                            [--headers-timeout SECONDS] [--request-timeout SECONDS]
                            [--body-idle-timeout SECONDS] [--max-uploads-per-client N]
                            [--max-storage SIZE] [--min-free-space SIZE]
-  connected-registry status [--data DIR] [--output json]
+  connected-registry status [--data DIR] [--output json] [--wait SECONDS]
   connected-registry gc [--data DIR] [--dry-run] [--output json]
   connected-registry --version
 The connection string may also come from CONNECTED_REGISTRY_CONNECTION_STRING, a file named by
@@ -53,12 +54,16 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === "status") {
     const options = parseStatusOptions(args, process.env);
-    const state = await readState(options.dataDir);
+    const state = options.waitSeconds !== undefined ? await waitForFirstSync(options.dataDir, options.waitSeconds) : await readState(options.dataDir);
     if (!state) {
       process.stderr.write(`no agent state in ${options.dataDir}: start the agent with --data ${options.dataDir} first\n`);
       return 1;
     }
     process.stdout.write((options.json ? JSON.stringify(statusView(state, { names: true }), null, 2) : formatStatus(state)) + "\n");
+    if (options.waitSeconds !== undefined && !state.cursor) {
+      process.stderr.write(`the first sync did not finish within ${options.waitSeconds} s${state.lastError ? `; last error: ${state.lastError}` : ""}\n`);
+      return 1;
+    }
     return 0;
   }
   if (command === "gc") return runGcCommand(args, process.env, { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) });

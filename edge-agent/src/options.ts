@@ -209,9 +209,10 @@ export async function parseStartOptions(args: string[], env: NodeJS.ProcessEnv):
   };
 }
 
-export function parseStatusOptions(args: string[], env: NodeJS.ProcessEnv): { dataDir: string; json: boolean } {
-  const { values } = parseArgs({ args, strict: true, options: { data: { type: "string" }, output: { type: "string" } } });
-  return { dataDir: resolve(values.data ?? env.CONNECTED_REGISTRY_DATA ?? DEFAULT_DATA_DIR), json: values.output === "json" };
+export function parseStatusOptions(args: string[], env: NodeJS.ProcessEnv): { dataDir: string; json: boolean; waitSeconds?: number } {
+  const { values } = parseArgs({ args, strict: true, options: { data: { type: "string" }, output: { type: "string" }, wait: { type: "string" } } });
+  if (values.wait !== undefined && !/^\d+$/.test(values.wait)) throw new OptionsError(`--wait: a number of seconds, not "${values.wait}"`);
+  return { dataDir: resolve(values.data ?? env.CONNECTED_REGISTRY_DATA ?? DEFAULT_DATA_DIR), json: values.output === "json", ...(values.wait !== undefined ? { waitSeconds: Number(values.wait) } : {}) };
 }
 
 async function readPem(path: string, flag: string, problems: string[]): Promise<Buffer> {

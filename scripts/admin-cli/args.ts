@@ -26,6 +26,8 @@ export interface FlagSpec {
   help: string;
   /** An environment variable that stands in for the flag. */
   env?: string;
+  /** Another spelling of that flag: its value is stored under that name (import's --name is az's target registry). */
+  means?: string;
 }
 
 export interface CommandSpec<Context = unknown> {
@@ -105,7 +107,9 @@ export function commonFlags(credentials: "admin" | "token"): FlagSpec[] {
           { name: "username", short: "u", kind: "string", value: "TOKEN", env: "REGISTRY_USERNAME", help: "a token name; repository verbs use the /v2/ API with its credentials" } satisfies FlagSpec,
           { name: "password", short: "p", kind: "string", value: "PASSWORD", env: "REGISTRY_PASSWORD", help: "that token's password" } satisfies FlagSpec,
         ]),
-    { name: "output", short: "o", kind: "string", choices: ["table", "json"], value: "FORMAT", help: "table (default) or json (the API's JSON)" },
+    { name: "registry", short: "r", kind: "string", value: "PROFILE", help: "the registry to talk to: a profile saved by `registry-admin login` (az's --registry)" },
+    { name: "output", short: "o", kind: "string", choices: ["table", "json", "tsv"], value: "FORMAT", help: "table (default), json (the API's JSON) or tsv (with --query: one value to a shell variable)" },
+    { name: "query", kind: "string", value: "PATH", help: "print only this part of the JSON, e.g. credentials.passwords[0].value (names and [index], as az's JMESPath)" },
     { name: "help", short: "h", kind: "boolean", help: "show this help" },
   ];
 }
@@ -174,9 +178,10 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[], 
     const spec = byName.get(token.name);
     if (!spec) fail(`unknown flag ${token.rawName} for "${command}"${suggestion(token.name, specs)}`);
     const flag = `--${spec!.name}`;
+    const key = spec!.means ?? spec!.name;
     if (spec!.kind === "boolean") {
       if (token.value !== undefined) fail(`${flag} takes no value`);
-      values.set(spec!.name, true);
+      values.set(key, true);
       continue;
     }
     const value = token.value;
@@ -185,18 +190,18 @@ export function parseFlags(args: readonly string[], specs: readonly FlagSpec[], 
       fail(`${flag} needs a value, not the flag "${value}" (give a value that starts with "-" as ${flag}=VALUE)`);
     }
     if (spec!.kind === "string") {
-      if (values.has(spec!.name)) fail(`${flag} was given more than once`);
-      values.set(spec!.name, checkChoice(spec!, value!, command));
+      if (values.has(key)) fail(`${flag} was given more than once${key !== spec!.name ? ` (or with --${key})` : ""}`);
+      values.set(key, checkChoice(spec!, value!, command));
     } else if (spec!.kind === "list") {
-      const list = (values.get(spec!.name) as string[] | undefined) ?? [];
+      const list = (values.get(key) as string[] | undefined) ?? [];
       list.push(value!);
-      values.set(spec!.name, list);
+      values.set(key, list);
       open = list;
     } else {
-      const groups = (values.get(spec!.name) as string[][] | undefined) ?? [];
+      const groups = (values.get(key) as string[][] | undefined) ?? [];
       const group = [value!];
       groups.push(group);
-      values.set(spec!.name, groups);
+      values.set(key, groups);
       open = group;
     }
   }
@@ -218,8 +223,18 @@ function lastFlagHint(tokens: ReturnType<typeof parseArgs>["tokens"] & object, i
   return before && before.kind === "option" ? ` (${before.rawName} takes one value)` : "";
 }
 
+/** az flags that have no counterpart here, with what to do instead (never a flag with another meaning). */
+const AZ_ONLY: Record<string, string> = {
+  "resource-group": "there are no resource groups here: the registry is --endpoint or a saved --registry",
+  g: "there are no resource groups here: the registry is --endpoint or a saved --registry",
+  subscription: "there are no subscriptions here: the registry is --endpoint or a saved --registry",
+};
+
 function suggestion(name: string, specs: readonly FlagSpec[]): string {
-  const close = specs.filter((spec) => spec.name.includes(name) || name.includes(spec.name) || distance(spec.name, name) <= 2);
+  if (AZ_ONLY[name]) return `: ${AZ_ONLY[name]}`;
+  // A short name (-r) or a short word matches too much by containment or distance: only
+  // flags that are plainly the same word misspelled are suggested.
+  const close = name.length < 3 ? [] : specs.filter((spec) => (Math.min(spec.name.length, name.length) >= 4 && (spec.name.includes(name) || name.includes(spec.name))) || distance(spec.name, name) <= Math.min(2, Math.floor(name.length / 3)));
   return close.length > 0 ? `: did you mean ${close.map((spec) => `--${spec.name}`).join(" or ")}?` : "";
 }
 

@@ -9,13 +9,16 @@ import { connectedRegistryCommands } from "./connected-registries.js";
 import { CommandContext, type CliIO } from "./context.js";
 import { ApiError, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE, UnreachableError, UsageError } from "./errors.js";
 import { importCommands } from "./import.js";
+import { loginCommands } from "./login.js";
+import { selectProfile } from "./profiles.js";
+import { pushSampleCommands } from "./push-sample.js";
 import { repositoryCommands } from "./repositories.js";
 import { scopeMapCommands } from "./scope-maps.js";
 import { tokenCommands } from "./tokens.js";
 import { commandHelp, groupHelp } from "./usage.js";
 import { webhookCommands } from "./webhooks.js";
 
-export const COMMANDS: readonly CommandSpec<CommandContext>[] = [...scopeMapCommands, ...tokenCommands, ...connectedRegistryCommands, ...importCommands, ...repositoryCommands, ...changeLogCommands, ...webhookCommands];
+export const COMMANDS: readonly CommandSpec<CommandContext>[] = [...scopeMapCommands, ...tokenCommands, ...connectedRegistryCommands, ...importCommands, ...repositoryCommands, ...changeLogCommands, ...webhookCommands, ...loginCommands, ...pushSampleCommands];
 
 export async function run(argv: readonly string[], io: CliIO): Promise<number> {
   const commands = COMMANDS as readonly CommandSpec<unknown>[];
@@ -27,7 +30,8 @@ export async function run(argv: readonly string[], io: CliIO): Promise<number> {
       (asked ? io.stdout : io.stderr).write(text);
       return asked ? EXIT_OK : EXIT_USAGE;
     }
-    await parsed.command.run(new CommandContext(parsed.flags, io));
+    const profile = await selectProfile(io.env, parsed.flags.string("registry"), parsed.flags.command);
+    await parsed.command.run(new CommandContext(parsed.flags, io, profile));
     return EXIT_OK;
   } catch (error) {
     if (error instanceof UsageError) {

@@ -31,22 +31,38 @@ class HttpClient {
   ) {}
 
   /** Sends the request; any answer comes back (errors are the caller's to read), no answer throws UnreachableError. */
-  protected async send(method: string, path: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
+  protected async send(method: string, path: string, init: { body?: unknown; bytes?: Buffer; headers?: Record<string, string> } = {}): Promise<Response> {
     const url = `${this.endpoint}${path}`;
     const headers: Record<string, string> = { Authorization: this.authorization, ...init.headers };
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
+    const body = init.bytes ?? (init.body !== undefined ? JSON.stringify(init.body) : undefined);
     try {
       return await this.fetchImpl(url, {
         method,
         headers,
-        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+        ...(body !== undefined ? { body } : {}),
         redirect: "manual",
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
     } catch (error) {
-      throw new UnreachableError(`cannot reach ${this.endpoint}: ${networkReason(error)}`);
+      throw new UnreachableError(`cannot reach ${this.endpoint}: ${notTlsHint(this.endpoint, error) ?? networkReason(error)}`);
     }
   }
+}
+
+/**
+ * https:// to a server that answers plain HTTP fails deep in OpenSSL ("wrong version
+ * number"); say what it means. A bare host is taken as https://, so this is also what a
+ * forgotten http:// looks like.
+ */
+function notTlsHint(endpoint: string, error: unknown): string | undefined {
+  if (!endpoint.startsWith("https://")) return undefined;
+  const texts: string[] = [];
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; depth++, current = current.cause) {
+    texts.push(current.message, String((current as { code?: unknown }).code ?? ""));
+  }
+  if (!/wrong version number|WRONG_VERSION_NUMBER|packet length too long|EPROTO/i.test(texts.join(" "))) return undefined;
+  return `it does not answer TLS (https): if it serves plain HTTP, use http://${endpoint.slice("https://".length)} (an endpoint without http:// or https:// is taken as https://)`;
 }
 
 /** The management API, authenticated with the admin key. */
@@ -119,6 +135,55 @@ export class RegistryApi extends HttpClient {
     const response = await this.send("DELETE", `/v2/${repository}/manifests/${reference}`);
     const text = await readText(response, this.endpoint);
     if (!response.ok) throw registryError(response.status, text, response.headers);
+  }
+
+  /** A manifest's JSON and media type, by tag or digest. */
+  async manifest(repository: string, reference: string): Promise<{ mediaType: string; digest: string; size: number; body: any }> {
+    const response = await this.send("GET", `/v2/${repository}/manifests/${reference}`, { headers: { Accept: MANIFEST_ACCEPT } });
+    const text = await readText(response, this.endpoint);
+    if (!response.ok) throw registryError(response.status, text, response.headers);
+    const body = JSON.parse(text);
+    return { mediaType: response.headers.get("content-type") ?? body.mediaType ?? "", digest: response.headers.get("docker-content-digest") ?? reference, size: Buffer.byteLength(text), body };
+  }
+
+  /** A small JSON blob (an image config). A 307 to storage is followed without the registry's credentials. */
+  async jsonBlob(repository: string, digest: string): Promise<any> {
+    let response = await this.send("GET", `/v2/${repository}/blobs/${digest}`);
+    const location = response.headers.get("location");
+    if (response.status >= 300 && response.status < 400 && location) {
+      await response.arrayBuffer().catch(() => undefined);
+      try {
+        response = await fetch(new URL(location, `${this.endpoint}/`), { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      } catch (error) {
+        throw new UnreachableError(`cannot reach the storage the registry redirected to: ${networkReason(error)}`);
+      }
+    }
+    const text = await readText(response, this.endpoint);
+    if (!response.ok) throw registryError(response.status, text, response.headers);
+    return JSON.parse(text);
+  }
+
+  /** Uploads a blob in one PUT (POST opens the upload, PUT ?digest= closes it), unless the repository has it. */
+  async pushBlob(repository: string, digest: string, bytes: Buffer): Promise<void> {
+    const head = await this.send("HEAD", `/v2/${repository}/blobs/${digest}`);
+    await head.arrayBuffer().catch(() => undefined);
+    if (head.ok) return;
+    const opened = await this.send("POST", `/v2/${repository}/blobs/uploads/`);
+    const openedText = await readText(opened, this.endpoint);
+    if (opened.status !== 202) throw registryError(opened.status, openedText, opened.headers);
+    const location = opened.headers.get("location");
+    if (!location) throw new ApiError(opened.status, "InvalidResponse", `POST /v2/${repository}/blobs/uploads/ answered without a Location`);
+    const target = new URL(location, `${this.endpoint}/`);
+    // ?digest=sha256:... unencoded, as registry clients send it.
+    const closed = await this.send("PUT", `${target.pathname}${target.search ? `${target.search}&` : "?"}digest=${digest}`, { bytes, headers: { "Content-Type": "application/octet-stream" } });
+    const closedText = await readText(closed, this.endpoint);
+    if (closed.status !== 201) throw registryError(closed.status, closedText, closed.headers);
+  }
+
+  async putManifest(repository: string, reference: string, mediaType: string, bytes: Buffer): Promise<void> {
+    const response = await this.send("PUT", `/v2/${repository}/manifests/${reference}`, { bytes, headers: { "Content-Type": mediaType } });
+    const text = await readText(response, this.endpoint);
+    if (response.status !== 201) throw registryError(response.status, text, response.headers);
   }
 
   private async paged(first: string, items: (body: unknown) => string[]): Promise<string[]> {

@@ -6,7 +6,8 @@
 import { CONNECTED_REGISTRY_MODES, CONNECTION_STATES, LOGGING_LEVELS } from "../../shared/domain/connected-registry/names-and-modes.js";
 import type { CommandSpec, FlagSpec } from "./args.js";
 import { segment, type CommandContext } from "./context.js";
-import { UsageError } from "./errors.js";
+import { ApiError, UsageError } from "./errors.js";
+import { renderScopeMap, type ScopeMap } from "./scope-maps.js";
 import type { ConnectedRegistrySettings, ConnectedRegistryView } from "../../shared/admin/connected-registries.js";
 import { renderDetails, renderTable } from "./table.js";
 import { renderTokens, type Token } from "./tokens.js";
@@ -212,20 +213,31 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
   },
   {
     path: ["connected-registry", "list"],
-    summary: "List the connected registries.",
+    summary: "List the connected registries; --parent: all its descendants, with --no-children its children only.",
     credentials: "admin",
     flags: [
-      { name: "parent", short: "p", kind: "string", value: "CONNECTED_REGISTRY", help: "only the children of this one" },
+      { name: "parent", short: "p", kind: "string", value: "CONNECTED_REGISTRY", help: "only the descendants of this one (as az: children, their children, ...)" },
+      { name: "no-children", kind: "boolean", help: "only direct children: of --parent, or of the cloud registry without it" },
       { name: "mode", short: "m", kind: "string", choices: CONNECTED_REGISTRY_MODES, value: "MODE", help: "only ReadWrite or ReadOnly ones" },
       { name: "connection-state", kind: "string", choices: CONNECTION_STATES, value: "STATE", help: `only those in this state: ${CONNECTION_STATES.join(", ")}` },
     ],
     run: async (ctx) => {
       const query = new URLSearchParams();
-      for (const [flag, parameter] of [["parent", "parent"], ["mode", "mode"], ["connection-state", "connectionState"]] as const) {
+      for (const [flag, parameter] of [["mode", "mode"], ["connection-state", "connectionState"]] as const) {
         const value = ctx.flags.string(flag);
         if (value !== undefined) query.set(parameter, value);
       }
-      const answer = await ctx.management().call<{ value: ConnectedRegistry[] }>("GET", `connectedRegistries${query.size > 0 ? `?${query}` : ""}`);
+      const api = ctx.management();
+      const parent = ctx.flags.string("parent");
+      const noChildren = ctx.flags.boolean("no-children");
+      // The hierarchy needs every registry, whatever the other filters keep.
+      const all = parent !== undefined || noChildren ? (await api.call<{ value: ConnectedRegistry[] }>("GET", "connectedRegistries")).value : undefined;
+      if (parent !== undefined && !all!.some((r) => r.name === parent)) throw new ApiError(404, "NotFound", `connected registry "${parent}" does not exist`);
+      const answer = await api.call<{ value: ConnectedRegistry[] }>("GET", `connectedRegistries${query.size > 0 ? `?${query}` : ""}`);
+      if (all) {
+        const keep = new Set(noChildren ? all.filter((r) => (r.parent ?? null) === (parent ?? null)).map((r) => r.name) : descendants(all, parent!));
+        answer.value = answer.value.filter((r) => keep.has(r.name));
+      }
       ctx.print(answer, () => renderConnectedRegistries(answer.value));
     },
   },
@@ -298,6 +310,19 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
     },
   },
   {
+    path: ["connected-registry", "permissions", "show"],
+    summary: "Show what a connected registry may sync: its sync token's scope map (repositories and gateway actions).",
+    credentials: "admin",
+    flags: [name],
+    run: async (ctx) => {
+      const api = ctx.management();
+      const registry = await api.call<ConnectedRegistry>("GET", `connectedRegistries/${segment(ctx.flags.requiredString("name"))}`);
+      const token = await api.call<Token>("GET", `tokens/${segment(registry.syncToken)}`);
+      const scopeMap = await api.call<ScopeMap>("GET", `scopeMaps/${segment(token.scopeMap)}`);
+      ctx.print(scopeMap, () => renderScopeMap(scopeMap));
+    },
+  },
+  {
     path: ["connected-registry", "permissions", "update"],
     summary: "Add repositories to a connected registry and its ancestors, or remove them from it and its descendants.",
     credentials: "admin",
@@ -319,3 +344,15 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
     },
   },
 ];
+
+/** Every registry below `ancestor`: its children, their children, ... */
+function descendants(all: readonly ConnectedRegistry[], ancestor: string): string[] {
+  const found: string[] = [];
+  let frontier = [ancestor];
+  while (frontier.length > 0) {
+    const next = all.filter((r) => r.parent !== null && r.parent !== undefined && frontier.includes(r.parent)).map((r) => r.name).filter((n) => !found.includes(n));
+    found.push(...next);
+    frontier = next;
+  }
+  return found;
+}

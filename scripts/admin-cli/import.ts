@@ -5,7 +5,9 @@
  */
 import type { CommandSpec } from "./args.js";
 import { segment, type CommandContext } from "./context.js";
+import { normalizeEndpoint, type ManagementApi } from "./client.js";
 import { ApiError } from "./errors.js";
+import { readProfiles } from "./profiles.js";
 import { progressReporter, progressText, type ImportProgress } from "./progress.js";
 import { renderDetails } from "./table.js";
 
@@ -22,6 +24,8 @@ export interface ImportOperation {
   progress?: ImportProgress;
   digest?: string | null;
   error?: { code: string; message: string } | null;
+  /** While it runs: why the last try stopped (the import is tried again). */
+  lastRetry?: { attempt: number; message: string; at: string };
   createdAt?: string;
   updatedAt?: string;
   endedAt?: string | null;
@@ -47,6 +51,35 @@ export function renderOperation(operation: ImportOperation): string {
   ]);
 }
 
+/** The API names its own mode ("import with mode Force"); here that is the --force flag. */
+function forCli(code: string, message: string): string {
+  return code === "TagExists" ? message.replace(/import with mode Force to replace/, "run again with --force to replace") : message;
+}
+
+async function startImport(api: ManagementApi, body: Record<string, unknown>): Promise<ImportOperation> {
+  try {
+    return await api.call<ImportOperation>("POST", "import", body);
+  } catch (error) {
+    if (error instanceof ApiError) throw new ApiError(error.status, error.code, forCli(error.code, error.message));
+    throw error;
+  }
+}
+
+/**
+ * --source, with --registry in front of it when given: a saved profile stands for its host
+ * (or for this registry itself, whose repositories are named without a host), anything else
+ * is taken as a registry host.
+ */
+async function sourceImage(ctx: CommandContext, source: string): Promise<string> {
+  const registry = ctx.flags.string("source-registry");
+  if (registry === undefined) return source;
+  const { profiles } = await readProfiles(ctx.io.env);
+  const profile = profiles[registry];
+  if (!profile) return `${registry.replace(/^[a-z]+:\/\//i, "").replace(/\/+$/, "")}/${source}`;
+  if (normalizeEndpoint(profile.endpoint) === ctx.endpoint()) return source;
+  return `${new URL(normalizeEndpoint(profile.endpoint)).host}/${source}`;
+}
+
 export const importCommands: CommandSpec<CommandContext>[] = [
   {
     path: ["import"],
@@ -60,6 +93,8 @@ export const importCommands: CommandSpec<CommandContext>[] = [
       { name: "password", short: "p", kind: "string", value: "PASSWORD", help: "for the source registry" },
       { name: "force", kind: "boolean", help: "replace target tags that exist (default: refuse with TagExists)" },
       { name: "no-referrers", kind: "boolean", help: "copy the image only, not its referrers (signatures, SBOMs; copied by default)" },
+      { name: "registry", kind: "string", means: "source-registry", value: "REGISTRY", help: "the source registry, as az's --registry: a saved profile (registry-admin login) or a host; --source is then REPOSITORY:TAG in it" },
+      { name: "name", short: "n", kind: "string", means: "registry", value: "PROFILE", help: "the registry to import into, as az's --name: a saved profile (default: --endpoint, REGISTRY_ENDPOINT or the last login)" },
       { name: "no-wait", kind: "boolean", help: "print the operation as it started and return; do not follow it" },
     ],
     examples: ["registry-admin import --source docker.io/library/alpine:3.20 --image base/alpine:3.20 --image base/alpine:latest", "registry-admin import --source hello-world:latest --image archive/hello-world:2024"],
@@ -70,8 +105,8 @@ export const importCommands: CommandSpec<CommandContext>[] = [
       const untagged = f.list("repository");
       const username = f.string("username");
       const password = f.string("password");
-      const source = f.requiredString("source");
-      let operation = await api.call<ImportOperation>("POST", "import", {
+      const source = await sourceImage(ctx, f.requiredString("source"));
+      let operation = await startImport(api, {
         source,
         ...(targetTags ? { targetTags } : {}),
         ...(untagged ? { untaggedTargetRepositories: untagged } : {}),
@@ -83,7 +118,12 @@ export const importCommands: CommandSpec<CommandContext>[] = [
       if (!f.boolean("no-wait")) {
         const reporter = progressReporter(ctx.io.stderr, `importing ${source}`);
         try {
+          let retryShown: number | undefined;
           while (operation.status === "Running") {
+            if (operation.lastRetry && operation.lastRetry.attempt !== retryShown) {
+              retryShown = operation.lastRetry.attempt;
+              ctx.note(`try ${operation.lastRetry.attempt} stopped, trying again: ${operation.lastRetry.message}`);
+            }
             reporter.update(operation.progress ?? {});
             await ctx.sleep(POLL_INTERVAL_MS);
             operation = await api.call<ImportOperation>("GET", `operations/${segment(operation.id)}`);
@@ -96,7 +136,8 @@ export const importCommands: CommandSpec<CommandContext>[] = [
       // A failure goes to stderr; scripts that asked for JSON also get the ended operation on stdout.
       if (operation.status !== "Failed" || ctx.json) ctx.print(operation, () => renderOperation(operation));
       if (operation.status === "Failed") {
-        throw new ApiError(0, operation.error?.code ?? "ImportFailed", `import ${operation.id} failed: ${operation.error?.message ?? "the operation reports no reason"}`);
+        const code = operation.error?.code ?? "ImportFailed";
+        throw new ApiError(0, code, `import ${operation.id} failed: ${forCli(code, operation.error?.message ?? "the operation reports no reason")}`);
       }
     },
   },

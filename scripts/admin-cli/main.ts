@@ -2,7 +2,7 @@
 /** The `registry-admin` bin (docs/admin-cli.md). */
 import { run } from "./cli.js";
 
-run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
+run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }).then(
   (code) => {
     process.exitCode = code;
   },

@@ -5,6 +5,7 @@
  * sees what its scope map lets it read, and deletes need content/delete.
  */
 import type { CommandSpec, FlagSpec } from "./args.js";
+import type { RegistryApi } from "./client.js";
 import type { CommandContext } from "./context.js";
 import { UsageError } from "./errors.js";
 import { renderTable } from "./table.js";
@@ -23,6 +24,24 @@ export function parseImage(image: string, command: string): { repository: string
   throw new UsageError(`--image must be <repository>:<tag> or <repository>@<digest>, not "${image}"`, command);
 }
 
+const repositoryName: FlagSpec = { name: "name", short: "n", kind: "string", value: "REPOSITORY", help: "the repository (the registry is --endpoint or --registry/-r)" };
+const repositoryFlag: FlagSpec = { name: "repository", kind: "string", value: "REPOSITORY", help: "the repository, as az spells it" };
+
+/**
+ * --repository, or --name. In az, `-n` on these verbs names the registry; here the registry
+ * is --endpoint or --registry/-r, so given with --repository it is refused, not misread.
+ */
+function repositoryOf(ctx: CommandContext): string {
+  const name = ctx.flags.string("name");
+  const repository = ctx.flags.string("repository");
+  if (name !== undefined && repository !== undefined) {
+    throw new UsageError(`--name here is the repository, as --repository is; choose the registry with --registry/-r (a saved login) or --endpoint`, ctx.flags.command);
+  }
+  const chosen = repository ?? name;
+  if (chosen === undefined) throw new UsageError("missing required flag --repository (or --name)", ctx.flags.command);
+  return chosen;
+}
+
 export const repositoryCommands: CommandSpec<CommandContext>[] = [
   {
     path: ["repository", "list"],
@@ -38,11 +57,33 @@ export const repositoryCommands: CommandSpec<CommandContext>[] = [
     path: ["repository", "show-tags"],
     summary: "List the tags of a repository (GET /v2/<repository>/tags/list, every page).",
     credentials: "token",
-    flags: [{ name: "name", short: "n", kind: "string", required: true, value: "REPOSITORY", help: "the repository" }],
+    flags: [repositoryName, repositoryFlag],
     run: async (ctx) => {
-      const name = ctx.flags.requiredString("name");
+      const name = repositoryOf(ctx);
       const tags = await ctx.registry().tags(name);
       ctx.print({ name, tags }, () => renderTable([{ header: "TAG", value: (tag: string) => tag }], tags));
+    },
+  },
+  {
+    path: ["repository", "show-manifests"],
+    summary: "List a repository's tagged manifests: digest, tags, media type, platforms and size (config and layers).",
+    credentials: "token",
+    flags: [repositoryName, repositoryFlag],
+    run: async (ctx) => {
+      const repository = repositoryOf(ctx);
+      const manifests = await showManifests(ctx.registry(), repository);
+      ctx.print({ repository, manifests }, () =>
+        renderTable(
+          [
+            { header: "DIGEST", value: (m: ManifestSummary) => m.digest },
+            { header: "TAGS", value: (m) => m.tags.join(", ") },
+            { header: "MEDIA TYPE", value: (m) => m.mediaType },
+            { header: "PLATFORMS", value: (m) => m.platforms.join(", ") },
+            { header: "SIZE", value: (m) => String(m.imageSize) },
+          ],
+          manifests,
+        ),
+      );
     },
   },
   {
@@ -92,3 +133,50 @@ export const repositoryCommands: CommandSpec<CommandContext>[] = [
     },
   },
 ];
+
+export interface ManifestSummary {
+  digest: string;
+  tags: string[];
+  mediaType: string;
+  /** os/architecture[/variant] of each image: the index's entries, or the image's config. */
+  platforms: string[];
+  /** Bytes of the manifest(s), configs and layers a pull of every platform fetches. */
+  imageSize: number;
+}
+
+type Descriptor = { digest: string; size: number; platform?: { os?: string; architecture?: string; variant?: string } };
+
+const platformText = (p: { os?: string; architecture?: string; variant?: string }): string => [p.os ?? "?", p.architecture ?? "?", ...(p.variant ? [p.variant] : [])].join("/");
+
+async function showManifests(registry: RegistryApi, repository: string): Promise<ManifestSummary[]> {
+  const tags = await registry.tags(repository);
+  const byDigest = new Map<string, ManifestSummary>();
+  for (const tag of tags) {
+    const manifest = await registry.manifest(repository, tag);
+    const known = byDigest.get(manifest.digest);
+    if (known) {
+      known.tags.push(tag);
+      continue;
+    }
+    const summary: ManifestSummary = { digest: manifest.digest, tags: [tag], mediaType: manifest.mediaType, platforms: [], imageSize: manifest.size };
+    const children: Descriptor[] = manifest.body.manifests ?? [];
+    if (children.length > 0) {
+      for (const child of children) {
+        if (child.platform) summary.platforms.push(platformText(child.platform));
+        const image = await registry.manifest(repository, child.digest);
+        summary.imageSize += image.size + imageBytes(image.body);
+      }
+    } else {
+      summary.imageSize += imageBytes(manifest.body);
+      const config: Descriptor | undefined = manifest.body.config;
+      if (config) summary.platforms.push(platformText(await registry.jsonBlob(repository, config.digest)));
+    }
+    byDigest.set(manifest.digest, summary);
+  }
+  return [...byDigest.values()];
+}
+
+/** Config and layer bytes an image manifest names. */
+function imageBytes(body: { config?: Descriptor; layers?: Descriptor[] }): number {
+  return (body.config?.size ?? 0) + (body.layers ?? []).reduce((sum, layer) => sum + layer.size, 0);
+}

@@ -1,6 +1,7 @@
 /** `token create|update|show|list|delete` and `token credential generate`, as `az acr token`. */
 import type { CommandSpec, FlagSpec } from "./args.js";
 import { segment, type CommandContext } from "./context.js";
+import { gatewayActions, repositoryActions } from "./scope-maps.js";
 import { UsageError } from "./errors.js";
 import { renderDetails, renderTable } from "./table.js";
 
@@ -71,31 +72,70 @@ export function tokenRepositories(groups: string[][], command: string): Array<{ 
   });
 }
 
+const expiryFlags: FlagSpec[] = [
+  { name: "expiration-in-days", kind: "string", value: "DAYS", help: "the password stops working after this many days (default: never)" },
+  { name: "expiration", kind: "string", value: "DATETIME", help: "or: when it stops working, ISO 8601 (e.g. 2030-01-01T00:00:00Z)" },
+];
+
+/** --expiration-in-days or --expiration as the API's ISO expiry; undefined for never. */
+function expiryOf(ctx: CommandContext): string | undefined {
+  const command = ctx.flags.command;
+  const days = ctx.flags.integer("expiration-in-days", 1, 36_500);
+  const expiration = ctx.flags.string("expiration");
+  if (days !== undefined && expiration !== undefined) throw new UsageError("give --expiration-in-days or --expiration, not both", command);
+  if (expiration !== undefined && Number.isNaN(Date.parse(expiration))) throw new UsageError(`--expiration must be an ISO 8601 date-time, not "${expiration}"`, command);
+  return days !== undefined ? new Date(ctx.now().getTime() + days * 86_400_000).toISOString() : expiration !== undefined ? new Date(expiration).toISOString() : undefined;
+}
+
 export const tokenCommands: CommandSpec<CommandContext>[] = [
   {
     path: ["token", "create"],
-    summary: "Create a token on a scope map, or on repositories (which creates the scope map <name>-scope-map). Passwords come from `token credential generate`.",
+    summary: "Create a token on a scope map, or on repositories (and gateways), which creates the scope map <name>-scope-map. Prints both passwords, once, unless --no-passwords.",
     credentials: "admin",
     flags: [
       name,
       { name: "scope-map", kind: "string", value: "SCOPE_MAP", help: "the scope map the token uses" },
       { name: "repository", kind: "groups", value: "REPOSITORY ACTION...", help: "instead of --scope-map: a repository and its actions; repeatable" },
+      { name: "gateway", kind: "groups", value: "CONNECTED_REGISTRY ACTION...", help: "with --repository: a connected registry and its gateway actions (config/read, message/read, ...); repeatable" },
       status,
+      { name: "no-passwords", kind: "boolean", help: "do not generate passwords now (token credential generate does, later)" },
+      ...expiryFlags,
     ],
-    examples: ["registry-admin token create --name shopfloor --scope-map hello-pull", "registry-admin token create --name ci --repository hello-world content/read content/write"],
+    examples: [
+      "registry-admin token create --name shopfloor --scope-map hello-pull",
+      "registry-admin token create --name ci --repository hello-world content/read content/write",
+      'PASSWORD=$(registry-admin token create --name ci --repository hello-world content/read --query "credentials.passwords[0].value" -o tsv)',
+    ],
     run: async (ctx) => {
       const command = ctx.flags.command;
+      const tokenName = ctx.flags.requiredString("name");
       const scopeMap = ctx.flags.string("scope-map");
       const groups = ctx.flags.groups("repository");
-      if ((scopeMap === undefined) === (groups === undefined)) throw new UsageError("give either --scope-map or --repository (not both)", command);
+      const gateways = ctx.flags.groups("gateway");
+      if ((scopeMap === undefined) === (groups === undefined && gateways === undefined)) throw new UsageError("give either --scope-map or --repository/--gateway (not both)", command);
+      const noPasswords = ctx.flags.boolean("no-passwords");
+      const expiry = expiryOf(ctx);
+      if (noPasswords && expiry !== undefined) throw new UsageError("--expiration and --expiration-in-days are for the passwords: leave out --no-passwords", command);
       const statusValue = ctx.flags.string("status");
-      const body = {
-        name: ctx.flags.requiredString("name"),
-        ...(scopeMap !== undefined ? { scopeMap } : { repositories: tokenRepositories(groups!, command) }),
-        ...(statusValue ? { status: statusValue } : {}),
-      };
-      const created = await ctx.management().call<Token>("POST", "tokens", body);
-      ctx.print(created, () => renderToken(created));
+      const api = ctx.management();
+      let body: Record<string, unknown>;
+      if (gateways !== undefined) {
+        // The API's repositories form has no gateway actions: make <name>-scope-map here, as it would.
+        const actions = [...repositoryActions(groups, "repository", command), ...gatewayActions(gateways, "gateway", command)];
+        await api.call("POST", "scopeMaps", { name: `${tokenName}-scope-map`, actions, description: `the token ${tokenName}'s (token create)` });
+        body = { name: tokenName, scopeMap: `${tokenName}-scope-map` };
+      } else {
+        body = { name: tokenName, ...(scopeMap !== undefined ? { scopeMap } : { repositories: tokenRepositories(groups!, command) }) };
+      }
+      const created = await api.call<Token>("POST", "tokens", { ...body, ...(statusValue ? { status: statusValue } : {}) });
+      if (noPasswords) {
+        ctx.print(created, () => renderToken(created));
+        return;
+      }
+      const generated = await api.call<GeneratedCredentials>("POST", `tokens/${segment(tokenName)}/credentials/generate`, expiry ? { expiry } : {});
+      // az's shape: the token with credentials.username and the passwords' values.
+      const withPasswords = { ...created, credentials: { username: generated.username, passwords: generated.passwords } };
+      ctx.print(withPasswords, () => `${renderToken(created)}\n${renderCredentials(generated)}(the passwords are shown only now)\n`);
     },
   },
   {
@@ -151,25 +191,33 @@ export const tokenCommands: CommandSpec<CommandContext>[] = [
       name,
       { name: "password1", kind: "boolean", help: "generate password1" },
       { name: "password2", kind: "boolean", help: "generate password2" },
-      { name: "expiration-in-days", kind: "string", value: "DAYS", help: "the password stops working after this many days (default: never)" },
-      { name: "expiration", kind: "string", value: "DATETIME", help: "or: when it stops working, ISO 8601 (e.g. 2030-01-01T00:00:00Z)" },
+      ...expiryFlags,
     ],
     examples: ["registry-admin token credential generate --name shopfloor --password1 --expiration-in-days 30"],
     run: async (ctx) => {
-      const command = ctx.flags.command;
       const one = ctx.flags.boolean("password1");
       const two = ctx.flags.boolean("password2");
-      const days = ctx.flags.integer("expiration-in-days", 1, 36_500);
-      const expiration = ctx.flags.string("expiration");
-      if (days !== undefined && expiration !== undefined) throw new UsageError("give --expiration-in-days or --expiration, not both", command);
-      if (expiration !== undefined && Number.isNaN(Date.parse(expiration))) throw new UsageError(`--expiration must be an ISO 8601 date-time, not "${expiration}"`, command);
-      const expiry = days !== undefined ? new Date(ctx.now().getTime() + days * 86_400_000).toISOString() : expiration !== undefined ? new Date(expiration).toISOString() : undefined;
+      const expiry = expiryOf(ctx);
       const which = one && !two ? "password1" : two && !one ? "password2" : undefined;
       const generated = await ctx.management().call<GeneratedCredentials>("POST", `tokens/${segment(ctx.flags.requiredString("name"))}/credentials/generate`, {
         ...(which ? { name: which } : {}),
         ...(expiry ? { expiry } : {}),
       });
       ctx.print(generated, () => renderCredentials(generated));
+    },
+  },
+  {
+    path: ["token", "credential", "delete"],
+    summary: "Delete password1, password2 or both (the default) of a token; the token stays.",
+    credentials: "admin",
+    flags: [name, { name: "password1", kind: "boolean", help: "delete password1" }, { name: "password2", kind: "boolean", help: "delete password2" }, yes],
+    examples: ["registry-admin token credential delete --name shopfloor --password2"],
+    run: async (ctx) => {
+      const one = ctx.flags.boolean("password1");
+      const two = ctx.flags.boolean("password2");
+      const which = one && !two ? "password1" : two && !one ? "password2" : undefined;
+      const updated = await ctx.management().call<Token>("POST", `tokens/${segment(ctx.flags.requiredString("name"))}/credentials/delete`, which ? { name: which } : {});
+      ctx.print(updated, () => renderToken(updated));
     },
   },
 ];

@@ -39,8 +39,9 @@ export function groupHelp(commands: readonly CommandSpec<unknown>[], path: reado
       ? [
           "Manage the registry as `az acr` manages ACR: scope maps, tokens, connected registries, imports, repositories.",
           "Endpoint and credentials: --endpoint / REGISTRY_ENDPOINT, and --admin-key / REGISTRY_ADMIN_KEY (management API),",
+          "or saved once with `registry-admin login --endpoint URL` (then --registry/-r NAME picks a saved one),",
           "or a token's --username/--password / REGISTRY_USERNAME/REGISTRY_PASSWORD (repository commands, /v2/ API).",
-          "Output: tables, or --output json. Exit codes: 0 ok, 1 refused by the API, 2 usage error, 3 endpoint unreachable.",
+          "Output: tables, --output json, or --query PATH --output tsv for one value. Exit codes: 0 ok, 1 refused by the API, 2 usage error, 3 endpoint unreachable.",
           "",
         ]
       : []),

@@ -26,6 +26,7 @@ import {
   descendantsOf,
   formatConnectionString,
   garbageCollectionOf,
+  isContinuous,
   gatewayActionsFor,
   loggingLevelSchema,
   repositoryActionsFor,
@@ -41,6 +42,8 @@ import {
   type GarbageCollectionSettings,
   type Hierarchy,
   type SyncScope,
+  withStatusHistory,
+  type StatusChange,
 } from "../domain/connected-registry/index.js";
 import { isSystemScopeMap, tokenReferenceSchema } from "../domain/identity-names.js";
 import { parseScopeMapAction } from "../domain/scope-map-actions.js";
@@ -269,7 +272,7 @@ export class ConnectedRegistryService {
       await this.change(name, (current) => {
         const settings = validateSyncSettings({
           schedule: input.schedule ?? current.schedule,
-          syncWindow: input.syncWindow === null ? undefined : (input.syncWindow ?? current.syncWindow),
+          syncWindow: input.syncWindow === null || scheduleBecomesContinuous(input) ? undefined : (input.syncWindow ?? current.syncWindow),
           messageTtl: input.messageTtl ?? current.messageTtl,
         });
         if (!settings.ok) throw badRequest(settings.message);
@@ -295,6 +298,11 @@ export class ConnectedRegistryService {
 
   async show(name: string): Promise<ConnectedRegistryView> {
     return view(await this.require(name));
+  }
+
+  /** The last status changes, newest first (docs/admin-api.md, "Status history"). */
+  async statusHistory(name: string): Promise<{ value: StatusChange[] }> {
+    return { value: [...((await this.require(name)).statusHistory ?? [])].reverse() };
   }
 
   async list(filter: z.infer<typeof listConnectedRegistriesSchema>): Promise<ConnectedRegistryView[]> {
@@ -446,9 +454,11 @@ export class ConnectedRegistryService {
 
   /** Read, change, write back only if nobody wrote in between; else re-read and re-apply. */
   private async change(name: string, apply: (current: ConnectedRegistryRecord) => ConnectedRegistryRecord): Promise<ConnectedRegistryRecord> {
-    const updated = await retryOnConflict(UPDATE_ATTEMPTS, async () =>
-      this.store.replace({ ...apply(await this.require(name)), updatedAt: new Date().toISOString() }),
-    );
+    const updated = await retryOnConflict(UPDATE_ATTEMPTS, async () => {
+      const current = await this.require(name);
+      const timestamp = new Date().toISOString();
+      return this.store.replace(withStatusHistory(current, { ...apply(current), updatedAt: timestamp }, timestamp));
+    });
     if (updated) return updated;
     throw new AdminError(409, "Conflict", `connected registry "${name}" is being changed by many requests at once; try again`);
   }
@@ -568,4 +578,19 @@ function view(record: ConnectedRegistryRecord): ConnectedRegistryView {
     creationDate: record.createdAt,
     updatedAt: record.updatedAt,
   };
+}
+
+/**
+ * A new continuous schedule without a window drops the old window, as `az acr
+ * connected-registry update --sync-schedule "* * * * *"` does (ACR's sync tutorial runs
+ * exactly that): a window means nothing to a continuous schedule. A bad schedule is left
+ * to the validation that names it.
+ */
+function scheduleBecomesContinuous(input: { schedule?: string | undefined; syncWindow?: string | null | undefined }): boolean {
+  if (input.schedule === undefined || input.syncWindow !== undefined) return false;
+  try {
+    return isContinuous(input.schedule);
+  } catch {
+    return false;
+  }
 }

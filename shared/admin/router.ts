@@ -19,7 +19,7 @@ import { InvalidBodyError, readJson } from "../http/json-body.js";
 import type { ImportService } from "../import/service.js";
 import { showOperation, startImport } from "./imports.js";
 import { createScopeMapSchema, updateScopeMapSchema, type ScopeMapService } from "./scope-maps.js";
-import { createTokenSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
+import { createTokenSchema, deleteCredentialsSchema, generateCredentialsSchema, updateTokenSchema, type TokenService } from "./tokens.js";
 import { logError } from "../observability/log.js";
 import { clientClosedResponse, clientGone } from "../http/client-gone.js";
 import { isScopeMapReference, isTokenReference } from "../domain/identity-names.js";
@@ -28,6 +28,10 @@ import { isOperationId } from "../domain/operation-id.js";
 import type { ChangeLog } from "../registry/change-log.js";
 import type { WebhookService } from "../events/webhooks.js";
 import { webhookRoutes } from "./webhooks.js";
+import { isValidRepositoryName, isValidTag } from "../domain/names.js";
+import { isDigest } from "../domain/digest.js";
+import type { RepositoryService } from "./repositories.js";
+import type { LocationService } from "./locations.js";
 
 export interface AdminServices {
   authenticator: AdminAuthenticator;
@@ -38,6 +42,9 @@ export interface AdminServices {
   connectedRegistries: ConnectedRegistryService;
   imports: ImportService;
   webhooks: WebhookService;
+  repositories: RepositoryService;
+  /** "Where is it": absent where no inventories are kept. */
+  locations?: LocationService;
 }
 
 /**
@@ -49,16 +56,19 @@ const SCOPE_MAP: Resource = { noun: "scope map", rule: "5-60 letters, digits, - 
 const TOKEN: Resource = { noun: "token", rule: "5-50 letters, digits, - and _", named: isTokenReference };
 const CONNECTED_REGISTRY: Resource = { noun: "connected registry", rule: "5-50 letters and digits", named: isValidConnectedRegistryName };
 const OPERATION: Resource = { noun: "operation", rule: "imp- and a UUID, as the import answered", named: isOperationId };
+const REPOSITORY: Resource = { noun: "repository", rule: "lowercase path components separated by /, as on /v2/", named: isValidRepositoryName };
+const TAG: Resource = { noun: "tag", rule: "up to 128 letters, digits, _ . and -", named: isValidTag };
+const DIGEST: Resource = { noun: "manifest", rule: "a digest such as sha256:<64 hex>", named: isDigest };
 
 type Route = {
   pattern: RegExp;
-  /** What the captured segment names, when the pattern captures one. */
-  names?: Resource;
+  /** What each captured segment names, in order, when the pattern captures. */
+  names?: Resource | Resource[];
   methods: Record<string, (request: HandlerRequest, params: string[]) => Promise<HandlerResponse>>;
 };
 
 export function createAdminHandler(services: AdminServices, log: (message: string) => void = logError): Handler {
-  const { scopeMaps, tokens, connectedRegistries } = services;
+  const { scopeMaps, tokens, connectedRegistries, repositories } = services;
   const routes: Route[] = [
     {
       pattern: /^import$/,
@@ -72,6 +82,41 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       // After restoring the registry's data from a backup: every edge copies the current state again.
       pattern: /^changeLog\/epoch$/,
       methods: { POST: async () => adminJson(200, { epoch: await services.changes.startEpoch() }) },
+    },
+    // Repository names hold slashes, so (as ACR's /acr/v1/ API does) what follows a name starts
+    // with "_", which no name component can: `<name>/_tags`, `<name>/_manifests/<digest>`.
+    {
+      pattern: /^repositories$/,
+      methods: { GET: async (request) => adminJson(200, await repositories.list(request.url.searchParams)) },
+    },
+    {
+      pattern: /^repositories\/(.+)\/_tags$/, names: REPOSITORY,
+      methods: { GET: async (request, [name]) => adminJson(200, await repositories.listTags(name!, request.url.searchParams)) },
+    },
+    {
+      pattern: /^repositories\/(.+)\/_tags\/([^/]+)\/locations$/, names: [REPOSITORY, TAG],
+      methods: { GET: async (_request, [name, tag]) => adminJson(200, await requireLocations(services).ofTag(name!, tag!)) },
+    },
+    {
+      pattern: /^repositories\/(.+)\/_manifests\/([^/]+)\/locations$/, names: [REPOSITORY, DIGEST],
+      methods: { GET: async (_request, [name, digest]) => adminJson(200, await requireLocations(services).ofManifest(name!, digest!)) },
+    },
+    {
+      pattern: /^repositories\/(.+)\/_tags\/([^/]+)$/, names: [REPOSITORY, TAG],
+      methods: {
+        DELETE: async (_request, [name, tag]) => {
+          await repositories.deleteTag(name!, tag!);
+          return { status: 204 };
+        },
+      },
+    },
+    {
+      pattern: /^repositories\/(.+)\/_manifests\/([^/]+)$/, names: [REPOSITORY, DIGEST],
+      methods: { GET: async (_request, [name, digest]) => adminJson(200, await repositories.showManifest(name!, digest!)) },
+    },
+    {
+      pattern: /^repositories\/(.+)$/, names: REPOSITORY,
+      methods: { GET: async (_request, [name]) => adminJson(200, await repositories.show(name!)) },
     },
     {
       pattern: /^scopeMaps$/,
@@ -116,6 +161,12 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
       },
     },
     {
+      pattern: /^tokens\/([^/]+)\/credentials\/delete$/, names: TOKEN,
+      methods: {
+        POST: async (request, [name]) => adminJson(200, await tokens.deleteCredentials(name!, await readJson(request.body, deleteCredentialsSchema))),
+      },
+    },
+    {
       pattern: /^connectedRegistries$/,
       methods: {
         GET: async (request) => adminJson(200, { value: await connectedRegistries.list(readQuery(request, listConnectedRegistriesSchema)) }),
@@ -141,6 +192,10 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
     {
       pattern: /^connectedRegistries\/([^/]+)\/resync$/, names: CONNECTED_REGISTRY,
       methods: { POST: async (_request, [name]) => adminJson(200, await connectedRegistries.resync(name!)) },
+    },
+    {
+      pattern: /^connectedRegistries\/([^/]+)\/statusHistory$/, names: CONNECTED_REGISTRY,
+      methods: { GET: async (_request, [name]) => adminJson(200, await connectedRegistries.statusHistory(name!)) },
     },
     {
       pattern: /^connectedRegistries\/([^/]+)\/clientTokens$/, names: CONNECTED_REGISTRY,
@@ -178,7 +233,8 @@ export function createAdminHandler(services: AdminServices, log: (message: strin
         if (!method) {
           throw new AdminError(405, "MethodNotAllowed", `${request.method} is not supported on /management/${path}`, { Allow: Object.keys(route.methods).join(", ") });
         }
-        return await method(request, match.slice(1).map((segment) => namedSegment(segment, route.names)));
+        const names = route.names;
+        return await method(request, match.slice(1).map((segment, i) => namedSegment(segment, Array.isArray(names) ? names[i] : names)));
       }
       throw notFound(`no management endpoint at /management/${path}`);
     } catch (error) {
@@ -211,4 +267,9 @@ function readQuery<T>(request: HandlerRequest, schema: z.ZodType<T>): T {
     throw badRequest(`invalid query: ${problems.join("; ")}`);
   }
   return result.data;
+}
+
+function requireLocations(services: AdminServices): LocationService {
+  if (!services.locations) throw notFound("this registry keeps no edge inventories");
+  return services.locations;
 }

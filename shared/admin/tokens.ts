@@ -33,6 +33,11 @@ export const generateCredentialsSchema = z.object({
   expiry: z.iso.datetime({ offset: true }).optional(),
 });
 
+export const deleteCredentialsSchema = z.object({
+  /** Which password to delete; both when absent, as `az acr token credential delete --password1 --password2`. */
+  name: z.enum(["password1", "password2"]).optional(),
+});
+
 /** The hook connected registries will fill: tokens they use cannot be deleted. */
 export type TokenReferences = (tokenName: string) => Promise<string[]>;
 
@@ -120,6 +125,12 @@ export class TokenService {
       passwords: generated.map(({ value, stored }) => ({ name: stored.name, value, creationTime: stored.createdAt, ...(stored.expiry ? { expiry: stored.expiry } : {}) })),
       token,
     };
+  }
+
+  /** Deletes password1, password2 or both: the token stays, and what used the password stops working (within TOKEN_STATE_SECONDS). */
+  async deleteCredentials(name: string, input: z.infer<typeof deleteCredentialsSchema>): Promise<TokenView> {
+    const names: PasswordName[] = input.name ? [input.name] : ["password1", "password2"];
+    return this.change(name, (current) => ({ ...current, passwords: current.passwords.filter((p) => !names.includes(p.name)) }));
   }
 
   private async change(name: string, apply: (token: TokenRecord) => TokenRecord): Promise<TokenView> {

@@ -33,7 +33,20 @@ export interface TokenDirectoryOptions {
   verify?: (password: string, stored: string) => Promise<boolean>;
   /** How long a refused name/password pair is refused again without scrypt (0: not at all). */
   refusedPairMs?: number;
+  /**
+   * What to say of a token name the store does not have: at an edge that has not activated
+   * yet, no token is known, and "does not exist" would point the wrong way.
+   */
+  unknownTokenMessage?: (name: string) => string;
 }
+
+/**
+ * A refusal from a cached state is confirmed against the store, at most this often per
+ * name: a password generated a moment ago (a new child right after get-settings) is then
+ * accepted at once instead of after TOKEN_STATE_SECONDS, while a flood of wrong passwords
+ * costs one store read per name per second, not one per attempt.
+ */
+const RECHECK_REFUSAL_MS = 1000;
 
 export class TokenDirectory {
   private readonly states = new Map<string, { state: TokenState | undefined; until: number }>();
@@ -48,6 +61,9 @@ export class TokenDirectory {
   private readonly refusedPairs = new Map<string, number>();
   private readonly verify: (password: string, stored: string) => Promise<boolean>;
   private readonly refusedPairMs: number;
+  private readonly unknownTokenMessage: (name: string) => string;
+  /** When a refusal was last confirmed against the store, by name. */
+  private readonly rechecked = new Map<string, number>();
   /**
    * Compiled scope maps, by name and last change: tokens on the same scope map share one
    * (a 500-action map compiles in ~0.7 ms and holds ~40 KiB).
@@ -62,6 +78,7 @@ export class TokenDirectory {
   ) {
     this.verify = options.verify ?? verifyPassword;
     this.refusedPairMs = options.refusedPairMs ?? 0;
+    this.unknownTokenMessage = options.unknownTokenMessage ?? ((name) => `token "${name}" does not exist in this registry`);
   }
 
   /** The token's state, from the cache if fresh enough. */
@@ -81,10 +98,21 @@ export class TokenDirectory {
   }
 
   async checkCredentials(name: string, password: string, fresh: boolean): Promise<CredentialCheck> {
-    const state = fresh ? await this.load(name) : await this.get(name);
+    const cached = fresh ? undefined : this.states.get(name);
+    const answer = await this.check(name, password, fresh ? await this.load(name) : await this.get(name));
+    if (answer.ok || fresh || !cached || cached.until <= this.now()) return answer;
+    // Refused from a cached state, which may predate a password just generated or a token just created.
+    const last = this.rechecked.get(name) ?? 0;
+    if (this.now() - last < RECHECK_REFUSAL_MS) return answer;
+    if (this.rechecked.size > 50_000) this.rechecked.clear();
+    this.rechecked.set(name, this.now());
+    return this.check(name, password, await this.load(name));
+  }
+
+  private async check(name: string, password: string, state: TokenState | undefined): Promise<CredentialCheck> {
     // The same answer for "no such token" and "wrong password" would hide which names
     // exist, but ACR says which; an operator needs to know a token is gone.
-    if (!state) return { ok: false, reason: "unknown", message: `token "${name}" does not exist in this registry` };
+    if (!state) return { ok: false, reason: "unknown", message: this.unknownTokenMessage(name) };
     if (state.token.status !== "enabled") return { ok: false, reason: "disabled", message: `token "${name}" is disabled` };
     let expired: StoredPassword | undefined;
     for (const stored of state.token.passwords) {

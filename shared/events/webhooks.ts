@@ -9,7 +9,7 @@ import { z } from "zod";
 import { EVENT_ACTIONS, scopeProblem } from "../domain/event-scope.js";
 import type { CredentialSealer } from "../import/sealed-credentials.js";
 import { AdminError, badRequest, conflict, notFound } from "../admin/errors.js";
-import { WebhookExistsError, type DeliveryRecord, type EventStore, type WebhookRecord } from "../store/event-store.js";
+import { WebhookExistsError, WebhookLimitError, type DeliveryRecord, type EventStore, type WebhookRecord } from "../store/event-store.js";
 import { retryOnConflict } from "../store/optimistic-update.js";
 import type { DeliveryWorker, WebhookSecrets } from "./delivery-worker.js";
 import { newDelivery, type EventOutbox } from "./outbox.js";
@@ -86,7 +86,6 @@ export class WebhookService {
   ) {}
 
   async create(input: z.infer<typeof createWebhookSchema>): Promise<WebhookView & { secret: string }> {
-    if ((await this.store.listWebhooks()).length >= MAX_WEBHOOKS) throw new AdminError(409, "QuotaExceeded", `a registry has at most ${MAX_WEBHOOKS} webhooks; delete one first`);
     const secret = input.secret ?? randomBytes(32).toString("base64url");
     const now = new Date().toISOString();
     const record: WebhookRecord = {
@@ -102,9 +101,10 @@ export class WebhookService {
       updatedAt: now,
     };
     try {
-      await this.store.createWebhook(record);
+      await this.store.createWebhook(record, MAX_WEBHOOKS);
     } catch (error) {
       if (error instanceof WebhookExistsError) throw conflict(`webhook "${input.name}" already exists; update it, or delete it first`);
+      if (error instanceof WebhookLimitError) throw new AdminError(409, "QuotaExceeded", error.message);
       throw error;
     }
     this.outbox.invalidate();

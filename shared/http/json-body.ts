@@ -10,12 +10,12 @@ const MAX_JSON_BODY_BYTES = 1024 * 1024;
 
 export class InvalidBodyError extends Error {}
 
-export async function readJson<T>(body: AsyncIterable<Uint8Array> | null, schema: z.ZodType<T>): Promise<T> {
+export async function readJson<T>(body: AsyncIterable<Uint8Array> | null, schema: z.ZodType<T>, maxBytes = MAX_JSON_BODY_BYTES): Promise<T> {
   let text: string;
   try {
-    text = Buffer.from(await readBody(body, MAX_JSON_BODY_BYTES)).toString("utf8");
+    text = Buffer.from(await readBody(body, maxBytes)).toString("utf8");
   } catch (error) {
-    if (error instanceof BodyTooLargeError) throw new InvalidBodyError(`the request body exceeds ${MAX_JSON_BODY_BYTES} bytes`);
+    if (error instanceof BodyTooLargeError) throw new InvalidBodyError(`the request body exceeds ${maxBytes} bytes`);
     throw error;
   }
   let json: unknown;

@@ -15,7 +15,7 @@ import { parseManifest } from "../domain/manifest.js";
 import type { TargetTag } from "../domain/import-reference.js";
 import type { RegistryContext } from "../registry/context.js";
 import { storeManifest } from "../registry/manifests.js";
-import { ImportError } from "./errors.js";
+import { ImportError, isRetryableImportError } from "./errors.js";
 import type { FetchedManifest } from "./remote-source.js";
 
 /** Where an import reads from: another registry, or this one. */
@@ -195,7 +195,7 @@ export class ImportCopier {
         if (interruption === undefined) break;
         throw interruption;
       } catch (error) {
-        const transient = interruption !== undefined || (error instanceof ImportError && error.code === "SourceUnreachable");
+        const transient = interruption !== undefined || isRetryableImportError(error);
         if (!transient) throw error;
         if (attempt + 1 >= ATTEMPTS) {
           throw error instanceof ImportError ? error : new ImportError("SourceUnreachable", `${source.name} kept breaking off the download of ${digest} (${ATTEMPTS} attempts): ${(error as Error).message}`);
@@ -215,7 +215,7 @@ export class ImportCopier {
       try {
         return await work();
       } catch (error) {
-        if (!(error instanceof ImportError && error.code === "SourceUnreachable") || attempt + 1 >= ATTEMPTS) throw error;
+        if (!isRetryableImportError(error) || attempt + 1 >= ATTEMPTS) throw error;
         await new Promise((resolve) => setTimeout(resolve, this.backoffMs(attempt)));
       }
     }

@@ -130,7 +130,11 @@ export class RemoteSource {
     try {
       return await this.client.request(method, path, { headers, authorization });
     } catch (error) {
-      if (error instanceof RemoteUnreachableError) throw new ImportError("SourceUnreachable", `cannot reach ${this.registry}: ${error.message}`);
+      if (error instanceof RemoteUnreachableError) {
+        // No such host name: DNS answered, and will answer the same on every retry (EAI_AGAIN, a DNS failure, is retried).
+        if (error.code === "ENOTFOUND") throw new ImportError("SourceUnreachable", `cannot reach ${this.registry}: no host has that name (${error.message}); check the source's registry name`, { final: true });
+        throw new ImportError("SourceUnreachable", `cannot reach ${this.registry}: ${error.message}`);
+      }
       throw error;
     }
   }

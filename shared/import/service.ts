@@ -11,7 +11,7 @@ import type { RegistryContext } from "../registry/context.js";
 import { ConcurrentUpdateError } from "../store/interfaces.js";
 import type { ImportOperation, OperationStore, WorkMessage, WorkQueue } from "../store/operation-store.js";
 import { ImportCopier, type ImportSourceReader } from "./copier.js";
-import { ImportError } from "./errors.js";
+import { ImportError, isRetryableImportError } from "./errors.js";
 import { LocalSource } from "./local-source.js";
 import { RemoteSource } from "./remote-source.js";
 import type { CredentialSealer } from "./sealed-credentials.js";
@@ -202,8 +202,10 @@ export class ImportService {
       return true;
     } catch (error) {
       const latest = await tracker.flush();
-      if (error instanceof ImportError && error.code === "SourceUnreachable" && latest.attempts < MAX_ATTEMPTS) {
+      if (isRetryableImportError(error) && latest.attempts < MAX_ATTEMPTS) {
         this.log(`import ${id}: ${error.message}; it will be retried`);
+        // Shown with the operation while it runs, so whoever follows it sees why it waits.
+        await this.operations.replace({ ...latest, lastRetry: { attempt: latest.attempts, message: error.message, at: new Date().toISOString() } }).catch(() => undefined);
         return false;
       }
       const failure = error instanceof ImportError ? { code: error.code, message: error.message } : { code: "InternalError", message: "the import failed on an internal error; the registry logged it" };
@@ -217,7 +219,7 @@ export class ImportService {
 
   private async end(operation: ImportOperation, error: ImportOperation["error"], digest?: string): Promise<void> {
     const now = new Date().toISOString();
-    const { sealedCredentials: _dropped, ...rest } = operation;
+    const { sealedCredentials: _dropped, lastRetry: _retried, ...rest } = operation;
     await this.operations.replace({
       ...rest,
       status: error ? "Failed" : "Succeeded",

@@ -13,6 +13,7 @@ import type {
   RepositoryFilter,
   SyncLagReport,
   SyncProgressReport,
+  StatusChange,
   SyncTrigger,
 } from "../domain/connected-registry/index.js";
 
@@ -56,6 +57,10 @@ export interface ConnectedRegistryRecord {
   lag?: SyncLagReport;
   lastSyncTrigger?: SyncTrigger;
   statusDetails: Array<{ type: string; code: string; description: string; timestamp: string; correlationId?: string }>;
+  /** The last status changes (domain/connected-registry/status-history.ts), oldest first. */
+  statusHistory?: StatusChange[];
+  /** The edge's last accepted inventory: its digest names the generation in the EdgeInventoryStore. */
+  inventory?: { digest: string; reportedAt: string; tags: number; truncated: boolean };
   createdAt: string;
   updatedAt: string;
   /** Opaque concurrency token for `replace`. */

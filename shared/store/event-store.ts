@@ -62,8 +62,11 @@ export interface DeliveryRecord {
 }
 
 export interface EventStore {
-  /** Throws WebhookExistsError when the name is taken. */
-  createWebhook(webhook: WebhookRecord): Promise<WebhookRecord>;
+  /**
+   * Throws WebhookExistsError when the name is taken, WebhookLimitError when the registry
+   * already has `limit` webhooks (held under concurrent creates).
+   */
+  createWebhook(webhook: WebhookRecord, limit: number): Promise<WebhookRecord>;
   getWebhook(name: string): Promise<WebhookRecord | undefined>;
   listWebhooks(): Promise<WebhookRecord[]>;
   /** Throws ConcurrentUpdateError when it changed since read. */
@@ -84,3 +87,6 @@ export interface EventStore {
 
 /** A webhook of that name exists already. */
 export class WebhookExistsError extends Error {}
+
+/** The registry has as many webhooks as it may. */
+export class WebhookLimitError extends Error {}

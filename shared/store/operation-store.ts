@@ -31,6 +31,8 @@ export interface ImportOperation {
   progress: ImportProgress;
   digest?: string;
   error?: { code: string; message: string };
+  /** While it runs: why the last worker run stopped and left it to be tried again. */
+  lastRetry?: { attempt: number; message: string; at: string };
   /** Worker runs that took this operation up (a crash or a lost link makes more than one). */
   attempts: number;
   createdAt: string;

@@ -14,7 +14,9 @@ import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/c
 import type { IdentityStore } from "../store/identity-store.js";
 import { retryOnConflict } from "../store/optimistic-update.js";
 import { InvalidBodyError, readJson } from "../http/json-body.js";
-import { edgeStatusReportSchema } from "../domain/connected-registry/index.js";
+import { edgeStatusReportSchema, withStatusHistory } from "../domain/connected-registry/index.js";
+import type { EdgeInventoryStore } from "../store/edge-inventory-store.js";
+import { acceptInventory } from "./inventory.js";
 import { configurationOf } from "./configuration.js";
 import { recordStatusReport } from "./status-report.js";
 import type { EventSink } from "../events/outbox.js";
@@ -57,6 +59,8 @@ export interface SyncServices {
   authorizer: Authorizer;
   /** Where edges' notifications go (shared/events/); absent on an edge, which passes them up instead. */
   events?: EventSink;
+  /** Where edges' inventories go ("where is it"); absent on an edge, which relays its children's instead. */
+  inventories?: EdgeInventoryStore;
   now?: () => number;
 }
 
@@ -93,7 +97,10 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
 
   /** Read-change-write on the record, retried when another request changed it meanwhile. */
   async function change(name: string, apply: (record: ConnectedRegistryRecord) => ConnectedRegistryRecord): Promise<ConnectedRegistryRecord> {
-    const updated = await retryOnConflict(UPDATE_ATTEMPTS, async () => services.registries.replace(apply(await requireRecord(name))));
+    const updated = await retryOnConflict(UPDATE_ATTEMPTS, async () => {
+      const current = await requireRecord(name);
+      return services.registries.replace(withStatusHistory(current, apply(current), new Date(now()).toISOString()));
+    });
     if (updated) return updated;
     throw new SyncError("INVALID_REQUEST", `connected registry "${name}" is being changed by many requests at once; try again`);
   }
@@ -188,7 +195,24 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
     });
     // Queued before the answer says so: an edge drops only what the parent accepted.
     const eventsAccepted = input.events && services.events ? await queueEdgeEvents(services.events, record, input.events) : undefined;
-    return syncJson(200, { connectionState: record.connectionState, lastActivityTime: record.lastActivityTime, ...(eventsAccepted !== undefined ? { eventsAccepted } : {}) });
+    // Only a parent that stores inventories asks for one, and only when the edge's differs from the stored one.
+    const inventoryWanted = Boolean(services.inventories && input.inventoryDigest && input.inventoryDigest !== record.inventory?.digest);
+    return syncJson(200, {
+      connectionState: record.connectionState,
+      lastActivityTime: record.lastActivityTime,
+      ...(eventsAccepted !== undefined ? { eventsAccepted } : {}),
+      ...(inventoryWanted ? { inventoryWanted } : {}),
+    });
+  }
+
+  async function inventory(request: HandlerRequest, name: string): Promise<HandlerResponse> {
+    await authorize(request, name, "message_write");
+    if (!services.inventories) throw new SyncError("NOT_FOUND", "this parent does not take inventories");
+    const store = services.inventories;
+    const accepted = await acceptInventory(request.body, { store, now, check: async (instanceId) => requireActiveInstance(await requireRecord(name), instanceId), name }, (point) =>
+      change(name, (current) => ({ ...current, inventory: point })),
+    );
+    return syncJson(200, accepted);
   }
 
   return syncRouter(
@@ -197,6 +221,7 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
       configuration: { GET: configuration },
       feed: { GET: feed },
       status: { POST: status },
+      inventory: { POST: inventory },
     },
     log,
   );

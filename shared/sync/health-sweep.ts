@@ -5,6 +5,7 @@
  */
 import type { ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import { ConcurrentUpdateError } from "../store/interfaces.js";
+import { withStatusHistory } from "../domain/connected-registry/index.js";
 
 /** Heartbeats come every minute or so; five missed ones mean the edge or its link is down. */
 export const SILENCE_BEFORE_OFFLINE_MS = 5 * 60 * 1000;
@@ -16,7 +17,7 @@ export async function markSilentRegistriesOffline(store: ConnectedRegistryStore,
     const lastHeard = record.lastActivityTime ? Date.parse(record.lastActivityTime) : 0;
     if (now - lastHeard < SILENCE_BEFORE_OFFLINE_MS) continue;
     try {
-      await store.replace({ ...record, connectionState: "Offline" });
+      await store.replace(withStatusHistory(record, { ...record, connectionState: "Offline" }, new Date(now).toISOString()));
       marked.push(record.name);
     } catch (error) {
       if (!(error instanceof ConcurrentUpdateError)) throw error;

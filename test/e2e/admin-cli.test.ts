@@ -117,7 +117,7 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
     expect(scopeMap.stdout).toMatch(/^Name\s+hello-pull$/m);
     expect(scopeMap.stdout).toMatch(/^Actions\s+repositories\/hello-world\/content\/read\n\s+repositories\/hello-world\/metadata\/read$/m);
 
-    const token = await cli(["token", "create", "--name", "shopfloor", "--scope-map", "hello-pull"]);
+    const token = await cli(["token", "create", "--name", "shopfloor", "--scope-map", "hello-pull", "--no-passwords"]);
     expect(token.code, token.stderr).toBe(0);
     expect(token.stdout).toMatch(/^Scope map\s+hello-pull$/m);
     const generated = await cliJson(["token", "credential", "generate", "--name", "shopfloor", "--password1", "--expiration-in-days", "30"]);
@@ -293,11 +293,11 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
 
     const noEndpoint = await cli(["scope-map", "list"], { REGISTRY_ENDPOINT: undefined });
     expect(noEndpoint.code).toBe(2);
-    expect(noEndpoint.stderr).toContain("missing required flag --endpoint (or set REGISTRY_ENDPOINT)");
+    expect(noEndpoint.stderr).toContain("missing required flag --endpoint (or set REGISTRY_ENDPOINT, or save it once with registry-admin login --endpoint URL)");
 
     const noKey = await cli(["scope-map", "list"], { REGISTRY_ADMIN_KEY: undefined });
     expect(noKey.code).toBe(2);
-    expect(noKey.stderr).toContain("--admin-key (or set REGISTRY_ADMIN_KEY)");
+    expect(noKey.stderr).toContain("--admin-key (or set REGISTRY_ADMIN_KEY, or save it once with registry-admin login)");
 
     const noToken = await cli(["repository", "list"]);
     expect(noToken.code).toBe(2);
@@ -312,6 +312,11 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
 
     const repositories = await cli(["repository", "list", "--endpoint", `http://127.0.0.1:${port}`, "-u", "x", "-p", "y"]);
     expect(repositories.code).toBe(3);
+
+    // The local stack without http://: taken as https://, which it does not speak; said plainly, not as an OpenSSL error.
+    const noScheme = await cli(["scope-map", "list", "--endpoint", stack.registryHost]);
+    expect(noScheme.code).toBe(3);
+    expect(noScheme.stderr).toBe(`error: cannot reach https://${stack.registryHost}: it does not answer TLS (https): if it serves plain HTTP, use http://${stack.registryHost} (an endpoint without http:// or https:// is taken as https://)\n`);
   });
 
   it("imports a repository of the same registry, following the operation with progress on stderr", async () => {
@@ -329,7 +334,7 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
     // Again without --force: the target tag exists, refused at once.
     const exists = await cli(["import", "--source", "hello-world:latest", "--image", "imported/hello-world:v1"]);
     expect(exists.code).toBe(1);
-    expect(exists.stderr).toMatch(/^error: TagExists \(HTTP 409\): .*imported\/hello-world:v1/m);
+    expect(exists.stderr).toMatch(/^error: TagExists \(HTTP 409\): .*imported\/hello-world:v1.*; run again with --force to replace it$/m);
     const forced = await cliJson(["import", "--source", "hello-world:latest", "--image", "imported/hello-world:v1", "--force"]);
     expect(forced).toMatchObject({ kind: "import", status: "Succeeded", digest: helloWorld.indexDigest, targetTags: ["imported/hello-world:v1"], mode: "Force", error: null });
   });
@@ -356,6 +361,34 @@ describe("registry-admin, the admin CLI, against the local stack (authentication
     const denied = await cli(["repository", "delete", "--image", "hello-world:latest"], { REGISTRY_USERNAME: "shopfloor", REGISTRY_PASSWORD: shopfloorPassword });
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/^error: DENIED \(HTTP 403\): /m);
+
+    // show-manifests: the index with its platforms, and the size a pull of every platform fetches.
+    const layoutSize = (digest: string): number => helloWorld.blobs.get(digest)!.length;
+    const expectedSize =
+      layoutSize(helloWorld.indexDigest) +
+      helloWorld.platforms.reduce((sum, p) => sum + layoutSize(p.manifestDigest) + layoutSize(p.configDigest) + p.layerDigests.reduce((n, d) => n + layoutSize(d), 0), 0);
+    const manifests = await cliJson(["repository", "show-manifests", "--repository", "hello-world"], asPusher());
+    expect(manifests).toEqual({
+      repository: "hello-world",
+      manifests: [
+        {
+          digest: helloWorld.indexDigest,
+          tags: ["latest"],
+          mediaType: "application/vnd.oci.image.index.v1+json",
+          platforms: helloWorld.platforms.map((p) => [p.platform.os, p.platform.architecture, ...(p.platform.variant ? [p.platform.variant] : [])].join("/")),
+          imageSize: expectedSize,
+        },
+      ],
+    });
+
+    // push-sample: a one-file image for this platform, whose config show-manifests reads (through the blob redirect).
+    const pushed = await cliJson(["push-sample", "--image", "sample/hello:v1"], asPusher());
+    expect(pushed).toMatchObject({ image: "sample/hello:v1", digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+    const sample = await cliJson(["repository", "show-manifests", "-n", "sample/hello"], asPusher());
+    expect(sample.manifests).toEqual([{ digest: pushed.digest, tags: ["v1"], mediaType: "application/vnd.oci.image.manifest.v1+json", platforms: [`linux/${hostArchitecture()}`], imageSize: pushed.size }]);
+    const both = await cli(["repository", "show-manifests", "-n", "myregistry", "--repository", "hello-world"], asPusher());
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("choose the registry with --registry/-r");
 
     const untag = await cli(["repository", "untag", "--image", "imported/hello-world:stable"], asPusher());
     expect(untag.code, untag.stderr).toBe(0);

@@ -2,7 +2,7 @@
  * The web console in a real browser (Debian's chromium via playwright-core) against the real
  * local stack and a real edge agent: sign-in (and a wrong key refused), a two-level fleet with
  * one edge Offline, an edge's page and a connection string shown once, identity, an import
- * watched to its end, and accessibility basics (labels, keyboard focus, contrast).
+ * watched to its end, a multi-arch image with its referrers and a tag deleted after confirming, and accessibility basics (labels, keyboard focus, contrast).
  *
  * CONSOLE_SCREENSHOTS=docs/console writes the screenshots docs/console.md shows.
  */
@@ -14,8 +14,12 @@ import { launchChromium, lowContrastText } from "../support/browser.js";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
 import { basic, clientToken, readActions, writeActions } from "../support/edge-e2e.js";
 import { ManagementClient } from "../support/management-client.js";
-import { AuthorizedClient } from "../support/registry-client.js";
+import { AuthorizedClient, OCI_INDEX, OCI_MANIFEST, sha256 } from "../support/registry-client.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
+import { createCosmosClient } from "../../shared/composition.js";
+import { CosmosConnectedRegistryStore } from "../../shared/store/cosmos/connected-registry-store.js";
+import { IDENTITY_CONTAINER } from "../../shared/store/cosmos/containers.js";
+import { SILENCE_BEFORE_OFFLINE_MS, markSilentRegistriesOffline } from "../../shared/sync/health-sweep.js";
 
 const SCREENSHOTS = process.env.CONSOLE_SCREENSHOTS;
 /** vitest polls for 1 s by default; a CI machine shared with other jobs needs longer. */
@@ -171,6 +175,123 @@ describe("the web console in a browser", () => {
     expect(await page.locator("main").textContent()).toContain(image.digest);
     expect(await lowContrastText(page)).toEqual([]);
     await screenshot("import");
+  });
+
+  it("browses a multi-arch image: tags in pages, its platforms with sizes, and its signature and SBOM", async () => {
+    const writer = await clientToken(management, "consolepusher", writeActions("factory/multi"));
+    const client = new AuthorizedClient(stack.registryUrl, basic(writer));
+    const [amd64, arm64] = await Promise.all([client.pushImage("factory/multi", "v1-amd64"), client.pushImage("factory/multi", "v1-arm64")]);
+    const index = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [
+        { mediaType: OCI_MANIFEST, digest: amd64.digest, size: amd64.manifest.length, platform: { os: "linux", architecture: "amd64" } },
+        { mediaType: OCI_MANIFEST, digest: arm64.digest, size: arm64.manifest.length, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+      ],
+    }));
+    expect((await client.putManifest("factory/multi", "v1", index, OCI_INDEX)).status).toBe(201);
+    const indexDigest = sha256(index);
+    // A cosign-style signature and an SPDX SBOM that refer to the index, pushed by digest.
+    const empty = await client.pushBlob("factory/multi", Buffer.from("{}"));
+    const referrers = await Promise.all(["application/vnd.dev.cosign.artifact.sig.v1+json", "application/spdx+json"].map(async (artifactType) => {
+      const bytes = Buffer.from(JSON.stringify({
+        schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType,
+        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: empty, size: 2 },
+        layers: [{ mediaType: "application/vnd.oci.empty.v1+json", digest: empty, size: 2 }],
+        subject: { mediaType: OCI_INDEX, digest: indexDigest, size: index.length },
+      }));
+      expect((await client.putManifest("factory/multi", sha256(bytes), bytes)).status).toBe(201);
+      return sha256(bytes);
+    }));
+    // Eleven more tags, so that ten per page makes two pages.
+    const builds = Array.from({ length: 11 }, (_, i) => `build-${String(i + 1).padStart(2, "0")}`);
+    await Promise.all(builds.map(async (tag) => expect((await client.putManifest("factory/multi", tag, amd64.manifest)).status).toBe(201)));
+
+    await page.goto(`${stack.registryUrl}/console/#/fleet`);
+    await page.getByRole("link", { name: "Repositories" }).click();
+    await page.getByRole("link", { name: "factory/multi" }).click();
+    await expect.poll(() => page.locator("dl.summary").textContent(), POLL).toContain("Tags14Manifests5");
+    await page.getByLabel("Tags per page").selectOption("10");
+    await expect.poll(() => page.locator("tr[data-tag]").count(), POLL).toBe(10);
+    expect(await page.getByRole("status").filter({ hasText: "Page 1" }).textContent()).toBe("Page 1: 10 tags, more follow");
+    await page.getByRole("button", { name: "Next page" }).click();
+    await expect.poll(() => page.locator("tr[data-tag]").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-tag"))), POLL).toEqual(["build-11", "v1", "v1-amd64", "v1-arm64"]);
+    expect(await page.getByRole("button", { name: "Next page" }).isDisabled()).toBe(true);
+    expect(await page.locator('tr[data-tag="v1"]').textContent()).toContain(OCI_INDEX);
+    expect(await lowContrastText(page)).toEqual([]);
+    await screenshot("repository");
+
+    await page.getByRole("link", { name: `Manifest ${indexDigest} of tag v1` }).click();
+    await expect.poll(() => page.locator("tr[data-platform]").count(), POLL).toBe(2);
+    const imageTotal = (image: { manifest: Buffer }) => JSON.parse(image.manifest.toString()).config.size + 1024;
+    expect(await page.locator('tr[data-platform="linux/amd64"]').textContent()).toContain(`${(imageTotal(amd64) / 1024).toFixed(1)} KiB`);
+    expect(await page.locator('tr[data-platform="linux/arm64/v8"]').textContent()).toContain(arm64.digest.slice(0, 19));
+    expect(await page.locator("dl.summary").textContent()).toContain(`Total size${((imageTotal(amd64) + imageTotal(arm64)) / 1024).toFixed(1)} KiB (all platforms`);
+    expect(await page.locator(`tr[data-referrer="${referrers[0]}"]`).textContent()).toMatch(/^Signatureapplication\/vnd\.dev\.cosign\.artifact\.sig\.v1\+json/);
+    expect(await page.locator(`tr[data-referrer="${referrers[1]}"]`).textContent()).toMatch(/^SBOMapplication\/spdx\+json/);
+    expect(await lowContrastText(page)).toEqual([]);
+    await screenshot("manifest");
+
+    // From a platform to its image's config and layers, by keyboard.
+    await page.getByRole("link", { name: `Manifest ${arm64.digest} for linux/arm64/v8` }).focus();
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.getByRole("heading", { name: "Config and layers" }).count(), POLL).toBe(1);
+    expect(await page.locator("main").textContent()).toContain("Layer 1");
+  });
+
+  it("deletes a tag only after the operator confirms, through the same path as /v2/", async () => {
+    await page.goto(`${stack.registryUrl}/console/#/repositories/${encodeURIComponent("factory/multi")}`);
+    await expect.poll(() => page.locator("tr[data-tag]").count(), POLL).toBe(14);
+    let asked = "";
+    page.once("dialog", (dialog) => {
+      asked = dialog.message();
+      void dialog.dismiss();
+    });
+    await page.getByRole("button", { name: "Delete tag build-03" }).click();
+    await expect.poll(() => asked, POLL).toContain("Delete tag build-03 of factory/multi?");
+    expect((await management.call("GET", "repositories/factory/multi")).body.tagCount).toBe(14);
+
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("button", { name: "Delete tag build-03" }).click();
+    await expect.poll(() => page.locator('tr[data-tag="build-03"]').count(), POLL).toBe(0);
+    expect(await page.getByRole("status").filter({ hasText: "deleted" }).textContent()).toBe("Tag build-03 deleted from factory/multi.");
+    await expect.poll(() => page.locator("dl.summary").textContent(), POLL).toContain("Tags13");
+    const writer = await clientToken(management, "consolereader", readActions("factory/multi"));
+    const pull = await new AuthorizedClient(stack.registryUrl, basic(writer)).fetch("/v2/factory/multi/manifests/build-03", { headers: { Accept: OCI_MANIFEST } });
+    expect(pull.status).toBe(404);
+  });
+
+  it("shows where an image is: the edge that synced it with a matching digest, not one outside its scope; and an edge's Online -> Offline in its status history", async () => {
+    const writer = await clientToken(management, "wherepusher", writeActions("factory/app"));
+    const image = await new AuthorizedClient(stack.registryUrl, basic(writer)).pushImage("factory/app", "where");
+    // plant2 syncs another repository only: it must not be listed.
+    const plant2 = await startEdge({ connectionString: await createConnectedRegistry(management, { name: "plant2", mode: "ReadOnly", repositories: ["factory/other"] }, stack.registryHost) });
+    try {
+      await eventually(async () => (await plant2.status()).lastSyncTime, 30_000, "plant2 synced once");
+      await eventually(async () => {
+        const answer = await management.call("GET", `repositories/factory/app/_tags/where/locations`);
+        return answer.body.value?.some((entry: { connectedRegistry: string }) => entry.connectedRegistry === "plant1");
+      }, 30_000, "plant1 reported holding factory/app:where");
+      await page.goto(`${stack.registryUrl}/console/#/repositories/${encodeURIComponent("factory/app")}/manifests/${encodeURIComponent(image.digest)}`);
+      await page.locator("section[data-rendered]").waitFor();
+      expect(await page.locator("tr[data-location]").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-location")))).toEqual(["plant1"]);
+      expect(await page.locator('tr[data-location="plant1"]').textContent()).toMatch(new RegExp(`^plant1where${image.digest.slice(0, 19)}…Yes\\d{4}-`));
+      expect(await lowContrastText(page)).toEqual([]);
+      if (SCREENSHOTS) await page.locator('section[aria-labelledby="locations-title"]').screenshot({ path: join(SCREENSHOTS, "where-is-it.png") });
+    } finally {
+      await plant2.stop();
+      await removeEdgeData(plant2.dataDir);
+    }
+    // The real health sweep, run as if plant2's silence had lasted five minutes.
+    const store = new CosmosConnectedRegistryStore(createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE).container(IDENTITY_CONTAINER.id), stack.config.REGISTRY_NAME);
+    expect(await markSilentRegistriesOffline(store, Date.now() + SILENCE_BEFORE_OFFLINE_MS + 1000, () => {})).toContain("plant2");
+    await page.goto(`${stack.registryUrl}/console/#/edges/plant2`);
+    await expect.poll(() => page.locator("tr[data-change]").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-change"))), POLL).toEqual(["Offline/Active", "Online/Active"]);
+    expect(await page.getByRole("heading", { name: "Status history (2)" }).count()).toBe(1);
+    expect(await lowContrastText(page)).toEqual([]);
+    if (SCREENSHOTS) await page.locator('section[aria-labelledby="changes-title"]').screenshot({ path: join(SCREENSHOTS, "status-history.png") });
+    // The fleet of 100 below counts the others.
+    expect((await management.call("DELETE", "connectedRegistries/plant2?cleanup=true")).status).toBe(204);
   });
 
   it("serves each edge's read-only status page without names or secrets", async () => {

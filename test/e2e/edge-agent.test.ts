@@ -809,7 +809,9 @@ describe("edge agent end to end (real processes, real clients)", () => {
         "GET /status activation.status Deactivated",
       );
       // The log says so too (the line follows the state change).
-      await eventually(async () => edge.logs.some((entry) => entry.level === "error" && /not active/i.test(String(entry.message))), 10_000, "the log line");
+      const deactivatedLine = await eventually(async () => edge.logs.find((entry) => entry.level === "error" && /not active/i.test(String(entry.message))), 10_000, "the log line");
+      // It names a way back that exists (there is no `activate` verb): a restart activates.
+      expect(deactivatedLine.message).toContain("restart the agent to activate it again");
 
       // No more syncing: a push to the cloud does not arrive, and the last sync time stays.
       const later = await pushRandomImage(pusher, repository, "v2", [8192]);
@@ -827,6 +829,12 @@ describe("edge agent end to end (real processes, real clients)", () => {
       const pull = await podman.pull(`${edge.host}/${repository}:v1`);
       expect(pull.code, pull.stderr).toBe(0);
       await verifyImage(edge.url, reader, repository, "v1", image.digest);
+
+      // As the log line says: restarted, the agent activates again and syncs what it missed.
+      await edge.stop();
+      const again = await edgeProcess(connectionString, edge.dataDir);
+      await eventually(async () => (await digestAt(again.url, reader, repository, "v2")) === later.digest, 30_000, "v2 synced after the restart");
+      expect((await again.status()).activation.status).toBe("Active");
     },
     SLOW_TEST_MS,
   );

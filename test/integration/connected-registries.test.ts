@@ -285,8 +285,15 @@ describe("connected registries in the management API", () => {
         notifications: ["hello-world:latest:push", "hello-world:*:delete"],
         repositories: ["hello-world"],
       });
+      // As az (and ACR's sync tutorial): a continuous schedule drops the window, without syncWindow: null.
+      const continuous = await admin.call("PATCH", "connectedRegistries/updateme01", { schedule: "* * * * *" });
+      expect(continuous.status, JSON.stringify(continuous.body)).toBe(200);
+      expect(continuous.body).toMatchObject({ schedule: "* * * * *", syncWindow: null, logging: "Debug" });
+      expect((await admin.call("PATCH", "connectedRegistries/updateme01", { schedule: "0 */6 * * *", syncWindow: "PT3H" })).status).toBe(200);
       const back = await admin.call("PATCH", "connectedRegistries/updateme01", { schedule: "* * * * *", syncWindow: null });
       expect(back.body).toMatchObject({ schedule: "* * * * *", syncWindow: null, logging: "Debug" });
+      const stillRefused = await admin.call("PATCH", "connectedRegistries/updateme01", { schedule: "* * * * *", syncWindow: "PT1H" });
+      expect(stillRefused.status).toBe(400);
       const badNotification = await admin.call("PATCH", "connectedRegistries/updateme01", { notifications: ["hello-world"] });
       expect(badNotification.status).toBe(400);
       expect(badNotification.body.error.message).toContain("hello-world:latest:push");

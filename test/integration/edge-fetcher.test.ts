@@ -292,6 +292,9 @@ describe("edge content fetcher (against the cloud stack)", () => {
 describe("parent client and fetcher (against a scripted server)", () => {
   const blob = randomBytes(64 * 1024);
   const blobDigest = sha256(blob);
+  /** Always served whole (the slot test). */
+  const other = randomBytes(64 * 1024);
+  const otherDigest = sha256(other);
   let root: string;
   let parent: Server;
   let storage: Server;
@@ -311,6 +314,10 @@ describe("parent client and fetcher (against a scripted server)", () => {
     });
     parent = createServer((req, res) => {
       parentSaw.push(req.headers);
+      if (req.url === `/v2/r/blobs/${otherDigest}`) {
+        res.writeHead(200, { "Content-Length": other.length }).end(other);
+        return;
+      }
       if (req.url === `/v2/r/blobs/${blobDigest}`) {
         if (blobMode === "redirect") {
           res.writeHead(307, { Location: `http://127.0.0.1:${storagePort}/container/blob?sig=secret-sas` }).end();
@@ -384,6 +391,32 @@ describe("parent client and fetcher (against a scripted server)", () => {
     await fetcher.ensureBlob("r", blobDigest);
     expect(counter.bytes).toBe(blob.length);
     expect(await store.stat(blobDigest)).toBe(blob.length);
+  });
+
+  it("hands its download slot on before the store completes a blob (fsync, rename)", async () => {
+    blobMode = "ignore-range";
+    // The first blob's completion is held until the second blob is in: with one slot, that
+    // finishes only if the slot was freed when the first blob's bytes were in.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    class SlowCompletion extends FsBlobStore {
+      override async completePartial(digest: string): Promise<void> {
+        if (digest === blobDigest) await held;
+        return super.completePartial(digest);
+      }
+    }
+    const store = new SlowCompletion(await mkdtemp(join(root, "store-")));
+    const fetcher = new ContentFetcher(client(), store, { concurrency: 1, acceptedMediaTypes: ACCEPTED, backoffMs: () => 10 });
+    const first = fetcher.ensureBlob("r", blobDigest, blob.length);
+    const second = fetcher.ensureBlob("r", otherDigest, other.length);
+    const outcome = await Promise.race([second.then(() => "second done"), new Promise((resolve) => setTimeout(() => resolve("second still waiting"), 5_000))]);
+    expect(await store.stat(blobDigest)).toBeUndefined(); // not completed yet: not visible
+    release();
+    await first;
+    await second;
+    expect(outcome).toBe("second done");
+    expect(await store.stat(blobDigest)).toBe(blob.length);
+    expect(await store.stat(otherDigest)).toBe(other.length);
   });
 
   it("rejects a manifest whose bytes do not match its digest or the announced one", async () => {

@@ -33,6 +33,11 @@ const NAMED_ROUTES: Array<[method: string, path: (name: string) => string, body?
   ["POST", (n) => `connectedRegistries/${n}/permissions`, { addRepositories: ["hello"] }],
   ["POST", (n) => `connectedRegistries/${n}/settings`, {}],
   ["GET", (n) => `operations/${n}`],
+  ["GET", (n) => `repositories/${n}`],
+  ["GET", (n) => `repositories/${n}/_tags`],
+  ["DELETE", (n) => `repositories/${n}/_tags/latest`],
+  ["GET", (n) => `repositories/${n}/_manifests/sha256:${"0".repeat(64)}`],
+  ["GET", (n) => `repositories/hello/_manifests/${n}`],
 ];
 /** Encoded "/", "#", "\" (Cosmos DB refuses them in ids), dot segments, raw and encoded, and an encoded "?". */
 const BAD_SEGMENTS = ["a%2Fbcdef", "a%23bcdef", "a%5Cbcdef", "..", "%2e%2e", "..%2f..%2fx", "abc%3Fdef", "imp-..", "x".repeat(300)];

@@ -88,7 +88,11 @@ const LEFT_TO_DEFAULT: Readonly<Record<string, string>> = {
   HTTP_MAX_UPLOADS_PER_CLIENT: "read by the local host only; in Azure the front end owns the connections",
   WEBHOOK_RETRY_SECONDS: "8 attempts over about 4.5 hours (docs/events.md)",
   WEBHOOK_TIMEOUT_SECONDS: "a receiver gets 10 s to answer",
+  STORAGE_CREDENTIAL: "DefaultAzureCredential (the managed identity); emulator is for Azurite only",
 };
+
+/** Storage Blob Data Owner: includes .../blobServices/generateUserDelegationKey/action, which signs read URLs without a key. */
+const STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b";
 
 interface ConfigSetting {
   name: string;
@@ -166,6 +170,27 @@ describe("infra/ (Bicep)", () => {
     expect(propertiesOf("Microsoft.Insights/components")).toEqual([expect.objectContaining({ DisableLocalAuth: true })]);
     expect(deployed.filter((resource) => resource.type === "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments")).toHaveLength(1);
     expect(deployed.filter((resource) => resource.type === "Microsoft.ManagedIdentity/userAssignedIdentities")).toHaveLength(1);
+  });
+
+  it("lets the app's identity make user delegation keys on a storage account without shared keys, so blob GETs can still redirect", async () => {
+    const deployed = await deployment(await loadInfraSources());
+    const accounts = deployed.filter((resource) => resource.type === "Microsoft.Storage/storageAccounts");
+    expect(accounts).toHaveLength(1);
+    expect(pick(evaluate(accounts[0]!.declaration.body, accounts[0]!.scope), "properties", "allowSharedKeyAccess")).toBe(false);
+    const site = functionApps(deployed)[0]!;
+    // The app's one identity holds Blob Data Owner on that account (roleDefinitionId is
+    // subscriptionResourceId(..., <role id>): the role id is its last argument).
+    const grants = deployed
+      .filter((resource) => resource.type === "Microsoft.Authorization/roleAssignments" && resource.file === accounts[0]!.file)
+      .map((resource) => {
+        const role = objectPath(resource.declaration.body, ["properties", "roleDefinitionId"]);
+        const roleId = role?.childForFieldName("arguments")?.namedChildren.at(-1);
+        const principal = evaluate(objectPath(resource.declaration.body, ["properties", "principalId"]), resource.scope);
+        return { role: roleId ? evaluate(roleId, resource.scope) : undefined, principal: principal instanceof Unknown ? principal.expression : principal };
+      });
+    expect(grants).toContainEqual({ role: STORAGE_BLOB_DATA_OWNER, principal: "appIdentity.properties.principalId" });
+    // The emulator's credential is never deployed.
+    expect(appSettings(site, deployed).get("STORAGE_CREDENTIAL")?.value ?? "default").toBe("default");
   });
 
   it("fails the syntax check on a broken file, naming the file and the line", async () => {

@@ -155,6 +155,19 @@ describe("the management API", () => {
       expect(past.body.error.message).toContain("in the past");
     });
 
+    it("deletes one password or both, as az acr token credential delete, keeping the token", async () => {
+      await admin.call("POST", "tokens", { name: "forgetful-token", scopeMap: "_repositories_pull" });
+      await admin.call("POST", "tokens/forgetful-token/credentials/generate", {});
+      const one = await admin.call("POST", "tokens/forgetful-token/credentials/delete", { name: "password2" });
+      expect(one.status).toBe(200);
+      expect(one.body.credentials.passwords.map((p: { name: string }) => p.name)).toEqual(["password1"]);
+      const both = await admin.call("POST", "tokens/forgetful-token/credentials/delete", {});
+      expect(both.body.credentials.passwords).toEqual([]);
+      expect((await admin.call("GET", "tokens/forgetful-token")).body.credentials.passwords).toEqual([]);
+      expect((await admin.call("POST", "tokens/forgetful-token/credentials/delete", { name: "password3" })).status).toBe(400);
+      expect((await admin.call("POST", "tokens/no-such-token/credentials/delete", {})).status).toBe(404);
+    });
+
     it("updates a token's status and scope map, and deletes it", async () => {
       await admin.call("POST", "tokens", { name: "changing-token", scopeMap: "_repositories_pull" });
       const disabled = await admin.call("PATCH", "tokens/changing-token", { status: "disabled", scopeMap: "_repositories_push" });

@@ -16,6 +16,9 @@ import { RegistryClient, OCI_MANIFEST } from "../support/registry-client.js";
 import { startTestStack, TEST_ADMIN_KEY, type TestStack } from "../support/stack.js";
 import { startStackProcess } from "../support/stack-process.js";
 import { WebhookReceiver } from "../support/webhook-receiver.js";
+import { createCosmosClient } from "../../dist/shared/composition.js";
+import { CosmosEventStore } from "../../dist/shared/store/cosmos/event-store.js";
+import { OPERATIONS_CONTAINER } from "../../dist/shared/store/cosmos/containers.js";
 
 const CLI = join(import.meta.dirname, "../../dist/scripts/admin-cli/main.js");
 const SETTINGS = { WEBHOOK_RETRY_SECONDS: "0.2,0.4,0.8,1,1,1,1,1", WEBHOOK_TIMEOUT_SECONDS: "2" };
@@ -109,6 +112,28 @@ describe("the webhooks resource", () => {
     expect(hook.received[0]!.headers["x-registry-signature-256"]).toBe(signatureOf(secret, hook.received[0]!.body));
     const log = await admin.call("GET", "webhooks/pinghook/events");
     expect(log.body.value[0]).toMatchObject({ id: ping.body.id, action: "ping", state: "delivered", attempts: 1, eventResponseMessage: { statusCode: 200 } });
+  });
+});
+
+describe("the webhook limit", () => {
+  it("holds under concurrent creates, and a delete frees a slot", async () => {
+    // The store with a limit of 3 (the API's is 500), in a container of its own: the local Cosmos
+    // server evaluates a patch's condition on every document with that id, in any partition.
+    const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
+    const { container } = await database.containers.createIfNotExists({ id: "webhook-limit-test", partitionKey: OPERATIONS_CONTAINER.partitionKeyPath });
+    const store = new CosmosEventStore(container, "limit-test");
+    const now = new Date().toISOString();
+    const webhook = (name: string) => ({ name, serviceUri: "http://127.0.0.1:9/", actions: ["push" as const], scope: "", status: "enabled" as const, format: "eventgrid" as const, customHeaderNames: [], sealedSecrets: "-", createdAt: now, updatedAt: now });
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => store.createWebhook(webhook(`race${i}`), 3)));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(3);
+    expect(results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason.message)).toEqual(Array(9).fill("a registry has at most 3 webhooks; delete one first"));
+    expect(await store.listWebhooks()).toHaveLength(3);
+    // A taken name gives its slot back; a delete frees one.
+    const [first] = await store.listWebhooks();
+    await expect(store.createWebhook(webhook(first!.name), 4)).rejects.toThrow(/exists/);
+    expect(await store.deleteWebhook(first!.name)).toBe(true);
+    await store.createWebhook(webhook("after-delete"), 3);
+    await expect(store.createWebhook(webhook("one-too-many"), 3)).rejects.toThrow(/at most 3/);
   });
 });
 

@@ -68,6 +68,11 @@ export class DockerEngine {
     }
   }
 
+  /** The variables that point a `docker` client at this engine (for a shell script that runs `docker`). */
+  get clientEnv(): { DOCKER_HOST: string; DOCKER_CONFIG: string } {
+    return { DOCKER_HOST: this.env.DOCKER_HOST!, DOCKER_CONFIG: this.env.DOCKER_CONFIG! };
+  }
+
   /** Runs `docker <args>` against this engine. */
   run(args: string[], options: { timeoutMs?: number; input?: string } = {}): Promise<CommandResult> {
     const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;

@@ -3,6 +3,8 @@
  * ports in a temporary folder. Tests use the built product in dist/, the same code
  * `npm start` runs; `npm test` builds it first.
  *
+ * LOCAL_STORAGE_AUTH=identity starts the deployed storage configuration (scripts/storage-profile.ts).
+ *
  * By default the registry is open to anonymous clients (the OCI engine's tests are about
  * the protocol); identity tests pass `anonymous: false`.
  */
@@ -11,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hashPassword } from "../../dist/shared/auth/passwords.js";
 import { startLocalStack, type LocalStack, type LocalStackOptions } from "../../dist/scripts/local-stack.js";
+import { storageAuthFrom } from "../../dist/scripts/storage-profile.js";
 
 /** The admin key every test stack accepts (its hash is what the stack is configured with). */
 export const TEST_ADMIN_KEY = "test-admin-key-not-a-secret";
@@ -30,6 +33,8 @@ export async function startTestStack(options: Partial<LocalStackOptions> & { ano
   testAdminKeyHash ??= hashPassword(TEST_ADMIN_KEY);
   const stack = await startLocalStack({
     log: () => {},
+    // The vitest project "identity" re-runs the storage suites with LOCAL_STORAGE_AUTH=identity (vitest.config.ts).
+    storageAuth: storageAuthFrom(process.env.LOCAL_STORAGE_AUTH),
     ...stackOptions,
     settings: { REGISTRY_ALLOW_ANONYMOUS: String(anonymous), ADMIN_KEY_HASH: await testAdminKeyHash, ...stackOptions.settings },
     dataDir,

@@ -147,13 +147,13 @@ describe("admin CLI exit codes", () => {
   it("exits 2 for usage errors, before any request", async () => {
     const missing = await cli(["token", "create", "--name", "abcde"]);
     expect(missing).toMatchObject({ code: 2, sent: [] });
-    expect(missing.stderr).toBe("error: give either --scope-map or --repository (not both)\nsee: registry-admin token create --help\n");
+    expect(missing.stderr).toBe("error: give either --scope-map or --repository/--gateway (not both)\nsee: registry-admin token create --help\n");
     const noEndpoint = await cli(["token", "list"], [], { env: {} });
     expect(noEndpoint.code).toBe(2);
-    expect(noEndpoint.stderr).toContain("missing required flag --endpoint (or set REGISTRY_ENDPOINT)");
+    expect(noEndpoint.stderr).toContain("missing required flag --endpoint (or set REGISTRY_ENDPOINT, or save it once with registry-admin login --endpoint URL)");
     const nothing = await cli([]);
     expect(nothing.code).toBe(2);
-    expect(nothing.stderr).toContain("usage: registry-admin <scope-map|token|connected-registry|import|repository|change-log|webhook>");
+    expect(nothing.stderr).toContain("usage: registry-admin <scope-map|token|connected-registry|import|repository|change-log|webhook|login|push-sample>");
     const help = await cli(["token", "--help"]);
     expect(help).toMatchObject({ code: 0, stderr: "" });
     expect(help.stdout).toContain("token credential generate");

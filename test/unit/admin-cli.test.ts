@@ -82,7 +82,7 @@ describe("admin CLI command line", () => {
 
   it("refuses unknown verbs and flags, suggesting the near ones", () => {
     const verb = usageError(() => parseCommandLine(["scope-maps", "list"], COMMANDS));
-    expect(verb.message).toBe('unknown command "scope-maps": use one of scope-map, token, connected-registry, import, repository, change-log, webhook');
+    expect(verb.message).toBe('unknown command "scope-maps": use one of scope-map, token, connected-registry, import, repository, change-log, webhook, login, push-sample');
     const sub = usageError(() => parseCommandLine(["token", "credentials", "generate"], COMMANDS));
     expect(sub.message).toBe('unknown command "token credentials": after "token" use one of create, update, show, list, delete, credential');
     expect(sub.command).toBe("token");
@@ -101,7 +101,7 @@ describe("admin CLI command line", () => {
     expect(usageError(() => parse(["token", "show", "--name", "a", "--name", "b"])).message).toBe("--name was given more than once");
     expect(usageError(() => parse(["token", "show", "--name", "abcde", "extra"])).message).toBe('unexpected argument "extra" (--name takes one value)');
     expect(usageError(() => parse(["import", "--source", "a:b", "--force=yes"])).message).toBe("--force takes no value");
-    expect(usageError(() => parse(["token", "list", "--output", "yaml"])).message).toBe('--output must be one of table, json, not "yaml"');
+    expect(usageError(() => parse(["token", "list", "--output", "yaml"])).message).toBe('--output must be one of table, json, tsv, not "yaml"');
   });
 
   it("checks numbers where a command reads them", () => {

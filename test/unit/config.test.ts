@@ -25,6 +25,7 @@ describe("loading the configuration", () => {
       ...required,
       COSMOS_DATABASE: "registry",
       BLOB_CONTAINER: "registry",
+      STORAGE_CREDENTIAL: "default",
       REGISTRY_BLOB_DELIVERY: "redirect",
       REGISTRY_READ_URL_SECONDS: 600,
       REGISTRY_ALLOW_ANONYMOUS: false,
@@ -74,6 +75,16 @@ describe("loading the configuration", () => {
     expect(configError({ ...identityBased, STORAGE_BLOB_ENDPOINT: "https://a.blob.core.windows.net/" }).message).toContain(
       "STORAGE_CONNECTION_STRING: is required, or else both STORAGE_BLOB_ENDPOINT and STORAGE_QUEUE_ENDPOINT",
     );
+  });
+
+  it("selects the storage credential: default (managed identity) unless emulator is asked for, and refuses anything else", () => {
+    const { STORAGE_CONNECTION_STRING: _connection, ...endpointsOnly } = required;
+    const endpoints = { ...endpointsOnly, STORAGE_BLOB_ENDPOINT: "https://127.0.0.1:10000/devstoreaccount1/", STORAGE_QUEUE_ENDPOINT: "https://127.0.0.1:10001/devstoreaccount1/" };
+    expect(loadConfig(endpoints).STORAGE_CREDENTIAL).toBe("default");
+    expect(loadConfig({ ...endpoints, STORAGE_CREDENTIAL: "emulator" }).STORAGE_CREDENTIAL).toBe("emulator");
+    expect(configError({ ...endpoints, STORAGE_CREDENTIAL: "key" }).message).toContain("STORAGE_CREDENTIAL: must be default (DefaultAzureCredential) or emulator");
+    // A connection string carries a key: with it the emulator credential would never be used.
+    expect(configError({ ...required, STORAGE_CREDENTIAL: "emulator" }).message).toContain("STORAGE_CREDENTIAL: emulator signs in with a token");
   });
 
   it("reads explicit settings, converting numbers and booleans", () => {

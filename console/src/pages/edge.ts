@@ -6,8 +6,9 @@ import { api, ApiError, segment } from "../api.js";
 import { field, h, notice, secretOnce, show } from "../dom.js";
 import { ago, bytes, dateTime, duration } from "../format.js";
 import type { Leave } from "../main.js";
-import { LIMITS, type ConnectedRegistry, type Token } from "../types.js";
+import { LIMITS, type ConnectedRegistry, type StatusChange, type Token } from "../types.js";
 import { stateBadge } from "./fleet-tree.js";
+import { drawStatusChanges } from "./status-changes.js";
 
 const REFRESH_MS = 5000;
 
@@ -19,6 +20,7 @@ export function renderEdge(main: HTMLElement, name: string): Leave {
   const path = `connectedRegistries/${segment(name)}`;
   const summary = h("section", { "aria-labelledby": "summary-title" });
   const history = h("section", { "aria-labelledby": "history-title" });
+  const changes = h("section", { "aria-labelledby": "changes-title" });
   const repositories = h("section", { "aria-labelledby": "repositories-title" });
   const clientTokens = h("section", { "aria-labelledby": "tokens-title" });
   const messages = h("div", { class: "messages" });
@@ -39,10 +41,15 @@ export function renderEdge(main: HTMLElement, name: string): Leave {
 
   /** The timer redraws the status only: redrawing the forms would wipe what the operator is typing. */
   const load = async (withLists: boolean): Promise<void> => {
-    const [registry, tokens] = await Promise.all([api<ConnectedRegistry>("GET", path), api<{ value: Token[] }>("GET", `${path}/clientTokens`)]);
+    const [registry, tokens, statusChanges] = await Promise.all([
+      api<ConnectedRegistry>("GET", path),
+      api<{ value: Token[] }>("GET", `${path}/clientTokens`),
+      api<{ value: StatusChange[] }>("GET", `${path}/statusHistory`),
+    ]);
     if (stopped) return;
     drawSummary(summary, registry);
     drawHistory(history, registry);
+    drawStatusChanges(changes, statusChanges.value);
     if (withLists) {
       drawRepositories(repositories, registry, act, path);
       drawClientTokens(clientTokens, registry, tokens.value, act, path);
@@ -89,7 +96,7 @@ export function renderEdge(main: HTMLElement, name: string): Leave {
     ),
   );
 
-  show(main, h("p", {}, h("a", { href: "#/fleet" }, "← Fleet")), h("h1", {}, name), messages, secret, summary, actions, history, repositories, clientTokens);
+  show(main, h("p", {}, h("a", { href: "#/fleet" }, "← Fleet")), h("h1", {}, name), messages, secret, summary, actions, history, changes, repositories, clientTokens);
   let first = true;
   const refresh = async (): Promise<void> => {
     try {

@@ -49,7 +49,7 @@ export class FsBlobStore implements BlobStore {
   private readonly commitLocks = new KeyedLock();
   private totalCache: { bytes: number; at: number } | undefined;
   private readonly digests = new FileDigests();
-  /** Partial downloads this process appended to and fsynced since (completing them needs no second fsync). */
+  /** Partial downloads fsynced by a failed append and not written since (completing them needs no second fsync). */
   private readonly syncedPartials = new Set<string>();
   /**
    * Partial downloads this process wrote from their first byte, with the hash of every byte it
@@ -204,7 +204,11 @@ export class FsBlobStore implements BlobStore {
 
   /**
    * Appends the body to the partial download and returns its new size. Whatever arrived
-   * before a failure is flushed and fsynced too, so a resume continues after it.
+   * before a failure is flushed and fsynced too, so a resume continues after it. A body that
+   * ends normally is not fsynced here: `completePartial`, which comes next, does it, and the
+   * caller may run it after handing its download slot to the next download (the disk flushes
+   * one blob while the next one arrives). A crash before then loses nothing that matters: a
+   * partial file is verified against its digest before it is used.
    */
   async appendPartial(digest: string, body: AsyncIterable<Uint8Array>): Promise<number> {
     const path = this.partialPath(digest);
@@ -228,16 +232,16 @@ export class FsBlobStore implements BlobStore {
       } catch (error) {
         // Some bytes may be written and not hashed: the file is hashed from the disk instead.
         hashed = undefined;
-        throw error;
-      } finally {
         try {
-          await handle.sync();
+          // fdatasync flushes the whole file, bytes a crashed run appended included.
+          await handle.datasync();
+          this.syncedPartials.add(digest);
         } finally {
           await handle.close();
         }
+        throw error;
       }
-      // fsync flushes the whole file, bytes a crashed run appended included.
-      this.syncedPartials.add(digest);
+      await handle.close();
       if (hashed) this.hashedPartials.set(digest, hashed);
       return start + written;
     });
@@ -261,11 +265,12 @@ export class FsBlobStore implements BlobStore {
         await rm(path, { force: true });
         throw new DigestMismatchError(digest, actual);
       }
-      // One this process appended to is fsynced already; one left by an earlier run is fsynced here.
+      // Flushed before it reaches its content address (unless a failed append just did it).
+      // fdatasync: the size is flushed with the data; timestamps need not be.
       if (!this.syncedPartials.delete(digest)) {
         const handle = await open(path, "r");
         try {
-          await handle.sync();
+          await handle.datasync();
         } finally {
           await handle.close();
         }

@@ -53,6 +53,9 @@ export class FsMetadataStore implements MetadataStore {
   /** Repositories already registered by this process; saves a write on every push. */
   private readonly knownRepositories = new Set<string>();
 
+  /** Bumped by every tag write or removal in this process: the inventory (sync/inventory.ts) is recomputed only when it moved. */
+  tagChanges = 0;
+
   constructor(private readonly root: string) {}
 
   async ensureRepository(repository: string): Promise<void> {
@@ -83,10 +86,13 @@ export class FsMetadataStore implements MetadataStore {
   async putTag(repository: string, tag: string, manifest: ManifestRecord): Promise<void> {
     const file: TagFile = { tag, digest: manifest.digest, updatedAt: new Date().toISOString(), manifest: toManifestFields(manifest) };
     await writeFileAtomic(this.tagPath(repository, tag), JSON.stringify(file));
+    this.tagChanges++;
   }
 
   async deleteTag(repository: string, tag: string): Promise<boolean> {
-    return removeFile(this.tagPath(repository, tag));
+    const removed = await removeFile(this.tagPath(repository, tag));
+    this.tagChanges++;
+    return removed;
   }
 
   async listTags(repository: string, page: Page): Promise<string[]> {
@@ -125,7 +131,10 @@ export class FsMetadataStore implements MetadataStore {
     const tagsDir = join(this.repositoryDir(repository), "_tags");
     for (const name of await listNames(tagsDir)) {
       const file = await readJsonFile<TagFile>(join(tagsDir, name));
-      if (file?.digest === digest) await removeFile(join(tagsDir, name));
+      if (file?.digest === digest) {
+        await removeFile(join(tagsDir, name));
+        this.tagChanges++;
+      }
     }
     if (existing?.subjectDigest) await removeFile(this.referrerPath(repository, existing.subjectDigest, digest));
     return removeFile(this.manifestPath(repository, digest));

@@ -132,13 +132,7 @@ export class ContentFetcher {
     if (running) return running;
     // Counted before waiting for a slot, so the progress's total covers queued downloads too.
     this.options.onDownloadPlanned?.(size);
-    const download = this.blobSlots
-      .run(async () => {
-        // Another download may have finished while this one waited for a slot.
-        if ((await this.blobs.stat(digest)) !== undefined) return;
-        await this.downloadVerified(repository, digest, size);
-      })
-      .finally(() => this.inFlight.delete(digest));
+    const download = this.downloadVerified(repository, digest, size).finally(() => this.inFlight.delete(digest));
     this.inFlight.set(digest, download);
     return download;
   }
@@ -185,11 +179,22 @@ export class ContentFetcher {
     return this.options.keepsChild?.(repository, child) ?? true;
   }
 
-  /** Downloads until the store accepts the bytes; a wrong partial is discarded and fetched once more from zero. */
+  /**
+   * Downloads until the store accepts the bytes; a wrong partial is discarded and fetched once
+   * more from zero. Only the transfer holds a download slot: the store's completion (fsync,
+   * rename) runs after the slot has gone to the next download, so the link stays busy while
+   * the disk flushes.
+   */
   private async downloadVerified(repository: string, digest: string, size: number | undefined): Promise<void> {
     const what = `GET /v2/${repository}/blobs/${digest}`;
     for (let fromZeroAgain = false; ; fromZeroAgain = true) {
-      await this.withRetries(what, () => this.downloadRest(repository, digest, size));
+      const fetched = await this.blobSlots.run(async (waited) => {
+        // Another download may have finished while this one waited for a slot (ensureBlob looked just before otherwise).
+        if ((waited || fromZeroAgain) && (await this.blobs.stat(digest)) !== undefined) return false;
+        await this.withRetries(what, () => this.downloadRest(repository, digest, size));
+        return true;
+      });
+      if (!fetched) return;
       try {
         await this.blobs.completePartial(digest);
         return;
@@ -240,16 +245,9 @@ export class ContentFetcher {
         throw await RemoteError.fromResponse(response, what);
       }
       // Under the cap, and cut when the window closes: what arrived so far stays in the partial file.
-      await this.blobs.appendPartial(digest, this.counted(governed(response.body, this.options)));
+      await this.blobs.appendPartial(digest, governed(response.body, { bandwidth: this.options.bandwidth, window: this.options.window, onPiece: this.options.onBytes }));
     } finally {
       response.body.destroy(); // no-op when fully read; frees the socket when something failed
-    }
-  }
-
-  private async *counted(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    for await (const chunk of body) {
-      this.options.onBytes?.(chunk.byteLength);
-      yield chunk;
     }
   }
 
@@ -338,11 +336,13 @@ class Semaphore {
     if (!(limit >= 1)) throw new Error(`concurrency must be at least 1, got ${limit}`);
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  /** `task` is told whether it had to wait for its slot. */
+  async run<T>(task: (waited: boolean) => Promise<T>): Promise<T> {
+    const waited = this.active >= this.limit;
+    if (waited) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.active++;
     try {
-      return await task();
+      return await task(waited);
     } finally {
       const next = this.waiting.shift();
       if (next) next(); // hand the slot over without releasing it

@@ -28,6 +28,8 @@ import { WalkPosition } from "./walk-position.js";
 import { StorageFullError } from "../store/disk-guard.js";
 import { isDiskError } from "../store/disk-errors.js";
 import { removeRepositoryFromScope } from "./scope-removal.js";
+import { countsTagChanges, InventorySource } from "./inventory.js";
+import { adviceFor, SLOW_AFTER_MS, SLOW_RETRY_MS } from "./failure-advice.js";
 import type { ChangeLog } from "../../../shared/registry/change-log.js";
 import type { RunProgress } from "./run-progress.js";
 import { StatusReporter } from "./status-reporter.js";
@@ -88,6 +90,8 @@ export interface SyncEngineOptions {
   onConfiguration: (configuration: EdgeConfiguration, receivedAt: string) => void;
   /** Where clients and children reach this agent, when the operator said (children's get-settings uses it). */
   loginServer?: { host: string; tls: boolean };
+  /** How the connection string says to reach the parent: what a TLS failure means depends on it. */
+  parentProtocol?: "http" | "https";
   /** The sync window, held during a sync too; it carries the clock (tests move it). Default: the configuration's, on the real clock. */
   window?: SyncWindow;
   /** Disk usage for the heartbeat (freeBytes: the data volume's). */
@@ -116,6 +120,8 @@ export class SyncEngine {
   private readonly window: SyncWindow;
   private readonly walked: WalkPosition;
   private readonly reporter: StatusReporter;
+  /** What this edge holds, for the parent's "where is it"; absent on stores that do not count tag changes. */
+  private readonly inventory: InventorySource | undefined;
   private readonly referrers: ReferrerSync;
   private readonly filters: EdgeFilters;
   /** From the last feed page: log entries not applied yet, and when the oldest known one was made. */
@@ -126,7 +132,8 @@ export class SyncEngine {
     this.failed = new FailedItems(options.state);
     this.window = options.window ?? new SyncWindow(() => new Date(), () => options.state.state.configuration);
     this.walked = new WalkPosition(options.state);
-    this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage, ...(options.notifications ? { notifications: options.notifications } : {}) });
+    this.inventory = countsTagChanges(options.metadata) ? new InventorySource(options.metadata) : undefined;
+    this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage, ...(options.notifications ? { notifications: options.notifications } : {}), ...(this.inventory ? { inventory: this.inventory } : {}) });
     this.referrers = new ReferrerSync({ ...options, isolate: (item, apply) => this.applyIsolated(item, apply) });
     this.filters = options.filters ?? new EdgeFilters(() => options.state.state.configuration);
   }
@@ -145,6 +152,8 @@ export class SyncEngine {
   private async loop(): Promise<void> {
     const { log, state } = this.options;
     let backoffMs = 1000;
+    /** Since when cycles fail, and the last advice given (its repeats are logged at warn). */
+    let failing: { since: number; failures: number; advice?: string; adviceSince?: number } | undefined;
     while (!this.stopped) {
       const waitMs = this.window.msUntilOpen();
       if (waitMs > 0 && this.activated) {
@@ -165,6 +174,10 @@ export class SyncEngine {
       try {
         await this.cycle();
         backoffMs = 1000;
+        if (failing) {
+          log.info("sync resumed", { failedCycles: failing.failures, failingForSeconds: Math.round((Date.now() - failing.since) / 1000) });
+          failing = undefined;
+        }
       } catch (error) {
         const windowClosed = windowClosedIn(error);
         if (windowClosed) {
@@ -182,7 +195,7 @@ export class SyncEngine {
             s.activation = { status: "Deactivated", message: error.message };
             s.progress = { phase: "idle", itemsDone: 0, itemsTotal: 0, bytesFetched: 0 };
           });
-          log.error("the parent says this connected registry is not active: syncing stops (local pulls go on); activate it again and restart the agent", {
+          log.error("the parent says this connected registry is not active (deactivated, or activated by another agent): syncing stops (local pulls go on); restart the agent to activate it again (an agent activates when it starts)", {
             detail: error.message,
           });
           return;
@@ -203,12 +216,16 @@ export class SyncEngine {
           continue;
         }
         const kind = isDiskError(error) ? "disk" : error instanceof RemoteUnreachableError ? "unreachable" : isTransientError(error) ? "transient" : "refused";
+        const advice = adviceFor(error, this.options.name, this.options.parentProtocol ?? "https");
+        const repeated = advice !== undefined && failing?.advice === advice.kind;
+        const adviceSince = repeated ? (failing?.adviceSince ?? Date.now()) : Date.now();
+        failing = { since: failing?.since ?? Date.now(), failures: (failing?.failures ?? 0) + 1, ...(advice ? { advice: advice.kind, adviceSince } : {}) };
         this.options.metrics.syncErrors.inc({ kind });
         // A disk that stopped taking writes (full, read-only, gone) fails this too: log it and go on
         // retrying, so the agent keeps serving what it can read and reports itself not ready (/readyz).
         await state
           .update((s) => {
-            s.lastError = errorText(error);
+            s.lastError = advice ? `${errorText(error)}: ${advice.advice}` : errorText(error);
             s.progress.phase = "idle";
             // The codes the cloud shows (conditions.ts); a successful cycle clears them. A refused
             // write is the disk guard's DISK_ERROR already, not a sync failure of its own.
@@ -216,8 +233,14 @@ export class SyncEngine {
             s.conditions = kind === "disk" ? others : withCondition(others, kind === "unreachable" ? "PARENT_UNREACHABLE" : "SYNC_FAILED", errorText(error));
           })
           .catch((writeError: unknown) => log.error("cannot record the sync error in the data folder", { error: errorText(writeError) }));
-        (kind === "refused" ? log.error : log.warn)("sync failed; retrying", { kind, error: errorText(error), retryInSeconds: backoffMs / 1000 });
-        delayMs = backoffMs;
+        // Only a person can fix what advice marks slow: after a grace (a parent edge learns a new
+        // password at its own next sync) retry rarely; say it at error level once.
+        delayMs = advice?.slow && Date.now() - adviceSince >= SLOW_AFTER_MS ? SLOW_RETRY_MS : backoffMs;
+        (kind === "refused" && !repeated ? log.error : log.warn)(advice ? `sync failed: ${advice.advice}` : "sync failed; retrying", {
+          kind,
+          error: errorText(error),
+          retryInSeconds: delayMs / 1000,
+        });
         backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
         await this.heartbeat(true).catch(() => {});
       }
@@ -655,7 +678,9 @@ export class SyncEngine {
     const news = JSON.stringify([lastError, failures.map((f) => f.item), phase === "idle", (state.state.conditions ?? []).map((c) => [c.code, c.since])]);
     // Notifications waiting for the parent are news too: they go at the next cycle's end.
     const notifying = (this.options.notifications?.pending(1).length ?? 0) > 0;
-    if (!force && !notifying && news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
+    // Changed tags are news too: the parent's "where is it" should not wait for the next heartbeat.
+    const tagsChanged = this.inventory?.stale ?? false;
+    if (!force && !notifying && !tagsChanged && news === this.reported && Date.now() - this.lastHeartbeat < HEARTBEAT_MS) return;
     await this.reporter.send({
       syncing: phase !== "idle",
       progress: this.options.runProgress.report(phase),

@@ -15,6 +15,7 @@ import type { Logger } from "../log.js";
 import type { StateFile } from "../state.js";
 import { MAX_EVENTS_PER_REPORT } from "../../../shared/domain/connected-registry/index.js";
 import type { EdgeNotifications } from "../notifications.js";
+import type { CurrentInventory, InventorySource } from "./inventory.js";
 
 export interface StatusReporterOptions {
   client: RegistryHttpClient;
@@ -25,6 +26,8 @@ export interface StatusReporterOptions {
   usage: () => Promise<{ bytes: number; repositories: number; freeBytes?: number }>;
   /** Images that arrived or left and match this registry's notifications: sent with each report. */
   notifications?: EdgeNotifications;
+  /** What this edge holds: its digest goes with each report, the whole when the parent asks (`inventoryWanted`). */
+  inventory?: InventorySource;
 }
 
 export interface StatusFacts {
@@ -61,7 +64,8 @@ export class StatusReporter {
     }));
     const usage: EdgeUsageReport = await this.options.usage();
     const events = this.options.notifications?.pending(MAX_EVENTS_PER_REPORT) ?? [];
-    const answer = await client.json<{ eventsAccepted?: number }>("POST", this.options.path, {
+    const inventory = await this.options.inventory?.current();
+    const answer = await client.json<{ eventsAccepted?: number; inventoryWanted?: boolean }>("POST", this.options.path, {
       instanceId,
       state: facts.syncing ? "Syncing" : "Online",
       ...(state.state.lastSyncTime ? { lastSyncTime: state.state.lastSyncTime } : {}),
@@ -73,7 +77,9 @@ export class StatusReporter {
       ...(facts.trigger ? { trigger: facts.trigger } : {}),
       details,
       ...(events.length > 0 ? { events } : {}),
+      ...(inventory ? { inventoryDigest: inventory.digest } : {}),
     } satisfies EdgeStatusReport);
+    if (inventory && answer?.inventoryWanted === true) await this.sendInventory(instanceId, inventory);
     // Only a parent that says it queued them (not an offline parent edge answering for the cloud) takes them off the list.
     if (events.length > 0 && answer?.eventsAccepted === events.length) await this.options.notifications?.accepted(events.map((event) => event.id));
     const now = new Map(details.map((detail) => [detail.correlationId, detail.code] as const));
@@ -86,6 +92,17 @@ export class StatusReporter {
       if (!now.has(correlationId)) log.info("condition cleared and reported to the parent", { code, correlationId });
     }
     this.reported = now;
+  }
+
+  /** A failed upload is logged, not thrown: the status went through, and the next report asks again. */
+  private async sendInventory(instanceId: string, inventory: CurrentInventory): Promise<void> {
+    const path = this.options.path.replace(/\/status$/, "/inventory");
+    try {
+      const answer = await this.options.client.json<{ tags?: number }>("POST", path, { instanceId, digest: inventory.digest, ...inventory.content });
+      this.options.log.info("inventory sent to the parent", { digest: inventory.digest, tags: answer?.tags, truncated: inventory.content.truncated });
+    } catch (error) {
+      this.options.log.warn("could not send the inventory to the parent; the next status report retries", { error: error instanceof Error ? error.message : String(error) });
+    }
   }
 }
 

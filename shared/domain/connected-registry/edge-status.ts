@@ -80,6 +80,8 @@ export const edgeStatusReportSchema = z.object({
   details: z.array(edgeConditionReportSchema).max(20).optional(),
   /** Notifications to deliver; the answer's `eventsAccepted` says how many the parent queued (all, or none). */
   events: z.array(edgeEventReportSchema).max(MAX_EVENTS_PER_REPORT).optional(),
+  /** The digest of what the edge holds (edge-inventory.ts); the answer's `inventoryWanted` asks for the full inventory. */
+  inventoryDigest: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
 });
 
 export type EdgeEventReport = z.infer<typeof edgeEventReportSchema>;

@@ -15,11 +15,14 @@ import {
 } from "@azure/storage-blob";
 import type { BlobStore, ByteRange, StagingTarget } from "../interfaces.js";
 import { chunkStream } from "./chunk-stream.js";
+import { DelegationKeyCache } from "./delegation-key.js";
 
 /** Block size for staged uploads: large enough for throughput, small enough to buffer a few. */
 const BLOCK_BYTES = 8 * 1024 * 1024;
 /** Blocks in flight per upload. */
 const STAGE_CONCURRENCY = 4;
+/** A day: one storage call per half day per instance (Azure allows up to 7 days). */
+const DELEGATION_KEY_LIFETIME_MS = 24 * 3600_000;
 
 export interface AzureBlobStoreOptions {
   containerName: string;
@@ -32,12 +35,22 @@ const uploadName = (id: string): string => `uploads/${id}`;
 
 export class AzureBlobStore implements BlobStore, ContentInventory {
   private readonly container: ContainerClient;
+  /** With a TokenCredential (no account key): the key that signs read URLs. */
+  readonly delegationKeys: DelegationKeyCache | undefined;
 
   constructor(
     service: BlobServiceClient,
     private readonly options: AzureBlobStoreOptions,
   ) {
     this.container = service.getContainerClient(options.containerName);
+    if (isTokenCredential(service.credential)) {
+      this.delegationKeys = new DelegationKeyCache({
+        lifetimeMs: DELEGATION_KEY_LIFETIME_MS,
+        // A SAS must not outlive the key that signed it.
+        minimumRemainingMs: options.readUrlSeconds * 1000 + 10 * 60_000,
+        fetchKey: (startsOn, expiresOn) => service.getUserDelegationKey(startsOn, expiresOn),
+      });
+    }
   }
 
   /** Every blob at a content address, for the garbage collector. */
@@ -77,14 +90,16 @@ export class AzureBlobStore implements BlobStore, ContentInventory {
 
   async readUrl(digest: string): Promise<string | undefined> {
     const blob = this.container.getBlobClient(contentName(digest));
-    // A SAS needs the account key here; with a managed identity this would take a
-    // user delegation key instead (not built yet), so the engine streams.
-    if (!(blob.credential instanceof StorageSharedKeyCredential)) return undefined;
-    return blob.generateSasUrl({
+    // Read-only and short-lived; signed with the account key, or else (an identity, as in
+    // Azure with shared-key access off) with a user delegation key.
+    const sas = {
       permissions: BlobSASPermissions.parse("r"),
       startsOn: new Date(Date.now() - 60_000),
       expiresOn: new Date(Date.now() + this.options.readUrlSeconds * 1000),
-    });
+    };
+    if (blob.credential instanceof StorageSharedKeyCredential) return blob.generateSasUrl(sas);
+    if (!this.delegationKeys) return undefined;
+    return blob.generateUserDelegationSasUrl(sas, await this.delegationKeys.current());
   }
 
   async writeContent(digest: string, content: Uint8Array): Promise<void> {
@@ -154,6 +169,10 @@ export class AzureBlobStore implements BlobStore, ContentInventory {
 
 function targetName(target: StagingTarget): string {
   return target.kind === "upload" ? uploadName(target.id) : contentName(target.digest);
+}
+
+function isTokenCredential(credential: unknown): boolean {
+  return typeof credential === "object" && credential !== null && typeof (credential as { getToken?: unknown }).getToken === "function";
 }
 
 function statusOf(error: unknown): number | undefined {

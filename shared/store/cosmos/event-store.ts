@@ -3,12 +3,18 @@
  * ("webhook:<name>") and their deliveries ("delivery:<webhook>.<event id>"). Settled
  * deliveries carry a TTL (the delivery log is kept 7 days); the local Cosmos server does
  * not expire them, which only makes its log longer.
+ *
+ * The webhook limit holds under concurrent creates as identity-store.ts's limits do: a create
+ * first takes a slot on "counter:webhooks" with a conditional patch (atomic on the server),
+ * then writes the webhook, and gives the slot back if that fails. A crash between the two
+ * leaves the counter one too high, never too low.
  */
-import type { Container, ItemDefinition } from "@azure/cosmos";
+import type { Container, ItemDefinition, PatchRequestBody } from "@azure/cosmos";
 import { ConcurrentUpdateError } from "../interfaces.js";
-import { WebhookExistsError, type DeliveryRecord, type EventStore, type WebhookRecord } from "../event-store.js";
+import { WebhookExistsError, WebhookLimitError, type DeliveryRecord, type EventStore, type WebhookRecord } from "../event-store.js";
 import { cosmosStatus } from "./status.js";
 
+const WEBHOOK_COUNTER = "counter:webhooks";
 const SETTLED_TTL_SECONDS = 7 * 24 * 60 * 60;
 const COSMOS_FIELDS = ["_rid", "_self", "_etag", "_attachments", "_ts", "registry", "type", "ttl", "id"] as const;
 
@@ -18,11 +24,13 @@ export class CosmosEventStore implements EventStore {
     private readonly registry: string,
   ) {}
 
-  async createWebhook(webhook: WebhookRecord): Promise<WebhookRecord> {
+  async createWebhook(webhook: WebhookRecord, limit: number): Promise<WebhookRecord> {
+    await this.takeWebhookSlot(limit);
     try {
       const { resource } = await this.container.items.create<ItemDefinition>(this.webhookDocument(webhook));
       return fromDocument<WebhookRecord>(resource!);
     } catch (error) {
+      await this.releaseWebhookSlot();
       if (cosmosStatus(error) === 409) throw new WebhookExistsError(`webhook ${webhook.name} exists`);
       throw error;
     }
@@ -47,10 +55,44 @@ export class CosmosEventStore implements EventStore {
   async deleteWebhook(name: string): Promise<boolean> {
     try {
       await this.container.item(`webhook:${name}`, this.registry).delete();
-      return true;
     } catch (error) {
       if (cosmosStatus(error) === 404) return false;
       throw error;
+    }
+    await this.releaseWebhookSlot();
+    return true;
+  }
+
+  /** Increments the webhook counter unless it has reached the limit. */
+  private async takeWebhookSlot(limit: number): Promise<void> {
+    const counter = this.container.item(WEBHOOK_COUNTER, this.registry);
+    const body: PatchRequestBody = { condition: `from c where c.count < ${Math.floor(limit)}`, operations: [{ op: "incr", path: "/count", value: 1 }] };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await counter.patch(body);
+        return;
+      } catch (error) {
+        if (cosmosStatus(error) === 404 && attempt === 0) {
+          await this.createWebhookCounter();
+          continue;
+        }
+        if (cosmosStatus(error) === 412) throw new WebhookLimitError(`a registry has at most ${limit} webhooks; delete one first`);
+        throw error;
+      }
+    }
+  }
+
+  private async releaseWebhookSlot(): Promise<void> {
+    await this.container.item(WEBHOOK_COUNTER, this.registry).patch([{ op: "incr", path: "/count", value: -1 }]);
+  }
+
+  /** The counter starts at the webhooks there are (none, or those a registry had before the counter). */
+  private async createWebhookCounter(): Promise<void> {
+    const existing = (await this.listWebhooks()).length;
+    try {
+      await this.container.items.create({ id: WEBHOOK_COUNTER, registry: this.registry, type: "counter", count: existing });
+    } catch (error) {
+      if (cosmosStatus(error) !== 409) throw error;
     }
   }
 
