@@ -46,6 +46,7 @@ import { GuardedFsBlobStore, GuardedFsMetadataStore } from "./gc/guarded-stores.
 import { UseTracker } from "./gc/use-tracker.js";
 import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
+import { EdgeFilters } from "./sync/filters.js";
 import { SyncEngine } from "./sync/engine.js";
 import { RunProgress } from "./sync/run-progress.js";
 import { AGENT_VERSION } from "./version.js";
@@ -163,7 +164,10 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
   disk.collectWith(() => gc.collector.collect());
   // Images arriving or leaving that match this registry's notifications, for the parent (docs/events.md).
   const notifications = await EdgeNotifications.open(dataDir, () => state.state.configuration?.notifications ?? [], log);
+  // The connected registry's tag and platform filters (docs/edge-agent.md "Filters").
+  const filters = new EdgeFilters(() => state.state.configuration);
   const registry: RegistryContext = {
+    explainMissingManifest: (repository, reference) => filters.explainMissing(metadata, blobs, repository, reference),
     metadata,
     blobs,
     authorizer,
@@ -206,6 +210,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     },
     log: (message) => log.debug(message),
     room: disk,
+    keepsChild: (repository, child) => filters.keepsPlatform(repository, child.platform),
   });
   const applier = new Applier(registry, fetcher, window);
   const upstream = new UpstreamPusher(registry, client, state, log, metrics, { bandwidth, window }, options.upstreamChunkBytes);
@@ -237,6 +242,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     },
     runProgress,
     localChanges: changes,
+    filters,
   });
   if (!options.logLevel && state.state.configuration) log.setLevel(levelFromParent(state.state.configuration.logging));
 

@@ -12,6 +12,7 @@ import type { ConnectedRegistrySettings, ConnectedRegistryView } from "../../sha
 import { renderDetails, renderTable } from "./table.js";
 import { renderTokens, type Token } from "./tokens.js";
 import { lagText, progressText, statusCodes, statusDetailLines, usageText } from "./edge-report.js";
+import { filterFlags, filtersBody } from "./filters.js";
 
 /** What the management API answers for a connected registry (its own view type, so the two cannot drift). */
 export type ConnectedRegistry = ConnectedRegistryView;
@@ -43,6 +44,7 @@ export function renderConnectedRegistry(registry: ConnectedRegistry): string {
     ["Notifications", registry.notifications],
     ["Garbage collection", registry.garbageCollection ? `${registry.garbageCollection.enabled ? "enabled" : "disabled"}, schedule ${registry.garbageCollection.schedule}` : null],
     ["Sync bandwidth", registry.syncBandwidth ?? "no cap"],
+    ["Repository filters", (registry.repositoryFilters ?? []).map((filter) => JSON.stringify(filter))],
     ["Resync requested", registry.resync],
     ["Login server", registry.loginServer ? `${registry.loginServer.tls ? "https" : "http"}://${registry.loginServer.host}` : null],
     ["Version", registry.version],
@@ -80,7 +82,7 @@ export function renderConnectedRegistries(registries: ConnectedRegistry[]): stri
 }
 
 /** The update body from flags; `--sync-window ""` removes the window (null). */
-function updateBody(ctx: CommandContext, current: () => Promise<ConnectedRegistry>): Promise<Record<string, unknown>> {
+async function updateBody(ctx: CommandContext, current: () => Promise<ConnectedRegistry>): Promise<Record<string, unknown>> {
   const f = ctx.flags;
   const body: Record<string, unknown> = {};
   const scheduleValue = f.string("sync-schedule");
@@ -95,12 +97,12 @@ function updateBody(ctx: CommandContext, current: () => Promise<ConnectedRegistr
   if (remove) body.removeClientTokens = remove;
   const level = f.string("log-level");
   if (level !== undefined) body.logging = level;
-  Object.assign(body, maintenanceBody(ctx));
+  Object.assign(body, maintenanceBody(ctx), await filtersBody(ctx, current));
   const addNotifications = f.list("add-notifications");
   const removeNotifications = f.list("remove-notifications");
   if (Object.keys(body).length === 0 && !addNotifications && !removeNotifications) {
     throw new UsageError(
-      "nothing to update: give --sync-schedule, --sync-window, --sync-message-ttl, --add-client-tokens, --remove-client-tokens, --log-level, --add-notifications, --remove-notifications, --gc-enabled, --gc-schedule or --sync-bandwidth",
+      "nothing to update: give --sync-schedule, --sync-window, --sync-message-ttl, --add-client-tokens, --remove-client-tokens, --log-level, --add-notifications, --remove-notifications, --gc-enabled, --gc-schedule, --sync-bandwidth, --filters or --filter",
       f.command,
     );
   }
@@ -146,6 +148,7 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
       gcEnabled,
       gcSchedule,
       syncBandwidth,
+      ...filterFlags,
     ],
     examples: ["registry-admin connected-registry create --name factory1 --mode ReadOnly --repository hello-world --client-tokens shopfloor"],
     run: async (ctx) => {
@@ -165,7 +168,7 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
         ["logging", f.string("log-level")],
         ["notifications", f.list("notifications")],
       ];
-      const body = { name: f.requiredString("name"), ...Object.fromEntries(optional.filter(([, value]) => value !== undefined)), ...maintenanceBody(ctx) };
+      const body = { name: f.requiredString("name"), ...Object.fromEntries(optional.filter(([, value]) => value !== undefined)), ...maintenanceBody(ctx), ...(await filtersBody(ctx)) };
       const created = await ctx.management().call<ConnectedRegistry>("POST", "connectedRegistries", body);
       ctx.print(created, () => renderConnectedRegistry(created));
     },
@@ -187,6 +190,7 @@ export const connectedRegistryCommands: CommandSpec<CommandContext>[] = [
       gcEnabled,
       gcSchedule,
       { ...syncBandwidth, help: `${syncBandwidth.help}; "" or none removes the cap` },
+      ...filterFlags,
     ],
     examples: ['registry-admin connected-registry update --name factory1 --sync-schedule "0 2 * * *" --sync-window PT4H --add-client-tokens line2'],
     run: async (ctx) => {

@@ -34,6 +34,9 @@ import {
   syncScopeMapActions,
   validateClientTokens,
   validateParent,
+  validateRepositoryFilters,
+  repositoryFilterSchema,
+  type RepositoryFilter,
   validateSyncRepositories,
   validateSyncSettings,
   type GarbageCollectionSettings,
@@ -75,6 +78,8 @@ export const createConnectedRegistrySchema = z
     garbageCollection: garbageCollectionInputSchema.optional(),
     /** Such as "20Mbps" or "5MB/s" (parseBandwidth); null or absent for no cap. */
     syncBandwidth: z.string().nullable().optional(),
+    /** Tag and platform filters per repository in scope (repository-filters.ts). */
+    repositoryFilters: z.array(repositoryFilterSchema).optional(),
   })
   .refine((input) => (input.repositories === undefined) !== (input.syncToken === undefined), {
     message:
@@ -93,6 +98,8 @@ export const updateConnectedRegistrySchema = z.object({
   garbageCollection: garbageCollectionInputSchema.optional(),
   /** null removes the cap. */
   syncBandwidth: z.string().nullable().optional(),
+  /** Replaces every filter; [] or null removes them. */
+  repositoryFilters: z.array(repositoryFilterSchema).nullable().optional(),
 });
 
 export const listConnectedRegistriesSchema = z.object({
@@ -139,6 +146,7 @@ export interface ConnectedRegistryView {
   notifications: string[];
   garbageCollection: GarbageCollectionSettings;
   syncBandwidth: string | null;
+  repositoryFilters: RepositoryFilter[];
   /** The latest resync request id, or null when none was made. */
   resync: string | null;
   connectionState: ConnectedRegistryRecord["connectionState"];
@@ -236,6 +244,7 @@ export class ConnectedRegistryService {
         messageTtl: settings.settings.messageTtl,
         logging: input.logging,
         notifications: input.notifications,
+        ...filtersFor(input.repositoryFilters, repositories),
         garbageCollection: maintenance.garbageCollection,
         syncBandwidth: maintenance.syncBandwidth,
         connectionState: "Offline",
@@ -281,6 +290,7 @@ export class ConnectedRegistryService {
           syncBandwidth: maintenance.syncBandwidth,
           ...(input.logging !== undefined ? { logging: input.logging } : {}),
           ...(input.notifications !== undefined ? { notifications: [...new Set(input.notifications)] } : {}),
+          ...(input.repositoryFilters !== undefined ? filtersFor(input.repositoryFilters ?? [], current.repositories) : {}),
         };
       }),
     );
@@ -529,6 +539,14 @@ function checkMaintenance(
   return { garbageCollection: garbageCollection.value, syncBandwidth: syncBandwidth.value };
 }
 
+/** The record's filters, checked against its scope (400 naming the bad pattern, range, platform or repository). */
+function filtersFor(filters: RepositoryFilter[] | undefined, repositories: string[]): { repositoryFilters?: RepositoryFilter[] } {
+  if (filters === undefined) return {};
+  const checked = validateRepositoryFilters(filters, repositories);
+  if (!checked.ok) throw badRequest(checked.message);
+  return { repositoryFilters: checked.filters };
+}
+
 function view(record: ConnectedRegistryRecord): ConnectedRegistryView {
   return {
     name: record.name,
@@ -544,6 +562,7 @@ function view(record: ConnectedRegistryRecord): ConnectedRegistryView {
     notifications: record.notifications,
     garbageCollection: garbageCollectionOf(record.garbageCollection),
     syncBandwidth: syncBandwidthOf(record.syncBandwidth),
+    repositoryFilters: record.repositoryFilters ?? [],
     resync: record.resync ?? null,
     connectionState: record.connectionState,
     activation: { status: record.activation.status },

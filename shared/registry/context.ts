@@ -36,6 +36,11 @@ export interface RegistryContext {
    * recorded with it as their source, so that edge can tell its own changes in the feed.
    */
   originOf?: (tokenName: string) => Promise<string | undefined>;
+  /**
+   * Why a manifest is not here, when there is a reason beyond "never pushed" (an edge's
+   * filters: docs/edge-agent.md "Filters"); the MANIFEST_UNKNOWN message says it.
+   */
+  explainMissingManifest?: (name: string, reference: string) => Promise<string | undefined>;
   /** Where pushes and deletes are reported for webhooks (shared/events/): queued durably, sent later. */
   events?: EventSink;
 }

@@ -45,7 +45,10 @@ async function resolveManifest(ctx: RegistryContext, name: string, reference: st
     : "tag" in parsed
       ? await ctx.metadata.getTaggedManifest(name, parsed.tag)
       : await ctx.metadata.getManifest(name, parsed.digest);
-  if (!manifest) throw manifestUnknown(name, reference);
+  if (!manifest) {
+    const reason = await ctx.explainMissingManifest?.(name, reference);
+    throw reason ? new RegistryError("MANIFEST_UNKNOWN", reason, { detail: { name, reference, filtered: true } }) : manifestUnknown(name, reference);
+  }
   return manifest;
 }
 
@@ -100,6 +103,11 @@ export async function storeManifest(
   digest: string,
   target: { tag: string } | { digest: string },
   origin: { source?: string } = {},
+  /**
+   * Child manifests of an index allowed to be absent: an edge's sync stores an index whose
+   * filtered-out platforms it does not fetch (a sparse index). Client pushes never pass it.
+   */
+  sparse: { absentChildren?: ReadonlySet<string> } = {},
 ): Promise<{ record: ManifestRecord; parsed: ParsedManifest }> {
   let parsed: ParsedManifest;
   try {
@@ -108,7 +116,7 @@ export async function storeManifest(
     if (error instanceof ManifestParseError) throw new RegistryError("MANIFEST_INVALID", error.message);
     throw error;
   }
-  await requireReferencedContent(ctx, name, parsed);
+  await requireReferencedContent(ctx, name, parsed, sparse.absentChildren);
 
   const record: ManifestRecord = {
     repository: name,
@@ -149,7 +157,7 @@ function manifestTooLarge(): RegistryError {
 }
 
 /** Every blob and child manifest must already be in this repository (point reads, in parallel). */
-async function requireReferencedContent(ctx: RegistryContext, name: string, parsed: ParsedManifest): Promise<void> {
+async function requireReferencedContent(ctx: RegistryContext, name: string, parsed: ParsedManifest, absentChildren?: ReadonlySet<string>): Promise<void> {
   const [blobLinks, manifests] = await Promise.all([
     Promise.all(parsed.blobDigests.map((digest) => ctx.metadata.getBlobLink(name, digest))),
     Promise.all(parsed.manifestDigests.map((digest) => ctx.metadata.getManifest(name, digest))),
@@ -159,7 +167,7 @@ async function requireReferencedContent(ctx: RegistryContext, name: string, pars
   // A link is not enough: its content must be stored too, or the manifest would never pull.
   const stored = await Promise.all(parsed.blobDigests.map((digest, i) => (blobLinks[i] && refreshed[i] ? ctx.contentPresence.has(digest) : false)));
   const missingBlobs = parsed.blobDigests.filter((_, i) => !stored[i]);
-  const missingManifests = parsed.manifestDigests.filter((_, i) => !manifests[i]);
+  const missingManifests = parsed.manifestDigests.filter((digest, i) => !manifests[i] && !absentChildren?.has(digest));
   const missing = [...new Set([...missingBlobs, ...missingManifests])];
   if (missing.length > 0) {
     throw new RegistryError(

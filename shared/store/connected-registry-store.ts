@@ -10,6 +10,7 @@ import type {
   EdgeUsageReport,
   GarbageCollectionSettings,
   LoggingLevel,
+  RepositoryFilter,
   SyncLagReport,
   SyncProgressReport,
   StatusChange,
@@ -44,6 +45,8 @@ export interface ConnectedRegistryRecord {
   agentVersion?: string;
   /** Absent on records made before the setting: the default applies (domain/connected-registry/edge-maintenance.ts). */
   garbageCollection?: GarbageCollectionSettings;
+  /** Tag and platform filters per repository in scope (domain/connected-registry/repository-filters.ts); absent for none. */
+  repositoryFilters?: RepositoryFilter[];
   /** The sync bandwidth cap as the operator wrote it; absent or null for none. */
   syncBandwidth?: string | null;
   /** The latest resync request id (`connected-registry resync`); the edge runs a full sync when it changes. */

@@ -6,6 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { garbageCollectionOf, syncBandwidthOf } from "../domain/connected-registry/index.js";
+import type { RepositoryFilter } from "../domain/connected-registry/index.js";
 import { SYSTEM_SCOPE_MAPS, isSystemScopeMap } from "../domain/identity-names.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import type { IdentityStore, TokenRecord } from "../store/identity-store.js";
@@ -44,6 +45,11 @@ export interface EdgeConfiguration {
    * images that arrive or leave and match one (docs/events.md). Absent when there are none.
    */
   notifications?: string[];
+  /**
+   * Tag and platform filters per repository in scope (docs/edge-agent.md "Filters"): the edge
+   * keeps only matching tags and fetches only the chosen platforms of an index. Absent when none.
+   */
+  repositoryFilters?: RepositoryFilter[];
   /** Children with their sync tokens, so the edge can authenticate them and authorize their pulls and pushes offline. */
   children: Array<{ name: string; mode: ConnectedRegistryRecord["mode"]; syncToken: TokenWithScope | null }>;
   clientTokens: TokenWithScope[];
@@ -72,6 +78,8 @@ export async function configurationOf(record: ConnectedRegistryRecord, registrie
     resync: record.resync ?? null,
     // Only when set, so the version of a registry without notifications stays what it was.
     ...(record.notifications.length > 0 ? { notifications: record.notifications } : {}),
+    // Only when set (version unchanged otherwise); a filter of a repository that left the scope is dropped.
+    ...filtersInScope(record),
     children: childViews,
     clientTokens,
   };
@@ -92,4 +100,9 @@ function tokenForEdge(token: TokenRecord | undefined): TokenForEdge | null {
     status: token.status,
     passwordVerifiers: token.passwords.map((p) => ({ name: p.name, hash: p.hash, expiry: p.expiry ?? null })),
   };
+}
+
+function filtersInScope(record: ConnectedRegistryRecord): { repositoryFilters?: RepositoryFilter[] } {
+  const filters = (record.repositoryFilters ?? []).filter((filter) => record.repositories.includes(filter.repository));
+  return filters.length > 0 ? { repositoryFilters: filters } : {};
 }

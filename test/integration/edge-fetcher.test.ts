@@ -137,7 +137,8 @@ describe("edge content fetcher (against the cloud stack)", () => {
     ]);
     const list = referencedContent(index, OCI_INDEX);
     expect(list.blobs).toEqual([]);
-    expect(list.manifests).toEqual(platforms.map((p) => ({ digest: p.digest, mediaType: OCI_MANIFEST })));
+    // With each child's platform: the edge's platform filter reads it (sync/filters.ts).
+    expect(list.manifests).toEqual(platforms.map((p, i) => ({ digest: p.digest, mediaType: OCI_MANIFEST, platform: { architecture: ["amd64", "arm64"][i], os: "linux" } })));
   });
 
   it("fetches a multi-arch index whole: children before the parent, every blob present and verified", async () => {

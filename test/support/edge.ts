@@ -144,7 +144,7 @@ export async function removeEdgeData(dataDir: string): Promise<void> {
 /** Creates a connected registry and returns its connection string with a fresh password 1. */
 export async function createConnectedRegistry(
   management: ManagementClient,
-  body: { name: string; mode?: "ReadOnly" | "ReadWrite"; repositories: string[]; parent?: string; clientTokens?: string[]; schedule?: string; syncWindow?: string },
+  body: { name: string; mode?: "ReadOnly" | "ReadWrite"; repositories: string[]; parent?: string; clientTokens?: string[]; schedule?: string; syncWindow?: string; repositoryFilters?: unknown[] },
   parentEndpoint?: string,
 ): Promise<string> {
   const created = await management.call("POST", "connectedRegistries", body);

@@ -8,7 +8,9 @@
 import { parseManifest } from "../../../shared/domain/manifest.js";
 import type { RegistryContext } from "../../../shared/registry/context.js";
 import { storeManifest } from "../../../shared/registry/manifests.js";
-import type { ContentFetcher, ImageTree } from "./content-fetcher.js";
+import type { ManifestRecord } from "../../../shared/store/interfaces.js";
+import { referencedContent, type ContentFetcher, type ImageTree } from "./content-fetcher.js";
+import { listAll } from "./list-all.js";
 import type { SyncWindow } from "./sync-window.js";
 
 /** The change-log source of what came from the parent: not a name any connected registry can have. */
@@ -28,11 +30,11 @@ export class Applier {
    */
   async applyTag(repository: string, tag: string, reference: string = tag): Promise<boolean> {
     const local = await this.registry.metadata.getTaggedManifest(repository, tag);
-    if (local?.digest === reference) return true;
+    if (local?.digest === reference) return this.fitChildren(repository, local);
     const manifest = await this.fetcher.fetchManifest(repository, reference);
     if (!manifest) return false;
     // A full sync (or a restart redoing one) finds most tags unchanged: no write, no change-log entry.
-    if (local?.digest === manifest.digest) return true;
+    if (local?.digest === manifest.digest) return this.fitChildren(repository, local);
     await this.writeTree(repository, await this.fetcher.completeTree(repository, manifest), { tag });
     await this.arrived(repository, tag);
     return true;
@@ -46,6 +48,12 @@ export class Applier {
     await this.writeTree(repository, tree, { digest });
     await this.arrived(repository, undefined, digest);
     return true;
+  }
+
+  /** The subject of a manifest at the parent (undefined: none, or the parent has no such manifest). */
+  async subjectAtParent(repository: string, digest: string): Promise<string | undefined> {
+    const manifest = await this.fetcher.fetchManifest(repository, digest);
+    return manifest ? parseManifest(manifest.content, manifest.mediaType).subject?.digest : undefined;
   }
 
   async deleteTag(repository: string, tag: string): Promise<void> {
@@ -62,6 +70,36 @@ export class Applier {
       this.registry.metadata.deleteManifest(repository, digest),
     );
     await this.registry.events?.emit({ action: "delete", target: { repository, digest, mediaType: local.mediaType } });
+  }
+
+  /**
+   * An index already here, made to match the platform filter as it is now (it may have
+   * changed since the index arrived): platforms it now keeps are fetched, platforms it no
+   * longer keeps are deleted (unless a tag names them), so the edge's GC frees their content.
+   */
+  private async fitChildren(repository: string, local: ManifestRecord): Promise<true> {
+    if (local.manifestDigests.length === 0) return true;
+    const content = local.content ?? (await this.readStored(local.digest));
+    const { metadata } = this.registry;
+    let tagged: Set<string> | undefined;
+    for (const child of referencedContent(content, local.mediaType).manifests) {
+      const present = (await metadata.getManifest(repository, child.digest)) !== undefined;
+      const kept = this.fetcher.keepsChild(repository, child);
+      if (kept && !present) {
+        const tree = await this.fetcher.fetchImageTree(repository, child.digest);
+        if (tree) await this.writeTree(repository, tree, { digest: child.digest });
+      } else if (!kept && present) {
+        tagged ??= new Set(await Promise.all((await listAll((page) => metadata.listTags(repository, page))).map(async (tag) => (await metadata.getTaggedManifest(repository, tag))?.digest ?? "")));
+        if (!tagged.has(child.digest)) await this.deleteManifest(repository, child.digest);
+      }
+    }
+    return true;
+  }
+
+  private async readStored(digest: string): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await this.registry.blobs.read(digest)) chunks.push(chunk);
+    return Buffer.concat(chunks);
   }
 
   /** An image arrived: the edge's notifications (edge-agent/src/notifications.ts) report it if it matches. */
@@ -90,6 +128,9 @@ export class Applier {
         await this.registry.metadata.putBlobLink(repository, { digest, size });
       }),
     );
-    await storeManifest(this.registry, repository, manifest.content, manifest.mediaType, manifest.digest, target, { source: PARENT_SOURCE });
+    // Children the platform filter left out are absent: the index is stored sparse, its bytes and digest the parent's.
+    const fetched = new Set(tree.children.map((child) => child.manifest.digest));
+    const absentChildren = new Set(parsed.manifestDigests.filter((digest) => !fetched.has(digest)));
+    await storeManifest(this.registry, repository, manifest.content, manifest.mediaType, manifest.digest, target, { source: PARENT_SOURCE }, { absentChildren });
   }
 }

@@ -46,6 +46,11 @@ export interface ContentFetcherOptions {
   /** Downloads stop (keeping their partial files) when the sync window closes (sync-window.ts). */
   window?: SyncWindow;
   /** Room for a manifest's blobs, asked before any is fetched (store/disk-guard.ts); throws when there is none. */
+  /**
+   * Which children of an index are fetched (the connected registry's platform filter,
+   * filters.ts); the others stay absent and the index is stored sparse. Default: all.
+   */
+  keepsChild?: (repository: string, child: ReferencedContent["manifests"][number]) => boolean;
   room?: { reserve(blobs: ReadonlyArray<{ digest: string; size?: number }>, what: string): Promise<{ release(): void }> };
 }
 
@@ -63,7 +68,7 @@ export interface ImageTree {
 
 export interface ReferencedContent {
   blobs: Array<{ digest: string; size?: number }>;
-  manifests: Array<{ digest: string; mediaType?: string }>;
+  manifests: Array<{ digest: string; mediaType?: string; platform?: { os?: string; architecture?: string; variant?: string } }>;
 }
 
 /** Retries of a transient failure (each resuming from the partial size). */
@@ -156,7 +161,7 @@ export class ContentFetcher {
   private async completeNeeds(repository: string, manifest: FetchedManifest, needs: ReferencedContent): Promise<ImageTree> {
     const [children] = await Promise.all([
       Promise.all(
-        needs.manifests.map(async (child) => {
+        needs.manifests.filter((child) => this.keepsChild(repository, child)).map(async (child) => {
           const fetched = await this.fetchManifest(repository, child.digest);
           if (!fetched) {
             throw new RemoteError(404, `${repository}@${manifest.digest} names manifest ${child.digest}, which the parent does not have`, "MANIFEST_UNKNOWN", { digest: child.digest });
@@ -167,6 +172,11 @@ export class ContentFetcher {
       Promise.all(needs.blobs.map((blob) => this.ensureBlob(repository, blob.digest, blob.size))),
     ]);
     return { manifest, children };
+  }
+
+  /** Whether a child manifest of an index is fetched, or left absent by the platform filter. */
+  keepsChild(repository: string, child: ReferencedContent["manifests"][number]): boolean {
+    return this.options.keepsChild?.(repository, child) ?? true;
   }
 
   /**
@@ -272,7 +282,7 @@ export function referencedContent(content: Uint8Array, mediaType: string): Refer
   const json = JSON.parse(Buffer.from(content).toString("utf8")) as {
     config?: { digest: string; size: number };
     layers?: Array<{ digest: string; size: number; mediaType: string }>;
-    manifests?: Array<{ digest: string; mediaType: string }>;
+    manifests?: Array<{ digest: string; mediaType: string; platform?: { os?: string; architecture?: string; variant?: string } }>;
   };
   const sizes = new Map<string, number>();
   if (json.config) sizes.set(json.config.digest, json.config.size);
@@ -281,7 +291,8 @@ export function referencedContent(content: Uint8Array, mediaType: string): Refer
 
   // One entry per digest: a layer repeated in a manifest (or equal to the config) is fetched once.
   const blobs = [...new Set(parsed.blobDigests)].map((digest) => withOptional({ digest }, "size", sizes.get(digest)));
-  const manifests = [...new Set(parsed.manifestDigests)].map((digest) => withOptional({ digest }, "mediaType", types.get(digest)));
+  const platforms = new Map((json.manifests ?? []).map((m) => [m.digest, m.platform] as const));
+  const manifests = [...new Set(parsed.manifestDigests)].map((digest) => withOptional(withOptional({ digest }, "mediaType", types.get(digest)), "platform", platforms.get(digest)));
   return { blobs, manifests };
 }
 

@@ -34,6 +34,7 @@ import type { ChangeLog } from "../../../shared/registry/change-log.js";
 import type { RunProgress } from "./run-progress.js";
 import { StatusReporter } from "./status-reporter.js";
 import { ReferrerSync } from "./referrers.js";
+import { EdgeFilters } from "./filters.js";
 
 const FEED_PAGE = 500;
 /** Images applied at once; each image's blobs are fetched in parallel too (the fetcher's limit). */
@@ -103,6 +104,8 @@ export interface SyncEngineOptions {
   disk?: { hasRoom(bytes: number): Promise<boolean>; cycleCompleted(): Promise<void> };
   /** Notifications waiting for the parent: the status report carries them (docs/events.md). */
   notifications?: EdgeNotifications;
+  /** The connected registry's tag and platform filters (filters.ts); default: none. */
+  filters?: EdgeFilters;
 }
 
 export class SyncEngine {
@@ -120,6 +123,7 @@ export class SyncEngine {
   /** What this edge holds, for the parent's "where is it"; absent on stores that do not count tag changes. */
   private readonly inventory: InventorySource | undefined;
   private readonly referrers: ReferrerSync;
+  private readonly filters: EdgeFilters;
   /** From the last feed page: log entries not applied yet, and when the oldest known one was made. */
   private lag: { changes: number; oldestCreatedAt?: string } | undefined;
 
@@ -131,6 +135,7 @@ export class SyncEngine {
     this.inventory = countsTagChanges(options.metadata) ? new InventorySource(options.metadata) : undefined;
     this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage, ...(options.notifications ? { notifications: options.notifications } : {}), ...(this.inventory ? { inventory: this.inventory } : {}) });
     this.referrers = new ReferrerSync({ ...options, isolate: (item, apply) => this.applyIsolated(item, apply) });
+    this.filters = options.filters ?? new EdgeFilters(() => options.state.state.configuration);
   }
 
   start(): void {
@@ -319,6 +324,9 @@ export class SyncEngine {
     const receivedAt = new Date().toISOString();
     await state.update((s) => {
       s.activation = { status: "Active", ...(answer.activation.activatedAt ? { activatedAt: answer.activation.activatedAt } : {}) };
+      // A filter changed while this agent was down: that repository is walked again, as on a feed-time change.
+      const refiltered = s.cursor ? EdgeFilters.changed(s.configuration, answer.configuration) : [];
+      if (refiltered.length > 0) s.unwalkedRepositories = [...new Set([...(s.unwalkedRepositories ?? []), ...refiltered])];
       s.configuration = answer.configuration;
       s.configurationReceivedAt = receivedAt;
       s.lastContactTime = receivedAt;
@@ -432,9 +440,12 @@ export class SyncEngine {
     }
     // Tags this walk applied before a window closed (or a crash) are not fetched again.
     const done = this.walked.resume(repository);
-    await this.setPhase("full-sync", tags.length);
+    // The tag filter (filters.ts): only matching tags are fetched; the parent's other tags, kept here from before, go.
+    const kept = tags.filter((tag) => this.filters.keepsTag(repository, tag));
+    await this.removeFilteredTags(repository, tags);
+    await this.setPhase("full-sync", kept.length);
     let skipped = 0;
-    await runLimited(tags, IMAGE_CONCURRENCY, async (tag) => {
+    await runLimited(kept, IMAGE_CONCURRENCY, async (tag) => {
       if (done.has(tag)) return this.itemDone();
       this.window.throwIfClosed();
       this.progress(`${repository}:${tag}`);
@@ -447,7 +458,16 @@ export class SyncEngine {
     await this.options.localOnly.reconcile(repository, new Set(tags), await listAll((page) => metadata.listTags(repository, page)));
     await this.walked.repositoryFinished(repository);
     await this.failed.clear({ repository });
-    log.info("repository synced", { repository, tags: tags.length, ...(skipped > 0 ? { skipped } : {}) });
+    log.info("repository synced", { repository, tags: kept.length, ...(kept.length < tags.length ? { filteredOut: tags.length - kept.length } : {}), ...(skipped > 0 ? { skipped } : {}) });
+  }
+
+  /** Local tags the parent has but the tag filter leaves out: deleted (the parent has them, so nothing is lost); GC frees their content. */
+  private async removeFilteredTags(repository: string, parentTags: string[]): Promise<void> {
+    if (!this.options.state.state.configuration?.repositoryFilters) return;
+    const atParent = new Set(parentTags);
+    for (const tag of await listAll((page) => this.options.metadata.listTags(repository, page))) {
+      if (atParent.has(tag) && !this.filters.keepsTag(repository, tag)) await this.options.applier.deleteTag(repository, tag);
+    }
   }
 
   /**
@@ -480,7 +500,7 @@ export class SyncEngine {
       if (this.stopped) return;
       this.window.throwIfClosed();
       const { repository, tag, digest } = item;
-      if (!state.state.configuration?.repositories.includes(repository)) {
+      if (!state.state.configuration?.repositories.includes(repository) || (tag && !this.filters.keepsTag(repository, tag))) {
         await this.failed.clear(item);
       } else if (tag) {
         // Whatever the parent has now is the truth, as for an unconfirmed feed entry.
@@ -553,7 +573,8 @@ export class SyncEngine {
     log.info("configuration changed", { mode: configuration.mode, repositories: configuration.repositories.length, clientTokens: configuration.clientTokens.length });
     // A repository new in scope has history the feed will not replay: it is walked before the next feed read.
     const before = new Set(previous?.repositories ?? []);
-    const added = configuration.repositories.filter((repository) => !before.has(repository));
+    // So is one whose filter changed: the walk fetches what now matches and removes what no longer does.
+    const added = [...new Set([...configuration.repositories.filter((repository) => !before.has(repository)), ...EdgeFilters.changed(previous, configuration)])];
     if (added.length > 0) {
       await state.update((s) => {
         s.unwalkedRepositories = [...new Set([...(s.unwalkedRepositories ?? []), ...added])];
@@ -602,6 +623,7 @@ export class SyncEngine {
     const { repository, tag, digest } = change;
     // "unconfirmed": the writer never finished; whatever the parent has now is the truth.
     const reread = change.state === "unconfirmed";
+    if (!(await this.feedKeeps(change))) return;
     switch (change.kind) {
       case "tag.set":
       case "tag.delete":
@@ -622,6 +644,25 @@ export class SyncEngine {
         else if (!(await this.referrers.withReferrers(repository, digest, () => applier.applyManifest(repository, digest))) && change.kind === "manifest.delete") await applier.deleteManifest(repository, digest);
         return;
     }
+  }
+
+  /**
+   * The filters on a feed entry (filters.ts): a tag the filter leaves out is not fetched (and
+   * goes, if an older filter kept it). In a filtered repository an untagged manifest comes only
+   * as a referrer of one kept here; the platforms of an index come with its tag.
+   */
+  private async feedKeeps(change: FeedChange): Promise<boolean> {
+    const { repository, tag, digest } = change;
+    const filter = this.filters.of(repository);
+    if (!filter) return true;
+    if (tag) {
+      if (filter.keepsTag(tag)) return true;
+      await this.options.applier.deleteTag(repository, tag);
+      return false;
+    }
+    if (change.kind !== "manifest.put" || !digest || (await this.options.metadata.getManifest(repository, digest))) return true;
+    const subject = await this.options.applier.subjectAtParent(repository, digest);
+    return subject !== undefined && (await this.options.metadata.getManifest(repository, subject)) !== undefined;
   }
 
   /** Tells the parent how this edge is doing; at most every 30 s unless there is news (or `force`: progress while syncing). */

@@ -61,7 +61,9 @@ export class ReferrerSync {
     if (depth > MAX_DEPTH || seen.has(digest)) return;
     seen.add(digest);
     const record = await this.options.metadata.getManifest(repository, digest);
-    const subjects = [digest, ...(record?.manifestDigests ?? []).filter((child) => !seen.has(child))];
+    // Children a platform filter left absent (a sparse index) have no referrers here either.
+    const present = await Promise.all((record?.manifestDigests ?? []).map(async (child) => ((await this.options.metadata.getManifest(repository, child)) ? child : undefined)));
+    const subjects = [digest, ...present.filter((child): child is string => child !== undefined && !seen.has(child))];
     for (const child of subjects.slice(1)) seen.add(child);
     await runLimited(subjects, REFERRER_CONCURRENCY, async (subject) => {
       for (const referrer of await this.parentReferrers(repository, subject)) {

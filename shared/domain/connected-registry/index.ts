@@ -79,5 +79,15 @@ export {
   type SyncProgressReport,
   type SyncTrigger,
 } from "./edge-status.js";
+export {
+  compileFilter,
+  patternProblem,
+  platformText,
+  repositoryFilterSchema,
+  validateRepositoryFilters,
+  type CompiledFilter,
+  type Platform,
+  type RepositoryFilter,
+} from "./repository-filters.js";
 export { boundedInventory, edgeInventorySchema, inventoryDigest, inventoryTagCount, MAX_INVENTORY_BODY_BYTES, MAX_INVENTORY_TAGS, type EdgeInventory, type InventoryContent } from "./edge-inventory.js";
 export { STATUS_HISTORY_LENGTH, withStatusHistory, type StatusChange } from "./status-history.js";
