@@ -152,7 +152,8 @@ export class DeliveryWorker {
     const waitSeconds = this.options.retrySeconds[attempts.length - 1];
     const outcome: Pick<DeliveryRecord, "state" | "nextAttemptAt"> = succeeded
       ? { state: "delivered", nextAttemptAt: claimed.nextAttemptAt }
-      : !webhook || webhook.status === "disabled" || waitSeconds === undefined
+      : // A ping is the caller's one try (webhooks.ts answers its outcome): not retried.
+        !webhook || webhook.status === "disabled" || waitSeconds === undefined || delivery.event.action === "ping"
         ? { state: "failed", nextAttemptAt: claimed.nextAttemptAt }
         : { state: "pending", nextAttemptAt: new Date(this.now() + waitSeconds * 1000).toISOString() };
     if (!succeeded) {

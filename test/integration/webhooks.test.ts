@@ -113,6 +113,20 @@ describe("the webhooks resource", () => {
     const log = await admin.call("GET", "webhooks/pinghook/events");
     expect(log.body.value[0]).toMatchObject({ id: ping.body.id, action: "ping", state: "delivered", attempts: 1, eventResponseMessage: { statusCode: 200 } });
   });
+
+  it("sends a ping once: a receiver that fails it is not pinged again by the retry schedule", async () => {
+    const hook = await receiver();
+    hook.status = 500;
+    await createWebhook({ name: "pingfails1", serviceUri: hook.url, actions: ["push"] });
+    const ping = await admin.call("POST", "webhooks/pingfails1/ping");
+    expect(ping.body).toMatchObject({ status: 500 });
+    hook.status = 200;
+    // Past the test retry schedule's first waits (0.2 + 0.4 + 0.8 s): a retry is woken in-process.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(hook.received).toHaveLength(0);
+    const log = await admin.call("GET", "webhooks/pingfails1/events");
+    expect(log.body.value[0]).toMatchObject({ id: ping.body.id, action: "ping", state: "failed", attempts: 1 });
+  });
 });
 
 describe("the webhook limit", () => {
