@@ -147,6 +147,33 @@ export class WebhookService {
     await this.store.deleteDeliveries(name);
   }
 
+  /**
+   * Re-seals, under the current signing key, the secrets of webhooks sealed under the previous
+   * one: the timer runs it while TOKEN_SIGNING_KEY_PREVIOUS is set, so when a rotation
+   * (docs/operations.md) removes that key, webhooks still sign and send. Returns how many.
+   */
+  async resealRotated(): Promise<number> {
+    let resealed = 0;
+    for (const { name, sealedSecrets } of await this.store.listWebhooks()) {
+      if (this.sealer.opensWithCurrentKey(sealedSecrets)) continue;
+      const done = await retryOnConflict(5, async () => {
+        const current = await this.store.getWebhook(name);
+        if (!current || this.sealer.opensWithCurrentKey(current.sealedSecrets)) return false;
+        let secrets: WebhookSecrets;
+        try {
+          secrets = this.sealer.openValue<WebhookSecrets>(current.sealedSecrets);
+        } catch {
+          return false; // under neither key: only a new secret and headers (PATCH) mend it
+        }
+        await this.store.replaceWebhook({ ...current, sealedSecrets: this.sealer.sealValue(secrets) });
+        return true;
+      });
+      if (done) resealed++;
+    }
+    if (resealed > 0) this.outbox.invalidate();
+    return resealed;
+  }
+
   /** Sends a ping event now and answers how the receiver took it (it is in the delivery log too). */
   async ping(name: string): Promise<{ id: string; status?: number; error?: string; durationMs: number }> {
     const webhook = await this.require(name);

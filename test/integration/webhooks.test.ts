@@ -19,6 +19,11 @@ import { WebhookReceiver } from "../support/webhook-receiver.js";
 import { createCosmosClient } from "../../dist/shared/composition.js";
 import { CosmosEventStore } from "../../dist/shared/store/cosmos/event-store.js";
 import { OPERATIONS_CONTAINER } from "../../dist/shared/store/cosmos/containers.js";
+import { generateSigningKeyPem, loadSigningKey } from "../../dist/shared/auth/signing-key.js";
+import { CredentialSealer } from "../../dist/shared/import/sealed-credentials.js";
+import { DeliveryWorker } from "../../dist/shared/events/delivery-worker.js";
+import { EventOutbox } from "../../dist/shared/events/outbox.js";
+import { WebhookService } from "../../dist/shared/events/webhooks.js";
 
 const CLI = join(import.meta.dirname, "../../dist/scripts/admin-cli/main.js");
 const SETTINGS = { WEBHOOK_RETRY_SECONDS: "0.2,0.4,0.8,1,1,1,1,1", WEBHOOK_TIMEOUT_SECONDS: "2" };
@@ -148,6 +153,27 @@ describe("the webhook limit", () => {
     expect(await store.deleteWebhook(first!.name)).toBe(true);
     await store.createWebhook(webhook("after-delete"), 3);
     await expect(store.createWebhook(webhook("one-too-many"), 3)).rejects.toThrow(/at most 3/);
+  });
+});
+
+describe("a signing key rotation", () => {
+  it("re-seals webhook secrets under the new key while the previous one is set, so they still open once it is removed", async () => {
+    const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
+    const { container } = await database.containers.createIfNotExists({ id: "webhook-rotation-test", partitionKey: OPERATIONS_CONTAINER.partitionKeyPath });
+    const store = new CosmosEventStore(container, "rotation-test");
+    const [oldKey, newKey] = [loadSigningKey(generateSigningKeyPem()).privateKey, loadSigningKey(generateSigningKeyPem()).privateKey];
+    const service = (sealer: CredentialSealer) => {
+      const worker = new DeliveryWorker(store, sealer, { retrySeconds: [], timeoutMs: 1000, source: "test", log: () => {} });
+      return { sealer, webhooks: new WebhookService(store, sealer, new EventOutbox(store, worker), worker, "test") };
+    };
+    const before = service(new CredentialSealer(oldKey, [], "webhook-secrets"));
+    const created = await before.webhooks.create({ name: "rotated1", serviceUri: "http://127.0.0.1:9/", actions: ["push"], scope: "", customHeaders: { Authorization: "Bearer x" }, status: "enabled", format: "eventgrid" });
+    // docs/operations.md: the new key with the old one as TOKEN_SIGNING_KEY_PREVIOUS, then (hours later) the new key alone.
+    const during = service(new CredentialSealer(newKey, [oldKey], "webhook-secrets"));
+    expect(await during.webhooks.resealRotated()).toBe(1);
+    expect(await during.webhooks.resealRotated()).toBe(0);
+    const after = service(new CredentialSealer(newKey, [], "webhook-secrets"));
+    expect(after.sealer.openValue((await store.getWebhook("rotated1"))!.sealedSecrets)).toEqual({ secret: created.secret, headers: { Authorization: "Bearer x" } });
   });
 });
 
