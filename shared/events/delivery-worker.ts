@@ -30,6 +30,10 @@ export interface DeliveryWorkerOptions {
   now?: () => number;
 }
 
+/** Sealed under a signing key no longer configured (removed before the re-seal timer ran): only new secrets mend it. */
+export const UNSEALABLE =
+  "the webhook's secret and custom headers were sealed under a token signing key that is no longer configured: set both again (PATCH the webhook with secret and customHeaders)";
+
 export const DEFAULT_RETRY_SECONDS = [1, 10, 60, 300, 900, 3600, 10800];
 const BATCH = 50;
 /** In-process wake-ups for retries due this soon; later ones are the timer's. */
@@ -175,7 +179,12 @@ export class DeliveryWorker {
     const started = this.now();
     const at = new Date(started).toISOString();
     if (webhook.status === "disabled") return { at, error: "the webhook is disabled", durationMs: 0 };
-    const secrets = this.sealer.openValue<WebhookSecrets>(webhook.sealedSecrets);
+    let secrets: WebhookSecrets;
+    try {
+      secrets = this.sealer.openValue<WebhookSecrets>(webhook.sealedSecrets);
+    } catch {
+      return { at, error: UNSEALABLE, durationMs: 0 };
+    }
     const payload = renderPayload(delivery.event, webhook.format, this.options.source);
     try {
       const response = await fetch(webhook.serviceUri, {

@@ -11,7 +11,7 @@ import type { CredentialSealer } from "../import/sealed-credentials.js";
 import { AdminError, badRequest, conflict, notFound } from "../admin/errors.js";
 import { WebhookExistsError, WebhookLimitError, type DeliveryRecord, type EventStore, type WebhookRecord } from "../store/event-store.js";
 import { retryOnConflict } from "../store/optimistic-update.js";
-import type { DeliveryWorker, WebhookSecrets } from "./delivery-worker.js";
+import { UNSEALABLE, type DeliveryWorker, type WebhookSecrets } from "./delivery-worker.js";
 import { newDelivery, type EventOutbox } from "./outbox.js";
 import { renderPayload } from "./payload.js";
 
@@ -114,7 +114,7 @@ export class WebhookService {
   async update(name: string, input: z.infer<typeof updateWebhookSchema>): Promise<WebhookView> {
     const updated = await retryOnConflict(5, async () => {
       const current = await this.require(name);
-      const secrets = this.sealer.openValue<WebhookSecrets>(current.sealedSecrets);
+      const secrets = input.secret !== undefined && input.customHeaders !== undefined ? { secret: input.secret, headers: input.customHeaders } : this.openSecrets(current);
       const next: WebhookRecord = {
         ...current,
         ...(input.serviceUri !== undefined ? { serviceUri: input.serviceUri } : {}),
@@ -191,6 +191,14 @@ export class WebhookService {
   async listEvents(name: string, top: number): Promise<unknown[]> {
     const webhook = await this.require(name);
     return (await this.store.listDeliveries(name, top)).map((delivery) => eventView(webhook, delivery, this.source));
+  }
+
+  private openSecrets(webhook: WebhookRecord): WebhookSecrets {
+    try {
+      return this.sealer.openValue<WebhookSecrets>(webhook.sealedSecrets);
+    } catch {
+      throw conflict(`webhook "${webhook.name}": ${UNSEALABLE}`);
+    }
   }
 
   private async require(name: string): Promise<WebhookRecord> {

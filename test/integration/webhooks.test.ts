@@ -175,6 +175,27 @@ describe("a signing key rotation", () => {
     const after = service(new CredentialSealer(newKey, [], "webhook-secrets"));
     expect(after.sealer.openValue((await store.getWebhook("rotated1"))!.sealedSecrets)).toEqual({ secret: created.secret, headers: { Authorization: "Bearer x" } });
   });
+
+  it("says what to do with a webhook whose secrets no configured key opens, and a PATCH of both mends it", async () => {
+    const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
+    const { container } = await database.containers.createIfNotExists({ id: "webhook-rotation-test", partitionKey: OPERATIONS_CONTAINER.partitionKeyPath });
+    const store = new CosmosEventStore(container, "rotation-lost-test");
+    const hook = await receiver();
+    const worker = (sealer: CredentialSealer) => new DeliveryWorker(store, sealer, { retrySeconds: [], timeoutMs: 2000, source: "test", log: () => {} });
+    const oldSealer = new CredentialSealer(loadSigningKey(generateSigningKeyPem()).privateKey, [], "webhook-secrets");
+    const oldWorker = worker(oldSealer);
+    await new WebhookService(store, oldSealer, new EventOutbox(store, oldWorker), oldWorker, "test").create({ name: "lostkey1", serviceUri: hook.url, actions: ["push"], scope: "", customHeaders: {}, status: "enabled", format: "eventgrid" });
+    // The previous key was removed before the webhook was re-sealed.
+    const sealer = new CredentialSealer(loadSigningKey(generateSigningKeyPem()).privateKey, [], "webhook-secrets");
+    const newWorker = worker(sealer);
+    const webhooks = new WebhookService(store, sealer, new EventOutbox(store, newWorker), newWorker, "test");
+    const ping = await webhooks.ping("lostkey1");
+    expect(ping.error).toMatch(/signing key.*PATCH.*secret.*customHeaders/);
+    expect(hook.received).toHaveLength(0);
+    await expect(webhooks.update("lostkey1", { status: "enabled" })).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/secret and customHeaders/) });
+    await webhooks.update("lostkey1", { secret: "a-new-secret-of-24-chars", customHeaders: {} });
+    expect(await webhooks.ping("lostkey1")).toMatchObject({ status: 200 });
+  });
 });
 
 describe("event delivery", () => {
