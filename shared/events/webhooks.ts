@@ -35,7 +35,9 @@ const serviceUriSchema = z
 const actionsSchema = z.array(z.enum(EVENT_ACTIONS as [string, ...string[]])).min(1, "give at least one action: push, delete");
 const scopeSchema = z.string().max(512).refine((scope) => scopeProblem(scope) === undefined, { error: (issue) => scopeProblem(String(issue.input)) ?? "bad scope" });
 const headersSchema = z
-  .record(z.string(), z.string().max(4096).refine((value) => !/[\r\n]/.test(value), "a header value cannot contain a line break"))
+  // What fetch sends (tab, printable ASCII, Latin-1): it refuses anything else with an error
+  // that quotes the value, which would put a secret in the delivery log.
+  .record(z.string(), z.string().max(4096).refine((value) => /^[\t\x20-\x7e\xa0-\xff]*$/.test(value), "a header value may hold only printable characters (no line breaks or other control characters, nothing beyond Latin-1)"))
   .refine((headers) => Object.keys(headers).length <= 20, "at most 20 custom headers")
   .superRefine((headers, context) => {
     for (const name of Object.keys(headers)) {

@@ -119,6 +119,22 @@ describe("the webhooks resource", () => {
     expect(log.body.value[0]).toMatchObject({ id: ping.body.id, action: "ping", state: "delivered", attempts: 1, eventResponseMessage: { statusCode: 200 } });
   });
 
+  it("refuses a custom header value fetch cannot send (its error would quote the secret value into the delivery log), changing nothing", async () => {
+    const hook = await receiver();
+    for (const value of ["Bearer x\u0000y", "Bearer x\u007fy", "Bearer \u2603"]) {
+      const refused = await admin.call("POST", "webhooks", { name: "badvalue1", serviceUri: hook.url, actions: ["push"], customHeaders: { Authorization: value } });
+      expect(refused.status, value).toBe(400);
+      expect(refused.body.error.message).toContain("customHeaders");
+      expect(refused.body.error.message).not.toContain("Bearer");
+    }
+    expect((await admin.call("GET", "webhooks/badvalue1")).status).toBe(404);
+    await createWebhook({ name: "goodvalue1", serviceUri: hook.url, actions: ["push"], customHeaders: { Authorization: "Bearer ok" } });
+    const patched = await admin.call("PATCH", "webhooks/goodvalue1", { customHeaders: { Authorization: "Bearer x\u0000y" } });
+    expect(patched.status).toBe(400);
+    expect(await admin.call("POST", "webhooks/goodvalue1/ping")).toMatchObject({ body: { status: 200 } });
+    expect(hook.received[0]!.headers.authorization).toBe("Bearer ok");
+  });
+
   it("sends a ping once: a receiver that fails it is not pinged again by the retry schedule", async () => {
     const hook = await receiver();
     hook.status = 500;
