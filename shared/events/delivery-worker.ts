@@ -72,7 +72,10 @@ export class DeliveryWorker {
     while (this.freshSending < (this.options.concurrency ?? 8) && this.fresh.length > 0) {
       const delivery = this.fresh.shift()!;
       this.freshSending++;
-      void this.attempt(delivery, new Map(), true)
+      // One that waited here past its claim (a slow receiver held every lane) may have been
+      // taken by a drain meanwhile: claim it again (etag-checked) rather than send it twice.
+      const claimHolds = Date.parse(delivery.nextAttemptAt) - this.now() > this.options.timeoutMs;
+      void this.attempt(delivery, new Map(), claimHolds)
         .catch((error: unknown) => this.options.log(`event delivery: ${error instanceof Error ? error.message : String(error)}`))
         .finally(() => {
           this.freshSending--;

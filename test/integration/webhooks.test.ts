@@ -214,6 +214,30 @@ describe("a signing key rotation", () => {
   });
 });
 
+describe("fresh deliveries held up by a slow receiver", () => {
+  it("are not sent again from memory once their claim has lapsed and a drain took them", async () => {
+    const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
+    const { container } = await database.containers.createIfNotExists({ id: "webhook-fresh-test", partitionKey: OPERATIONS_CONTAINER.partitionKeyPath });
+    const store = new CosmosEventStore(container, "fresh-test");
+    const hook = await receiver();
+    hook.hold = true; // every send waits for the timeout
+    let offset = 0;
+    const now = () => Date.now() + offset;
+    const sealer = new CredentialSealer(loadSigningKey(generateSigningKeyPem()).privateKey, [], "webhook-secrets");
+    const worker = new DeliveryWorker(store, sealer, { retrySeconds: [], timeoutMs: 700, source: "test", log: () => {}, concurrency: 1, now });
+    const outbox = new EventOutbox(store, worker, now);
+    await new WebhookService(store, sealer, outbox, worker, "test").create({ name: "freshhook1", serviceUri: hook.url, actions: ["push"], scope: "", customHeaders: {}, status: "enabled", format: "eventgrid" });
+    await outbox.emit({ id: "fresh-event-1", action: "push", target: { repository: "fresh/app", tag: "a" } });
+    await outbox.emit({ id: "fresh-event-2", action: "push", target: { repository: "fresh/app", tag: "b" } });
+    // The second waits in memory behind the first while its claim lapses; the timer's drain (here, or on another instance) takes both.
+    offset = 60_000;
+    await worker.drain();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const sends = (id: string) => hook.events().filter((event) => event.id === id).length;
+    expect(sends("fresh-event-2")).toBe(1);
+  });
+});
+
 describe("event delivery", () => {
   it("delivers a push as Event Grid's ImagePushed, signed, with the custom headers", async () => {
     const hook = await receiver();
