@@ -30,6 +30,10 @@ export interface DeliveryWorkerOptions {
   now?: () => number;
 }
 
+/** Sealed under a signing key no longer configured (removed before the re-seal timer ran): only new secrets mend it. */
+export const UNSEALABLE =
+  "the webhook's secret and custom headers were sealed under a token signing key that is no longer configured: set both again (PATCH the webhook with secret and customHeaders)";
+
 export const DEFAULT_RETRY_SECONDS = [1, 10, 60, 300, 900, 3600, 10800];
 const BATCH = 50;
 /** In-process wake-ups for retries due this soon; later ones are the timer's. */
@@ -68,7 +72,10 @@ export class DeliveryWorker {
     while (this.freshSending < (this.options.concurrency ?? 8) && this.fresh.length > 0) {
       const delivery = this.fresh.shift()!;
       this.freshSending++;
-      void this.attempt(delivery, new Map(), true)
+      // One that waited here past its claim (a slow receiver held every lane) may have been
+      // taken by a drain meanwhile: claim it again (etag-checked) rather than send it twice.
+      const claimHolds = Date.parse(delivery.nextAttemptAt) - this.now() > this.options.timeoutMs;
+      void this.attempt(delivery, new Map(), claimHolds)
         .catch((error: unknown) => this.options.log(`event delivery: ${error instanceof Error ? error.message : String(error)}`))
         .finally(() => {
           this.freshSending--;
@@ -152,7 +159,8 @@ export class DeliveryWorker {
     const waitSeconds = this.options.retrySeconds[attempts.length - 1];
     const outcome: Pick<DeliveryRecord, "state" | "nextAttemptAt"> = succeeded
       ? { state: "delivered", nextAttemptAt: claimed.nextAttemptAt }
-      : !webhook || webhook.status === "disabled" || waitSeconds === undefined
+      : // A ping is the caller's one try (webhooks.ts answers its outcome): not retried.
+        !webhook || webhook.status === "disabled" || waitSeconds === undefined || delivery.event.action === "ping"
         ? { state: "failed", nextAttemptAt: claimed.nextAttemptAt }
         : { state: "pending", nextAttemptAt: new Date(this.now() + waitSeconds * 1000).toISOString() };
     if (!succeeded) {
@@ -174,7 +182,12 @@ export class DeliveryWorker {
     const started = this.now();
     const at = new Date(started).toISOString();
     if (webhook.status === "disabled") return { at, error: "the webhook is disabled", durationMs: 0 };
-    const secrets = this.sealer.openValue<WebhookSecrets>(webhook.sealedSecrets);
+    let secrets: WebhookSecrets;
+    try {
+      secrets = this.sealer.openValue<WebhookSecrets>(webhook.sealedSecrets);
+    } catch {
+      return { at, error: UNSEALABLE, durationMs: 0 };
+    }
     const payload = renderPayload(delivery.event, webhook.format, this.options.source);
     try {
       const response = await fetch(webhook.serviceUri, {

@@ -11,7 +11,7 @@ import type { CredentialSealer } from "../import/sealed-credentials.js";
 import { AdminError, badRequest, conflict, notFound } from "../admin/errors.js";
 import { WebhookExistsError, WebhookLimitError, type DeliveryRecord, type EventStore, type WebhookRecord } from "../store/event-store.js";
 import { retryOnConflict } from "../store/optimistic-update.js";
-import type { DeliveryWorker, WebhookSecrets } from "./delivery-worker.js";
+import { UNSEALABLE, type DeliveryWorker, type WebhookSecrets } from "./delivery-worker.js";
 import { newDelivery, type EventOutbox } from "./outbox.js";
 import { renderPayload } from "./payload.js";
 
@@ -35,7 +35,9 @@ const serviceUriSchema = z
 const actionsSchema = z.array(z.enum(EVENT_ACTIONS as [string, ...string[]])).min(1, "give at least one action: push, delete");
 const scopeSchema = z.string().max(512).refine((scope) => scopeProblem(scope) === undefined, { error: (issue) => scopeProblem(String(issue.input)) ?? "bad scope" });
 const headersSchema = z
-  .record(z.string(), z.string().max(4096).refine((value) => !/[\r\n]/.test(value), "a header value cannot contain a line break"))
+  // What fetch sends (tab, printable ASCII, Latin-1): it refuses anything else with an error
+  // that quotes the value, which would put a secret in the delivery log.
+  .record(z.string(), z.string().max(4096).refine((value) => /^[\t\x20-\x7e\xa0-\xff]*$/.test(value), "a header value may hold only printable characters (no line breaks or other control characters, nothing beyond Latin-1)"))
   .refine((headers) => Object.keys(headers).length <= 20, "at most 20 custom headers")
   .superRefine((headers, context) => {
     for (const name of Object.keys(headers)) {
@@ -114,7 +116,7 @@ export class WebhookService {
   async update(name: string, input: z.infer<typeof updateWebhookSchema>): Promise<WebhookView> {
     const updated = await retryOnConflict(5, async () => {
       const current = await this.require(name);
-      const secrets = this.sealer.openValue<WebhookSecrets>(current.sealedSecrets);
+      const secrets = input.secret !== undefined && input.customHeaders !== undefined ? { secret: input.secret, headers: input.customHeaders } : this.openSecrets(current);
       const next: WebhookRecord = {
         ...current,
         ...(input.serviceUri !== undefined ? { serviceUri: input.serviceUri } : {}),
@@ -147,6 +149,33 @@ export class WebhookService {
     await this.store.deleteDeliveries(name);
   }
 
+  /**
+   * Re-seals, under the current signing key, the secrets of webhooks sealed under the previous
+   * one: the timer runs it while TOKEN_SIGNING_KEY_PREVIOUS is set, so when a rotation
+   * (docs/operations.md) removes that key, webhooks still sign and send. Returns how many.
+   */
+  async resealRotated(): Promise<number> {
+    let resealed = 0;
+    for (const { name, sealedSecrets } of await this.store.listWebhooks()) {
+      if (this.sealer.opensWithCurrentKey(sealedSecrets)) continue;
+      const done = await retryOnConflict(5, async () => {
+        const current = await this.store.getWebhook(name);
+        if (!current || this.sealer.opensWithCurrentKey(current.sealedSecrets)) return false;
+        let secrets: WebhookSecrets;
+        try {
+          secrets = this.sealer.openValue<WebhookSecrets>(current.sealedSecrets);
+        } catch {
+          return false; // under neither key: only a new secret and headers (PATCH) mend it
+        }
+        await this.store.replaceWebhook({ ...current, sealedSecrets: this.sealer.sealValue(secrets) });
+        return true;
+      });
+      if (done) resealed++;
+    }
+    if (resealed > 0) this.outbox.invalidate();
+    return resealed;
+  }
+
   /** Sends a ping event now and answers how the receiver took it (it is in the delivery log too). */
   async ping(name: string): Promise<{ id: string; status?: number; error?: string; durationMs: number }> {
     const webhook = await this.require(name);
@@ -164,6 +193,14 @@ export class WebhookService {
   async listEvents(name: string, top: number): Promise<unknown[]> {
     const webhook = await this.require(name);
     return (await this.store.listDeliveries(name, top)).map((delivery) => eventView(webhook, delivery, this.source));
+  }
+
+  private openSecrets(webhook: WebhookRecord): WebhookSecrets {
+    try {
+      return this.sealer.openValue<WebhookSecrets>(webhook.sealedSecrets);
+    } catch {
+      throw conflict(`webhook "${webhook.name}": ${UNSEALABLE}`);
+    }
   }
 
   private async require(name: string): Promise<WebhookRecord> {

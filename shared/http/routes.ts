@@ -113,6 +113,14 @@ export function buildTimers(services: CloudServices): TimerDefinition[] {
       },
     },
     {
+      // Webhook secrets sealed under a rotated-out signing key, re-sealed while the previous key still opens them.
+      name: "reseal-webhook-secrets",
+      schedule: "0 */10 * * * *",
+      run: async () => {
+        await services.admin.webhooks.resealRotated();
+      },
+    },
+    {
       name: "expire-token-passwords",
       schedule: "0 7 * * * *",
       run: async (log) => {

@@ -37,9 +37,23 @@ export class CredentialSealer {
   }
 
   openValue<T>(text: string): T {
+    return this.openWith<T>(text, [this.key, ...this.previousKeys]);
+  }
+
+  /** Whether `text` opens with the current key; false: it was sealed under a rotated-out key (or is not sealed at all). */
+  opensWithCurrentKey(text: string): boolean {
+    try {
+      this.openWith(text, [this.key]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private openWith<T>(text: string, keys: Buffer[]): T {
     const [iv, tag, sealed] = text.split(".").map((part) => Buffer.from(part, "base64url"));
     if (!iv || !tag || !sealed) throw new Error("sealed credentials are malformed");
-    for (const key of [this.key, ...this.previousKeys]) {
+    for (const key of keys) {
       try {
         const decipher = createDecipheriv("aes-256-gcm", key, iv);
         decipher.setAuthTag(tag);

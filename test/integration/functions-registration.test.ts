@@ -57,7 +57,7 @@ describe("functions/ registration", () => {
     ]);
     expect(http[0]!.options.methods).toEqual(expect.arrayContaining(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]));
     const timers = registrations.filter((r) => r.kind === "timer");
-    expect(timers.map((r) => r.name)).toEqual(["purge-stale-uploads", "connected-registry-health", "collect-garbage", "import-worker", "deliver-events", "expire-token-passwords", "expire-import-operations", "purge-change-log"]);
+    expect(timers.map((r) => r.name)).toEqual(["purge-stale-uploads", "connected-registry-health", "collect-garbage", "import-worker", "deliver-events", "reseal-webhook-secrets", "expire-token-passwords", "expire-import-operations", "purge-change-log"]);
     expect(timers.every((r) => /^\S+ \S+ \S+ \S+ \S+ \S+$/.test(String(r.options.schedule)))).toBe(true);
   });
 

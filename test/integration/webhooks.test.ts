@@ -19,6 +19,11 @@ import { WebhookReceiver } from "../support/webhook-receiver.js";
 import { createCosmosClient } from "../../dist/shared/composition.js";
 import { CosmosEventStore } from "../../dist/shared/store/cosmos/event-store.js";
 import { OPERATIONS_CONTAINER } from "../../dist/shared/store/cosmos/containers.js";
+import { generateSigningKeyPem, loadSigningKey } from "../../dist/shared/auth/signing-key.js";
+import { CredentialSealer } from "../../dist/shared/import/sealed-credentials.js";
+import { DeliveryWorker } from "../../dist/shared/events/delivery-worker.js";
+import { EventOutbox } from "../../dist/shared/events/outbox.js";
+import { WebhookService } from "../../dist/shared/events/webhooks.js";
 
 const CLI = join(import.meta.dirname, "../../dist/scripts/admin-cli/main.js");
 const SETTINGS = { WEBHOOK_RETRY_SECONDS: "0.2,0.4,0.8,1,1,1,1,1", WEBHOOK_TIMEOUT_SECONDS: "2" };
@@ -113,6 +118,36 @@ describe("the webhooks resource", () => {
     const log = await admin.call("GET", "webhooks/pinghook/events");
     expect(log.body.value[0]).toMatchObject({ id: ping.body.id, action: "ping", state: "delivered", attempts: 1, eventResponseMessage: { statusCode: 200 } });
   });
+
+  it("refuses a custom header value fetch cannot send (its error would quote the secret value into the delivery log), changing nothing", async () => {
+    const hook = await receiver();
+    for (const value of ["Bearer x\u0000y", "Bearer x\u007fy", "Bearer \u2603"]) {
+      const refused = await admin.call("POST", "webhooks", { name: "badvalue1", serviceUri: hook.url, actions: ["push"], customHeaders: { Authorization: value } });
+      expect(refused.status, value).toBe(400);
+      expect(refused.body.error.message).toContain("customHeaders");
+      expect(refused.body.error.message).not.toContain("Bearer");
+    }
+    expect((await admin.call("GET", "webhooks/badvalue1")).status).toBe(404);
+    await createWebhook({ name: "goodvalue1", serviceUri: hook.url, actions: ["push"], customHeaders: { Authorization: "Bearer ok" } });
+    const patched = await admin.call("PATCH", "webhooks/goodvalue1", { customHeaders: { Authorization: "Bearer x\u0000y" } });
+    expect(patched.status).toBe(400);
+    expect(await admin.call("POST", "webhooks/goodvalue1/ping")).toMatchObject({ body: { status: 200 } });
+    expect(hook.received[0]!.headers.authorization).toBe("Bearer ok");
+  });
+
+  it("sends a ping once: a receiver that fails it is not pinged again by the retry schedule", async () => {
+    const hook = await receiver();
+    hook.status = 500;
+    await createWebhook({ name: "pingfails1", serviceUri: hook.url, actions: ["push"] });
+    const ping = await admin.call("POST", "webhooks/pingfails1/ping");
+    expect(ping.body).toMatchObject({ status: 500 });
+    hook.status = 200;
+    // Past the test retry schedule's first waits (0.2 + 0.4 + 0.8 s): a retry is woken in-process.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(hook.received).toHaveLength(0);
+    const log = await admin.call("GET", "webhooks/pingfails1/events");
+    expect(log.body.value[0]).toMatchObject({ id: ping.body.id, action: "ping", state: "failed", attempts: 1 });
+  });
 });
 
 describe("the webhook limit", () => {
@@ -134,6 +169,72 @@ describe("the webhook limit", () => {
     expect(await store.deleteWebhook(first!.name)).toBe(true);
     await store.createWebhook(webhook("after-delete"), 3);
     await expect(store.createWebhook(webhook("one-too-many"), 3)).rejects.toThrow(/at most 3/);
+  });
+});
+
+describe("a signing key rotation", () => {
+  it("re-seals webhook secrets under the new key while the previous one is set, so they still open once it is removed", async () => {
+    const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
+    const { container } = await database.containers.createIfNotExists({ id: "webhook-rotation-test", partitionKey: OPERATIONS_CONTAINER.partitionKeyPath });
+    const store = new CosmosEventStore(container, "rotation-test");
+    const [oldKey, newKey] = [loadSigningKey(generateSigningKeyPem()).privateKey, loadSigningKey(generateSigningKeyPem()).privateKey];
+    const service = (sealer: CredentialSealer) => {
+      const worker = new DeliveryWorker(store, sealer, { retrySeconds: [], timeoutMs: 1000, source: "test", log: () => {} });
+      return { sealer, webhooks: new WebhookService(store, sealer, new EventOutbox(store, worker), worker, "test") };
+    };
+    const before = service(new CredentialSealer(oldKey, [], "webhook-secrets"));
+    const created = await before.webhooks.create({ name: "rotated1", serviceUri: "http://127.0.0.1:9/", actions: ["push"], scope: "", customHeaders: { Authorization: "Bearer x" }, status: "enabled", format: "eventgrid" });
+    // docs/operations.md: the new key with the old one as TOKEN_SIGNING_KEY_PREVIOUS, then (hours later) the new key alone.
+    const during = service(new CredentialSealer(newKey, [oldKey], "webhook-secrets"));
+    expect(await during.webhooks.resealRotated()).toBe(1);
+    expect(await during.webhooks.resealRotated()).toBe(0);
+    const after = service(new CredentialSealer(newKey, [], "webhook-secrets"));
+    expect(after.sealer.openValue((await store.getWebhook("rotated1"))!.sealedSecrets)).toEqual({ secret: created.secret, headers: { Authorization: "Bearer x" } });
+  });
+
+  it("says what to do with a webhook whose secrets no configured key opens, and a PATCH of both mends it", async () => {
+    const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
+    const { container } = await database.containers.createIfNotExists({ id: "webhook-rotation-test", partitionKey: OPERATIONS_CONTAINER.partitionKeyPath });
+    const store = new CosmosEventStore(container, "rotation-lost-test");
+    const hook = await receiver();
+    const worker = (sealer: CredentialSealer) => new DeliveryWorker(store, sealer, { retrySeconds: [], timeoutMs: 2000, source: "test", log: () => {} });
+    const oldSealer = new CredentialSealer(loadSigningKey(generateSigningKeyPem()).privateKey, [], "webhook-secrets");
+    const oldWorker = worker(oldSealer);
+    await new WebhookService(store, oldSealer, new EventOutbox(store, oldWorker), oldWorker, "test").create({ name: "lostkey1", serviceUri: hook.url, actions: ["push"], scope: "", customHeaders: {}, status: "enabled", format: "eventgrid" });
+    // The previous key was removed before the webhook was re-sealed.
+    const sealer = new CredentialSealer(loadSigningKey(generateSigningKeyPem()).privateKey, [], "webhook-secrets");
+    const newWorker = worker(sealer);
+    const webhooks = new WebhookService(store, sealer, new EventOutbox(store, newWorker), newWorker, "test");
+    const ping = await webhooks.ping("lostkey1");
+    expect(ping.error).toMatch(/signing key.*PATCH.*secret.*customHeaders/);
+    expect(hook.received).toHaveLength(0);
+    await expect(webhooks.update("lostkey1", { status: "enabled" })).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/secret and customHeaders/) });
+    await webhooks.update("lostkey1", { secret: "a-new-secret-of-24-chars", customHeaders: {} });
+    expect(await webhooks.ping("lostkey1")).toMatchObject({ status: 200 });
+  });
+});
+
+describe("fresh deliveries held up by a slow receiver", () => {
+  it("are not sent again from memory once their claim has lapsed and a drain took them", async () => {
+    const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
+    const { container } = await database.containers.createIfNotExists({ id: "webhook-fresh-test", partitionKey: OPERATIONS_CONTAINER.partitionKeyPath });
+    const store = new CosmosEventStore(container, "fresh-test");
+    const hook = await receiver();
+    hook.hold = true; // every send waits for the timeout
+    let offset = 0;
+    const now = () => Date.now() + offset;
+    const sealer = new CredentialSealer(loadSigningKey(generateSigningKeyPem()).privateKey, [], "webhook-secrets");
+    const worker = new DeliveryWorker(store, sealer, { retrySeconds: [], timeoutMs: 700, source: "test", log: () => {}, concurrency: 1, now });
+    const outbox = new EventOutbox(store, worker, now);
+    await new WebhookService(store, sealer, outbox, worker, "test").create({ name: "freshhook1", serviceUri: hook.url, actions: ["push"], scope: "", customHeaders: {}, status: "enabled", format: "eventgrid" });
+    await outbox.emit({ id: "fresh-event-1", action: "push", target: { repository: "fresh/app", tag: "a" } });
+    await outbox.emit({ id: "fresh-event-2", action: "push", target: { repository: "fresh/app", tag: "b" } });
+    // The second waits in memory behind the first while its claim lapses; the timer's drain (here, or on another instance) takes both.
+    offset = 60_000;
+    await worker.drain();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const sends = (id: string) => hook.events().filter((event) => event.id === id).length;
+    expect(sends("fresh-event-2")).toBe(1);
   });
 });
 
