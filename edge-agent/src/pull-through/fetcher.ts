@@ -9,9 +9,6 @@ import { ContentFetcher, type ContentFetcherOptions, type FetchedManifest, type 
 
 export class ParentTimeoutError extends Error {}
 
-/** A served manifest is stored within seconds; one not taken by then is fetched afresh. */
-const REMEMBER_MS = 60_000;
-
 export class PullThroughFetcher extends ContentFetcher {
   constructor(
     client: RegistryHttpClient,
@@ -24,22 +21,11 @@ export class PullThroughFetcher extends ContentFetcher {
     super(client, store, { backoffMs: (attempt) => 100 * attempt, ...options });
   }
 
-  /** Manifests served to a client before they are stored: the applier storing them takes them from here, not the parent again. */
-  private readonly remembered = new Map<string, { manifest: FetchedManifest; until: number }>();
-
-  remember(repository: string, reference: string, manifest: FetchedManifest): void {
-    const now = Date.now();
-    for (const [key, entry] of this.remembered) if (entry.until < now) this.remembered.delete(key);
-    this.remembered.set(`${repository} ${reference}`, { manifest, until: now + REMEMBER_MS });
-  }
-
+  /**
+   * Always the parent's answer now. (Manifests served to a client are not kept for the store
+   * that follows: a tag's answer may be stale by then; see Applier.addTag.)
+   */
   override fetchManifest(repository: string, reference: string): Promise<FetchedManifest | undefined> {
-    const key = `${repository} ${reference}`;
-    const remembered = this.remembered.get(key);
-    if (remembered) {
-      this.remembered.delete(key);
-      if (remembered.until >= Date.now()) return Promise.resolve(remembered.manifest);
-    }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ParentTimeoutError(`no answer from the parent for ${repository}:${reference} within ${this.manifestDeadlineMs} ms`)), this.manifestDeadlineMs);

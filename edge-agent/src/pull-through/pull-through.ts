@@ -80,7 +80,8 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
   // Repositories whose fetched manifest is being stored (the applier downloads there: no streams meanwhile).
   const completing = new Set<string>();
   const fetching = new Map<string, Promise<FetchedManifest | undefined>>();
-  // Manifests answered but not stored yet: later clients get the same answer without asking the parent.
+  // Manifests answered but not stored yet: later clients get the same answer without asking the
+  // parent. Only ever answered, never written: the store asks the parent again (Applier.addTag).
   const served = new Map<string, FetchedManifest>();
 
   /**
@@ -116,19 +117,21 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
       throw error;
     }
     fetching.delete(key);
-    if (!served.has(key)) {
-      served.set(key, manifest);
-      deps.fetcher.remember(miss.name, miss.reference, manifest);
-    }
-    void once(`manifest ${miss.name} ${miss.reference}`, () => storeLater(miss.name, miss.reference)).then(
-      (stored) => {
-        if (stored) counts.manifests++;
-      },
-      (error: unknown) => {
-        counts.failed++;
-        deps.log.warn("pull-through: a manifest served from the parent could not be stored; the next pull or sync tries again", { repository: miss.name, reference: miss.reference, error: errorText(error) });
-      },
-    );
+    const owned = !served.has(key);
+    if (owned) served.set(key, manifest);
+    void once(`manifest ${miss.name} ${miss.reference}`, () => storeLater(miss.name, miss.reference))
+      // Whichever store ran under this key (this one, or one already running), the answer it
+      // kept goes with it: a kept answer must never outlive its store and be served for good.
+      .finally(() => void (owned && served.get(key) === manifest && served.delete(key)))
+      .then(
+        (stored) => {
+          if (stored) counts.manifests++;
+        },
+        (error: unknown) => {
+          counts.failed++;
+          deps.log.warn("pull-through: a manifest served from the parent could not be stored; the next pull or sync tries again", { repository: miss.name, reference: miss.reference, error: errorText(error) });
+        },
+      );
     const headers = { "Content-Type": manifest.mediaType, "Content-Length": String(manifest.content.byteLength), "Docker-Content-Digest": manifest.digest, ETag: `"${manifest.digest}"` };
     return request.method === "HEAD" ? { status: 200, headers } : { status: 200, headers, body: manifest.content };
   };
@@ -142,7 +145,6 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
       return await bringManifest(deps, repository, reference);
     } finally {
       completing.delete(repository);
-      served.delete(`${repository} ${reference}`);
     }
   };
 
@@ -248,9 +250,12 @@ function missOf(request: HandlerRequest): Miss | undefined {
 /** The tag or digest with everything under it; false when the parent does not have it (or did not answer in time). */
 async function bringManifest(deps: PullThroughDeps, repository: string, reference: string): Promise<boolean> {
   const parsed = lookupReference(reference)!;
-  // A tag the engine did not find may still be stored under another Accept: nothing to bring.
-  if ("tag" in parsed ? await deps.metadata.getTaggedManifest(repository, parsed.tag) : await deps.metadata.getManifest(repository, parsed.digest)) return false;
-  return "tag" in parsed ? deps.applier.applyTag(repository, parsed.tag) : deps.applier.applyManifest(repository, parsed.digest);
+  // A tag only if the edge still has none (the sync may have written, moved or deleted it since
+  // the miss), as the parent has it now: never the answer fetched for the client a moment ago.
+  if ("tag" in parsed) return deps.applier.addTag(repository, parsed.tag);
+  // A manifest the engine did not find may still be stored (another Accept): nothing to bring.
+  if (await deps.metadata.getManifest(repository, parsed.digest)) return false;
+  return deps.applier.applyManifest(repository, parsed.digest);
 }
 
 /**
