@@ -118,7 +118,7 @@ describe("pull-through never undoes what the sync did to a tag", () => {
   let registry: ConstructorParameters<typeof Applier>[0];
   let edge: ReturnType<typeof pullThroughHandler>;
   let sync: InstanceType<typeof Applier>;
-  const repositories = ["race/moved", "race/deleted", "race/stale"];
+  const repositories = ["race/moved", "race/deleted", "race/stale", "race/early"];
 
   beforeAll(async () => {
     await parent.start();
@@ -203,6 +203,16 @@ describe("pull-through never undoes what the sync did to a tag", () => {
     await stores(2);
     await delay(200);
     expect(await tagAtEdge(repository, "v1")).toBeUndefined();
+  });
+
+  it("a tag the parent moves before the deferred store stores the parent's new answer, not the one served", async () => {
+    const repository = "race/early";
+    const [a, b] = [image(), image()];
+    parent.add(repository, "v1", a);
+    expect(await pull(repository, "v1")).toEqual({ status: 200, digest: a.digest });
+    parent.add(repository, "v1", b);
+    await stores(3);
+    expect(await tagAtEdge(repository, "v1")).toBe(b.digest);
   });
 
   it("a tag pulled through, synced, then deleted by the sync is not brought back from an earlier answer", async () => {

@@ -81,7 +81,7 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
   const completing = new Set<string>();
   const fetching = new Map<string, Promise<FetchedManifest | undefined>>();
   // Manifests answered but not stored yet: later clients get the same answer without asking the
-  // parent. Only ever answered, never written: the store asks the parent again (Applier.addTag).
+  // parent. Written only if the parent still has it when stored (Applier.addTag, currentManifest).
   const served = new Map<string, FetchedManifest>();
 
   /**
@@ -119,7 +119,7 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
     fetching.delete(key);
     const owned = !served.has(key);
     if (owned) served.set(key, manifest);
-    void once(`manifest ${miss.name} ${miss.reference}`, () => storeLater(miss.name, miss.reference))
+    void once(`manifest ${miss.name} ${miss.reference}`, () => storeLater(miss.name, miss.reference, manifest))
       // Whichever store ran under this key (this one, or one already running), the answer it
       // kept goes with it: a kept answer must never outlive its store and be served for good.
       .finally(() => void (owned && served.get(key) === manifest && served.delete(key)))
@@ -136,13 +136,13 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
     return request.method === "HEAD" ? { status: 200, headers } : { status: 200, headers, body: manifest.content };
   };
 
-  const storeLater = async (repository: string, reference: string): Promise<boolean> => {
+  const storeLater = async (repository: string, reference: string, served: FetchedManifest): Promise<boolean> => {
     // The client asks for the blobs right after the manifest: let those stream first.
     await delay(STORE_AFTER_MS);
     while ((streamsIn.get(repository) ?? 0) > 0) await delay(100);
     completing.add(repository);
     try {
-      return await bringManifest(deps, repository, reference);
+      return await bringManifest(deps, repository, reference, served);
     } finally {
       completing.delete(repository);
     }
@@ -248,11 +248,12 @@ function missOf(request: HandlerRequest): Miss | undefined {
 }
 
 /** The tag or digest with everything under it; false when the parent does not have it (or did not answer in time). */
-async function bringManifest(deps: PullThroughDeps, repository: string, reference: string): Promise<boolean> {
+async function bringManifest(deps: PullThroughDeps, repository: string, reference: string, served?: FetchedManifest): Promise<boolean> {
   const parsed = lookupReference(reference)!;
   // A tag only if the edge still has none (the sync may have written, moved or deleted it since
-  // the miss), as the parent has it now: never the answer fetched for the client a moment ago.
-  if ("tag" in parsed) return deps.applier.addTag(repository, parsed.tag);
+  // the miss), as the parent has it now: the answer the client got is reused only if the
+  // parent still has that digest at the tag.
+  if ("tag" in parsed) return deps.applier.addTag(repository, parsed.tag, served ? () => deps.fetcher.currentManifest(repository, parsed.tag, served) : undefined);
   // A manifest the engine did not find may still be stored (another Accept): nothing to bring.
   if (await deps.metadata.getManifest(repository, parsed.digest)) return false;
   return deps.applier.applyManifest(repository, parsed.digest);

@@ -9,7 +9,7 @@ import { parseManifest } from "../../../shared/domain/manifest.js";
 import type { RegistryContext } from "../../../shared/registry/context.js";
 import { storeManifest } from "../../../shared/registry/manifests.js";
 import type { ManifestRecord } from "../../../shared/store/interfaces.js";
-import { referencedContent, type ContentFetcher, type ImageTree } from "./content-fetcher.js";
+import { referencedContent, type ContentFetcher, type FetchedManifest, type ImageTree } from "./content-fetcher.js";
 import { listAll } from "./list-all.js";
 import { withReferenceLock } from "./reference-lock.js";
 import type { SyncWindow } from "./sync-window.js";
@@ -35,21 +35,21 @@ export class Applier {
 
   /**
    * A pull-through's tag: written only if the edge has no such tag, as the parent has it now
-   * (asked after every earlier sync write of the tag is done). The sync is the source of truth
-   * for tags: what it has written, moved or deleted since the client's miss is never undone.
-   * False when the tag is here already or the parent has no such tag.
+   * (`atParent` asks it, after every earlier sync write of the tag is done). The sync is the
+   * source of truth for tags: what it has written, moved or deleted since the client's miss is
+   * never undone. False when the tag is here already or the parent has no such tag.
    */
-  addTag(repository: string, tag: string): Promise<boolean> {
+  addTag(repository: string, tag: string, atParent: () => Promise<FetchedManifest | undefined> = () => this.fetcher.fetchManifest(repository, tag)): Promise<boolean> {
     return withReferenceLock(this.registry, repository, tag, async () => {
       if (await this.registry.metadata.getTaggedManifest(repository, tag)) return false;
-      return this.writeTag(repository, tag, tag);
+      return this.writeTag(repository, tag, tag, atParent);
     });
   }
 
-  private async writeTag(repository: string, tag: string, reference: string): Promise<boolean> {
+  private async writeTag(repository: string, tag: string, reference: string, atParent = () => this.fetcher.fetchManifest(repository, reference)): Promise<boolean> {
     const local = await this.registry.metadata.getTaggedManifest(repository, tag);
     if (local?.digest === reference) return this.fitChildren(repository, local);
-    const manifest = await this.fetcher.fetchManifest(repository, reference);
+    const manifest = await atParent();
     if (!manifest) return false;
     // A full sync (or a restart redoing one) finds most tags unchanged: no write, no change-log entry.
     if (local?.digest === manifest.digest) return this.fitChildren(repository, local);
