@@ -15,6 +15,8 @@ import { SIGNATURE_HEADER, signBody } from "./signature.js";
 export interface WebhookSecrets {
   secret: string;
   headers: Record<string, string>;
+  /** The address in full (its query may hold a credential); absent in webhooks sealed before it was. */
+  serviceUri?: string;
 }
 
 export interface DeliveryWorkerOptions {
@@ -32,7 +34,7 @@ export interface DeliveryWorkerOptions {
 
 /** Sealed under a signing key no longer configured (removed before the re-seal timer ran): only new secrets mend it. */
 export const UNSEALABLE =
-  "the webhook's secret and custom headers were sealed under a token signing key that is no longer configured: set both again (PATCH the webhook with secret and customHeaders)";
+  "the webhook's service URI, secret and custom headers were sealed under a token signing key that is no longer configured: set them again (PATCH the webhook with serviceUri, secret and customHeaders)";
 
 export const DEFAULT_RETRY_SECONDS = [1, 10, 60, 300, 900, 3600, 10800];
 const BATCH = 50;
@@ -190,7 +192,7 @@ export class DeliveryWorker {
     }
     const payload = renderPayload(delivery.event, webhook.format, this.options.source);
     try {
-      const response = await fetch(webhook.serviceUri, {
+      const response = await fetch(secrets.serviceUri ?? webhook.serviceUri, {
         method: "POST",
         headers: {
           ...secrets.headers,
