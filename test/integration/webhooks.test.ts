@@ -351,6 +351,26 @@ describe("event delivery", () => {
     expect(events.every((e) => e.data.target.digest === pushed.digest && e.data.target.repository === "ce/app")).toBe(true);
   });
 
+  it("raises one ImageDeleted per referrer the cascade removes with its subject, as for a digest delete", async () => {
+    const hook = await receiver();
+    await createWebhook({ name: "cascadehook", serviceUri: hook.url, actions: ["delete"], scope: "casc/app:*" });
+    const image = await client.pushImage("casc/app", "v1");
+    const descriptor = (pushed: { digest: string; manifest: Buffer }) => ({ mediaType: OCI_MANIFEST, digest: pushed.digest, size: pushed.manifest.length });
+    const sbom = await client.pushImage("casc/app", "sbom", { artifactType: "application/spdx+json", subject: descriptor(image) });
+    const signature = await client.pushImage("casc/app", "sbom-sig", { artifactType: "application/vnd.cncf.notary.signature", subject: descriptor(sbom) });
+    expect((await fetch(`${stack.registryUrl}/v2/casc/app/manifests/${image.digest}`, { method: "DELETE" })).status).toBe(202);
+    await hook.waitFor(() => hook.received.length >= 3);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // nothing more comes
+    const events = hook.events();
+    expect(events).toHaveLength(3);
+    expect(events.map((e) => e.data.target.digest).sort()).toEqual([image.digest, sbom.digest, signature.digest].sort());
+    for (const event of events) {
+      expect(event).toMatchObject({ eventType: "Microsoft.ContainerRegistry.ImageDeleted", subject: `casc/app@${event.data.target.digest}` });
+      expect(event.data).toMatchObject({ action: "delete", target: { mediaType: OCI_MANIFEST, repository: "casc/app" }, request: { method: "DELETE" } });
+      expect(event.data.target.tag).toBeUndefined();
+    }
+  });
+
   it("honours the scope: repo:tag, wildcards, and repo alone as repo:latest", async () => {
     const tagged = await receiver();
     const wildcard = await receiver();
