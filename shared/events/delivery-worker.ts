@@ -10,6 +10,7 @@ import type { CredentialSealer } from "../import/sealed-credentials.js";
 import { ConcurrentUpdateError } from "../store/interfaces.js";
 import type { DeliveryAttempt, DeliveryRecord, EventStore, WebhookRecord } from "../store/event-store.js";
 import { renderPayload } from "./payload.js";
+import { redactServiceUri } from "./service-uri.js";
 import { SIGNATURE_HEADER, signBody } from "./signature.js";
 
 export interface WebhookSecrets {
@@ -212,7 +213,10 @@ export class DeliveryWorker {
       return { at, status: response.status, durationMs: this.now() - started };
     } catch (error) {
       const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
-      return { at, error: `${error instanceof Error ? error.message : String(error)}${cause}`.slice(0, 500), durationMs: this.now() - started };
+      // The delivery log and the app's log show this: never the URI's query (it may hold a key).
+      const uri = secrets.serviceUri ?? webhook.serviceUri;
+      const message = `${error instanceof Error ? error.message : String(error)}${cause}`.replaceAll(uri, redactServiceUri(uri));
+      return { at, error: message.slice(0, 500), durationMs: this.now() - started };
     }
   }
 
