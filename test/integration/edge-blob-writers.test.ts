@@ -39,7 +39,7 @@ const HELD_AFTER = 2 * 1024 * 1024;
 class ScriptedParent {
   readonly blobs = new Map<string, Buffer>();
   readonly gets = new Map<string, number>();
-  private readonly held = new Map<string, { arrived: () => void; release: Promise<void> }>();
+  private readonly held = new Map<string, { arrived: () => void; release: Promise<"end" | "cut"> }>();
   private server!: Server;
   endpoint = "";
 
@@ -50,13 +50,16 @@ class ScriptedParent {
     return digest;
   }
 
-  /** The next GET of `digest` sends HELD_AFTER bytes, then waits for `release`; `arrived` resolves once they are sent. */
-  hold(digest: string): { arrived: Promise<void>; release: () => void } {
+  /**
+   * The next GET of `digest` sends HELD_AFTER bytes, then waits for `release` (the rest follows)
+   * or `cut` (the connection is dropped); `arrived` resolves once those bytes are sent.
+   */
+  hold(digest: string): { arrived: Promise<void>; release: () => void; cut: () => void } {
     let arrived!: () => void;
-    let release!: () => void;
+    let settle!: (how: "end" | "cut") => void;
     const arrival = new Promise<void>((resolve) => (arrived = resolve));
-    this.held.set(digest, { arrived, release: new Promise<void>((resolve) => (release = resolve)) });
-    return { arrived: arrival, release };
+    this.held.set(digest, { arrived, release: new Promise<"end" | "cut">((resolve) => (settle = resolve)) });
+    return { arrived: arrival, release: () => settle("end"), cut: () => settle("cut") };
   }
 
   async start(): Promise<void> {
@@ -86,7 +89,7 @@ class ScriptedParent {
       this.held.delete(digest);
       await new Promise<void>((resolve) => res.write(bytes.subarray(0, HELD_AFTER), () => resolve()));
       held.arrived();
-      await held.release;
+      if ((await held.release) === "cut") return void res.destroy();
       return void res.end(bytes.subarray(HELD_AFTER));
     }
     res.end(bytes);
@@ -168,6 +171,26 @@ describe("one writer per blob download: pull-through stream, pull-through fetche
     await syncing;
     expect(await stored(digest)).toBe(digest);
     expect(parent.gets.get(digest)).toBe(1);
+    expect(await partials()).toEqual([]);
+  });
+
+  it("a sync download waiting for a stream that fails downloads the blob itself: the waiter does not take a failed write for a stored blob", async () => {
+    const digest = parent.add();
+    const gate = parent.hold(digest);
+    const response = await pullBlob(digest);
+    expect(response.status).toBe(200);
+    const reading = readAll(response.body);
+    reading.catch(() => {});
+    await gate.arrived;
+    const syncing = fetcher().ensureBlob(repository, digest, BLOB_BYTES);
+    syncing.catch(() => {});
+    await delay(300);
+    gate.cut();
+    // The client sees a short body (and would retry); the sync then fetches the blob whole.
+    await expect(reading).rejects.toThrow();
+    await syncing;
+    expect(await stored(digest)).toBe(digest);
+    expect(parent.gets.get(digest)).toBe(2);
     expect(await partials()).toEqual([]);
   });
 
