@@ -6,6 +6,11 @@
  * dropped and the download goes on to its verified end; a download that fails ends the
  * client's response early (it sees a short body and retries) and leaves an invisible partial
  * file that the next miss or sync resumes with a Range request.
+ *
+ * The stream is the digest's only writer from its GET to the blob's completion (the store's
+ * writer slot, shared with the sync's and the pull-through's fetchers): when another writer
+ * has the digest, or bytes of it or the blob itself are already here, nothing is streamed and
+ * the caller takes the fetcher's path, which waits for that writer and finds the blob stored.
  */
 import { PassThrough } from "node:stream";
 import type { HandlerResponse } from "../../../shared/http/types.js";
@@ -36,22 +41,41 @@ export interface LiveBlob {
   stored: Promise<boolean>;
 }
 
-/** Undefined when the parent does not have the blob in this repository. */
-export async function streamBlob(deps: BlobStreamDeps, repository: string, digest: string, clientGone?: AbortSignal): Promise<LiveBlob | undefined> {
-  const what = `GET /v2/${repository}/blobs/${digest}`;
-  const answer = await withDeadline(deps.client.request("GET", `/v2/${repository}/blobs/${digest}`), deps.offlineMs, what);
-  if (answer.status === 404) {
-    answer.body.resume();
-    return undefined;
-  }
-  if (answer.status !== 200) throw await RemoteError.fromResponse(answer, what);
-  const length = answer.headers.get("content-length");
-  const size = length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
+/**
+ * Undefined when the parent does not have the blob in this repository; "resume" when another
+ * writer has the digest or some of it is here (the fetcher's path then waits, resumes or links).
+ */
+export async function streamBlob(deps: BlobStreamDeps, repository: string, digest: string, clientGone?: AbortSignal): Promise<LiveBlob | "resume" | undefined> {
+  const writer = deps.blobs.tryWritingPartial(digest);
+  if (!writer) return "resume";
+  let answer: RemoteResponse;
+  let size: number | undefined;
   let room: { release(): void } | undefined;
+  try {
+    // Looked at as the writer: a download that just ended may have stored it or left a partial.
+    if ((await deps.blobs.stat(digest)) !== undefined || (await deps.blobs.partialSize(digest)) > 0) {
+      writer();
+      return "resume";
+    }
+    const what = `GET /v2/${repository}/blobs/${digest}`;
+    answer = await withDeadline(deps.client.request("GET", `/v2/${repository}/blobs/${digest}`), deps.offlineMs, what);
+    if (answer.status === 404) {
+      answer.body.resume();
+      writer();
+      return undefined;
+    }
+    if (answer.status !== 200) throw await RemoteError.fromResponse(answer, what);
+    const length = answer.headers.get("content-length");
+    size = length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
+  } catch (error) {
+    writer();
+    throw error;
+  }
   try {
     room = await deps.room?.reserve([{ digest, ...(size !== undefined ? { size } : {}) }], `${repository}@${digest}`);
   } catch (error) {
     answer.body.destroy();
+    writer();
     throw error;
   }
 
@@ -59,7 +83,11 @@ export async function streamBlob(deps: BlobStreamDeps, repository: string, diges
   // The client went away (even before the answer's headers): the download goes on without it.
   if (clientGone?.aborted) toClient.destroy();
   else clientGone?.addEventListener("abort", () => toClient.destroy(), { once: true });
-  const stored = store(deps, answer, toClient, repository, digest).finally(() => room?.release());
+  // The writer slot is held until the blob is stored or its partial discarded.
+  const stored = store(deps, answer, toClient, repository, digest).finally(() => {
+    writer();
+    room?.release();
+  });
   // Nobody may be waiting (the client went away): the failure is logged by whoever awaits `stored`.
   stored.catch(() => {});
   return {

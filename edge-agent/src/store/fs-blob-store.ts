@@ -45,6 +45,12 @@ export class DigestMismatchError extends Error {
 export class FsBlobStore implements BlobStore {
   /** Serializes appends to (and completion of) one partial download. */
   private readonly partialLocks = new KeyedLock();
+  /**
+   * One writer per partial download, across its whole append..complete sequence: the sync's
+   * fetcher, the pull-through's fetcher and the pull-through stream share this store, and a
+   * second writer's append between the first one's append and complete doubled the file.
+   */
+  private readonly partialWriters = new KeyedLock();
   /** Serializes commits of one target, so a retry cannot race the first attempt. */
   private readonly commitLocks = new KeyedLock();
   private totalCache: { bytes: number; at: number } | undefined;
@@ -191,6 +197,21 @@ export class FsBlobStore implements BlobStore {
   }
 
   // --- resumable downloads (the sync engine) ---
+
+  /**
+   * Runs `work` as the only writer of the digest's partial download (appends, completion),
+   * after any writer before it is done; `waited` says whether there was one (the blob may be
+   * stored now).
+   */
+  async writingPartial<T>(digest: string, work: (waited: boolean) => Promise<T>): Promise<T> {
+    const waited = this.partialWriters.held(digest);
+    return this.partialWriters.run(digest, () => work(waited));
+  }
+
+  /** The digest's writer slot at once (call the release when done), or undefined while another writer has it. */
+  tryWritingPartial(digest: string): (() => void) | undefined {
+    return this.partialWriters.tryAcquire(digest);
+  }
 
   /** Bytes of `digest` already downloaded into partial/, 0 when none. */
   async partialSize(digest: string): Promise<number> {

@@ -21,4 +21,24 @@ export class KeyedLock {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
   }
+
+  /** Whether someone holds or waits for `key` now (a caller about to `run` would wait). */
+  held(key: string): boolean {
+    return this.tails.has(key);
+  }
+
+  /** The key at once when nobody holds it (call the returned release when done), undefined otherwise. */
+  tryAcquire(key: string): (() => void) | undefined {
+    if (this.tails.has(key)) return undefined;
+    let release!: () => void;
+    const tail = new Promise<void>((resolve) => (release = resolve));
+    this.tails.set(key, tail);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    };
+  }
 }

@@ -27,6 +27,10 @@ export interface PartialBlobStore {
   /** Verifies and moves the partial into place; throws DigestMismatchError (and removes it) when wrong. */
   completePartial(digest: string): Promise<void>;
   discardPartial(digest: string): Promise<void>;
+  /** Runs `work` as the digest's only writer from first append to completion; `waited`: another writer ran first. */
+  writingPartial<T>(digest: string, work: (waited: boolean) => Promise<T>): Promise<T>;
+  /** The digest's writer slot when free now (release it when done), undefined while another writer has it. */
+  tryWritingPartial(digest: string): (() => void) | undefined;
 }
 
 export interface ContentFetcherOptions {
@@ -186,6 +190,15 @@ export class ContentFetcher {
    * the disk flushes.
    */
   private async downloadVerified(repository: string, digest: string, size: number | undefined): Promise<void> {
+    // The only writer of this digest's partial file (another fetcher or a pull-through stream may
+    // be filling it): one that finished first leaves the blob stored, and nothing is fetched again.
+    await this.blobs.writingPartial(digest, async (waited) => {
+      if (waited && (await this.blobs.stat(digest)) !== undefined) return;
+      await this.downloadVerifiedAlone(repository, digest, size);
+    });
+  }
+
+  private async downloadVerifiedAlone(repository: string, digest: string, size: number | undefined): Promise<void> {
     const what = `GET /v2/${repository}/blobs/${digest}`;
     for (let fromZeroAgain = false; ; fromZeroAgain = true) {
       const fetched = await this.blobSlots.run(async (waited) => {
