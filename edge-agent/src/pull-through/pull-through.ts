@@ -1,8 +1,10 @@
 /**
  * Pull-through on a miss (docs/edge-agent.md, "Pull-through"): a client allowed to pull asks
  * the edge for a manifest or blob of a repository in the edge's scope that is not there yet
- * (outside the sync window, just pushed, filtered out); the edge fetches it from its parent
- * with its sync token, stores it as the sync would, and answers as if it had been there.
+ * (outside the sync window, just pushed, a tag filtered out); the edge fetches it from its
+ * parent with its sync token, stores it as the sync would, and answers as if it had been there.
+ * The connected registry's filters: a platform they leave out is never fetched, a tag they
+ * leave out is served but stored untagged (docs/edge-agent.md "Filters").
  *
  * Streamed, and nothing half-done is ever served later: a manifest miss is answered as soon as
  * the manifest is fetched (verified against its digest) and stored a moment later, after the
@@ -42,6 +44,8 @@ export interface PullThroughDeps {
   applier: Applier;
   /** The repositories of the connected registry's scope (its current configuration). */
   repositories: () => readonly string[];
+  /** Whether the connected registry's filters leave the manifest out (sync/filters.ts filteredMiss); none when absent. */
+  filtered?: (repository: string, reference: string) => Promise<"platform" | "tag" | undefined>;
   /** How long a blob miss waits for a first byte from the parent before answering BLOB_UNKNOWN. */
   offlineMs: number;
   /** Blobs streamed from the parent at once; more wait for the fetcher (which has the same bound). */
@@ -196,6 +200,10 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
     // A HEAD of a blob is how a pusher asks "do you have it?" (a ReadWrite edge): not a pull.
     if (miss.kind === "blob" && request.method === "HEAD") return response;
     if (Date.now() < offlineUntil) return response;
+    // A platform the filter leaves out is never fetched (the engine's "filtered out at this edge"
+    // answer stands); a tag it leaves out is served from the parent but not kept as a tag.
+    const filtered = miss.kind === "manifest" ? await deps.filtered?.(miss.name, miss.reference) : undefined;
+    if (filtered === "platform") return response;
 
     const started = Date.now();
     let brought: boolean;
@@ -203,6 +211,8 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
       // Streamed where it can be: the manifest answered as soon as it is fetched, a blob as it arrives.
       const live = miss.kind === "manifest" ? await serveManifest(miss, request, response) : await serveBlob(miss, request, response);
       if (live) return live;
+      // Stored untagged, a filtered-out tag could not be answered from the store: the filter's answer stands.
+      if (filtered === "tag") return response;
       brought =
         miss.kind === "manifest"
           ? await once(`manifest ${miss.name} ${miss.reference}`, () => bringManifest(deps, miss.name, miss.reference))
@@ -250,7 +260,20 @@ async function bringManifest(deps: PullThroughDeps, repository: string, referenc
   const parsed = lookupReference(reference)!;
   // A tag the engine did not find may still be stored under another Accept: nothing to bring.
   if ("tag" in parsed ? await deps.metadata.getTaggedManifest(repository, parsed.tag) : await deps.metadata.getManifest(repository, parsed.digest)) return false;
+  if ("tag" in parsed && (await deps.filtered?.(repository, reference)) === "tag") return bringUntagged(deps, repository, parsed.tag);
   return "tag" in parsed ? deps.applier.applyTag(repository, parsed.tag) : deps.applier.applyManifest(repository, parsed.digest);
+}
+
+/**
+ * A tag the filter leaves out, served to a client: its image is stored by digest, untagged (a
+ * tag would fight the filter: the next walk deletes it), so the garbage collector takes it.
+ */
+async function bringUntagged(deps: PullThroughDeps, repository: string, tag: string): Promise<boolean> {
+  const manifest = await deps.fetcher.fetchManifest(repository, tag);
+  if (!manifest || (await deps.metadata.getManifest(repository, manifest.digest))) return false;
+  // The applier asks by digest: it takes this one instead of asking the parent again.
+  deps.fetcher.remember(repository, manifest.digest, manifest);
+  return deps.applier.applyManifest(repository, manifest.digest);
 }
 
 /**
@@ -300,6 +323,9 @@ export interface PullThroughSetup {
   acceptedMediaTypes: string[];
   room: ContentFetcherOptions["room"];
   onBytes: (n: number) => void;
+  /** The connected registry's filters: which platforms of an index to fetch, which misses are filtered out. */
+  keepsChild?: ContentFetcherOptions["keepsChild"];
+  filtered?: PullThroughDeps["filtered"];
   log: Logger;
 }
 
@@ -321,6 +347,7 @@ export function pullThroughHandler(setup: PullThroughSetup): Handler {
       bandwidth: setup.bandwidth,
       onBytes: setup.onBytes,
       ...(setup.room ? { room: setup.room } : {}),
+      ...(setup.keepsChild ? { keepsChild: setup.keepsChild } : {}),
       log: (message) => setup.log.debug(`pull-through: ${message}`),
     },
     PULL_THROUGH_OFFLINE_MS,
@@ -331,6 +358,7 @@ export function pullThroughHandler(setup: PullThroughSetup): Handler {
     fetcher,
     applier: new Applier(setup.registry, fetcher),
     repositories: setup.repositories,
+    ...(setup.filtered ? { filtered: setup.filtered } : {}),
     offlineMs: PULL_THROUGH_OFFLINE_MS,
     concurrency: setup.setting?.concurrency ?? DEFAULT_CONCURRENCY,
     stream: {

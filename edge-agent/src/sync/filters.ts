@@ -62,6 +62,16 @@ export class EdgeFilters {
     return undefined;
   }
 
+  /**
+   * What pull-through does with a miss (docs/edge-agent.md "Pull-through"): "platform" for a
+   * platform manifest of a kept index that the filter leaves out (never fetched), "tag" for a
+   * tag the filter leaves out (served from the parent, not kept as a tag), undefined otherwise.
+   */
+  async filteredMiss(metadata: ListingMetadataStore, blobs: BlobStore, repository: string, reference: string): Promise<"platform" | "tag" | undefined> {
+    if (!parseDigest(reference)) return this.keepsTag(repository, reference) ? undefined : "tag";
+    return (await this.explainMissing(metadata, blobs, repository, reference)) ? "platform" : undefined;
+  }
+
   /** Repositories whose filter differs between two configurations: each is walked again, so it becomes what the new filter keeps. */
   static changed(before: EdgeConfiguration | undefined, after: EdgeConfiguration): string[] {
     const key = (filters: RepositoryFilter[] | undefined): Map<string, string> => new Map((filters ?? []).map((filter) => [filter.repository, JSON.stringify(filter)]));
