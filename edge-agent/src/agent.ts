@@ -257,6 +257,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     onBytes: (n) => metrics.bytesFetched.inc(n),
     keepsChild: (repository, child) => filters.keepsPlatform(repository, child.platform),
     filtered: (repository, reference) => filters.filteredMiss(metadata, blobs, repository, reference),
+    explainChild: (repository, index, child) => filters.explainChild(repository, index, child),
   });
   const routes: RouteDefinition[] = [
     {

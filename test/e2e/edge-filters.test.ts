@@ -209,6 +209,22 @@ describe("tag and platform filters", () => {
     expect((await tagsAt(edge.url, reader, APP)).sort()).toEqual(["v1.0.0", "v1.2.3"]);
     expect((await getManifest(edge.url, reader, APP, "dev-abc")).digest).toBe(filteredOut.digest);
     expect(await stored(edge.dataDir, amd64.layer)).toBe(false);
+
+    // An index under a filtered-out tag: served through; its left-out platform is refused even
+    // when asked at once, before the served index is stored, and is never fetched.
+    const other = await pushIndex(APP, "x-idx");
+    const [otherAmd64, otherArm64] = other.platforms as [Platform, Platform];
+    expect((await getManifest(edge.url, reader, APP, "x-idx")).digest).toBe(other.digest);
+    const child = await registryFetch(edge.url, `/v2/${APP}/manifests/${otherAmd64.manifest}`, reader, { headers: { Accept: ACCEPT } });
+    expect(child.status).toBe(404);
+    expect(((await child.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]).toMatchObject({
+      code: "MANIFEST_UNKNOWN",
+      message: expect.stringContaining(`of index ${other.digest} in repository ${APP} is filtered out at this edge, which keeps only linux/arm64`),
+    });
+    expect((await getManifest(edge.url, reader, APP, otherArm64.manifest)).status).toBe(200);
+    await eventually(() => stored(edge.dataDir, otherArm64.layer), CONVERGE_MS, "the kept platform of x-idx is stored");
+    expect((await registryFetch(edge.url, `/v2/${APP}/manifests/${otherAmd64.manifest}`, reader, { headers: { Accept: ACCEPT } })).status).toBe(404);
+    expect(await stored(edge.dataDir, otherAmd64.layer)).toBe(false);
   }, 120_000);
 
   it("skopeo pulls the kept platform by tag and by digest, and is told the other is filtered out", async () => {
@@ -269,7 +285,7 @@ describe("tag and platform filters", () => {
 
     // Removing the filter keeps everything.
     await expectStatus(management.call("PATCH", `connectedRegistries/${EDGE}`, { repositoryFilters: [] }), 200);
-    await tagsAtEdge(["v1.0.0", "v1.2.3", "v1.3.0", "v1.9.9", "v2.0.0", "dev-abc", "dev-xyz"], "the edge keeps every tag without a filter");
+    await tagsAtEdge(["v1.0.0", "v1.2.3", "v1.3.0", "v1.9.9", "v2.0.0", "dev-abc", "dev-xyz", "x-idx"], "the edge keeps every tag without a filter");
   }, 180_000);
 
   it("the CLI sets one repository's filter, replaces the list from a file, and reports a bad regex without changing anything", async () => {

@@ -33,6 +33,9 @@ import { streamBlob, type BlobStreamDeps, type LiveBlob } from "./stream.js";
 import { ParentTimeoutError, PullThroughFetcher } from "./fetcher.js";
 import { isTransientError, RemoteError } from "../../../shared/remote/http-client.js";
 import { errorText, type Logger } from "../log.js";
+import { ServedPlatforms, type ExplainChild } from "./served-platforms.js";
+import { RegistryError } from "../../../shared/domain/registry-errors.js";
+import { errorResponse } from "../../../shared/registry/respond.js";
 
 export interface PullThroughDeps {
   /** The /v2/ handler of the engine over the edge's stores. */
@@ -46,6 +49,8 @@ export interface PullThroughDeps {
   repositories: () => readonly string[];
   /** Whether the connected registry's filters leave the manifest out (sync/filters.ts filteredMiss); none when absent. */
   filtered?: (repository: string, reference: string) => Promise<"platform" | "tag" | undefined>;
+  /** Why a platform manifest of a served index is filtered out (sync/filters.ts explainChild). */
+  explainChild?: ExplainChild;
   /** How long a blob miss waits for a first byte from the parent before answering BLOB_UNKNOWN. */
   offlineMs: number;
   /** Blobs streamed from the parent at once; more wait for the fetcher (which has the same bound). */
@@ -86,6 +91,8 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
   const fetching = new Map<string, Promise<FetchedManifest | undefined>>();
   // Manifests answered but not stored yet: later clients get the same answer without asking the parent.
   const served = new Map<string, FetchedManifest>();
+  // Filtered-out platforms of indexes served but not stored yet: refused like those of a stored index.
+  const servedPlatforms = deps.explainChild ? new ServedPlatforms(deps.explainChild) : undefined;
 
   /**
    * A manifest miss: fetched (one GET however many clients ask) and answered at once, not yet
@@ -204,12 +211,15 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
     // answer stands); a tag it leaves out is served from the parent but not kept as a tag.
     const filtered = miss.kind === "manifest" ? await deps.filtered?.(miss.name, miss.reference) : undefined;
     if (filtered === "platform") return response;
+    const reason = miss.kind === "manifest" ? servedPlatforms?.reason(miss.name, miss.reference) : undefined;
+    if (reason && miss.kind === "manifest") return errorResponse(new RegistryError("MANIFEST_UNKNOWN", reason, { detail: { name: miss.name, reference: miss.reference, filtered: true } }), request.method);
 
     const started = Date.now();
     let brought: boolean;
     try {
       // Streamed where it can be: the manifest answered as soon as it is fetched, a blob as it arrives.
       const live = miss.kind === "manifest" ? await serveManifest(miss, request, response) : await serveBlob(miss, request, response);
+      if (live && miss.kind === "manifest") servedPlatforms?.note(miss.name, live);
       if (live) return live;
       // Stored untagged, a filtered-out tag could not be answered from the store: the filter's answer stands.
       if (filtered === "tag") return response;
@@ -326,6 +336,7 @@ export interface PullThroughSetup {
   /** The connected registry's filters: which platforms of an index to fetch, which misses are filtered out. */
   keepsChild?: ContentFetcherOptions["keepsChild"];
   filtered?: PullThroughDeps["filtered"];
+  explainChild?: ExplainChild;
   log: Logger;
 }
 
@@ -359,6 +370,7 @@ export function pullThroughHandler(setup: PullThroughSetup): Handler {
     applier: new Applier(setup.registry, fetcher),
     repositories: setup.repositories,
     ...(setup.filtered ? { filtered: setup.filtered } : {}),
+    ...(setup.explainChild ? { explainChild: setup.explainChild } : {}),
     offlineMs: PULL_THROUGH_OFFLINE_MS,
     concurrency: setup.setting?.concurrency ?? DEFAULT_CONCURRENCY,
     stream: {
