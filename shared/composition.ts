@@ -126,7 +126,7 @@ export function createCloudServices(config: AppConfig, log: (message: string) =>
   const edgeInventories = new CosmosEdgeInventoryStore(database.container(IDENTITY_CONTAINER.id), config.REGISTRY_NAME);
   // A token that a connected registry uses (sync or client token) cannot be deleted.
   const tokenService = new TokenService(identity, scopeMaps, connectedRegistryTokenReferences(connectedRegistryStore));
-  const connectedRegistries = new ConnectedRegistryService(connectedRegistryStore, identity, scopeMaps, tokenService, config.REGISTRY_LOGIN_SERVER);
+  const connectedRegistries = new ConnectedRegistryService(connectedRegistryStore, identity, scopeMaps, tokenService, config.REGISTRY_LOGIN_SERVER, edgeInventories);
   const entra =
     config.ADMIN_ENTRA_ISSUER && config.ADMIN_ENTRA_AUDIENCE && config.ADMIN_ENTRA_JWKS_URL
       ? { issuer: config.ADMIN_ENTRA_ISSUER, audience: config.ADMIN_ENTRA_AUDIENCE, jwksUrl: config.ADMIN_ENTRA_JWKS_URL }

@@ -1,4 +1,4 @@
-/** `webhook create|update|show|list|delete|ping|list-events`, as `az acr webhook` (docs/admin-cli.md, docs/events.md). */
+/** `webhook create|update|show|get-config|list|delete|ping|list-events`, as `az acr webhook` (docs/admin-cli.md, docs/events.md). */
 import type { CommandSpec, FlagSpec } from "./args.js";
 import { segment, type CommandContext } from "./context.js";
 import { UsageError } from "./errors.js";
@@ -104,12 +104,22 @@ export const webhookCommands: CommandSpec<CommandContext>[] = [
   },
   {
     path: ["webhook", "show"],
-    summary: "Show a webhook (never its secret or header values).",
+    summary: "Show a webhook (never its secret or header values; the service URI without its query).",
     credentials: "admin",
     flags: [name],
     run: async (ctx) => {
       const webhook = await ctx.management().call<Webhook>("GET", `webhooks/${segment(ctx.flags.requiredString("name"))}`);
       ctx.print(webhook, () => renderWebhook(webhook));
+    },
+  },
+  {
+    path: ["webhook", "get-config"],
+    summary: "Show a webhook's service URI and custom headers in full (show and list redact them).",
+    credentials: "admin",
+    flags: [name],
+    run: async (ctx) => {
+      const config = await ctx.management().call<{ serviceUri: string; customHeaders: Record<string, string> }>("GET", `webhooks/${segment(ctx.flags.requiredString("name"))}/config`);
+      ctx.print(config, () => renderDetails([["Service URI", config.serviceUri], ["Custom headers", Object.entries(config.customHeaders).map(([key, value]) => `${key}: ${value}`)]]));
     },
   },
   {

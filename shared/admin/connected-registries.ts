@@ -50,6 +50,7 @@ import { parseScopeMapAction } from "../domain/scope-map-actions.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../store/connected-registry-store.js";
 import { AlreadyExistsError, type IdentityStore } from "../store/identity-store.js";
 import { retryOnConflict } from "../store/optimistic-update.js";
+import type { EdgeInventoryStore } from "../store/edge-inventory-store.js";
 import { AdminError, badRequest, conflict, notFound } from "./errors.js";
 import type { ScopeMapService } from "./scope-maps.js";
 import type { TokenReferences, TokenService, TokenView } from "./tokens.js";
@@ -180,6 +181,8 @@ export class ConnectedRegistryService {
     private readonly tokens: TokenService,
     /** REGISTRY_LOGIN_SERVER: the parent gateway endpoint of the connection string, when set. */
     readonly loginServer: string | undefined,
+    /** What each edge reported holding ("where is it"): removed with the connected registry. */
+    private readonly inventories?: EdgeInventoryStore,
   ) {}
 
   async create(input: z.infer<typeof createConnectedRegistrySchema>): Promise<ConnectedRegistryView> {
@@ -351,6 +354,9 @@ export class ConnectedRegistryService {
         })
       : [];
     if (!(await this.store.delete(name))) throw notFound(`connected registry "${name}" does not exist`);
+    // Best effort, after the record: one left behind by a crash names a generation no record
+    // does, so no lookup trusts it (shared/store/edge-inventory-store.ts).
+    await this.inventories?.prune(name, undefined).catch(() => {});
     if (!options.cleanup) return;
     for (const { ancestorRecord, actions } of strips) await this.changeSyncScopeMap(ancestorRecord, [], actions);
     const token = await this.identity.getToken(record.syncToken);

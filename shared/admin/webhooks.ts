@@ -28,6 +28,16 @@ export function webhookRoutes(webhooks: WebhookService): Array<{ pattern: RegExp
       },
     },
     {
+      pattern: /^webhooks\/([^/]+)\/config$/, names: WEBHOOK,
+      methods: {
+        GET: async (_request, [name]) => {
+          // Credentials in the answer: no cache along the way keeps a copy.
+          const answer = adminJson(200, await webhooks.config(name!));
+          return { ...answer, headers: { ...answer.headers, "Cache-Control": "no-store" } };
+        },
+      },
+    },
+    {
       pattern: /^webhooks\/([^/]+)\/ping$/, names: WEBHOOK,
       methods: { POST: async (_request, [name]) => adminJson(200, await webhooks.ping(name!)) },
     },

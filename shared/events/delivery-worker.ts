@@ -10,11 +10,14 @@ import type { CredentialSealer } from "../import/sealed-credentials.js";
 import { ConcurrentUpdateError } from "../store/interfaces.js";
 import type { DeliveryAttempt, DeliveryRecord, EventStore, WebhookRecord } from "../store/event-store.js";
 import { renderPayload } from "./payload.js";
+import { redactServiceUri } from "./service-uri.js";
 import { SIGNATURE_HEADER, signBody } from "./signature.js";
 
 export interface WebhookSecrets {
   secret: string;
   headers: Record<string, string>;
+  /** The address in full (its query may hold a credential); absent in webhooks sealed before it was. */
+  serviceUri?: string;
 }
 
 export interface DeliveryWorkerOptions {
@@ -32,7 +35,7 @@ export interface DeliveryWorkerOptions {
 
 /** Sealed under a signing key no longer configured (removed before the re-seal timer ran): only new secrets mend it. */
 export const UNSEALABLE =
-  "the webhook's secret and custom headers were sealed under a token signing key that is no longer configured: set both again (PATCH the webhook with secret and customHeaders)";
+  "the webhook's service URI, secret and custom headers were sealed under a token signing key that is no longer configured: set them again (PATCH the webhook with serviceUri, secret and customHeaders)";
 
 export const DEFAULT_RETRY_SECONDS = [1, 10, 60, 300, 900, 3600, 10800];
 const BATCH = 50;
@@ -190,7 +193,7 @@ export class DeliveryWorker {
     }
     const payload = renderPayload(delivery.event, webhook.format, this.options.source);
     try {
-      const response = await fetch(webhook.serviceUri, {
+      const response = await fetch(secrets.serviceUri ?? webhook.serviceUri, {
         method: "POST",
         headers: {
           ...secrets.headers,
@@ -210,7 +213,10 @@ export class DeliveryWorker {
       return { at, status: response.status, durationMs: this.now() - started };
     } catch (error) {
       const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : "";
-      return { at, error: `${error instanceof Error ? error.message : String(error)}${cause}`.slice(0, 500), durationMs: this.now() - started };
+      // The delivery log and the app's log show this: never the URI's query (it may hold a key).
+      const uri = secrets.serviceUri ?? webhook.serviceUri;
+      const message = `${error instanceof Error ? error.message : String(error)}${cause}`.replaceAll(uri, redactServiceUri(uri));
+      return { at, error: message.slice(0, 500), durationMs: this.now() - started };
     }
   }
 

@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { currentCorrelationId } from "../observability/correlation.js";
 import type { HandlerRequest } from "../http/types.js";
-import type { ManifestRecord } from "../store/interfaces.js";
+import type { ManifestRecord, ManifestSummary } from "../store/interfaces.js";
 import type { NewEvent } from "./outbox.js";
 
 export function pushEvent(repository: string, manifest: ManifestRecord, tag: string | undefined, request: HandlerRequest): NewEvent {
@@ -13,7 +13,7 @@ export function pushEvent(repository: string, manifest: ManifestRecord, tag: str
   };
 }
 
-export function deleteEvent(repository: string, manifest: ManifestRecord, tag: string | undefined, request: HandlerRequest | undefined): NewEvent {
+export function deleteEvent(repository: string, manifest: Pick<ManifestSummary, "mediaType" | "digest">, tag: string | undefined, request: HandlerRequest | undefined): NewEvent {
   return {
     action: "delete",
     target: { mediaType: manifest.mediaType, digest: manifest.digest, repository, ...(tag ? { tag } : {}) },

@@ -1,8 +1,9 @@
 /**
  * The webhooks resource (docs/admin-api.md, as `az acr webhook`): create, update, show,
- * list, delete, ping and the delivery log. The secret that signs deliveries and the custom
- * headers (often an Authorization) are sealed at rest and never shown again: create
- * answers the secret once.
+ * list, delete, ping and the delivery log. The secret that signs deliveries, the custom
+ * headers (often an Authorization) and the service URI (its query often holds a key) are
+ * sealed at rest; views show the URI redacted, create answers the secret once, and only
+ * `config` (as `az acr webhook get-config`) answers the URI and headers in full.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { z } from "zod";
@@ -14,6 +15,7 @@ import { retryOnConflict } from "../store/optimistic-update.js";
 import { UNSEALABLE, type DeliveryWorker, type WebhookSecrets } from "./delivery-worker.js";
 import { newDelivery, type EventOutbox } from "./outbox.js";
 import { renderPayload } from "./payload.js";
+import { redactServiceUri } from "./service-uri.js";
 
 export const WEBHOOK_NAME = /^[a-zA-Z0-9]{5,50}$/;
 const MAX_WEBHOOKS = 500;
@@ -76,7 +78,7 @@ export const updateWebhookSchema = z
 
 export const listEventsSchema = z.object({ top: z.coerce.number().int().min(1).max(1000).default(100) }).strict();
 
-export type WebhookView = Omit<WebhookRecord, "sealedSecrets" | "version" | "customHeaderNames"> & { customHeaders: string[] };
+export type WebhookView = Omit<WebhookRecord, "sealedSecrets" | "version" | "customHeaderNames" | "serviceUriSealed"> & { customHeaders: string[] };
 
 export class WebhookService {
   constructor(
@@ -92,13 +94,14 @@ export class WebhookService {
     const now = new Date().toISOString();
     const record: WebhookRecord = {
       name: input.name,
-      serviceUri: input.serviceUri,
+      serviceUri: redactServiceUri(input.serviceUri),
+      serviceUriSealed: true,
       actions: [...new Set(input.actions)] as WebhookRecord["actions"],
       scope: input.scope,
       status: input.status,
       format: input.format,
       customHeaderNames: Object.keys(input.customHeaders),
-      sealedSecrets: this.sealer.sealValue({ secret, headers: input.customHeaders } satisfies WebhookSecrets),
+      sealedSecrets: this.sealer.sealValue({ secret, headers: input.customHeaders, serviceUri: input.serviceUri } satisfies WebhookSecrets),
       createdAt: now,
       updatedAt: now,
     };
@@ -116,16 +119,20 @@ export class WebhookService {
   async update(name: string, input: z.infer<typeof updateWebhookSchema>): Promise<WebhookView> {
     const updated = await retryOnConflict(5, async () => {
       const current = await this.require(name);
-      const secrets = input.secret !== undefined && input.customHeaders !== undefined ? { secret: input.secret, headers: input.customHeaders } : this.openSecrets(current);
+      // All three given: nothing sealed is needed (how a webhook sealed under a lost key is mended).
+      const given = input.secret !== undefined && input.customHeaders !== undefined && (input.serviceUri !== undefined || !current.serviceUriSealed);
+      const secrets: WebhookSecrets = given ? { secret: input.secret!, headers: input.customHeaders! } : this.openSecrets(current);
+      const serviceUri = input.serviceUri ?? secrets.serviceUri ?? current.serviceUri;
       const next: WebhookRecord = {
         ...current,
-        ...(input.serviceUri !== undefined ? { serviceUri: input.serviceUri } : {}),
+        serviceUri: redactServiceUri(serviceUri),
+        serviceUriSealed: true,
         ...(input.actions !== undefined ? { actions: [...new Set(input.actions)] as WebhookRecord["actions"] } : {}),
         ...(input.scope !== undefined ? { scope: input.scope } : {}),
         ...(input.status !== undefined ? { status: input.status } : {}),
         ...(input.format !== undefined ? { format: input.format } : {}),
         ...(input.customHeaders !== undefined ? { customHeaderNames: Object.keys(input.customHeaders) } : {}),
-        sealedSecrets: this.sealer.sealValue({ secret: input.secret ?? secrets.secret, headers: input.customHeaders ?? secrets.headers } satisfies WebhookSecrets),
+        sealedSecrets: this.sealer.sealValue({ secret: input.secret ?? secrets.secret, headers: input.customHeaders ?? secrets.headers, serviceUri } satisfies WebhookSecrets),
         updatedAt: new Date().toISOString(),
       };
       return this.store.replaceWebhook(next);
@@ -137,6 +144,13 @@ export class WebhookService {
 
   async show(name: string): Promise<WebhookView> {
     return view(await this.require(name));
+  }
+
+  /** The service URI and custom header values in full (`az acr webhook get-config`): admin only, as the whole API is. */
+  async config(name: string): Promise<{ serviceUri: string; customHeaders: Record<string, string> }> {
+    const webhook = await this.require(name);
+    const secrets = this.openSecrets(webhook);
+    return { serviceUri: secrets.serviceUri ?? webhook.serviceUri, customHeaders: secrets.headers };
   }
 
   async list(): Promise<WebhookView[]> {
@@ -152,22 +166,25 @@ export class WebhookService {
   /**
    * Re-seals, under the current signing key, the secrets of webhooks sealed under the previous
    * one: the timer runs it while TOKEN_SIGNING_KEY_PREVIOUS is set, so when a rotation
-   * (docs/operations.md) removes that key, webhooks still sign and send. Returns how many.
+   * (docs/operations.md) removes that key, webhooks still sign and send. It also seals the
+   * service URI of webhooks stored before it was sealed. Returns how many.
    */
   async resealRotated(): Promise<number> {
     let resealed = 0;
-    for (const { name, sealedSecrets } of await this.store.listWebhooks()) {
-      if (this.sealer.opensWithCurrentKey(sealedSecrets)) continue;
+    const current = (webhook: WebhookRecord) => webhook.serviceUriSealed === true && this.sealer.opensWithCurrentKey(webhook.sealedSecrets);
+    for (const webhook of await this.store.listWebhooks()) {
+      if (current(webhook)) continue;
       const done = await retryOnConflict(5, async () => {
-        const current = await this.store.getWebhook(name);
-        if (!current || this.sealer.opensWithCurrentKey(current.sealedSecrets)) return false;
+        const latest = await this.store.getWebhook(webhook.name);
+        if (!latest || current(latest)) return false;
         let secrets: WebhookSecrets;
         try {
-          secrets = this.sealer.openValue<WebhookSecrets>(current.sealedSecrets);
+          secrets = this.sealer.openValue<WebhookSecrets>(latest.sealedSecrets);
         } catch {
-          return false; // under neither key: only a new secret and headers (PATCH) mend it
+          return false; // under neither key: only a new URI, secret and headers (PATCH) mend it
         }
-        await this.store.replaceWebhook({ ...current, sealedSecrets: this.sealer.sealValue(secrets) });
+        const serviceUri = secrets.serviceUri ?? latest.serviceUri;
+        await this.store.replaceWebhook({ ...latest, serviceUri: redactServiceUri(serviceUri), serviceUriSealed: true, sealedSecrets: this.sealer.sealValue({ ...secrets, serviceUri }) });
         return true;
       });
       if (done) resealed++;
@@ -215,8 +232,9 @@ function missing(name: string): AdminError {
 }
 
 function view(record: WebhookRecord): WebhookView {
-  const { sealedSecrets: _sealed, version: _version, customHeaderNames, ...visible } = record;
-  return { ...visible, customHeaders: customHeaderNames };
+  const { sealedSecrets: _sealed, version: _version, customHeaderNames, serviceUriSealed: _sealedUri, ...visible } = record;
+  // Redacted again: a webhook stored before the URI was sealed holds it in full.
+  return { ...visible, serviceUri: redactServiceUri(record.serviceUri), customHeaders: customHeaderNames };
 }
 
 function eventView(webhook: WebhookRecord, delivery: DeliveryRecord, source: string): Record<string, unknown> {
@@ -229,7 +247,7 @@ function eventView(webhook: WebhookRecord, delivery: DeliveryRecord, source: str
     createdAt: delivery.createdAt,
     attempts: delivery.attempts.length,
     ...(delivery.state === "pending" && delivery.attempts.length > 0 ? { nextAttemptAt: delivery.nextAttemptAt } : {}),
-    eventRequestMessage: { method: "POST", requestUri: webhook.serviceUri, contentType: payload.contentType, content: JSON.parse(payload.body) as unknown },
+    eventRequestMessage: { method: "POST", requestUri: redactServiceUri(webhook.serviceUri), contentType: payload.contentType, content: JSON.parse(payload.body) as unknown },
     eventResponseMessage: last ? { statusCode: last.status ?? null, error: last.error ?? null, at: last.at, durationMs: last.durationMs } : null,
     history: delivery.attempts,
   };

@@ -113,7 +113,7 @@ export function buildTimers(services: CloudServices): TimerDefinition[] {
       },
     },
     {
-      // Webhook secrets sealed under a rotated-out signing key, re-sealed while the previous key still opens them.
+      // Webhook secrets sealed under a rotated-out signing key, re-sealed while the previous key still opens them; service URIs stored in clear, sealed.
       name: "reseal-webhook-secrets",
       schedule: "0 */10 * * * *",
       run: async () => {

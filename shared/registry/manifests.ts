@@ -201,7 +201,7 @@ export async function deleteManifest(ctx: RegistryContext, name: string, referen
   if (!target) throw manifestUnknown(name, reference);
   const source = await originOf(ctx, principal);
   const exists = "tag" in target ? await ctx.metadata.getTaggedManifest(name, target.tag) : await ctx.metadata.getManifest(name, target.digest);
-  if (exists && "digest" in target) await deleteReferrersOf(ctx, name, target.digest, source);
+  if (exists && "digest" in target) await deleteReferrersOf(ctx, name, target.digest, source, request);
   const deleted =
     exists !== undefined &&
     ("tag" in target

@@ -10,7 +10,10 @@ export type PayloadFormat = "eventgrid" | "cloudevents";
 
 export interface WebhookRecord {
   name: string;
+  /** Redacted (shared/events/service-uri.ts) once `serviceUriSealed`; in full in webhooks stored before that. */
   serviceUri: string;
+  /** The full service URI is in `sealedSecrets`: what the re-seal timer and every update make true. */
+  serviceUriSealed?: boolean;
   actions: EventAction[];
   /** ACR's scope: "" for every repository (shared/domain/event-scope.ts). */
   scope: string;
@@ -18,7 +21,7 @@ export interface WebhookRecord {
   format: PayloadFormat;
   /** Names of the custom headers; their values are sealed with the secret. */
   customHeaderNames: string[];
-  /** `{ secret, headers }` sealed (shared/import/sealed-credentials.ts): both are needed in clear to send, never shown. */
+  /** `{ secret, headers, serviceUri }` sealed (shared/import/sealed-credentials.ts): both are needed in clear to send, never shown. */
   sealedSecrets: string;
   createdAt: string;
   updatedAt: string;

@@ -1,7 +1,8 @@
 /**
  * Pull-through on a miss at the edge (issue 15, point 3), with real processes: the local
  * stack, edge agents from dist/ whose sync window is closed (they activate but never sync,
- * so everything pushed to the cloud is a miss at the edge), skopeo as the client. The edge
+ * so everything pushed to the cloud is a miss at the edge), skopeo, podman and docker as
+ * clients. The edge
  * reaches the cloud through a relay the test can cut and a recording proxy that counts
  * what the edge asked its parent for.
  */
@@ -11,6 +12,7 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DockerEngine } from "../support/docker.js";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeOptions, type EdgeProcess } from "../support/edge.js";
 import { ACCEPT, basic, clientToken, parentLink, pushRandomImage, readActions, registryFetch, type ParentLink } from "../support/edge-e2e.js";
 import { ManagementClient } from "../support/management-client.js";
@@ -142,6 +144,30 @@ describe("pull-through at an edge outside its sync window", () => {
     expect(since().filter((e) => e.path.startsWith("/v2/"))).toEqual([]);
   }, 120_000);
 
+  it("docker pulls a multi-platform image through a miss, by tag, and gets the cloud's digest", async ({ skip }) => {
+    const layout = await writeMultiArchOciLayout(join(work, "docker"), { tag: "v1", seed: "edge-pull-through/docker" });
+    await skopeo.copy(`oci:${layout.dir}:v1`, `docker://${stack.registryHost}/${APP}:docker`, admin, ["--all"]);
+    let docker: DockerEngine;
+    try {
+      docker = await DockerEngine.start();
+    } catch (error) {
+      return skip(`dockerd (Debian's docker.io) cannot start here: ${String(error).slice(0, 300)}`);
+    }
+    try {
+      const login = await docker.login(edgeA.host, reader.username, reader.password);
+      expect(login.code, login.stderr).toBe(0);
+      const pull = await docker.run(["pull", `${edgeA.host}/${APP}:docker`]);
+      expect(pull.code, pull.stderr).toBe(0);
+      expect(pull.stdout).toContain(`Digest: ${layout.indexDigest}`);
+      const inspected = await docker.run(["image", "inspect", "--format", "{{json .RepoDigests}}", `${edgeA.host}/${APP}:docker`]);
+      expect(inspected.stdout).toContain(`${edgeA.host}/${APP}@${layout.indexDigest}`);
+    } finally {
+      await docker.stop();
+    }
+    const head = await registryFetch(edgeA.url, `/v2/${APP}/manifests/docker`, reader, { method: "HEAD", headers: { Accept: ACCEPT } });
+    expect(head.headers.get("docker-content-digest")).toBe(layout.indexDigest);
+  }, 180_000);
+
   it("two clients missing the same image at once cause one download of each part from the parent", async () => {
     const image = await pushRandomImage(pusher, APP, "twice", [3 * MiB, 100_000]);
     const since = proxy.mark();
@@ -247,5 +273,29 @@ describe("pull-through at an edge outside its sync window", () => {
     // Back online (after the pause that spares the parent a burst), the same pull works: nothing was left behind that blocks it.
     await eventually(async () => (await registryFetch(edgeA.url, `/v2/${APP}/manifests/offline`, reader, { method: "HEAD", headers: { Accept: ACCEPT } })).status === 200, 15_000, "the image pulled through once online");
     await expectSameImage(edgeA.host, reader, APP, "offline");
+  }, 120_000);
+});
+
+describe("the sync after a pull-through", () => {
+  it("downloads nothing the pull-through already stored", async () => {
+    const AGAIN = "pt/again";
+    const againReader = await clientToken(management, "ptagainreader", readActions(AGAIN));
+    const connection = await createConnectedRegistry(management, { name: "ptedgee", mode: "ReadOnly", repositories: [AGAIN], clientTokens: [againReader.username], ...closedWindow() }, proxy.host);
+    const first = await activeEdge(connection);
+    const image = await pushRandomImage(pusher, AGAIN, "v1", [2 * MiB, 200_000]);
+    await expectSameImage(first.host, againReader, AGAIN, "v1");
+    await eventually(async () => ((await (await registryFetch(first.url, `/v2/${AGAIN}/tags/list`, againReader)).json()) as { tags?: string[] }).tags?.includes("v1"), 15_000, "v1 stored at the edge");
+    expect((await first.status()).fullSyncDone).toBe(false);
+    // Open the window; an agent activates (and reads its configuration) when it starts.
+    await first.stop();
+    expect((await management.call("PATCH", "connectedRegistries/ptedgee", { schedule: "* * * * *", syncWindow: null })).status).toBe(200);
+    const since = proxy.mark();
+    const again = await activeEdge(connection, { dataDir: first.dataDir });
+    await eventually(async () => (await again.status()).fullSyncDone, 30_000, "the full sync done");
+    const exchanges = since();
+    // It did sync with the parent, and took none of the image's blobs again.
+    expect(exchanges.some((e) => e.path.startsWith(`/v2/${AGAIN}/`)), JSON.stringify(exchanges)).toBe(true);
+    for (const blob of image.blobs) expect(okGets(exchanges, `/v2/${AGAIN}/blobs/${blob}`), blob).toBe(0);
+    await expectSameImage(again.host, againReader, AGAIN, "v1");
   }, 120_000);
 });

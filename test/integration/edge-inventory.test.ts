@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCosmosClient } from "../../shared/composition.js";
 import { inventoryDigest, parseConnectionString } from "../../shared/domain/connected-registry/index.js";
 import { CosmosConnectedRegistryStore } from "../../shared/store/cosmos/connected-registry-store.js";
+import { CosmosEdgeInventoryStore } from "../../shared/store/cosmos/edge-inventory-store.js";
 import { IDENTITY_CONTAINER } from "../../shared/store/cosmos/containers.js";
 import { SILENCE_BEFORE_OFFLINE_MS, markSilentRegistriesOffline } from "../../shared/sync/health-sweep.js";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
@@ -96,6 +97,20 @@ describe("edge inventories and status history", () => {
     expect(states[0]).toBe("Offline/Active");
     expect(states.slice(1)).toContain("Online/Active");
     expect((await management.call("GET", "connectedRegistries/nosuchedge/statusHistory")).status).toBe(404);
+  });
+
+  it("deletes a deleted connected registry's inventory documents with it, with and without cleanup", async () => {
+    const inventories = new CosmosEdgeInventoryStore(createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE).container(IDENTITY_CONTAINER.id), stack.config.REGISTRY_NAME);
+    const held = async (edge: string) => (await inventories.forRepository("inv/gone")).filter((entry) => entry.connectedRegistry === edge);
+    for (const [name, cleanup] of [["invgone1", false], ["invgone2", true]] as const) {
+      expect((await management.call("POST", "connectedRegistries", { name, repositories: ["inv/gone"] })).status).toBe(201);
+      // Two generations, as an edge leaves them between an upload and the prune.
+      await inventories.write(name, `sha256:${"a".repeat(64)}`, { repositories: { "inv/gone": { v1 } }, truncated: false });
+      await inventories.write(name, `sha256:${"b".repeat(64)}`, { repositories: { "inv/gone": { v1 } }, truncated: false });
+      expect(await held(name)).toHaveLength(2);
+      expect((await management.call("DELETE", `connectedRegistries/${name}${cleanup ? "?cleanup=true" : ""}`)).status).toBe(204);
+      expect(await held(name)).toEqual([]);
+    }
   });
 
   describe("the protocol", () => {

@@ -150,6 +150,74 @@ describe("the webhooks resource", () => {
   });
 });
 
+describe("the service URI, a secret too (Azure Functions' ?code=, Slack and Teams URLs)", () => {
+  it("is stored sealed, shown redacted in show, list and the delivery log, and answered in full only by get-config", async () => {
+    const hook = await receiver();
+    const full = `${hook.url}?code=uri-secret-code`;
+    const redacted = `${hook.url}?…`;
+    const created = await createWebhook({ name: "urihook1", serviceUri: full, actions: ["push"], customHeaders: { Authorization: "Bearer uri-hdr" } });
+    expect(created).toMatchObject({ serviceUri: redacted });
+    const shown = await admin.call("GET", "webhooks/urihook1");
+    expect(shown.body.serviceUri).toBe(redacted);
+    const listed = (await admin.call("GET", "webhooks")).body.value.find((w: { name: string }) => w.name === "urihook1");
+    expect(listed.serviceUri).toBe(redacted);
+    expect(JSON.stringify([created, shown.body, listed])).not.toContain("uri-secret-code");
+    // Not in the stored document either.
+    const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
+    const store = new CosmosEventStore(database.container(OPERATIONS_CONTAINER.id), stack.config.REGISTRY_NAME);
+    expect(JSON.stringify(await store.getWebhook("urihook1"))).not.toContain("uri-secret-code");
+
+    expect(await admin.call("POST", "webhooks/urihook1/ping")).toMatchObject({ body: { status: 200 } });
+    expect(hook.received[0]!.url).toBe("/hook?code=uri-secret-code");
+    const log = await admin.call("GET", "webhooks/urihook1/events");
+    expect(log.body.value[0].eventRequestMessage.requestUri).toBe(redacted);
+    expect(JSON.stringify(log.body)).not.toContain("uri-secret-code");
+
+    const config = await admin.call("GET", "webhooks/urihook1/config");
+    expect(config).toMatchObject({ status: 200, body: { serviceUri: full, customHeaders: { Authorization: "Bearer uri-hdr" } } });
+    expect((await admin.call("GET", "webhooks/nosuchhook/config")).status).toBe(404);
+    const anonymous = await fetch(`${stack.registryUrl}/management/webhooks/urihook1/config`);
+    expect(anonymous.status).toBe(401);
+    expect(await anonymous.text()).not.toContain("uri-secret-code");
+
+    // An update that leaves the URI alone keeps it; a new one replaces it.
+    await admin.call("PATCH", "webhooks/urihook1", { actions: ["push", "delete"] });
+    expect((await admin.call("GET", "webhooks/urihook1/config")).body.serviceUri).toBe(full);
+    const patched = await admin.call("PATCH", "webhooks/urihook1", { serviceUri: `${hook.url}?code=second-code` });
+    expect(patched.body.serviceUri).toBe(redacted);
+    expect((await admin.call("GET", "webhooks/urihook1/config")).body).toEqual({ serviceUri: `${hook.url}?code=second-code`, customHeaders: { Authorization: "Bearer uri-hdr" } });
+
+    const cli = await promisify(execFile)(process.execPath, [CLI, "webhook", "get-config", "--name", "urihook1", "--output", "json"], { env: { PATH: process.env.PATH, REGISTRY_ENDPOINT: stack.registryUrl, REGISTRY_ADMIN_KEY: TEST_ADMIN_KEY } });
+    expect(JSON.parse(cli.stdout)).toEqual({ serviceUri: `${hook.url}?code=second-code`, customHeaders: { Authorization: "Bearer uri-hdr" } });
+    const table = await promisify(execFile)(process.execPath, [CLI, "webhook", "show", "--name", "urihook1"], { env: { PATH: process.env.PATH, REGISTRY_ENDPOINT: stack.registryUrl, REGISTRY_ADMIN_KEY: TEST_ADMIN_KEY } });
+    expect(table.stdout).toContain(redacted);
+    expect(table.stdout).not.toContain("second-code");
+  });
+
+  it("keeps a webhook stored before it was sealed (serviceUri in clear) working, and the re-seal timer seals it", async () => {
+    const database = createCosmosClient(stack.config).database(stack.config.COSMOS_DATABASE);
+    const { container } = await database.containers.createIfNotExists({ id: "webhook-rotation-test", partitionKey: OPERATIONS_CONTAINER.partitionKeyPath });
+    const store = new CosmosEventStore(container, "legacy-uri-test");
+    const hook = await receiver();
+    const sealer = new CredentialSealer(loadSigningKey(generateSigningKeyPem()).privateKey, [], "webhook-secrets");
+    const worker = new DeliveryWorker(store, sealer, { retrySeconds: [], timeoutMs: 2000, source: "test", log: () => {} });
+    const webhooks = new WebhookService(store, sealer, new EventOutbox(store, worker), worker, "test");
+    const now = new Date().toISOString();
+    const full = `${hook.url}?code=legacy-code`;
+    await store.createWebhook({ name: "legacyuri1", serviceUri: full, actions: ["push"], scope: "", status: "enabled", format: "eventgrid", customHeaderNames: [], sealedSecrets: sealer.sealValue({ secret: "legacy-secret-16chars", headers: {} }), createdAt: now, updatedAt: now }, 500);
+    expect((await webhooks.show("legacyuri1")).serviceUri).toBe(`${hook.url}?…`);
+    expect(await webhooks.config("legacyuri1")).toEqual({ serviceUri: full, customHeaders: {} });
+    expect(await webhooks.ping("legacyuri1")).toMatchObject({ status: 200 });
+    expect(hook.received[0]!.url).toBe("/hook?code=legacy-code");
+    expect(await webhooks.resealRotated()).toBe(1);
+    expect(await webhooks.resealRotated()).toBe(0);
+    expect(JSON.stringify(await store.getWebhook("legacyuri1"))).not.toContain("legacy-code");
+    expect(await webhooks.config("legacyuri1")).toEqual({ serviceUri: full, customHeaders: {} });
+    expect(await webhooks.ping("legacyuri1")).toMatchObject({ status: 200 });
+    expect(hook.received[1]!.url).toBe("/hook?code=legacy-code");
+  });
+});
+
 describe("the webhook limit", () => {
   it("holds under concurrent creates, and a delete frees a slot", async () => {
     // The store with a limit of 3 (the API's is 500), in a container of its own: the local Cosmos
@@ -189,7 +257,7 @@ describe("a signing key rotation", () => {
     expect(await during.webhooks.resealRotated()).toBe(1);
     expect(await during.webhooks.resealRotated()).toBe(0);
     const after = service(new CredentialSealer(newKey, [], "webhook-secrets"));
-    expect(after.sealer.openValue((await store.getWebhook("rotated1"))!.sealedSecrets)).toEqual({ secret: created.secret, headers: { Authorization: "Bearer x" } });
+    expect(after.sealer.openValue((await store.getWebhook("rotated1"))!.sealedSecrets)).toEqual({ secret: created.secret, headers: { Authorization: "Bearer x" }, serviceUri: "http://127.0.0.1:9/" });
   });
 
   it("says what to do with a webhook whose secrets no configured key opens, and a PATCH of both mends it", async () => {
@@ -209,7 +277,8 @@ describe("a signing key rotation", () => {
     expect(ping.error).toMatch(/signing key.*PATCH.*secret.*customHeaders/);
     expect(hook.received).toHaveLength(0);
     await expect(webhooks.update("lostkey1", { status: "enabled" })).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/secret and customHeaders/) });
-    await webhooks.update("lostkey1", { secret: "a-new-secret-of-24-chars", customHeaders: {} });
+    await expect(webhooks.update("lostkey1", { secret: "a-new-secret-of-24-chars", customHeaders: {} })).rejects.toMatchObject({ status: 409 });
+    await webhooks.update("lostkey1", { serviceUri: hook.url, secret: "a-new-secret-of-24-chars", customHeaders: {} });
     expect(await webhooks.ping("lostkey1")).toMatchObject({ status: 200 });
   });
 });
@@ -280,6 +349,26 @@ describe("event delivery", () => {
       ].sort(),
     );
     expect(events.every((e) => e.data.target.digest === pushed.digest && e.data.target.repository === "ce/app")).toBe(true);
+  });
+
+  it("raises one ImageDeleted per referrer the cascade removes with its subject, as for a digest delete", async () => {
+    const hook = await receiver();
+    await createWebhook({ name: "cascadehook", serviceUri: hook.url, actions: ["delete"], scope: "casc/app:*" });
+    const image = await client.pushImage("casc/app", "v1");
+    const descriptor = (pushed: { digest: string; manifest: Buffer }) => ({ mediaType: OCI_MANIFEST, digest: pushed.digest, size: pushed.manifest.length });
+    const sbom = await client.pushImage("casc/app", "sbom", { artifactType: "application/spdx+json", subject: descriptor(image) });
+    const signature = await client.pushImage("casc/app", "sbom-sig", { artifactType: "application/vnd.cncf.notary.signature", subject: descriptor(sbom) });
+    expect((await fetch(`${stack.registryUrl}/v2/casc/app/manifests/${image.digest}`, { method: "DELETE" })).status).toBe(202);
+    await hook.waitFor(() => hook.received.length >= 3);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // nothing more comes
+    const events = hook.events();
+    expect(events).toHaveLength(3);
+    expect(events.map((e) => e.data.target.digest).sort()).toEqual([image.digest, sbom.digest, signature.digest].sort());
+    for (const event of events) {
+      expect(event).toMatchObject({ eventType: "Microsoft.ContainerRegistry.ImageDeleted", subject: `casc/app@${event.data.target.digest}` });
+      expect(event.data).toMatchObject({ action: "delete", target: { mediaType: OCI_MANIFEST, repository: "casc/app" }, request: { method: "DELETE" } });
+      expect(event.data.target.tag).toBeUndefined();
+    }
   });
 
   it("honours the scope: repo:tag, wildcards, and repo alone as repo:latest", async () => {

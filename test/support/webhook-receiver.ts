@@ -4,6 +4,8 @@ import type { AddressInfo } from "node:net";
 
 export interface ReceivedDelivery {
   headers: IncomingHttpHeaders;
+  /** The request's path and query, as the receiver saw them. */
+  url?: string;
   body: string;
   at: number;
 }
@@ -28,11 +30,11 @@ export class WebhookReceiver {
       request.on("data", (chunk: Buffer) => chunks.push(chunk));
       request.on("end", () => {
         if (this.hold) {
-          this.received.push({ headers: request.headers, body: Buffer.concat(chunks).toString("utf8"), at: performance.now() });
+          this.received.push({ headers: request.headers, url: request.url, body: Buffer.concat(chunks).toString("utf8"), at: performance.now() });
           return;
         }
         const status = this.status;
-        if (status < 300) this.received.push({ headers: request.headers, body: Buffer.concat(chunks).toString("utf8"), at: performance.now() });
+        if (status < 300) this.received.push({ headers: request.headers, url: request.url, body: Buffer.concat(chunks).toString("utf8"), at: performance.now() });
         response.writeHead(status).end();
       });
     });

@@ -1,5 +1,6 @@
 /** The edge's pending notifications (edge-agent/src/notifications.ts): filtered by the patterns, kept across a restart, dropped once accepted. */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { appendFile, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -42,4 +43,48 @@ describe("edge notifications", () => {
     expect(notifications.pending(10)).toEqual([]);
     expect(lines.some((line) => String(line.msg ?? line.message).includes("could not be read"))).toBe(true);
   });
+
+  it("writes O(n) bytes for a first sync that matches 2,000 images, not the whole list again per event", async () => {
+    const dataDir = await folder();
+    const notifications = await EdgeNotifications.open(dataDir, () => ["*:*:*"], log);
+    const before = bytesWritten();
+    for (let i = 0; i < 2000; i++) await notifications.emit({ action: "push", target: { repository: `app${i % 20}`, tag: `v${i}`, digest: `sha256:${String(i).padStart(64, "0")}`, mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1234 } });
+    const written = bytesWritten() - before;
+    const onDisk = await sizeOfFiles(dataDir);
+    console.log(`2,000 notifications: ${written} bytes written by the process, ${onDisk} on disk`);
+    // Each event once, plus slack for the test runner's own writes; rewriting the list per event is ~1,000x.
+    expect(written).toBeLessThan(onDisk * 4 + 256 * 1024);
+    // Acknowledged means on disk: a fresh reader (the agent after a crash) has every one, in order.
+    const reopened = await EdgeNotifications.open(dataDir, () => ["*:*:*"], log);
+    expect(reopened.pending(5000).map((e) => e.tag)).toEqual(Array.from({ length: 2000 }, (_, i) => `v${i}`));
+    // Accepting compacts: what the parent took is gone from the file too.
+    await reopened.accepted(reopened.pending(1990).map((e) => e.id));
+    expect(await sizeOfFiles(dataDir)).toBeLessThan(onDisk / 100);
+    expect((await EdgeNotifications.open(dataDir, () => ["*:*:*"], log)).pending(5000).map((e) => e.tag)).toEqual(Array.from({ length: 10 }, (_, i) => `v${1990 + i}`));
+  });
+
+  it("keeps the events before a line a crash cut short, and events emitted at once are all kept", async () => {
+    const dataDir = await folder();
+    const notifications = await EdgeNotifications.open(dataDir, () => ["*:*:*"], log);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => notifications.emit({ action: "push", target: { repository: "app", tag: `c${i}` } })));
+    const [file] = (await sizeOfFiles(dataDir, true)) as string[];
+    await appendFile(join(dataDir, file!), '{"id":"half-writ');
+    const reopened = await EdgeNotifications.open(dataDir, () => ["*:*:*"], log);
+    expect(reopened.pending(100).map((e) => e.tag).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `c${i}`).sort());
+    await reopened.emit({ action: "push", target: { repository: "app", tag: "after" } });
+    expect((await EdgeNotifications.open(dataDir, () => ["*:*:*"], log)).pending(100)).toHaveLength(51);
+  });
 });
+
+/** Bytes this process wrote (Linux /proc/self/io `wchar`: every write call, whatever the file system caches). */
+function bytesWritten(): number {
+  return Number(/^wchar: (\d+)$/m.exec(readFileSync("/proc/self/io", "utf8"))![1]);
+}
+
+async function sizeOfFiles(dir: string, names = false): Promise<number | string[]> {
+  const entries = (await readdir(dir)).filter((name) => !name.startsWith("."));
+  if (names) return entries;
+  let total = 0;
+  for (const name of entries) total += (await stat(join(dir, name))).size;
+  return total;
+}

@@ -4,13 +4,10 @@
  * short retries, and a bound on every manifest GET so an unreachable parent is answered with
  * MANIFEST_UNKNOWN in seconds rather than after the sync's minute of backoff.
  */
-import type { RegistryHttpClient } from "../../../shared/remote/http-client.js";
+import { RemoteError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
 import { ContentFetcher, type ContentFetcherOptions, type FetchedManifest, type PartialBlobStore } from "../sync/content-fetcher.js";
 
 export class ParentTimeoutError extends Error {}
-
-/** A served manifest is stored within seconds; one not taken by then is fetched afresh. */
-const REMEMBER_MS = 60_000;
 
 export class PullThroughFetcher extends ContentFetcher {
   constructor(
@@ -24,27 +21,38 @@ export class PullThroughFetcher extends ContentFetcher {
     super(client, store, { backoffMs: (attempt) => 100 * attempt, ...options });
   }
 
-  /** Manifests served to a client before they are stored: the applier storing them takes them from here, not the parent again. */
-  private readonly remembered = new Map<string, { manifest: FetchedManifest; until: number }>();
-
-  remember(repository: string, reference: string, manifest: FetchedManifest): void {
-    const now = Date.now();
-    for (const [key, entry] of this.remembered) if (entry.until < now) this.remembered.delete(key);
-    this.remembered.set(`${repository} ${reference}`, { manifest, until: now + REMEMBER_MS });
+  /** Always the parent's answer now: nothing fetched earlier is kept by tag (see Applier.addTag). */
+  override fetchManifest(repository: string, reference: string): Promise<FetchedManifest | undefined> {
+    return this.bounded(repository, reference, super.fetchManifest(repository, reference));
   }
 
-  override fetchManifest(repository: string, reference: string): Promise<FetchedManifest | undefined> {
-    const key = `${repository} ${reference}`;
-    const remembered = this.remembered.get(key);
-    if (remembered) {
-      this.remembered.delete(key);
-      if (remembered.until >= Date.now()) return Promise.resolve(remembered.manifest);
-    }
+  /**
+   * What the parent has at `tag` right now, reusing `served` (the manifest a client was
+   * answered with) when the parent still has that digest there: a HEAD then, no second download.
+   * Undefined when the parent has no such tag any more.
+   */
+  async currentManifest(repository: string, tag: string, served: FetchedManifest): Promise<FetchedManifest | undefined> {
+    const what = `HEAD /v2/${repository}/manifests/${tag}`;
+    const head = this.withRetries(what, async () => {
+      const response = await this.client.request("HEAD", `/v2/${repository}/manifests/${tag}`, { headers: { Accept: this.accept } });
+      response.body.resume();
+      if (response.status === 404) return "absent" as const;
+      if (response.status !== 200) throw await RemoteError.fromResponse(response, what);
+      return response.headers.get("docker-content-digest") ?? undefined;
+    });
+    const digest = await this.bounded(repository, tag, head);
+    if (digest === "absent") return undefined;
+    // A parent that does not name the digest on a HEAD is asked with a GET.
+    return digest === served.digest ? served : this.fetchManifest(repository, tag);
+  }
+
+  /** A manifest request (retries included) that takes longer than the deadline fails as unreachable. */
+  private bounded<T>(repository: string, reference: string, request: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new ParentTimeoutError(`no answer from the parent for ${repository}:${reference} within ${this.manifestDeadlineMs} ms`)), this.manifestDeadlineMs);
     });
-    return Promise.race([super.fetchManifest(repository, reference), deadline]).finally(() => clearTimeout(timer));
+    return Promise.race([request, deadline]).finally(() => clearTimeout(timer));
   }
 
   /** Bytes of the digest downloaded so far (0: nothing arrived). */

@@ -89,7 +89,8 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
   // Repositories whose fetched manifest is being stored (the applier downloads there: no streams meanwhile).
   const completing = new Set<string>();
   const fetching = new Map<string, Promise<FetchedManifest | undefined>>();
-  // Manifests answered but not stored yet: later clients get the same answer without asking the parent.
+  // Manifests answered but not stored yet: later clients get the same answer without asking the
+  // parent. Written only if the parent still has it when stored (Applier.addTag, currentManifest).
   const served = new Map<string, FetchedManifest>();
   // Filtered-out platforms of indexes served but not stored yet: refused like those of a stored index.
   const servedPlatforms = deps.explainChild ? new ServedPlatforms(deps.explainChild) : undefined;
@@ -127,33 +128,34 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
       throw error;
     }
     fetching.delete(key);
-    if (!served.has(key)) {
-      served.set(key, manifest);
-      deps.fetcher.remember(miss.name, miss.reference, manifest);
-    }
-    void once(`manifest ${miss.name} ${miss.reference}`, () => storeLater(miss.name, miss.reference)).then(
-      (stored) => {
-        if (stored) counts.manifests++;
-      },
-      (error: unknown) => {
-        counts.failed++;
-        deps.log.warn("pull-through: a manifest served from the parent could not be stored; the next pull or sync tries again", { repository: miss.name, reference: miss.reference, error: errorText(error) });
-      },
-    );
+    const owned = !served.has(key);
+    if (owned) served.set(key, manifest);
+    void once(`manifest ${miss.name} ${miss.reference}`, () => storeLater(miss.name, miss.reference, manifest))
+      // Whichever store ran under this key (this one, or one already running), the answer it
+      // kept goes with it: a kept answer must never outlive its store and be served for good.
+      .finally(() => void (owned && served.get(key) === manifest && served.delete(key)))
+      .then(
+        (stored) => {
+          if (stored) counts.manifests++;
+        },
+        (error: unknown) => {
+          counts.failed++;
+          deps.log.warn("pull-through: a manifest served from the parent could not be stored; the next pull or sync tries again", { repository: miss.name, reference: miss.reference, error: errorText(error) });
+        },
+      );
     const headers = { "Content-Type": manifest.mediaType, "Content-Length": String(manifest.content.byteLength), "Docker-Content-Digest": manifest.digest, ETag: `"${manifest.digest}"` };
     return request.method === "HEAD" ? { status: 200, headers } : { status: 200, headers, body: manifest.content };
   };
 
-  const storeLater = async (repository: string, reference: string): Promise<boolean> => {
+  const storeLater = async (repository: string, reference: string, served: FetchedManifest): Promise<boolean> => {
     // The client asks for the blobs right after the manifest: let those stream first.
     await delay(STORE_AFTER_MS);
     while ((streamsIn.get(repository) ?? 0) > 0) await delay(100);
     completing.add(repository);
     try {
-      return await bringManifest(deps, repository, reference);
+      return await bringManifest(deps, repository, reference, served);
     } finally {
       completing.delete(repository);
-      served.delete(`${repository} ${reference}`);
     }
   };
 
@@ -266,24 +268,28 @@ function missOf(request: HandlerRequest): Miss | undefined {
 }
 
 /** The tag or digest with everything under it; false when the parent does not have it (or did not answer in time). */
-async function bringManifest(deps: PullThroughDeps, repository: string, reference: string): Promise<boolean> {
+async function bringManifest(deps: PullThroughDeps, repository: string, reference: string, served?: FetchedManifest): Promise<boolean> {
   const parsed = lookupReference(reference)!;
-  // A tag the engine did not find may still be stored under another Accept: nothing to bring.
-  if ("tag" in parsed ? await deps.metadata.getTaggedManifest(repository, parsed.tag) : await deps.metadata.getManifest(repository, parsed.digest)) return false;
-  if ("tag" in parsed && (await deps.filtered?.(repository, reference)) === "tag") return bringUntagged(deps, repository, parsed.tag);
-  return "tag" in parsed ? deps.applier.applyTag(repository, parsed.tag) : deps.applier.applyManifest(repository, parsed.digest);
+  // A tag the filter leaves out is never written (the next walk would delete it): its image is kept untagged.
+  if ("tag" in parsed && (await deps.filtered?.(repository, reference)) === "tag") return bringUntagged(deps, repository, parsed.tag, served);
+  // A tag only if the edge still has none (the sync may have written, moved or deleted it since
+  // the miss), as the parent has it now: the answer the client got is reused only if the
+  // parent still has that digest at the tag.
+  if ("tag" in parsed) return deps.applier.addTag(repository, parsed.tag, served ? () => deps.fetcher.currentManifest(repository, parsed.tag, served) : undefined);
+  // A manifest the engine did not find may still be stored (another Accept): nothing to bring.
+  if (await deps.metadata.getManifest(repository, parsed.digest)) return false;
+  return deps.applier.applyManifest(repository, parsed.digest);
 }
 
 /**
  * A tag the filter leaves out, served to a client: its image is stored by digest, untagged (a
  * tag would fight the filter: the next walk deletes it), so the garbage collector takes it.
  */
-async function bringUntagged(deps: PullThroughDeps, repository: string, tag: string): Promise<boolean> {
-  const manifest = await deps.fetcher.fetchManifest(repository, tag);
-  if (!manifest || (await deps.metadata.getManifest(repository, manifest.digest))) return false;
-  // The applier asks by digest: it takes this one instead of asking the parent again.
-  deps.fetcher.remember(repository, manifest.digest, manifest);
-  return deps.applier.applyManifest(repository, manifest.digest);
+async function bringUntagged(deps: PullThroughDeps, repository: string, tag: string, served?: FetchedManifest): Promise<boolean> {
+  // The digest the client was answered with (its content cannot change, unlike the tag's).
+  const digest = (served ?? (await deps.fetcher.fetchManifest(repository, tag)))?.digest;
+  if (!digest || (await deps.metadata.getManifest(repository, digest))) return false;
+  return deps.applier.applyManifest(repository, digest);
 }
 
 /**

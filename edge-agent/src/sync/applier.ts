@@ -9,8 +9,9 @@ import { parseManifest } from "../../../shared/domain/manifest.js";
 import type { RegistryContext } from "../../../shared/registry/context.js";
 import { storeManifest } from "../../../shared/registry/manifests.js";
 import type { ManifestRecord } from "../../../shared/store/interfaces.js";
-import { referencedContent, type ContentFetcher, type ImageTree } from "./content-fetcher.js";
+import { referencedContent, type ContentFetcher, type FetchedManifest, type ImageTree } from "./content-fetcher.js";
 import { listAll } from "./list-all.js";
+import { withReferenceLock } from "./reference-lock.js";
 import type { SyncWindow } from "./sync-window.js";
 
 /** The change-log source of what came from the parent: not a name any connected registry can have. */
@@ -28,10 +29,27 @@ export class Applier {
    * Makes the local tag what the parent has at `reference` (the tag itself, or the digest
    * a feed entry named). Returns false when the parent no longer has it.
    */
-  async applyTag(repository: string, tag: string, reference: string = tag): Promise<boolean> {
+  applyTag(repository: string, tag: string, reference: string = tag): Promise<boolean> {
+    return withReferenceLock(this.registry, repository, tag, () => this.writeTag(repository, tag, reference));
+  }
+
+  /**
+   * A pull-through's tag: written only if the edge has no such tag, as the parent has it now
+   * (`atParent` asks it, after every earlier sync write of the tag is done). The sync is the
+   * source of truth for tags: what it has written, moved or deleted since the client's miss is
+   * never undone. False when the tag is here already or the parent has no such tag.
+   */
+  addTag(repository: string, tag: string, atParent: () => Promise<FetchedManifest | undefined> = () => this.fetcher.fetchManifest(repository, tag)): Promise<boolean> {
+    return withReferenceLock(this.registry, repository, tag, async () => {
+      if (await this.registry.metadata.getTaggedManifest(repository, tag)) return false;
+      return this.writeTag(repository, tag, tag, atParent);
+    });
+  }
+
+  private async writeTag(repository: string, tag: string, reference: string, atParent = () => this.fetcher.fetchManifest(repository, reference)): Promise<boolean> {
     const local = await this.registry.metadata.getTaggedManifest(repository, tag);
     if (local?.digest === reference) return this.fitChildren(repository, local);
-    const manifest = await this.fetcher.fetchManifest(repository, reference);
+    const manifest = await atParent();
     if (!manifest) return false;
     // A full sync (or a restart redoing one) finds most tags unchanged: no write, no change-log entry.
     if (local?.digest === manifest.digest) return this.fitChildren(repository, local);
@@ -41,7 +59,11 @@ export class Applier {
   }
 
   /** Stores a manifest (and everything under it) by digest, untagged. */
-  async applyManifest(repository: string, digest: string): Promise<boolean> {
+  applyManifest(repository: string, digest: string): Promise<boolean> {
+    return withReferenceLock(this.registry, repository, digest, () => this.writeManifest(repository, digest));
+  }
+
+  private async writeManifest(repository: string, digest: string): Promise<boolean> {
     if (await this.registry.metadata.getManifest(repository, digest)) return true;
     const tree = await this.fetcher.fetchImageTree(repository, digest);
     if (!tree) return false;
@@ -56,14 +78,22 @@ export class Applier {
     return manifest ? parseManifest(manifest.content, manifest.mediaType).subject?.digest : undefined;
   }
 
-  async deleteTag(repository: string, tag: string): Promise<void> {
+  deleteTag(repository: string, tag: string): Promise<void> {
+    return withReferenceLock(this.registry, repository, tag, () => this.removeTag(repository, tag));
+  }
+
+  private async removeTag(repository: string, tag: string): Promise<void> {
     const local = await this.registry.metadata.getTaggedManifest(repository, tag);
     if (!local) return;
     await this.registry.changes.record({ repository, kind: "tag.delete", tag, source: PARENT_SOURCE }, () => this.registry.metadata.deleteTag(repository, tag));
     await this.registry.events?.emit({ action: "delete", target: { repository, tag, digest: local.digest, mediaType: local.mediaType } });
   }
 
-  async deleteManifest(repository: string, digest: string): Promise<void> {
+  deleteManifest(repository: string, digest: string): Promise<void> {
+    return withReferenceLock(this.registry, repository, digest, () => this.removeManifest(repository, digest));
+  }
+
+  private async removeManifest(repository: string, digest: string): Promise<void> {
     const local = await this.registry.metadata.getManifest(repository, digest);
     if (!local) return;
     await this.registry.changes.record({ repository, kind: "manifest.delete", digest, source: PARENT_SOURCE }, () =>

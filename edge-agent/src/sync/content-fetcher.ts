@@ -79,10 +79,10 @@ export class ContentFetcher {
   private readonly manifestSlots: Semaphore;
   /** Downloads under way, so two repositories (or two tree walks) asking for one digest share it. */
   private readonly inFlight = new Map<string, Promise<void>>();
-  private readonly accept: string;
+  protected readonly accept: string;
 
   constructor(
-    private readonly client: RegistryHttpClient,
+    protected readonly client: RegistryHttpClient,
     private readonly blobs: PartialBlobStore,
     private readonly options: ContentFetcherOptions,
   ) {
@@ -251,7 +251,7 @@ export class ContentFetcher {
     }
   }
 
-  private async withRetries<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+  protected async withRetries<T>(what: string, attempt: () => Promise<T>): Promise<T> {
     for (let retry = 1; ; retry++) {
       try {
         return await attempt();
