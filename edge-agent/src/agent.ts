@@ -255,6 +255,9 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     repositories: () => (state.state.activation.status === "Active" ? (state.state.configuration?.repositories ?? []) : []),
     acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
     onBytes: (n) => metrics.bytesFetched.inc(n),
+    keepsChild: (repository, child) => filters.keepsPlatform(repository, child.platform),
+    filtered: (repository, reference) => filters.filteredMiss(metadata, blobs, repository, reference),
+    explainChild: (repository, index, child) => filters.explainChild(repository, index, child),
   });
   const routes: RouteDefinition[] = [
     {

@@ -5,7 +5,9 @@
  * exactly the matching tags and only the chosen platform's content (a sparse index with the
  * cloud's bytes and digest); skopeo pulls the kept platform by tag and by digest and is told
  * the other one is filtered out; the feed honours the filter; changing it brings what now
- * matches and removes what no longer does.
+ * matches and removes what no longer does. With pull-through a filtered-out tag is served from
+ * the parent but not kept as a tag (without it: a 404 naming the filter), and a filtered-out
+ * platform is never pulled through.
  */
 import { execFile, type ExecFileException } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -47,6 +49,9 @@ let edge: EdgeProcess;
 let skopeo: Skopeo;
 let work: string;
 let index: { digest: string; platforms: Platform[] };
+let connection: string;
+/** The image of dev-abc, a tag the filter leaves out. */
+let filteredOut: { digest: string; blobs: string[] };
 
 /** A two-platform OCI index under `tag` (amd64, arm64), each platform with its own random layer. */
 async function pushIndex(repository: string, tag: string): Promise<{ digest: string; platforms: Platform[] }> {
@@ -132,7 +137,8 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "edge-filters-"));
 
   index = await pushIndex(APP, "v1.0.0");
-  await Promise.all(["v1.2.3", "v1.9.9", "v2.0.0", "dev-abc"].map((tag) => pushRandomImage(pusher, APP, tag)));
+  await Promise.all(["v1.2.3", "v1.9.9", "v2.0.0"].map((tag) => pushRandomImage(pusher, APP, tag)));
+  filteredOut = await pushRandomImage(pusher, APP, "dev-abc");
 }, 120_000);
 
 afterAll(async () => {
@@ -162,10 +168,10 @@ describe("tag and platform filters", () => {
     );
   });
 
-  it("an edge keeps only the matching tags and only the chosen platform of an index", async () => {
-    const connection = await createConnectedRegistry(management, { name: EDGE, repositories: [APP], clientTokens: [reader.username], repositoryFilters: [FILTER] });
+  it("an edge keeps only the matching tags and only the chosen platform of an index (without pull-through, the others are a 404 naming the filter)", async () => {
+    connection = await createConnectedRegistry(management, { name: EDGE, repositories: [APP], clientTokens: [reader.username], repositoryFilters: [FILTER] });
     expect((await management.call("GET", `connectedRegistries/${EDGE}`)).body.repositoryFilters).toEqual([FILTER]);
-    edge = await startEdge({ connectionString: connection });
+    edge = await startEdge({ connectionString: connection, args: ["--no-pull-through"] });
     await tagsAtEdge(["v1.0.0", "v1.2.3"], "the edge lists the tags the filter keeps");
 
     // The index is the cloud's, bytes and digest; only arm64 is here.
@@ -183,7 +189,42 @@ describe("tag and platform filters", () => {
     expect(error.errors[0]!.code).toBe("MANIFEST_UNKNOWN");
     expect(error.errors[0]!.message).toContain("filtered out at this edge, which keeps only linux/arm64");
     const untagged = await registryFetch(edge.url, `/v2/${APP}/manifests/dev-abc`, reader, { headers: { Accept: ACCEPT } });
+    expect(untagged.status).toBe(404);
     expect(((await untagged.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toContain("tag dev-abc of repository filtered/app is filtered out at this edge");
+  }, 120_000);
+
+  it("with pull-through, a filtered-out tag is served from the parent but not kept as a tag, and a filtered-out platform is still a 404", async () => {
+    await edge.kill();
+    edge = await startEdge({ connectionString: connection, dataDir: edge.dataDir });
+    const [amd64] = index.platforms as [Platform, Platform];
+    const platform = await registryFetch(edge.url, `/v2/${APP}/manifests/${amd64.manifest}`, reader, { headers: { Accept: ACCEPT } });
+    expect(platform.status).toBe(404);
+    expect(((await platform.json()) as { errors: Array<{ message: string }> }).errors[0]!.message).toContain("filtered out at this edge, which keeps only linux/arm64");
+
+    const served = await getManifest(edge.url, reader, APP, "dev-abc");
+    expect(served.status, served.bytes.toString("utf8")).toBe(200);
+    expect(served.digest).toBe(filteredOut.digest);
+    // Stored a moment later, untagged: its blobs arrive, the tag never does.
+    await eventually(async () => (await Promise.all(filteredOut.blobs.map((blob) => stored(edge.dataDir, blob)))).every(Boolean), CONVERGE_MS, "the image of dev-abc is stored");
+    expect((await tagsAt(edge.url, reader, APP)).sort()).toEqual(["v1.0.0", "v1.2.3"]);
+    expect((await getManifest(edge.url, reader, APP, "dev-abc")).digest).toBe(filteredOut.digest);
+    expect(await stored(edge.dataDir, amd64.layer)).toBe(false);
+
+    // An index under a filtered-out tag: served through; its left-out platform is refused even
+    // when asked at once, before the served index is stored, and is never fetched.
+    const other = await pushIndex(APP, "x-idx");
+    const [otherAmd64, otherArm64] = other.platforms as [Platform, Platform];
+    expect((await getManifest(edge.url, reader, APP, "x-idx")).digest).toBe(other.digest);
+    const child = await registryFetch(edge.url, `/v2/${APP}/manifests/${otherAmd64.manifest}`, reader, { headers: { Accept: ACCEPT } });
+    expect(child.status).toBe(404);
+    expect(((await child.json()) as { errors: Array<{ code: string; message: string }> }).errors[0]).toMatchObject({
+      code: "MANIFEST_UNKNOWN",
+      message: expect.stringContaining(`of index ${other.digest} in repository ${APP} is filtered out at this edge, which keeps only linux/arm64`),
+    });
+    expect((await getManifest(edge.url, reader, APP, otherArm64.manifest)).status).toBe(200);
+    await eventually(() => stored(edge.dataDir, otherArm64.layer), CONVERGE_MS, "the kept platform of x-idx is stored");
+    expect((await registryFetch(edge.url, `/v2/${APP}/manifests/${otherAmd64.manifest}`, reader, { headers: { Accept: ACCEPT } })).status).toBe(404);
+    expect(await stored(edge.dataDir, otherAmd64.layer)).toBe(false);
   }, 120_000);
 
   it("skopeo pulls the kept platform by tag and by digest, and is told the other is filtered out", async () => {
@@ -244,7 +285,7 @@ describe("tag and platform filters", () => {
 
     // Removing the filter keeps everything.
     await expectStatus(management.call("PATCH", `connectedRegistries/${EDGE}`, { repositoryFilters: [] }), 200);
-    await tagsAtEdge(["v1.0.0", "v1.2.3", "v1.3.0", "v1.9.9", "v2.0.0", "dev-abc", "dev-xyz"], "the edge keeps every tag without a filter");
+    await tagsAtEdge(["v1.0.0", "v1.2.3", "v1.3.0", "v1.9.9", "v2.0.0", "dev-abc", "dev-xyz", "x-idx"], "the edge keeps every tag without a filter");
   }, 180_000);
 
   it("the CLI sets one repository's filter, replaces the list from a file, and reports a bad regex without changing anything", async () => {

@@ -1,8 +1,10 @@
 /**
  * Pull-through on a miss (docs/edge-agent.md, "Pull-through"): a client allowed to pull asks
  * the edge for a manifest or blob of a repository in the edge's scope that is not there yet
- * (outside the sync window, just pushed, filtered out); the edge fetches it from its parent
- * with its sync token, stores it as the sync would, and answers as if it had been there.
+ * (outside the sync window, just pushed, a tag filtered out); the edge fetches it from its
+ * parent with its sync token, stores it as the sync would, and answers as if it had been there.
+ * The connected registry's filters: a platform they leave out is never fetched, a tag they
+ * leave out is served but stored untagged (docs/edge-agent.md "Filters").
  *
  * Streamed, and nothing half-done is ever served later: a manifest miss is answered as soon as
  * the manifest is fetched (verified against its digest) and stored a moment later, after the
@@ -31,6 +33,9 @@ import { streamBlob, type BlobStreamDeps, type LiveBlob } from "./stream.js";
 import { ParentTimeoutError, PullThroughFetcher } from "./fetcher.js";
 import { isTransientError, RemoteError } from "../../../shared/remote/http-client.js";
 import { errorText, type Logger } from "../log.js";
+import { ServedPlatforms, type ExplainChild } from "./served-platforms.js";
+import { RegistryError } from "../../../shared/domain/registry-errors.js";
+import { errorResponse } from "../../../shared/registry/respond.js";
 
 export interface PullThroughDeps {
   /** The /v2/ handler of the engine over the edge's stores. */
@@ -42,6 +47,10 @@ export interface PullThroughDeps {
   applier: Applier;
   /** The repositories of the connected registry's scope (its current configuration). */
   repositories: () => readonly string[];
+  /** Whether the connected registry's filters leave the manifest out (sync/filters.ts filteredMiss); none when absent. */
+  filtered?: (repository: string, reference: string) => Promise<"platform" | "tag" | undefined>;
+  /** Why a platform manifest of a served index is filtered out (sync/filters.ts explainChild). */
+  explainChild?: ExplainChild;
   /** How long a blob miss waits for a first byte from the parent before answering BLOB_UNKNOWN. */
   offlineMs: number;
   /** Blobs streamed from the parent at once; more wait for the fetcher (which has the same bound). */
@@ -83,6 +92,8 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
   // Manifests answered but not stored yet: later clients get the same answer without asking the
   // parent. Written only if the parent still has it when stored (Applier.addTag, currentManifest).
   const served = new Map<string, FetchedManifest>();
+  // Filtered-out platforms of indexes served but not stored yet: refused like those of a stored index.
+  const servedPlatforms = deps.explainChild ? new ServedPlatforms(deps.explainChild) : undefined;
 
   /**
    * A manifest miss: fetched (one GET however many clients ask) and answered at once, not yet
@@ -198,13 +209,22 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
     // A HEAD of a blob is how a pusher asks "do you have it?" (a ReadWrite edge): not a pull.
     if (miss.kind === "blob" && request.method === "HEAD") return response;
     if (Date.now() < offlineUntil) return response;
+    // A platform the filter leaves out is never fetched (the engine's "filtered out at this edge"
+    // answer stands); a tag it leaves out is served from the parent but not kept as a tag.
+    const filtered = miss.kind === "manifest" ? await deps.filtered?.(miss.name, miss.reference) : undefined;
+    if (filtered === "platform") return response;
+    const reason = miss.kind === "manifest" ? servedPlatforms?.reason(miss.name, miss.reference) : undefined;
+    if (reason && miss.kind === "manifest") return errorResponse(new RegistryError("MANIFEST_UNKNOWN", reason, { detail: { name: miss.name, reference: miss.reference, filtered: true } }), request.method);
 
     const started = Date.now();
     let brought: boolean;
     try {
       // Streamed where it can be: the manifest answered as soon as it is fetched, a blob as it arrives.
       const live = miss.kind === "manifest" ? await serveManifest(miss, request, response) : await serveBlob(miss, request, response);
+      if (live && miss.kind === "manifest") servedPlatforms?.note(miss.name, live);
       if (live) return live;
+      // Stored untagged, a filtered-out tag could not be answered from the store: the filter's answer stands.
+      if (filtered === "tag") return response;
       brought =
         miss.kind === "manifest"
           ? await once(`manifest ${miss.name} ${miss.reference}`, () => bringManifest(deps, miss.name, miss.reference))
@@ -250,6 +270,8 @@ function missOf(request: HandlerRequest): Miss | undefined {
 /** The tag or digest with everything under it; false when the parent does not have it (or did not answer in time). */
 async function bringManifest(deps: PullThroughDeps, repository: string, reference: string, served?: FetchedManifest): Promise<boolean> {
   const parsed = lookupReference(reference)!;
+  // A tag the filter leaves out is never written (the next walk would delete it): its image is kept untagged.
+  if ("tag" in parsed && (await deps.filtered?.(repository, reference)) === "tag") return bringUntagged(deps, repository, parsed.tag, served);
   // A tag only if the edge still has none (the sync may have written, moved or deleted it since
   // the miss), as the parent has it now: the answer the client got is reused only if the
   // parent still has that digest at the tag.
@@ -257,6 +279,17 @@ async function bringManifest(deps: PullThroughDeps, repository: string, referenc
   // A manifest the engine did not find may still be stored (another Accept): nothing to bring.
   if (await deps.metadata.getManifest(repository, parsed.digest)) return false;
   return deps.applier.applyManifest(repository, parsed.digest);
+}
+
+/**
+ * A tag the filter leaves out, served to a client: its image is stored by digest, untagged (a
+ * tag would fight the filter: the next walk deletes it), so the garbage collector takes it.
+ */
+async function bringUntagged(deps: PullThroughDeps, repository: string, tag: string, served?: FetchedManifest): Promise<boolean> {
+  // The digest the client was answered with (its content cannot change, unlike the tag's).
+  const digest = (served ?? (await deps.fetcher.fetchManifest(repository, tag)))?.digest;
+  if (!digest || (await deps.metadata.getManifest(repository, digest))) return false;
+  return deps.applier.applyManifest(repository, digest);
 }
 
 /**
@@ -306,6 +339,10 @@ export interface PullThroughSetup {
   acceptedMediaTypes: string[];
   room: ContentFetcherOptions["room"];
   onBytes: (n: number) => void;
+  /** The connected registry's filters: which platforms of an index to fetch, which misses are filtered out. */
+  keepsChild?: ContentFetcherOptions["keepsChild"];
+  filtered?: PullThroughDeps["filtered"];
+  explainChild?: ExplainChild;
   log: Logger;
 }
 
@@ -327,6 +364,7 @@ export function pullThroughHandler(setup: PullThroughSetup): Handler {
       bandwidth: setup.bandwidth,
       onBytes: setup.onBytes,
       ...(setup.room ? { room: setup.room } : {}),
+      ...(setup.keepsChild ? { keepsChild: setup.keepsChild } : {}),
       log: (message) => setup.log.debug(`pull-through: ${message}`),
     },
     PULL_THROUGH_OFFLINE_MS,
@@ -337,6 +375,8 @@ export function pullThroughHandler(setup: PullThroughSetup): Handler {
     fetcher,
     applier: new Applier(setup.registry, fetcher),
     repositories: setup.repositories,
+    ...(setup.filtered ? { filtered: setup.filtered } : {}),
+    ...(setup.explainChild ? { explainChild: setup.explainChild } : {}),
     offlineMs: PULL_THROUGH_OFFLINE_MS,
     concurrency: setup.setting?.concurrency ?? DEFAULT_CONCURRENCY,
     stream: {

@@ -57,9 +57,25 @@ export class EdgeFilters {
       const descriptor = (JSON.parse(Buffer.from(content).toString("utf8")) as { manifests?: Array<{ digest: string; platform?: Platform }> }).manifests?.find(
         (child) => child.digest === reference,
       );
-      return `manifest ${reference} (${platformText(descriptor?.platform)}) of index ${index.digest} in repository ${repository} is filtered out at this edge, which keeps only ${(filter.filter.platforms ?? []).join(", ")}; pull that platform from the parent registry`;
+      return platformMessage(filter, repository, index.digest, reference, descriptor?.platform);
     }
     return undefined;
+  }
+
+  /** Why a platform manifest of an index is filtered out here (undefined: the filter keeps it); the index need not be stored. */
+  explainChild(repository: string, index: string, child: { digest: string; platform?: Platform }): string | undefined {
+    const filter = this.of(repository);
+    return !filter || filter.keepsPlatform(child.platform) ? undefined : platformMessage(filter, repository, index, child.digest, child.platform);
+  }
+
+  /**
+   * What pull-through does with a miss (docs/edge-agent.md "Pull-through"): "platform" for a
+   * platform manifest of a kept index that the filter leaves out (never fetched), "tag" for a
+   * tag the filter leaves out (served from the parent, not kept as a tag), undefined otherwise.
+   */
+  async filteredMiss(metadata: ListingMetadataStore, blobs: BlobStore, repository: string, reference: string): Promise<"platform" | "tag" | undefined> {
+    if (!parseDigest(reference)) return this.keepsTag(repository, reference) ? undefined : "tag";
+    return (await this.explainMissing(metadata, blobs, repository, reference)) ? "platform" : undefined;
   }
 
   /** Repositories whose filter differs between two configurations: each is walked again, so it becomes what the new filter keeps. */
@@ -70,6 +86,10 @@ export class EdgeFilters {
     const repositories = new Set([...old.keys(), ...now.keys()]);
     return [...repositories].filter((repository) => old.get(repository) !== now.get(repository) && after.repositories.includes(repository));
   }
+}
+
+function platformMessage(filter: CompiledFilter, repository: string, index: string, reference: string, platform: Platform | undefined): string {
+  return `manifest ${reference} (${platformText(platform)}) of index ${index} in repository ${repository} is filtered out at this edge, which keeps only ${(filter.filter.platforms ?? []).join(", ")}; pull that platform from the parent registry`;
 }
 
 function describeTags(filter: RepositoryFilter): string {
