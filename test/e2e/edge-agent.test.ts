@@ -50,10 +50,11 @@ const proxies: ParentLink[] = [];
 
 async function cleanUp(): Promise<void> {
   for (const proxy of proxies.splice(0)) await proxy.close();
-  for (const edge of edges.splice(0)) {
-    await edge.kill().catch(() => {});
-    await removeEdgeData(edge.dataDir);
-  }
+  // Every agent ends before any folder goes: a restarted agent shares its folder with the one
+  // before it, and removing the folder while the later one still writes fails with ENOTEMPTY.
+  const ended = edges.splice(0);
+  for (const edge of ended) await edge.kill().catch(() => {});
+  for (const dataDir of new Set(ended.map((edge) => edge.dataDir))) await removeEdgeData(dataDir);
   for (const podman of podmans.splice(0)) await podman.dispose().catch(() => {});
   for (const folder of folders.splice(0)) await rm(folder, { recursive: true, force: true });
 }

@@ -118,7 +118,7 @@ describe("pull-through never undoes what the sync did to a tag", () => {
   let registry: ConstructorParameters<typeof Applier>[0];
   let edge: ReturnType<typeof pullThroughHandler>;
   let sync: InstanceType<typeof Applier>;
-  const repositories = ["race/moved", "race/deleted", "race/stale", "race/early"];
+  const repositories = ["race/moved", "race/deleted", "race/stale", "race/early", "race/gone"];
 
   beforeAll(async () => {
     await parent.start();
@@ -213,6 +213,21 @@ describe("pull-through never undoes what the sync did to a tag", () => {
     parent.add(repository, "v1", b);
     await stores(3);
     expect(await tagAtEdge(repository, "v1")).toBe(b.digest);
+  });
+
+  it("a tag the parent deletes before its served answer is stored is unknown to the next client", async () => {
+    // As a child edge checks a tag at this edge before keeping it: the earlier answer, kept for the
+    // deferred store, must not stand in for the parent's answer now (the child kept the deleted tag for good).
+    const repository = "race/gone";
+    const a = image();
+    parent.add(repository, "v1", a);
+    expect(await pull(repository, "v1")).toEqual({ status: 200, digest: a.digest });
+    parent.tags.delete(`${repository} v1`);
+    parent.images.delete(`${repository} ${a.digest}`);
+    // Well within the second before the deferred store runs.
+    expect((await pull(repository, "v1")).status).toBe(404);
+    await delay(2500);
+    expect(await tagAtEdge(repository, "v1")).toBeUndefined();
   });
 
   it("a tag pulled through, synced, then deleted by the sync is not brought back from an earlier answer", async () => {

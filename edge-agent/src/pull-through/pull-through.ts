@@ -89,8 +89,8 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
   // Repositories whose fetched manifest is being stored (the applier downloads there: no streams meanwhile).
   const completing = new Set<string>();
   const fetching = new Map<string, Promise<FetchedManifest | undefined>>();
-  // Manifests answered but not stored yet: later clients get the same answer without asking the
-  // parent. Written only if the parent still has it when stored (Applier.addTag, currentManifest).
+  // Manifests answered but not stored yet: later clients of the same digest get the same answer
+  // without asking the parent. Written only if the parent still has it when stored (Applier.addTag, currentManifest).
   const served = new Map<string, FetchedManifest>();
   // Filtered-out platforms of indexes served but not stored yet: refused like those of a stored index.
   const servedPlatforms = deps.explainChild ? new ServedPlatforms(deps.explainChild) : undefined;
@@ -102,7 +102,11 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
    */
   const serveManifest = async (miss: Extract<Miss, { kind: "manifest" }>, request: HandlerRequest, unknown: HandlerResponse): Promise<HandlerResponse | undefined> => {
     const key = `${miss.name} ${miss.reference}`;
-    let fetch = served.has(key) ? Promise.resolve(served.get(key)) : fetching.get(key);
+    // An answer kept for its store is served again only by digest (content that cannot change):
+    // a tag may have been moved or deleted at the parent since, and a child edge checking the tag
+    // before keeping it must get the parent's answer now, or it keeps a tag the parent deleted.
+    const kept = "digest" in lookupReference(miss.reference)! ? served.get(key) : undefined;
+    let fetch = kept ? Promise.resolve(kept) : fetching.get(key);
     if (!fetch) {
       // Kept until the manifest is served (then `served` holds it) or known missing, so no client in between fetches again.
       fetch = deps.fetcher.fetchManifest(miss.name, miss.reference);
