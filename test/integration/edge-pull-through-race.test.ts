@@ -86,7 +86,11 @@ class ScriptedParent {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Every request the parent got: method, path and whether it asked for stored content only. */
+  readonly requests: Array<{ method: string; url: string; storedOnly: boolean }> = [];
+
   private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.requests.push({ method: req.method ?? "", url: req.url ?? "", storedOnly: req.headers["connected-registry-stored-only"] === "1" });
     const match = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(req.url ?? "");
     const unknown = (code: string): void => void res.writeHead(404, { "Content-Type": "application/json" }).end(JSON.stringify({ errors: [{ code, message: "unknown" }] }));
     if (!match) return unknown("NAME_UNKNOWN");
@@ -118,7 +122,7 @@ describe("pull-through never undoes what the sync did to a tag", () => {
   let registry: ConstructorParameters<typeof Applier>[0];
   let edge: ReturnType<typeof pullThroughHandler>;
   let sync: InstanceType<typeof Applier>;
-  const repositories = ["race/moved", "race/deleted", "race/stale", "race/early", "race/gone"];
+  const repositories = ["race/moved", "race/deleted", "race/stale", "race/early", "race/gone", "race/chain"];
 
   beforeAll(async () => {
     await parent.start();
@@ -244,5 +248,22 @@ describe("pull-through never undoes what the sync did to a tag", () => {
     expect((await pull(repository, "v1")).status).toBe(404);
     await delay(1500);
     expect(await tagAtEdge(repository, "v1")).toBeUndefined();
+  });
+  it("confirms a tag with a HEAD that asks stored content only, and answers such a HEAD without pulling through", async () => {
+    // In a chain, the child's confirming HEAD reaches a parent edge: answered from what that edge
+    // stores (its feed reports deletions of those), never from what it would fetch from its own parent.
+    const repository = "race/chain";
+    const a = image();
+    parent.add(repository, "v1", a);
+    const before = parent.requests.length;
+    const storedOnly = await edge({ method: "HEAD", url: new URL(`http://edge/v2/${repository}/manifests/v1`), headers: new Headers({ Accept: OCI_MANIFEST, "Connected-Registry-Stored-Only": "1" }), body: null });
+    expect(storedOnly.status).toBe(404);
+    expect(parent.requests.length).toBe(before);
+    expect(await pull(repository, "v1")).toEqual({ status: 200, digest: a.digest });
+    await delay(2500);
+    expect(await tagAtEdge(repository, "v1")).toBe(a.digest);
+    const confirming = parent.requests.slice(before).filter((r) => r.method === "HEAD" && r.url.endsWith(`/${repository}/manifests/v1`));
+    expect(confirming.length).toBeGreaterThan(0);
+    expect(confirming.every((r) => r.storedOnly)).toBe(true);
   });
 });

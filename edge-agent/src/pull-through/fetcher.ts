@@ -9,6 +9,14 @@ import { ContentFetcher, type ContentFetcherOptions, type FetchedManifest, type 
 
 export class ParentTimeoutError extends Error {}
 
+/**
+ * Sent with the HEAD that confirms a tag before a pull-through keeps it: a parent edge then
+ * answers only from what it stores, never by pulling through itself. What a parent edge stores,
+ * its feed reports the deletion of; what it merely passed on from its own parent, it would not,
+ * and the child would keep a tag its grandparent deleted.
+ */
+export const STORED_ONLY_HEADER = "Connected-Registry-Stored-Only";
+
 export class PullThroughFetcher extends ContentFetcher {
   constructor(
     client: RegistryHttpClient,
@@ -34,7 +42,7 @@ export class PullThroughFetcher extends ContentFetcher {
   async currentManifest(repository: string, tag: string, served: FetchedManifest): Promise<FetchedManifest | undefined> {
     const what = `HEAD /v2/${repository}/manifests/${tag}`;
     const head = this.withRetries(what, async () => {
-      const response = await this.client.request("HEAD", `/v2/${repository}/manifests/${tag}`, { headers: { Accept: this.accept } });
+      const response = await this.client.request("HEAD", `/v2/${repository}/manifests/${tag}`, { headers: { Accept: this.accept, [STORED_ONLY_HEADER]: "1" } });
       response.body.resume();
       if (response.status === 404) return "absent" as const;
       if (response.status !== 200) throw await RemoteError.fromResponse(response, what);

@@ -30,7 +30,7 @@ import type { BandwidthLimit } from "../sync/bandwidth.js";
 import { referencedContent, type ContentFetcherOptions, type FetchedManifest, type PartialBlobStore } from "../sync/content-fetcher.js";
 import { acceptsMediaType } from "../../../shared/domain/media-types.js";
 import { streamBlob, type BlobStreamDeps, type LiveBlob } from "./stream.js";
-import { ParentTimeoutError, PullThroughFetcher } from "./fetcher.js";
+import { ParentTimeoutError, PullThroughFetcher, STORED_ONLY_HEADER } from "./fetcher.js";
 import { isTransientError, RemoteError } from "../../../shared/remote/http-client.js";
 import { errorText, type Logger } from "../log.js";
 import { ServedPlatforms, type ExplainChild } from "./served-platforms.js";
@@ -212,6 +212,8 @@ export function withPullThrough(deps: PullThroughDeps): Handler & { counts: Pull
     if (!miss || !deps.repositories().includes(miss.name)) return response;
     // A HEAD of a blob is how a pusher asks "do you have it?" (a ReadWrite edge): not a pull.
     if (miss.kind === "blob" && request.method === "HEAD") return response;
+    // A child edge confirming a tag before it keeps it asks only what this edge stores (fetcher.ts).
+    if (request.headers.get(STORED_ONLY_HEADER)) return response;
     if (Date.now() < offlineUntil) return response;
     // A platform the filter leaves out is never fetched (the engine's "filtered out at this edge"
     // answer stands); a tag it leaves out is served from the parent but not kept as a tag.

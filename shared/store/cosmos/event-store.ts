@@ -5,11 +5,10 @@
  * not expire them, which only makes its log longer.
  *
  * The webhook limit holds under concurrent creates as identity-store.ts's limits do: a create
- * first takes a slot on "counter:webhooks" with a conditional patch (atomic on the server),
- * then writes the webhook, and gives the slot back if that fails. A crash between the two
- * leaves the counter one too high, never too low.
+ * takes a slot on "counter:webhooks" first (counter-slot.ts).
  */
-import type { Container, ItemDefinition, PatchRequestBody } from "@azure/cosmos";
+import type { Container, ItemDefinition } from "@azure/cosmos";
+import { releaseCounterSlot, takeCounterSlot } from "./counter-slot.js";
 import { ConcurrentUpdateError } from "../interfaces.js";
 import { WebhookExistsError, WebhookLimitError, type DeliveryRecord, type EventStore, type WebhookRecord } from "../event-store.js";
 import { cosmosStatus } from "./status.js";
@@ -63,27 +62,14 @@ export class CosmosEventStore implements EventStore {
     return true;
   }
 
-  /** Increments the webhook counter unless it has reached the limit. */
   private async takeWebhookSlot(limit: number): Promise<void> {
-    const counter = this.container.item(WEBHOOK_COUNTER, this.registry);
-    const body: PatchRequestBody = { condition: `from c where c.count < ${Math.floor(limit)}`, operations: [{ op: "incr", path: "/count", value: 1 }] };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await counter.patch(body);
-        return;
-      } catch (error) {
-        if (cosmosStatus(error) === 404 && attempt === 0) {
-          await this.createWebhookCounter();
-          continue;
-        }
-        if (cosmosStatus(error) === 412) throw new WebhookLimitError(`a registry has at most ${limit} webhooks; delete one first`);
-        throw error;
-      }
+    if (!(await takeCounterSlot(this.container.item(WEBHOOK_COUNTER, this.registry), limit, () => this.createWebhookCounter()))) {
+      throw new WebhookLimitError(`a registry has at most ${limit} webhooks; delete one first`);
     }
   }
 
   private async releaseWebhookSlot(): Promise<void> {
-    await this.container.item(WEBHOOK_COUNTER, this.registry).patch([{ op: "incr", path: "/count", value: -1 }]);
+    await releaseCounterSlot(this.container.item(WEBHOOK_COUNTER, this.registry));
   }
 
   /** The counter starts at the webhooks there are (none, or those a registry had before the counter). */

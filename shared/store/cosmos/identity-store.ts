@@ -2,13 +2,11 @@
  * IdentityStore on Cosmos DB: container "identity", partition "/registry", so a registry's
  * scope maps, tokens and counters share one partition.
  *
- * Limits hold under concurrency without transactions (the local Cosmos server does not
- * make batches atomic): a create first takes a slot on the registry's counter with a
- * conditional patch ("increment if count < limit", atomic on the server), then writes
- * the document, and gives the slot back if that write fails. A crash between the two
- * leaves the counter one too high, never too low: the limit can only err on the safe side.
+ * Limits hold under concurrency without transactions: a create takes a slot on the
+ * registry's counter first (counter-slot.ts).
  */
-import type { Container, ItemDefinition, PatchRequestBody } from "@azure/cosmos";
+import type { Container, ItemDefinition } from "@azure/cosmos";
+import { releaseCounterSlot, takeCounterSlot } from "./counter-slot.js";
 import { ConcurrentUpdateError } from "../interfaces.js";
 import {
   AlreadyExistsError,
@@ -151,32 +149,17 @@ export class CosmosIdentityStore implements IdentityStore {
     return true;
   }
 
-  /** Atomically increments the counter unless it has reached the limit. */
+  /** Takes a slot on the registry's counter unless it has reached the limit (counter-slot.ts). */
   private async takeSlot(kind: Kind, limit: number): Promise<void> {
-    const counter = this.container.item(counterId[kind], this.registry);
-    const body: PatchRequestBody = { condition: `from c where c.count < ${Math.floor(limit)}`, operations: [{ op: "incr", path: "/count", value: 1 }] };
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await counter.patch(body);
-        return;
-      } catch (error) {
-        if (cosmosStatus(error) === 404 && attempt === 0) {
-          await this.createCounter(kind);
-          continue;
-        }
-        if (cosmosStatus(error) === 412) {
-          throw new LimitExceededError(
-            limitName[kind],
-            `this registry already has the maximum of ${limit} ${kind === "token" ? "tokens" : "scope maps"}; delete one first`,
-          );
-        }
-        throw error;
-      }
-    }
+    if (await takeCounterSlot(this.container.item(counterId[kind], this.registry), limit, () => this.createCounter(kind))) return;
+    throw new LimitExceededError(
+      limitName[kind],
+      `this registry already has the maximum of ${limit} ${kind === "token" ? "tokens" : "scope maps"}; delete one first`,
+    );
   }
 
   private async releaseSlot(kind: Kind): Promise<void> {
-    await this.container.item(counterId[kind], this.registry).patch([{ op: "incr", path: "/count", value: -1 }]);
+    await releaseCounterSlot(this.container.item(counterId[kind], this.registry));
   }
 
   private async createCounter(kind: Kind): Promise<void> {
