@@ -16,19 +16,15 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { anonymousAuthorizer } from "../../dist/shared/auth/authorizer.js";
-import { ChangeLog } from "../../dist/shared/registry/change-log.js";
-import { ContentPresence } from "../../dist/shared/registry/content-presence.js";
-import { RunningHashes } from "../../dist/shared/registry/running-hashes.js";
 import { createV2Handler } from "../../dist/shared/registry/v2-handler.js";
 import { RegistryHttpClient } from "../../dist/shared/remote/http-client.js";
 import { FsBlobStore } from "../../dist/edge-agent/src/store/fs-blob-store.js";
-import { FsChangeStore } from "../../dist/edge-agent/src/store/fs-change-store.js";
 import { FsMetadataStore } from "../../dist/edge-agent/src/store/fs-metadata-store.js";
 import { BandwidthLimit } from "../../dist/edge-agent/src/sync/bandwidth.js";
 import { ContentFetcher } from "../../dist/edge-agent/src/sync/content-fetcher.js";
 import { pullThroughHandler } from "../../dist/edge-agent/src/pull-through/pull-through.js";
 import { createLogger } from "../../dist/edge-agent/src/log.js";
+import { fileRegistryContext } from "../support/edge-registry.js";
 import { OCI_MANIFEST, sha256 } from "../support/registry-client.js";
 
 /** Bigger than the store's 1 MiB write batch, so bytes are on disk while the body is held. */
@@ -120,15 +116,7 @@ describe("one writer per blob download: pull-through stream, pull-through fetche
     dir = await mkdtemp(join(tmpdir(), "blob-writers-"));
     const metadata = new FsMetadataStore(join(dir, "metadata"));
     blobs = new FsBlobStore(dir);
-    const registry = {
-      metadata,
-      blobs,
-      authorizer: anonymousAuthorizer,
-      options: { blobDelivery: "stream" as const },
-      runningHashes: new RunningHashes(),
-      contentPresence: new ContentPresence(blobs),
-      changes: new ChangeLog(await FsChangeStore.open(join(dir, "changes")), { graceMs: 30_000 }),
-    };
+    const registry = await fileRegistryContext(metadata, blobs, join(dir, "changes"));
     client = new RegistryHttpClient({ protocol: "http", endpoint: parent.endpoint, userAgent: "blob-writers-test" });
     edge = pullThroughHandler({
       inner: createV2Handler(registry, () => undefined),

@@ -16,20 +16,16 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { anonymousAuthorizer } from "../../dist/shared/auth/authorizer.js";
-import { ChangeLog } from "../../dist/shared/registry/change-log.js";
-import { ContentPresence } from "../../dist/shared/registry/content-presence.js";
-import { RunningHashes } from "../../dist/shared/registry/running-hashes.js";
 import { createV2Handler } from "../../dist/shared/registry/v2-handler.js";
 import { RegistryHttpClient } from "../../dist/shared/remote/http-client.js";
 import { FsBlobStore } from "../../dist/edge-agent/src/store/fs-blob-store.js";
-import { FsChangeStore } from "../../dist/edge-agent/src/store/fs-change-store.js";
 import { FsMetadataStore } from "../../dist/edge-agent/src/store/fs-metadata-store.js";
 import { Applier } from "../../dist/edge-agent/src/sync/applier.js";
 import { BandwidthLimit } from "../../dist/edge-agent/src/sync/bandwidth.js";
 import { ContentFetcher } from "../../dist/edge-agent/src/sync/content-fetcher.js";
 import { pullThroughHandler } from "../../dist/edge-agent/src/pull-through/pull-through.js";
 import { createLogger } from "../../dist/edge-agent/src/log.js";
+import { fileRegistryContext } from "../support/edge-registry.js";
 import { OCI_MANIFEST, sha256 } from "../support/registry-client.js";
 
 interface Image {
@@ -129,15 +125,7 @@ describe("pull-through never undoes what the sync did to a tag", () => {
     dir = await mkdtemp(join(tmpdir(), "pt-race-"));
     const metadata = new FsMetadataStore(join(dir, "metadata"));
     const blobs = new FsBlobStore(dir);
-    registry = {
-      metadata,
-      blobs,
-      authorizer: anonymousAuthorizer,
-      options: { blobDelivery: "stream" as const },
-      runningHashes: new RunningHashes(),
-      contentPresence: new ContentPresence(blobs),
-      changes: new ChangeLog(await FsChangeStore.open(join(dir, "changes")), { graceMs: 30_000 }),
-    };
+    registry = await fileRegistryContext(metadata, blobs, join(dir, "changes"));
     const client = new RegistryHttpClient({ protocol: "http", endpoint: parent.endpoint, userAgent: "pt-race-test" });
     const bandwidth = new BandwidthLimit();
     // The sync's own fetcher and applier, over the same registry as the pull-through (as agent.ts wires them).

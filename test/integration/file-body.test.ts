@@ -11,16 +11,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { anonymousAuthorizer } from "../../dist/shared/auth/authorizer.js";
 import { FileBody } from "../../dist/shared/http/file-body.js";
 import { startLocalHost } from "../../dist/shared/http/local-host.js";
-import { ChangeLog } from "../../dist/shared/registry/change-log.js";
-import { ContentPresence } from "../../dist/shared/registry/content-presence.js";
-import { RunningHashes } from "../../dist/shared/registry/running-hashes.js";
 import { createV2Handler } from "../../dist/shared/registry/v2-handler.js";
 import { FsBlobStore } from "../../dist/edge-agent/src/store/fs-blob-store.js";
-import { FsChangeStore } from "../../dist/edge-agent/src/store/fs-change-store.js";
 import { FsMetadataStore } from "../../dist/edge-agent/src/store/fs-metadata-store.js";
+import { fileRegistryContext } from "../support/edge-registry.js";
 
 const MIB = 1024 * 1024;
 /** Not a multiple of the 512 KiB read size: the last read is short. */
@@ -109,15 +105,7 @@ describe("the local host serving the edge's file store", () => {
     const metadata = new FsMetadataStore(join(root, "metadata"));
     await blobs.writeContent(digest, content);
     await metadata.putBlobLink("library/big", { digest, size: content.length });
-    const registry = {
-      metadata,
-      blobs,
-      authorizer: anonymousAuthorizer,
-      options: { blobDelivery: "stream" as const },
-      runningHashes: new RunningHashes(),
-      contentPresence: new ContentPresence(blobs),
-      changes: new ChangeLog(await FsChangeStore.open(join(root, "changes")), { graceMs: 30_000 }),
-    };
+    const registry = await fileRegistryContext(metadata, blobs, join(root, "changes"));
     const host = await startLocalHost([{ name: "v2", route: "v2/{*path}", methods: ["GET", "HEAD"], handler: createV2Handler(registry, () => undefined) }], [], {
       host: "127.0.0.1",
       port: 0,
