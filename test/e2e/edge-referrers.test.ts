@@ -46,25 +46,8 @@ async function edgeProcess(options: EdgeOptions): Promise<EdgeProcess> {
 }
 
 /** An artifact manifest (empty config, one random blob) whose subject is `subject`, pushed by digest as oras attach does. */
-async function pushArtifact(repository: string, subject: Descriptor, artifactType: string): Promise<Descriptor> {
-  const empty = await pusher.pushBlob(repository, Buffer.from("{}"));
-  const payload = randomBytes(64);
-  const blob = await pusher.pushBlob(repository, payload);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      artifactType,
-      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: empty, size: 2 },
-      layers: [{ mediaType: "application/octet-stream", digest: blob, size: payload.length }],
-      subject,
-      annotations: { "org.opencontainers.image.created": new Date().toISOString(), "org.example.kind": artifactType },
-    }),
-  );
-  const digest = sha256(manifest);
-  const response = await pusher.putManifest(repository, digest, manifest);
-  if (response.status !== 201) throw new Error(`artifact push answered ${response.status}: ${await response.text()}`);
-  return { digest, size: manifest.length, mediaType: OCI_MANIFEST };
+function pushArtifact(repository: string, subject: Descriptor, artifactType: string): Promise<Descriptor> {
+  return pusher.pushArtifact(repository, subject, artifactType, { "org.opencontainers.image.created": new Date().toISOString(), "org.example.kind": artifactType });
 }
 
 async function pushImage(repository: string, tag: string): Promise<Descriptor> {

@@ -7,7 +7,6 @@
  * with plain HTTP as oras would push them.
  */
 import { execFile, type ExecFileException } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,23 +52,8 @@ async function pushImage(client: RegistryClient, repository: string, tag: string
   return { digest: image.digest, size: image.manifest.length, mediaType: OCI_MANIFEST };
 }
 
-async function pushArtifact(client: RegistryClient, repository: string, subject: Descriptor, artifactType: string): Promise<Descriptor> {
-  const empty = await client.pushBlob(repository, Buffer.from("{}"));
-  const payload = randomBytes(64);
-  const blob = await client.pushBlob(repository, payload);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      artifactType,
-      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: empty, size: 2 },
-      layers: [{ mediaType: "application/octet-stream", digest: blob, size: payload.length }],
-      subject,
-    }),
-  );
-  const response = await client.putManifest(repository, sha256(manifest), manifest);
-  if (response.status !== 201) throw new Error(`artifact push answered ${response.status}: ${await response.text()}`);
-  return { digest: sha256(manifest), size: manifest.length, mediaType: OCI_MANIFEST };
+function pushArtifact(client: RegistryClient, repository: string, subject: Descriptor, artifactType: string): Promise<Descriptor> {
+  return client.pushArtifact(repository, subject, artifactType);
 }
 
 async function referrers(repository: string, subject: string): Promise<string[]> {

@@ -62,6 +62,36 @@ export class RegistryClient {
     return { manifest, digest: sha256(manifest), configDigest, layerDigest };
   }
 
+  /**
+   * Pushes an OCI artifact (empty config, one random layer) whose `subject` is the given
+   * manifest, by digest: a signature, SBOM or attestation as notation/oras push them.
+   */
+  async pushArtifact(
+    repository: string,
+    subject: { digest: string; size: number; mediaType: string },
+    artifactType: string,
+    annotations?: Record<string, string>,
+  ): Promise<{ digest: string; size: number; mediaType: string }> {
+    const empty = await this.pushBlob(repository, Buffer.from("{}"));
+    const payload = randomBytes(64);
+    const blob = await this.pushBlob(repository, payload);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType,
+        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: empty, size: 2 },
+        layers: [{ mediaType: "application/octet-stream", digest: blob, size: payload.length }],
+        subject,
+        ...(annotations ? { annotations } : {}),
+      }),
+    );
+    const digest = sha256(manifest);
+    const response = await this.putManifest(repository, digest, manifest);
+    if (response.status !== 201) throw new Error(`artifact push answered ${response.status}: ${await response.text()}`);
+    return { digest, size: manifest.length, mediaType: OCI_MANIFEST };
+  }
+
   /** Reads a blob, following the 307 to storage if the registry redirects. */
   async getBlob(repository: string, digest: string, headers: Record<string, string> = {}): Promise<Response> {
     return fetch(`${this.baseUrl}/v2/${repository}/blobs/${digest}`, { headers });
