@@ -9,12 +9,52 @@
  * in an ESM bundle esbuild's require shim throws "Dynamic require ... is not supported" unless
  * a real `require` is in scope, which the banner makes with createRequire.
  */
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import { stat } from "node:fs/promises";
+import { builtinModules, createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const outfile = `${root}edge-agent/dist/connected-registry.mjs`;
+
+/**
+ * Node's built-ins through `require`, not `import`: an ESM import of a built-in makes Node build
+ * an ES module facade that reads every export, and node:http's exports include getters
+ * (WebSocket, ...) that load Node's internal copy of undici: about 30 ms of start-up for
+ * nothing the agent uses. The bundle's `require` (the banner's createRequire) loads the module
+ * without a facade; esbuild's __toESM reads an export only when the code uses it.
+ */
+const BUILTINS = new Set([...builtinModules, ...builtinModules.map((name) => `node:${name}`)]);
+const builtinsByRequire: Plugin = {
+  name: "builtins-by-require",
+  setup(build) {
+    build.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+      if (!BUILTINS.has(args.path)) return undefined;
+      // The stand-in module's own require stays a require of the real built-in.
+      if (args.namespace === "builtin") return { path: args.path, external: true };
+      return { path: args.path, namespace: "builtin" };
+    });
+    build.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: "js" }));
+  },
+};
+
+/**
+ * Less code to compile at every start (V8 reads the whole file before the first line runs):
+ * - zod's entry re-exports every language's error messages as `z.locales` (358 KiB); the agent
+ *   uses none of them (zod's own default, English, stays: its schemas import it directly);
+ * - luxon came twice, its ES build for our own imports and its CommonJS build for
+ *   cron-parser's `require` (229 KiB): both now get the CommonJS one.
+ */
+const requireHere = createRequire(import.meta.url);
+const smallerDependencies: Plugin = {
+  name: "smaller-dependencies",
+  setup(build) {
+    build.onResolve({ filter: /\/locales\/index\.js$/ }, (args) => (args.importer.includes("/node_modules/zod/") ? { path: join(dirname(args.importer), args.path), namespace: "zod-locales" } : undefined));
+    build.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({ contents: 'export { default as en } from "./en.js";', resolveDir: dirname(args.path), loader: "js" }));
+    build.onResolve({ filter: /^luxon$/ }, () => ({ path: requireHere.resolve("luxon") }));
+  },
+};
 
 const result = await build({
   // Paths in the bundle's comments are relative to this: the same bytes from any working
@@ -33,6 +73,7 @@ const result = await build({
   legalComments: "eof",
   metafile: true,
   logLevel: "warning",
+  plugins: [builtinsByRequire, smallerDependencies],
   banner: {
     js: [
       "#!/usr/bin/env node",

@@ -425,18 +425,19 @@ async function openStaged(source: string): Promise<AsyncIterable<Uint8Array>> {
  * Writes the whole body at the handle's position, gathering small chunks into large
  * writes. Bytes gathered before the body fails are still written before the error
  * propagates (a partial download keeps them). Returns the byte count written. `hashed`,
- * when given, is fed every batch once it is written (bytes counts them).
+ * when given, is fed every batch (bytes counts them); a caller whose write fails must not
+ * trust it (appendPartial drops it and hashes the file from the disk).
+ *
+ * One batch is written while the next one arrives, and a batch is hashed on this thread while
+ * libuv's pool writes it: the download is not paused for the disk, nor the disk for the hash
+ * (at most two batches are held in memory).
  */
 async function writeAll(handle: FileHandle, body: AsyncIterable<Uint8Array>, hashed?: { hash: Hash; bytes: number }): Promise<number> {
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   let written = 0;
-  const flush = async (): Promise<void> => {
-    if (pendingBytes === 0) return;
-    const batch = pending;
-    const batchBytes = pendingBytes;
-    pending = [];
-    pendingBytes = 0;
+  let writing: Promise<void> = Promise.resolve();
+  const writeBatch = async (batch: Uint8Array[]): Promise<void> => {
     // writev may write less than asked; loop until the batch is out.
     let buffers = batch;
     while (buffers.length > 0) {
@@ -444,7 +445,18 @@ async function writeAll(handle: FileHandle, body: AsyncIterable<Uint8Array>, has
       written += bytesWritten;
       buffers = dropBytes(buffers, bytesWritten);
     }
-    // After the write: the hash covers exactly the bytes in the file.
+  };
+  const flush = async (): Promise<void> => {
+    if (pendingBytes === 0) return;
+    const batch = pending;
+    const batchBytes = pendingBytes;
+    pending = [];
+    pendingBytes = 0;
+    // In order: a batch starts once the one before it is out (its failure is thrown here).
+    await writing;
+    writing = writeBatch(batch);
+    // Handled here and awaited later: a failure while the next batch arrives is not "unhandled".
+    writing.catch(() => {});
     if (hashed) {
       for (const buffer of batch) hashed.hash.update(buffer);
       hashed.bytes += batchBytes;
@@ -459,6 +471,7 @@ async function writeAll(handle: FileHandle, body: AsyncIterable<Uint8Array>, has
     }
   } finally {
     await flush();
+    await writing;
   }
   return written;
 }

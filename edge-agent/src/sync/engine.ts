@@ -352,7 +352,8 @@ export class SyncEngine {
     });
     log.info("full sync started", { repositories: repositories.length, trigger, ...(walked.size > 0 ? { resumedAfter: walked.size } : {}) });
     await this.setPhase("full-sync");
-    await this.heartbeat(false, true).catch(() => {});
+    // The parent learns the edge is syncing while the walk starts: the walk does not wait for its answer.
+    this.heartbeat(false, true).catch(() => {});
     for (const repository of repositories) {
       if (this.stopped) return;
       if (walked.has(repository)) continue;
@@ -386,7 +387,7 @@ export class SyncEngine {
     });
     log.info("resync requested by the operator: walking every repository", { request });
     await this.setPhase("full-sync");
-    await this.heartbeat(false, true).catch(() => {});
+    this.heartbeat(false, true).catch(() => {});
     // Repositories this walk finished before a window closed (or a crash) are not walked again.
     const walked = this.walked.walkedRepositories();
     for (const repository of state.state.configuration?.repositories ?? []) {
