@@ -175,6 +175,7 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     runningHashes: new RunningHashes(),
     contentPresence,
     changes,
+    holdReferences: (digests, work) => tracker.hold(digests, work),
     // A child's pushes are recorded with its name: it skips them in its feed, and they go on up.
     originOf: async (tokenName) => identity.childOf(tokenName, state.state.configuration),
     events: notifications,

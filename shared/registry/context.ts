@@ -43,4 +43,10 @@ export interface RegistryContext {
   explainMissingManifest?: (name: string, reference: string) => Promise<string | undefined>;
   /** Where pushes and deletes are reported for webhooks (shared/events/): queued durably, sent later. */
   events?: EventSink;
+  /**
+   * Runs a manifest write (the check of what it names, then its records) with those digests
+   * kept from a garbage collector running meanwhile: the edge's (edge-agent/src/gc/use-tracker.ts).
+   * The cloud's collector needs none: it spares what was linked or used within its grace period.
+   */
+  holdReferences?: <T>(digests: readonly string[], work: () => Promise<T>) => Promise<T>;
 }

@@ -116,7 +116,25 @@ export async function storeManifest(
     if (error instanceof ManifestParseError) throw new RegistryError("MANIFEST_INVALID", error.message);
     throw error;
   }
-  await requireReferencedContent(ctx, name, parsed, sparse.absentChildren);
+  const named = [digest, ...parsed.blobDigests, ...parsed.manifestDigests];
+  const write = () => writeManifestRecords(ctx, name, content, digest, parsed, target, origin, sparse.absentChildren);
+  // From the check to the tag, so a collection in between cannot delete what the check found.
+  const record = ctx.holdReferences ? await ctx.holdReferences(named, write) : await write();
+  return { record, parsed };
+}
+
+/** Checks that everything the manifest names is here, then writes the manifest and its tag. */
+async function writeManifestRecords(
+  ctx: RegistryContext,
+  name: string,
+  content: Uint8Array,
+  digest: string,
+  parsed: ParsedManifest,
+  target: { tag: string } | { digest: string },
+  origin: { source?: string },
+  absentChildren: ReadonlySet<string> | undefined,
+): Promise<ManifestRecord> {
+  await requireReferencedContent(ctx, name, parsed, absentChildren);
 
   const record: ManifestRecord = {
     repository: name,
@@ -141,7 +159,7 @@ export async function storeManifest(
     await ctx.metadata.putManifest(record);
     if ("tag" in target) await ctx.metadata.putTag(name, target.tag, record);
   });
-  return { record, parsed };
+  return record;
 }
 
 async function matchesOtherAlgorithm(expected: string, content: Uint8Array): Promise<boolean> {

@@ -55,6 +55,7 @@ export async function startGcRegistry(dir: string, options: { graceMs?: number; 
     runningHashes: new RunningHashes(),
     contentPresence,
     changes: new ChangeLog(changeStore, { graceMs: 30_000 }),
+    ...(guarded ? { holdReferences: <T>(digests: readonly string[], work: () => Promise<T>) => tracker.hold(digests, work) } : {}),
   };
   const collector = new GarbageCollector({
     blobRoot: dir,

@@ -18,6 +18,10 @@
  *     deletion is decided again, per digest, in the step that starts it (UseTracker.sweep):
  *     a use that comes later waits for the deletion and then finds the content gone,
  *     which the registry already answers safely (MANIFEST_BLOB_UNKNOWN, a new download).
+ *   - A manifest write holds what it names from its check until its tag is written
+ *     (UseTracker.hold, through RegistryContext.holdReferences): a collection whose plan
+ *     missed the new manifest, or saw it untagged, spares all of it, and a spared manifest
+ *     keeps everything it reaches.
  * Safe against a SIGKILL at any point: only unreachable things are deleted, manifests
  * before the blobs and child manifests only they name (an index before its children), a
  * repository's links before the content, and each deletion is one unlink, atomic for
@@ -192,9 +196,31 @@ export class GarbageCollector {
     }
 
     // --- manifests first: a parent before what it names, so what remains is always complete ---
+    const inventoryOf = new Map(repositories.map((repository) => [repository.name, repository]));
+    /** Dead manifests (repository@digest) that a spared one reaches: kept with it. */
+    const rescued = new Set<string>();
+    // A manifest used again since the plan (a push or sync about to tag it, a pull) keeps all it
+    // reaches, like a young one: its children and their blobs may have no use of their own since
+    // the collection started (an index's check reads its children, not their layers).
+    const rescue = (spared: StoredManifest): void => {
+      const repository = inventoryOf.get(spared.repository)!;
+      for (const digest of reach(repository, [spared.digest])) {
+        rescued.add(`${repository.name}@${digest}`);
+        for (const blob of repository.manifests.get(digest)?.blobDigests ?? []) {
+          liveContent.add(blob);
+          const links = deadLinks.get(blob)?.filter((name) => name !== repository.name);
+          if (links?.length) deadLinks.set(blob, links);
+          else deadLinks.delete(blob);
+        }
+      }
+    };
     for (const manifest of parentsFirst(deadManifests)) {
       if (dryRun) {
         items.push({ kind: "manifest", repository: manifest.repository, name: manifest.digest, bytes: manifest.bytes });
+        continue;
+      }
+      if (rescued.has(`${manifest.repository}@${manifest.digest}`)) {
+        spared++;
         continue;
       }
       const deleted = await tracker.sweep(manifest.digest, cutoff, async () => {
@@ -202,6 +228,7 @@ export class GarbageCollector {
       });
       if (!deleted) {
         spared++;
+        rescue(manifest);
         continue;
       }
       removed.manifests++;
