@@ -3,7 +3,7 @@
  * 4 x 5 MiB pushed once, then fresh edges synced from it, run after run, alternating between
  * the bundles given (to compare a change against a copy of the previous build on a quiet
  * machine). Prints per run the wall time and the CPU seconds of the agent and the cloud.
- *   node dist/bench/edge-first-sync.js [--runs=N] [--cli=a.mjs --cli=b.mjs] [--prof=dir]
+ *   node dist/bench/edge-first-sync.js [--runs=N] [--cli=a.mjs --cli=b.mjs] [--agent-arg=--flag=value ...] [--prof=dir]
  * --prof runs the agent under node --cpu-prof (profiles in dir; bench/profile-summary.ts).
  * --skopeo adds, to every run, the peer of bench/edge.ts's first-sync figure: `skopeo sync` of
  * the same images from the same cloud into a fresh docker-registry (wall time; CPU of skopeo
@@ -39,6 +39,8 @@ const runs = Number(flag("runs")[0] ?? 4);
 const clis = flag("cli").map((c) => resolve(c));
 const bundles: Array<string | undefined> = clis.length > 0 ? clis : [undefined];
 const profDir = flag("prof")[0];
+/** --agent-arg=X: X goes on every agent's command line (e.g. --agent-arg=--concurrency=4). */
+const agentArgs = flag("agent-arg");
 /** --strace=dir: syscall counts of each agent (strace -c attached once it serves, so start-up is left out). */
 const straceDir = flag("strace")[0];
 const withSkopeo = process.argv.includes("--skopeo");
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
         const edge = await startEdgeAgent({
           connectionString,
           dataDir,
+          args: agentArgs,
           ...(cli ? { cli } : {}),
           ...(profDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${resolve(profDir, name)}`] } : {}),
         });
