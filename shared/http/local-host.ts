@@ -12,7 +12,7 @@ import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { finished, pipeline } from "node:stream/promises";
-import { CronExpressionParser } from "cron-parser";
+import { CronExpressionParser, type CronExpression } from "cron-parser";
 import { correlated } from "../observability/correlation.js";
 import { ClientGoneError, clientClosedResponse } from "./client-gone.js";
 import { FileBody } from "./file-body.js";
@@ -268,9 +268,10 @@ function scheduleTimers(timers: TimerDefinition[], log: (message: string, level?
   const handles = new Map<string, NodeJS.Timeout>();
   let stopped = false;
   for (const timer of timers) {
-    const schedule = CronExpressionParser.parse(timer.schedule);
+    let schedule: CronExpression | undefined;
     const arm = (): void => {
       if (stopped) return;
+      schedule ??= CronExpressionParser.parse(timer.schedule);
       const delay = Math.max(schedule.next().getTime() - Date.now(), 0);
       const handle = setTimeout(() => {
         timer
@@ -281,7 +282,11 @@ function scheduleTimers(timers: TimerDefinition[], log: (message: string, level?
       handle.unref();
       handles.set(timer.name, handle);
     };
-    arm();
+    // Parsed and armed just after start-up, not during it: the first cron parse loads the
+    // time-zone and locale data (~25 ms), which can wait for whatever start-up sent first
+    // (the edge agent's activation request) to be on its way.
+    const first = setImmediate(arm);
+    first.unref();
   }
   return () => {
     stopped = true;

@@ -29,8 +29,8 @@ export class Applier {
    * Makes the local tag what the parent has at `reference` (the tag itself, or the digest
    * a feed entry named). Returns false when the parent no longer has it.
    */
-  applyTag(repository: string, tag: string, reference: string = tag): Promise<boolean> {
-    return withReferenceLock(this.registry, repository, tag, () => this.writeTag(repository, tag, reference));
+  applyTag(repository: string, tag: string, reference: string = tag, onManifest?: (digest: string) => void): Promise<boolean> {
+    return withReferenceLock(this.registry, repository, tag, () => this.writeTag(repository, tag, reference, undefined, onManifest));
   }
 
   /**
@@ -46,11 +46,13 @@ export class Applier {
     });
   }
 
-  private async writeTag(repository: string, tag: string, reference: string, atParent = () => this.fetcher.fetchManifest(repository, reference)): Promise<boolean> {
+  /** `onManifest` learns the digest the parent answered, as soon as it is known (before anything is downloaded). */
+  private async writeTag(repository: string, tag: string, reference: string, atParent = () => this.fetcher.fetchManifest(repository, reference), onManifest?: (digest: string) => void): Promise<boolean> {
     const local = await this.registry.metadata.getTaggedManifest(repository, tag);
     if (local?.digest === reference) return this.fitChildren(repository, local);
     const manifest = await atParent();
     if (!manifest) return false;
+    onManifest?.(manifest.digest);
     // A full sync (or a restart redoing one) finds most tags unchanged: no write, no change-log entry.
     if (local?.digest === manifest.digest) return this.fitChildren(repository, local);
     await this.writeTree(repository, await this.fetcher.completeTree(repository, manifest), { tag });

@@ -37,8 +37,14 @@ import { ReferrerSync } from "./referrers.js";
 import { EdgeFilters } from "./filters.js";
 
 const FEED_PAGE = 500;
-/** Images applied at once; each image's blobs are fetched in parallel too (the fetcher's limit). */
-const IMAGE_CONCURRENCY = 4;
+/**
+ * Images applied at once; their blobs share the fetcher's download slots (8 by default), in
+ * the order asked. As many images as slots: the next images' manifests are fetched while the
+ * slots are busy, and an image's last steps (its links, manifest, tag, referrers) overlap
+ * other images' downloads instead of leaving slots idle (first sync of 10 images: ~6% faster
+ * than 4 at once).
+ */
+const IMAGE_CONCURRENCY = 8;
 const HEARTBEAT_MS = 30_000;
 /** While a sync runs, a timer reports progress this often, however long one download takes (the cloud marks 5 silent minutes Offline). */
 const SYNCING_HEARTBEAT_MS = 20_000;
@@ -451,7 +457,9 @@ export class SyncEngine {
       this.window.throwIfClosed();
       this.progress(`${repository}:${tag}`);
       // Referrers pushed while this edge was not reading the feed come with the walk (referrers.ts).
-      const apply = async (): Promise<void> => void ((await applier.applyTag(repository, tag)) && (await this.referrers.forTag(repository, tag)));
+      // The referrers list is asked as soon as the tag's digest is known, while its content downloads.
+      const prefetch = (digest: string): void => this.referrers.prefetch(repository, digest);
+      const apply = async (): Promise<void> => void ((await applier.applyTag(repository, tag, tag, prefetch)) && (await this.referrers.forTag(repository, tag)));
       if (!(await this.applyIsolated({ repository, tag }, apply))) skipped++;
       this.walked.tagDone(repository, tag);
       this.itemDone();

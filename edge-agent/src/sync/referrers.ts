@@ -23,6 +23,8 @@ import { runLimited } from "./run-limited.js";
 const REFERRER_CONCURRENCY = 4;
 /** A signature of an SBOM of an attestation...: deeper than this is a loop or abuse, not a supply chain. */
 const MAX_DEPTH = 8;
+/** A list asked ahead (`prefetch`) and not used within this long is asked again (its image's sync failed or stalled). */
+const PREFETCH_TTL_MS = 60_000;
 
 export interface ReferrerSyncOptions {
   client: RegistryHttpClient;
@@ -37,7 +39,28 @@ export class ReferrerSync {
   /** Set when the parent answered 404 to the referrers API (a registry without it): asked again after an hour. */
   private unsupportedUntil = 0;
 
+  /** Lists asked ahead by `prefetch`, by repository@subject, with when they were asked. */
+  private readonly prefetched = new Map<string, { at: number; digests: Promise<string[]> }>();
+
   constructor(private readonly options: ReferrerSyncOptions) {}
+
+  /**
+   * Asks the parent for the referrers of `subject` now, for a `forTag`/`forManifest` that
+   * comes once the subject is stored: a walk asks while the image downloads, so the last
+   * images of a sync do not wait for one more round trip each. An answer asked this early is
+   * as good as one asked later: a referrer pushed in between comes with the feed, which
+   * continues from before the walk.
+   */
+  prefetch(repository: string, subject: string): void {
+    const now = Date.now();
+    for (const [key, entry] of this.prefetched) if (now - entry.at > PREFETCH_TTL_MS) this.prefetched.delete(key);
+    const key = `${repository}@${subject}`;
+    if (this.prefetched.has(key)) return;
+    const digests = this.askParent(repository, subject);
+    // A failure is met by the one who uses the answer (it is thrown there), or by nobody.
+    digests.catch(() => {});
+    this.prefetched.set(key, { at: now, digests });
+  }
 
   /** After a walk applied `tag`: the referrers of its manifest (and of an index's platform manifests), recursively. */
   async forTag(repository: string, tag: string): Promise<void> {
@@ -74,8 +97,16 @@ export class ReferrerSync {
     });
   }
 
-  /** The digests the parent's referrers API lists for `subject`; none when the parent has no such API. */
-  private async parentReferrers(repository: string, subject: string): Promise<string[]> {
+  /** The digests the parent's referrers API lists for `subject` (asked ahead, or now); none when the parent has no such API. */
+  private parentReferrers(repository: string, subject: string): Promise<string[]> {
+    const key = `${repository}@${subject}`;
+    const asked = this.prefetched.get(key);
+    this.prefetched.delete(key);
+    if (asked && Date.now() - asked.at <= PREFETCH_TTL_MS) return asked.digests;
+    return this.askParent(repository, subject);
+  }
+
+  private async askParent(repository: string, subject: string): Promise<string[]> {
     if (Date.now() < this.unsupportedUntil) return [];
     const path = `/v2/${repository}/referrers/${subject}`;
     const response = await this.options.client.request("GET", path, { headers: { Accept: MANIFEST_MEDIA_TYPES.join(", ") } });
