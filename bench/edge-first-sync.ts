@@ -119,7 +119,7 @@ async function main(): Promise<void> {
         });
         const perf = process.env.PERF_DIR ? (await import("node:child_process")).spawn("perf", ["record", "-e", "cpu-clock", "-F", "2000", "-g", "-p", String(edge.pid), "-o", join(process.env.PERF_DIR, `${name}.data`)], { stdio: "ignore" }) : undefined;
         const tracer = straceDir ? (await import("node:child_process")).spawn("strace", [...(process.env.STRACE_ARGS ?? "-c").split(" "), "-f", "-p", String(edge.pid), "-o", join(resolve(straceDir), `${name}.txt`)], { stdio: "ignore" }) : undefined;
-        const done = await waitUntilSynced(edge, 300_000, 25);
+        const done = await waitUntilSynced(edge, 300_000, 250);
         if (perf) {
           perf.kill("SIGINT");
           await new Promise((r) => perf.once("exit", r));

@@ -342,7 +342,7 @@ async function main(): Promise<number> {
           edgeRun++;
           const cpuBefore = readCpu(cloud.processes);
           const edge = await newEdge(`benchsync${edgeRun}`, [SYNC_REPOSITORY]);
-          const done = await waitUntilSynced(edge, SYNC_TIMEOUT_MS, 25);
+          const done = await waitUntilSynced(edge, SYNC_TIMEOUT_MS, 250);
           const cpu = cpuDelta(cpuBefore, readCpu(cloud.processes));
           // The agent was not in the first reading, so the machine's remainder counted it.
           const edgeCpu = cpuSeconds(edge.pid) ?? 0;
