@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -23,6 +24,10 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // At least two files at once, also on a 2-core machine (vitest's default is cores - 1: one
+    // there). Most files wait on emulators, sockets and timers rather than compute: on 2 cores the
+    // whole suite took 11.4 min with two against 28.9 with one, all green (load average ~1.8).
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     projects: [
       { extends: true, test: { name: "key", include: ["test/**/*.test.ts"] } },
       { extends: true, test: { name: "identity", include: STORAGE_SUITES, env: { LOCAL_STORAGE_AUTH: "identity" } } },

@@ -25,7 +25,7 @@ describe("WalkPosition", () => {
   it("resumes a full sync after a restart with the repositories and tags it finished", async () => {
     const { state, dir } = await freshState();
     const walk = new WalkPosition(state);
-    await walk.repositoryWalked("a");
+    walk.repositoryWalked("a");
     walk.tagDone("b", "v1");
     walk.tagDone("b", "v2");
     await state.close();
@@ -40,14 +40,14 @@ describe("WalkPosition", () => {
     const { state } = await freshState();
     const walk = new WalkPosition(state);
     walk.tagDone("b", "v1");
-    await walk.repositoryFinished("b");
+    walk.repositoryFinished("b");
     expect(walk.resume("b").size).toBe(0);
   });
 
   it("ignores a position from another full sync (a new starting cursor: expired, resync)", async () => {
     const { state } = await freshState();
     const walk = new WalkPosition(state);
-    await walk.repositoryWalked("a");
+    walk.repositoryWalked("a");
     walk.tagDone("b", "v1");
     await state.update((s) => {
       s.fullSyncFrom = "cursor-2";
@@ -69,7 +69,7 @@ describe("WalkPosition", () => {
       s.configuration = { resync: "request-1" } as unknown as NonNullable<typeof s.configuration>;
     });
     const walk = new WalkPosition(state);
-    await walk.repositoryWalked("a");
+    walk.repositoryWalked("a");
     walk.tagDone("b", "v1");
     expect([...walk.walkedRepositories()]).toEqual(["a"]);
     expect([...walk.resume("b")]).toEqual(["v1"]);

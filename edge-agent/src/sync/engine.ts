@@ -353,7 +353,8 @@ export class SyncEngine {
     const walked = this.walked.walkedRepositories();
     // The first full sync of this data folder is "initial"; after an expired cursor the loop said so.
     const trigger = state.state.syncTrigger === "cursorExpired" ? "cursorExpired" : "initial";
-    await state.update((s) => {
+    // What the status shows; written with the walk's first durable write (or within a second).
+    state.touch((s) => {
       s.syncTrigger = trigger;
     });
     log.info("full sync started", { repositories: repositories.length, trigger, ...(walked.size > 0 ? { resumedAfter: walked.size } : {}) });
@@ -364,7 +365,7 @@ export class SyncEngine {
       if (this.stopped) return;
       if (walked.has(repository)) continue;
       await this.syncRepository(repository);
-      await this.walked.repositoryWalked(repository);
+      this.walked.repositoryWalked(repository);
     }
     const resync = state.state.configuration?.resync ?? undefined;
     await state.update((s) => {
@@ -400,7 +401,7 @@ export class SyncEngine {
       if (this.stopped) return;
       if (walked.has(repository)) continue;
       await this.syncRepository(repository);
-      await this.walked.repositoryWalked(repository);
+      this.walked.repositoryWalked(repository);
     }
     await state.update((s) => {
       s.lastResync = request;
@@ -465,7 +466,7 @@ export class SyncEngine {
       this.itemDone();
     });
     await this.options.localOnly.reconcile(repository, new Set(tags), await listAll((page) => metadata.listTags(repository, page)));
-    await this.walked.repositoryFinished(repository);
+    this.walked.repositoryFinished(repository);
     await this.failed.clear({ repository });
     log.info("repository synced", { repository, tags: kept.length, ...(kept.length < tags.length ? { filteredOut: tags.length - kept.length } : {}), ...(skipped > 0 ? { skipped } : {}) });
   }

@@ -26,8 +26,13 @@ export class WalkPosition {
     return new Set(walked?.basis === basisOf(this.state.state) ? walked.repositories : []);
   }
 
-  async repositoryWalked(repository: string): Promise<void> {
-    await this.state.update((s) => {
+  /**
+   * Written within a second (StateFile.touch), like tagDone; the write that ends the full sync
+   * or resync comes right after and carries it. A crash in between walks the repository again,
+   * finding every tag here (one manifest GET each).
+   */
+  repositoryWalked(repository: string): void {
+    this.state.touch((s) => {
       const basis = basisOf(s);
       if (s.fullSyncWalked?.basis !== basis) s.fullSyncWalked = { basis, repositories: [] };
       s.fullSyncWalked.repositories.push(repository);
@@ -49,9 +54,10 @@ export class WalkPosition {
     });
   }
 
-  async repositoryFinished(repository: string): Promise<void> {
+  /** Written within a second too: a crash before that resumes a walk with nothing left to do. */
+  repositoryFinished(repository: string): void {
     if (this.state.state.walkPosition?.repository !== repository) return;
-    await this.state.update((s) => {
+    this.state.touch((s) => {
       delete s.walkPosition;
     });
   }
