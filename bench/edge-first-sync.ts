@@ -94,6 +94,9 @@ async function main(): Promise<void> {
         console.log(`run ${run + 1} skopeo sync: ${s.toFixed(2)} s; CPU s: skopeo ${(skopeoCpu ?? 0).toFixed(2)}, ${others}`);
       } finally {
         await target.stop();
+        // As the edge's data folder after its run: each run starts from the same disk, not with
+        // the earlier mirrors' files piling up (and their pages filling the page cache).
+        if (!process.env.KEEP_DATA) await rm(join(workDir, `distribution${run}`), { recursive: true, force: true });
       }
     };
     for (let run = 0; run < runs; run++) {
