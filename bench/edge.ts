@@ -18,7 +18,8 @@
  *      median and p90 (issue 13: median >= 1.0x, p90 <= 1.2x distribution's)
  *   d. cloud-push-to-edge-visible lag in continuous mode: a small image pushed to the
  *      cloud, then the edge polled until it serves the tag; median over 10 pushes, at the
- *      agent's default sync interval (2 s) and at 0.5 s
+ *      agent's default sync interval (2 s) and at 0.5 s; those agents run --no-pull-through
+ *      (a pulled-through miss serves the tag at once: that is not the sync's lag)
  * The cloud is our local stack (auth on) in a child process (our-stack.ts); the edge is the
  * built CLI in a child process (edge-process.ts). Prints a table and writes
  * bench/results/edge-latest.json. `npm run bench:edge` builds and runs it.
@@ -225,11 +226,11 @@ async function main(): Promise<number> {
       await manage("POST", "connectedRegistries", { name, mode: "ReadOnly", repositories, clientTokens: [READER] });
       return (await manage("POST", `connectedRegistries/${name}/settings`, { parentProtocol: "http", generatePassword: 1 })).connectionString as string;
     };
-    const newEdge = async (name: string, repositories: string[], syncIntervalSeconds?: number): Promise<EdgeAgentProcess> => {
+    const newEdge = async (name: string, repositories: string[], syncIntervalSeconds?: number, args?: string[]): Promise<EdgeAgentProcess> => {
       const connectionString = await connectionStringOf(name, repositories);
       const dataDir = join(workDir, `edge-${name}`);
       await mkdir(dataDir, { recursive: true });
-      return track(await startEdgeAgent({ connectionString, dataDir, ...(syncIntervalSeconds !== undefined ? { syncIntervalSeconds } : {}) }));
+      return track(await startEdgeAgent({ connectionString, dataDir, ...(syncIntervalSeconds !== undefined ? { syncIntervalSeconds } : {}), ...(args ? { args } : {}) }));
     };
 
     // a + b: a synced edge serving a 100 MiB blob and a small image.
@@ -410,7 +411,9 @@ async function main(): Promise<number> {
       figures.lag = [];
       for (const [i, interval] of LAG_INTERVALS.entries()) {
         const repository = lagRepository(i);
-        const edge = await newEdge(`benchlag${i}`, [repository], interval);
+        // Without pull-through: the client's 404-until-200 loop would otherwise fetch the new tag
+        // from the cloud at its first miss (~10 ms), and the figure would not be the sync's lag.
+        const edge = await newEdge(`benchlag${i}`, [repository], interval, ["--no-pull-through"]);
         await waitUntilSynced(edge, SYNC_TIMEOUT_MS);
         const bearer = { authorization: `Bearer ${await edgeBearer(edge, READER, readerPassword, [repository])}` };
         const intervalSeconds = interval ?? DEFAULT_SYNC_INTERVAL_SECONDS;
