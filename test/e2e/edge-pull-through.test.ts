@@ -93,10 +93,10 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const edge of edges.splice(0)) {
-    await edge.kill().catch(() => {});
-    await removeEdgeData(edge.dataDir);
-  }
+  // Every agent stopped before any folder goes: a restarted agent shares its data folder with an earlier entry.
+  const stopped = edges.splice(0);
+  for (const edge of stopped) await edge.kill().catch(() => {});
+  for (const dataDir of new Set(stopped.map((edge) => edge.dataDir))) await removeEdgeData(dataDir);
   for (const relay of links.splice(0)) await relay.close();
   await proxy?.stop();
   await skopeo?.dispose();

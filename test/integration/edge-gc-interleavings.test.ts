@@ -6,14 +6,8 @@
  * and then asks that every tag pulls completely and the data folder is whole.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ContentFetcher } from "../../dist/edge-agent/src/sync/content-fetcher.js";
-import { Applier } from "../../dist/edge-agent/src/sync/applier.js";
-import { RegistryHttpClient } from "../../dist/shared/remote/http-client.js";
-import { imageManifest, pullProblems, pushLikeDocker, startGcRegistry, storeProblems, type GcRegistry } from "../support/edge-gc.js";
+import { imageManifest, pullProblems, pushLikeDocker, startGcSyncPair, storeProblems, type GcRegistry, type GcSyncPair } from "../support/edge-gc.js";
 import { OCI_INDEX, OCI_MANIFEST, sha256 } from "../support/registry-client.js";
 
 interface Image {
@@ -68,25 +62,18 @@ function pauseAt<T extends object>(target: T, method: keyof T & string) {
 }
 
 describe("a collection in the gaps of a manifest write", () => {
-  let root: string;
+  let pair: GcSyncPair;
   let parent: GcRegistry;
   let edge: GcRegistry;
-  let client: InstanceType<typeof RegistryHttpClient>;
-  let applier: InstanceType<typeof Applier>;
+  let client: GcSyncPair["client"];
+  let applier: GcSyncPair["applier"];
 
   beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), "edge-gc-gaps-"));
-    parent = await startGcRegistry(join(root, "parent"), { guarded: false });
-    edge = await startGcRegistry(join(root, "edge"), { graceMs: 0 });
-    client = new RegistryHttpClient({ protocol: "http", endpoint: new URL(parent.url).host, userAgent: "edge-gc-gaps" });
-    const fetcher = new ContentFetcher(client, edge.blobs, { concurrency: 4, acceptedMediaTypes: [OCI_MANIFEST, OCI_INDEX], backoffMs: () => 5 });
-    applier = new Applier(edge.ctx as never, fetcher);
+    pair = await startGcSyncPair("edge-gc-gaps");
+    ({ parent, edge, client, applier } = pair);
   });
   afterAll(async () => {
-    client?.close();
-    await edge?.close();
-    await parent?.close();
-    if (root) await rm(root, { recursive: true, force: true });
+    await pair?.close();
   });
 
   /** Garbage at the edge (pushed, then untagged) whose content a later write reuses. */

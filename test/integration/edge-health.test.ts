@@ -53,7 +53,17 @@ describe("edge agent health endpoints", () => {
     // Root ignores permission bits, so the folder is taken away instead: a file stands where it was.
     const moved = `${edge.dataDir}.moved`;
     await rename(edge.dataDir, moved);
-    await writeFile(edge.dataDir, "not a folder");
+    // The agent, syncing every 0.5 s, may make the folder again (a state write) before the file
+    // lands there: take that one away too and try again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await writeFile(edge.dataDir, "not a folder", { flag: "wx" });
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 10) throw error;
+        await rm(edge.dataDir, { recursive: true, force: true });
+      }
+    }
     try {
       const broken = await probe(`${edge.url}/readyz`);
       expect(broken.status).toBe(503);

@@ -146,7 +146,8 @@ describe("the cloud's view of its edges: settings, resync, status", () => {
     expect(request).toMatch(/^\d{8}T\d{9}Z-[0-9a-f]{8}$/);
     await eventually(async () => (await edgeReader.fetch("/v2/status/resync/manifests/v1", { headers: { Accept: ACCEPT } })).status === 200, 30_000, "the tag back at the edge");
     await eventually(async () => (await shown("resyncedge1")).lastSyncTrigger === "manual", 20_000, "the manual trigger shown in the cloud");
-    expect(edge.logs.some((line) => line.message === "resync finished" && line.request === request)).toBe(true);
+    // The tag is written before the walk's end (referrers, reconciliation, the request recorded).
+    await eventually(async () => edge.logs.some((line) => line.message === "resync finished" && line.request === request), 20_000, "the resync walk finished");
     // The blobs were there: the walk wrote the tag again without fetching them.
     expect((await edge.status()).progress.bytesFetched).toBe(fetchedBefore);
     // Done once per request: later cycles do not walk again.

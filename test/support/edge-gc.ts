@@ -6,6 +6,8 @@
  * the plain stores and says what a pull would find broken.
  */
 import { createHash } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { anonymousAuthorizer } from "../../dist/shared/auth/authorizer.js";
 import { startLocalHost } from "../../dist/shared/http/local-host.js";
@@ -19,7 +21,43 @@ import { FsMetadataStore } from "../../dist/edge-agent/src/store/fs-metadata-sto
 import { GuardedFsBlobStore, GuardedFsMetadataStore } from "../../dist/edge-agent/src/gc/guarded-stores.js";
 import { UseTracker } from "../../dist/edge-agent/src/gc/use-tracker.js";
 import { GarbageCollector } from "../../dist/edge-agent/src/gc/collector.js";
-import { OCI_MANIFEST, RegistryClient, sha256 } from "./registry-client.js";
+import { ContentFetcher } from "../../dist/edge-agent/src/sync/content-fetcher.js";
+import { Applier } from "../../dist/edge-agent/src/sync/applier.js";
+import { RegistryHttpClient } from "../../dist/shared/remote/http-client.js";
+import { OCI_INDEX, OCI_MANIFEST, RegistryClient, sha256 } from "./registry-client.js";
+
+/**
+ * A parent registry (plain stores) and an edge with a grace of 0 (only the use tracking keeps
+ * what is in use), with the sync's fetcher and applier writing the parent's images into the
+ * edge: what the GC race tests run a collection against.
+ */
+export interface GcSyncPair {
+  parent: GcRegistry;
+  edge: GcRegistry;
+  client: InstanceType<typeof RegistryHttpClient>;
+  applier: InstanceType<typeof Applier>;
+  close(): Promise<void>;
+}
+
+export async function startGcSyncPair(name: string): Promise<GcSyncPair> {
+  const root = await mkdtemp(join(tmpdir(), `${name}-`));
+  const parent = await startGcRegistry(join(root, "parent"), { guarded: false });
+  const edge = await startGcRegistry(join(root, "edge"), { graceMs: 0 });
+  const client = new RegistryHttpClient({ protocol: "http", endpoint: new URL(parent.url).host, userAgent: name });
+  const fetcher = new ContentFetcher(client, edge.blobs, { concurrency: 4, acceptedMediaTypes: [OCI_MANIFEST, OCI_INDEX], backoffMs: () => 5 });
+  return {
+    parent,
+    edge,
+    client,
+    applier: new Applier(edge.ctx as never, fetcher),
+    close: async () => {
+      client.close();
+      await edge.close();
+      await parent.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
 
 export interface GcRegistry {
   url: string;
