@@ -12,20 +12,11 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createV2Handler } from "../../dist/shared/registry/v2-handler.js";
-import { RegistryHttpClient } from "../../dist/shared/remote/http-client.js";
-import { FsBlobStore } from "../../dist/edge-agent/src/store/fs-blob-store.js";
-import { FsMetadataStore } from "../../dist/edge-agent/src/store/fs-metadata-store.js";
-import { BandwidthLimit } from "../../dist/edge-agent/src/sync/bandwidth.js";
-import { ContentFetcher } from "../../dist/edge-agent/src/sync/content-fetcher.js";
-import { pullThroughHandler } from "../../dist/edge-agent/src/pull-through/pull-through.js";
-import { createLogger } from "../../dist/edge-agent/src/log.js";
-import { fileRegistryContext } from "../support/edge-registry.js";
-import { OCI_MANIFEST, sha256 } from "../support/registry-client.js";
+import { pullThroughEdge, type PullThroughEdge } from "../support/edge-registry.js";
+import { sha256 } from "../support/registry-client.js";
 
 /** Bigger than the store's 1 MiB write batch, so bytes are on disk while the body is held. */
 const BLOB_BYTES = 3 * 1024 * 1024;
@@ -103,39 +94,21 @@ async function readAll(body: unknown): Promise<Buffer> {
 
 describe("one writer per blob download: pull-through stream, pull-through fetcher and sync fetcher", () => {
   const parent = new ScriptedParent();
-  let dir: string;
-  let blobs: InstanceType<typeof FsBlobStore>;
-  let edge: ReturnType<typeof pullThroughHandler>;
-  let client: InstanceType<typeof RegistryHttpClient>;
   const repository = "writers/app";
-  /** The sync's own fetcher over the same store (agent.ts wires one for the sync, one for pull-through). */
-  const fetcher = (): InstanceType<typeof ContentFetcher> => new ContentFetcher(client, blobs, { concurrency: 2, acceptedMediaTypes: [OCI_MANIFEST], backoffMs: () => 10 });
+  let at: PullThroughEdge;
+  let dir: string;
+  let edge: PullThroughEdge["edge"];
+  const fetcher = (): ReturnType<PullThroughEdge["syncFetcher"]> => at.syncFetcher();
 
   beforeAll(async () => {
     await parent.start();
-    dir = await mkdtemp(join(tmpdir(), "blob-writers-"));
-    const metadata = new FsMetadataStore(join(dir, "metadata"));
-    blobs = new FsBlobStore(dir);
-    const registry = await fileRegistryContext(metadata, blobs, join(dir, "changes"));
-    client = new RegistryHttpClient({ protocol: "http", endpoint: parent.endpoint, userAgent: "blob-writers-test" });
-    edge = pullThroughHandler({
-      inner: createV2Handler(registry, () => undefined),
-      registry,
-      client,
-      blobs,
-      setting: { concurrency: 2 },
-      repositories: () => [repository],
-      bandwidth: new BandwidthLimit(),
-      acceptedMediaTypes: [OCI_MANIFEST],
-      room: undefined,
-      onBytes: () => undefined,
-      log: createLogger("none"),
-    });
+    at = await pullThroughEdge("blob-writers", parent.endpoint, () => [repository]);
+    ({ dir, edge } = at);
   });
 
   afterAll(async () => {
     await parent.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await at?.close();
   });
 
   const pullBlob = (digest: string) => edge({ method: "GET", url: new URL(`http://edge/v2/${repository}/blobs/${digest}`), headers: new Headers(), body: null });

@@ -12,20 +12,9 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createV2Handler } from "../../dist/shared/registry/v2-handler.js";
-import { RegistryHttpClient } from "../../dist/shared/remote/http-client.js";
-import { FsBlobStore } from "../../dist/edge-agent/src/store/fs-blob-store.js";
-import { FsMetadataStore } from "../../dist/edge-agent/src/store/fs-metadata-store.js";
 import { Applier } from "../../dist/edge-agent/src/sync/applier.js";
-import { BandwidthLimit } from "../../dist/edge-agent/src/sync/bandwidth.js";
-import { ContentFetcher } from "../../dist/edge-agent/src/sync/content-fetcher.js";
-import { pullThroughHandler } from "../../dist/edge-agent/src/pull-through/pull-through.js";
-import { createLogger } from "../../dist/edge-agent/src/log.js";
-import { fileRegistryContext } from "../support/edge-registry.js";
+import { pullThroughEdge, type PullThroughEdge } from "../support/edge-registry.js";
 import { OCI_MANIFEST, sha256 } from "../support/registry-client.js";
 
 interface Image {
@@ -114,40 +103,23 @@ const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 describe("pull-through never undoes what the sync did to a tag", () => {
   const parent = new ScriptedParent();
-  let dir: string;
-  let registry: ConstructorParameters<typeof Applier>[0];
-  let edge: ReturnType<typeof pullThroughHandler>;
+  let at: PullThroughEdge;
+  let registry: PullThroughEdge["registry"];
+  let edge: PullThroughEdge["edge"];
   let sync: InstanceType<typeof Applier>;
   const repositories = ["race/moved", "race/deleted", "race/stale", "race/early", "race/gone", "race/chain"];
 
   beforeAll(async () => {
     await parent.start();
-    dir = await mkdtemp(join(tmpdir(), "pt-race-"));
-    const metadata = new FsMetadataStore(join(dir, "metadata"));
-    const blobs = new FsBlobStore(dir);
-    registry = await fileRegistryContext(metadata, blobs, join(dir, "changes"));
-    const client = new RegistryHttpClient({ protocol: "http", endpoint: parent.endpoint, userAgent: "pt-race-test" });
-    const bandwidth = new BandwidthLimit();
+    at = await pullThroughEdge("pt-race", parent.endpoint, () => repositories);
+    ({ registry, edge } = at);
     // The sync's own fetcher and applier, over the same registry as the pull-through (as agent.ts wires them).
-    sync = new Applier(registry, new ContentFetcher(client, blobs, { concurrency: 2, acceptedMediaTypes: [OCI_MANIFEST], backoffMs: () => 10 }));
-    edge = pullThroughHandler({
-      inner: createV2Handler(registry, () => undefined),
-      registry,
-      client,
-      blobs,
-      setting: { concurrency: 2 },
-      repositories: () => repositories,
-      bandwidth,
-      acceptedMediaTypes: [OCI_MANIFEST],
-      room: undefined,
-      onBytes: () => undefined,
-      log: createLogger("none"),
-    });
+    sync = new Applier(registry, at.syncFetcher());
   });
 
   afterAll(async () => {
     await parent.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await at?.close();
   });
 
   /** A client's GET of the manifest at the edge (its blobs not asked for: the deferred store downloads them). */
