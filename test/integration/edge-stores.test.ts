@@ -15,17 +15,14 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient, OCI_INDEX, OCI_MANIFEST, sha256 } from "../support/registry-client.js";
 import { readLayoutBlobs, readLayoutIndex, sha256Digest, writeMultiArchOciLayout, OCI_INDEX_MEDIA_TYPE, OCI_REF_NAME_ANNOTATION } from "../support/oci-layout.js";
-import { anonymousAuthorizer } from "../../dist/shared/auth/authorizer.js";
 import { startLocalHost } from "../../dist/shared/http/local-host.js";
-import { ChangeLog } from "../../dist/shared/registry/change-log.js";
-import { ContentPresence } from "../../dist/shared/registry/content-presence.js";
-import { RunningHashes } from "../../dist/shared/registry/running-hashes.js";
 import { createV2Handler } from "../../dist/shared/registry/v2-handler.js";
 import { ConcurrentUpdateError } from "../../dist/shared/store/interfaces.js";
 import { SequenceTakenError } from "../../dist/shared/store/change-store.js";
 import { DigestMismatchError, FsBlobStore } from "../../dist/edge-agent/src/store/fs-blob-store.js";
 import { FsChangeStore } from "../../dist/edge-agent/src/store/fs-change-store.js";
 import { FsMetadataStore } from "../../dist/edge-agent/src/store/fs-metadata-store.js";
+import { fileRegistryContext } from "../support/edge-registry.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -43,15 +40,7 @@ async function startEdge(dir: string): Promise<Edge> {
   const metadata = new FsMetadataStore(join(dir, "metadata"));
   const blobs = new FsBlobStore(dir);
   const changeStore = await FsChangeStore.open(dir);
-  const ctx = {
-    metadata,
-    blobs,
-    authorizer: anonymousAuthorizer,
-    options: { blobDelivery: "stream" as const },
-    runningHashes: new RunningHashes(),
-    contentPresence: new ContentPresence(blobs),
-    changes: new ChangeLog(changeStore, { graceMs: 30_000 }),
-  };
+  const ctx = await fileRegistryContext(metadata, blobs, changeStore);
   const host = await startLocalHost(
     [{ name: "v2", route: "v2/{*path}", methods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], handler: createV2Handler(ctx, () => undefined) }],
     [],

@@ -23,11 +23,13 @@ import type { RegistryContext } from "../../dist/shared/registry/context.js";
 import { RunningHashes } from "../../dist/shared/registry/running-hashes.js";
 import { FsChangeStore } from "../../dist/edge-agent/src/store/fs-change-store.js";
 
+/** `changes`: the change log's folder, or a change store the caller opened (and closes). */
 export async function fileRegistryContext<M extends RegistryContext["metadata"], B extends RegistryContext["blobs"]>(
   metadata: M,
   blobs: B,
-  changesDir: string,
+  changes: string | InstanceType<typeof FsChangeStore>,
 ): Promise<RegistryContext & { metadata: M; blobs: B }> {
+  const changeStore = typeof changes === "string" ? await FsChangeStore.open(changes) : changes;
   return {
     metadata,
     blobs,
@@ -35,7 +37,7 @@ export async function fileRegistryContext<M extends RegistryContext["metadata"],
     options: { blobDelivery: "stream" as const },
     runningHashes: new RunningHashes(),
     contentPresence: new ContentPresence(blobs),
-    changes: new ChangeLog(await FsChangeStore.open(changesDir), { graceMs: 30_000 }),
+    changes: new ChangeLog(changeStore, { graceMs: 30_000 }),
   };
 }
 
