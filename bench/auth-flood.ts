@@ -9,7 +9,7 @@
  * its own process, 16 connections from 127.0.0.2) sends random wrong passwords for the SAME
  * token name, half to the token server and half as Basic to /v2/. Two attackers: "one address"
  * (all 16 connections from 127.0.0.2) and "spread" (a botnet: each request from a new address
- * on a new connection, so per-address limits never apply and each attempt may cost a scrypt).
+ * on a new connection, so per-address limits never apply and each attempt may cost a password check: scrypt for a token whose password predates the fast form).
  * Each round measures idle, then under each attacker, so drift in the machine's speed hits all
  * alike; percentiles pool every round.
  * Goal: flood p50 at most 2x idle p50, cloud and edge. Prints a table and writes

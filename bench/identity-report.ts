@@ -131,7 +131,7 @@ export function buildFigureRows(identity: IdentityResult | undefined, permission
       issuance ? `cosmos ${fmt(((issuance.cpu["on:cosmos"] ?? Number.NaN) * 1000) / issuance.requests)} ms` : "",
     );
     const first = identity.firstCall;
-    add(`first call, cold password, p50 (${first?.count ?? 0} tokens, one at a time)`, first?.p50Ms, "ms", "scrypt verification + the steady-state work");
+    add(`first call, cold password, p50 (${first?.count ?? 0} tokens, one at a time)`, first?.p50Ms, "ms", "the first password check + the steady-state work");
     add("first call, cold password, max", first?.maxMs, "ms");
     add("second call, same tokens, p50", identity.secondCall?.p50Ms, "ms", "verified pair cached");
     add("scrypt verify alone (N=16384, r=8, p=1)", identity.scryptVerifyMs, "ms", "in the benchmark process, for reference");

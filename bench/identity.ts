@@ -7,7 +7,7 @@
  *      hits every mode alike
  *   2. token issuance: Basic (token name + password) -> JWT at GET /oauth2/token, the
  *      steady state (verified pair cached) over 16 keep-alive connections for ~5 s, then
- *      first calls with cold passwords (scrypt) one at a time, and 16 cold logins at once
+ *      first calls with cold passwords (never checked before) one at a time, and 16 cold logins at once
  * Tokens and their 500-action scope map are created through the management API.
  */
 import { readdirSync } from "node:fs";
@@ -30,7 +30,7 @@ const SCOPE_MAP = "bench-scope-map";
 const LOAD_TOKEN = "bench-token";
 const FIRST_CALL_TOKENS = 20;
 const BURST_TOKENS = 16;
-/** Concurrent management calls while creating tokens (each password is an scrypt hash). */
+/** Concurrent management calls while creating tokens (each password generated and hashed). */
 const SETUP_CONCURRENCY = 4;
 const TIMEOUT_MS = 30_000;
 /** Waits for a quiet machine before a phase. */
@@ -68,9 +68,9 @@ export interface IdentityResult {
   authOn: string;
   authOff: string;
   setup: { scopeMapActions: number; tokens: number; seconds: number };
-  /** One scrypt verification of a token password in the benchmark process, for reference. */
+  /** One scrypt verification (the admin key's form, and token passwords stored before the fast form) in the benchmark process, for reference. */
   scryptVerifyMs?: number;
-  /** First GET /oauth2/token of each of FIRST_CALL_TOKENS tokens, one at a time: scrypt + Cosmos reads + signing. */
+  /** First GET /oauth2/token of each of FIRST_CALL_TOKENS tokens, one at a time: the first password check + Cosmos reads + signing. */
   firstCall?: Latencies;
   /** The second call of the same tokens, one at a time: the verified pair is cached. */
   secondCall?: Latencies;
@@ -357,7 +357,7 @@ export async function runIdentity(authOn: Target, authOff: Target, options: Iden
       log(`  identity: token issuance ${fmt(load.requestsPerSecond)}/s over ${load.requests} requests, p50 ${fmt(load.p50Ms)} ms, p99 ${fmt(load.p99Ms)} ms, ${load.failures} failures`);
     } else skipped("token issuance load");
 
-    // scrypt alone, here, for reference: a hash made with the product's parameters.
+    // scrypt alone, here, for reference (admin keys and token passwords stored before the fast form).
     const sample = generatePassword();
     const sampleHash = await hashPassword(sample);
     const scryptSamples: number[] = [];
@@ -370,7 +370,7 @@ export async function runIdentity(authOn: Target, authOff: Target, options: Iden
 
     const one = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      // First calls, one at a time, over one warm connection: scrypt is paid here.
+      // First calls, one at a time, over one warm connection: the uncached password check is paid here.
       await fetchToken(authOn, one, LOAD_TOKEN, password.get(LOAD_TOKEN)!, pullScope);
       const firstNames = names.filter((n) => n.startsWith("bench-first-"));
       const first: number[] = [];
@@ -395,7 +395,7 @@ export async function runIdentity(authOn: Target, authOff: Target, options: Iden
       one.destroy();
     }
 
-    // 16 cold logins at once: scrypt on the registry's thread pool, on 2 cores.
+    // 16 cold logins at once, on 2 cores.
     if (timeLeft()) {
       const burstNames = names.filter((n) => n.startsWith("bench-burst-"));
       const burstAgent = new Agent({ keepAlive: true, maxSockets: BURST_TOKENS });

@@ -1,6 +1,6 @@
 /**
  * The edge's identity store, read from the configuration its parent sent: the client
- * tokens (and the sync tokens of its children) with their scope maps and scrypt password
+ * tokens (and the sync tokens of its children) with their scope maps and password
  * verifiers. It lets the shared token server and authorizer run unchanged at the edge,
  * offline. Tokens are managed in the cloud only, so every write is refused.
  */

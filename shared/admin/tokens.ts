@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { LIMITS, isSystemScopeMap, isValidIdentityName, scopeMapReferenceSchema } from "../domain/identity-names.js";
-import { generatePassword, hashPassword } from "../auth/passwords.js";
+import { generatePassword, hashGeneratedPassword } from "../auth/passwords.js";
 import { retryOnConflict } from "../store/optimistic-update.js";
 import type { IdentityStore, PasswordName, StoredPassword, TokenRecord } from "../store/identity-store.js";
 import { AdminError, badRequest, conflict, notFound } from "./errors.js";
@@ -109,13 +109,11 @@ export class TokenService {
     if (input.expiry && Date.parse(input.expiry) <= Date.now()) throw badRequest(`expiry ${input.expiry} is in the past`);
     const names: PasswordName[] = input.name ? [input.name] : ["password1", "password2"];
     const createdAt = new Date().toISOString();
-    const generated = await Promise.all(
-      names.map(async (passwordName) => {
-        const value = generatePassword();
-        const stored: StoredPassword = { name: passwordName, hash: await hashPassword(value), createdAt, ...(input.expiry ? { expiry: input.expiry } : {}) };
-        return { value, stored };
-      }),
-    );
+    const generated = names.map((passwordName) => {
+      const value = generatePassword();
+      const stored: StoredPassword = { name: passwordName, hash: hashGeneratedPassword(value), createdAt, ...(input.expiry ? { expiry: input.expiry } : {}) };
+      return { value, stored };
+    });
     const token = await this.change(name, (current) => ({
       ...current,
       passwords: [...current.passwords.filter((p) => !names.includes(p.name)), ...generated.map((g) => g.stored)].sort((a, b) => a.name.localeCompare(b.name)),

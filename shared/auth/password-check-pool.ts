@@ -1,6 +1,7 @@
 /**
- * Runs the scrypt of password checks on a few worker threads of its own, never more at once
- * than there are workers, with a short queue behind them.
+ * Runs the scrypt of token password checks (passwords stored before the fast form of
+ * passwords.ts; a fast hash is checked at once) on a few worker threads of its own, never
+ * more at once than there are workers, with a short queue behind them.
  *
  * Why: node's async scrypt runs on libuv's thread pool (4 threads by default), the same
  * threads that serve every file read of the edge's content store and the DNS lookups and
@@ -11,7 +12,7 @@
  * PasswordChecksBusyError (answered 429 with Retry-After) instead of growing without bound.
  */
 import { Worker } from "node:worker_threads";
-import { parseScryptHash, SCRYPT_KEY_BYTES, sameKey } from "./passwords.js";
+import { isFastHash, parseScryptHash, SCRYPT_KEY_BYTES, sameKey, verifyFastHash } from "./passwords.js";
 
 export interface PasswordCheckPoolOptions {
   /** Threads that run scrypt; at most this many checks run at once. */
@@ -63,9 +64,14 @@ export class PasswordCheckPool {
     if (options.workers < 1) throw new Error("a password check pool needs at least one worker");
   }
 
-  /** Whether `password` matches the stored scrypt hash; false for a malformed hash. */
+  /**
+   * Whether `password` matches the stored hash; false for a malformed hash. The fast form
+   * (a generated password's salted SHA-256: microseconds) is checked here and now; only
+   * scrypt hashes take a thread.
+   */
   verify(password: string, stored: string): Promise<boolean> {
     if (this.closed) return Promise.reject(new Error("the password check pool is closed"));
+    if (isFastHash(stored)) return Promise.resolve(verifyFastHash(password, stored));
     if (!parseScryptHash(stored)) return Promise.resolve(false);
     const idle = this.idleSlot();
     if (!idle && this.queue.length >= this.options.maxQueue) return Promise.reject(new PasswordChecksBusyError(1));

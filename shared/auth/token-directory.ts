@@ -28,7 +28,7 @@ export type CredentialCheck =
 export interface TokenDirectoryOptions {
   /**
    * How a password is checked against a stored hash: the password-check pool in the
-   * registry and the edge (bounded, off libuv's pool), plain async scrypt by default.
+   * registry and the edge (bounded, off libuv's pool), verifyPassword by default.
    */
   verify?: (password: string, stored: string) => Promise<boolean>;
   /** How long a refused name/password pair is refused again without scrypt (0: not at all). */

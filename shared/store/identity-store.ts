@@ -19,7 +19,7 @@ export type PasswordName = "password1" | "password2";
 
 export interface StoredPassword {
   name: PasswordName;
-  /** scrypt hash with its parameters and salt; the password itself is never stored. */
+  /** Salted hash (shared/auth/passwords.ts: sha256$..., or scrypt$... from before); the password itself is never stored. */
   hash: string;
   createdAt: string;
   expiry?: string;

@@ -1,7 +1,7 @@
 /**
  * What an edge needs to run on its own (docs/sync-protocol.md, section 2): its settings,
  * its children with their sync tokens' password verifiers, and its client tokens with
- * their scope maps and password verifiers. Verifiers are the scrypt hashes the registry
+ * their scope maps and password verifiers. Verifiers are the salted hashes the registry
  * stores; no password ever travels.
  */
 import { createHash } from "node:crypto";

@@ -198,7 +198,7 @@ describe("the sync protocol (cloud side)", () => {
     const response = await call(edge, "POST", "activate", activation(randomUUID()));
     const [client] = response.body.configuration.clientTokens;
     expect(client).toMatchObject({ name: "shopfloor1", status: "enabled", scopeMap: { actions: ["repositories/sync/in-scope/content/read"] } });
-    expect(client.passwordVerifiers[0].hash).toMatch(/^scrypt\$/);
+    expect(client.passwordVerifiers[0].hash).toMatch(/^sha256\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]{44}$/);
     expect(JSON.stringify(response.body)).not.toContain(password);
   });
 

@@ -5,7 +5,7 @@
  * through the directory's injected clock.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { hashPassword } from "../../shared/auth/passwords.js";
+import { generatePassword, hashGeneratedPassword, hashPassword, verifyPassword } from "../../shared/auth/passwords.js";
 import { PasswordCheckPool, PasswordChecksBusyError } from "../../shared/auth/password-check-pool.js";
 import { TokenDirectory } from "../../shared/auth/token-directory.js";
 import type { IdentityStore, TokenRecord } from "../../shared/store/identity-store.js";
@@ -36,6 +36,46 @@ describe("password check pool", () => {
     expect(await running).toBe(true);
     expect(await queued).toBe(false);
     expect(pool.load).toEqual({ running: 0, waiting: 0 });
+  });
+});
+
+describe("generated passwords: the fast form", () => {
+  const generated = generatePassword();
+  const fast = hashGeneratedPassword(generated);
+
+  it("stores a salted SHA-256 that verifies the password and nothing else", async () => {
+    expect(fast).toMatch(/^sha256\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]{44}$/);
+    expect(fast).not.toContain(generated);
+    // Salted: the same password twice gives two different stored forms.
+    expect(hashGeneratedPassword(generated)).not.toBe(fast);
+    expect(await verifyPassword(generated, fast)).toBe(true);
+    expect(await verifyPassword(`${generated}x`, fast)).toBe(false);
+    expect(await verifyPassword(generated.slice(0, -1), fast)).toBe(false);
+    const [, salt, digest] = fast.split("$");
+    const otherSalt = Buffer.from(salt!, "base64").map((b) => b ^ 1).toString("base64");
+    expect(await verifyPassword(generated, `sha256$${otherSalt}$${digest}`)).toBe(false);
+    for (const malformed of ["sha256$", `sha256$${salt}`, `sha256$$${digest}`, `sha256$${salt}$${digest}$x`, `sha256$${salt}$dG9vc2hvcnQ=`]) {
+      expect(await verifyPassword(generated, malformed)).toBe(false);
+    }
+  });
+
+  it("refuses to store a password that may be a person's choice without scrypt", () => {
+    expect(() => hashGeneratedPassword("correct horse battery staple")).toThrow(/only a generated password/);
+  });
+
+  it("is checked by the pool at once, without a worker thread, while scrypt hashes still take one", async () => {
+    const pool = new PasswordCheckPool({ workers: 1, maxQueue: 0 });
+    try {
+      const slow = pool.verify(PASSWORD, stored);
+      expect(pool.load).toEqual({ running: 1, waiting: 0 });
+      // The only worker is busy and no check may wait, yet the fast form is answered.
+      expect(await pool.verify(generated, fast)).toBe(true);
+      expect(await pool.verify("wrong", fast)).toBe(false);
+      await expect(pool.verify(PASSWORD, stored)).rejects.toBeInstanceOf(PasswordChecksBusyError);
+      expect(await slow).toBe(true);
+    } finally {
+      await pool.close();
+    }
   });
 });
 
