@@ -7,7 +7,7 @@
  * does not import from test/.)
  */
 import { spawn } from "node:child_process";
-import { watch } from "node:fs";
+import { appendFileSync, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,8 +59,11 @@ export async function startEdgeAgent(options: EdgeAgentOptions): Promise<EdgeAge
     stdio: ["ignore", "ignore", "pipe"],
   });
   let logs = "";
+  // BENCH_AGENT_LOG=file: every agent's whole log is appended there too (a timeline with --agent-arg=--log-level=debug).
+  const logFile = process.env.BENCH_AGENT_LOG;
   child.stderr?.on("data", (chunk: Buffer) => {
     logs = (logs + chunk.toString()).slice(-4000);
+    if (logFile) appendFileSync(logFile, chunk);
   });
   const baseUrl = new URL(`http://127.0.0.1:${port}`);
   const stop = (): Promise<void> => stopChild(child, 10_000);

@@ -1,3 +1,5 @@
+import type { HeaderReader } from "./types.js";
+
 /**
  * The client's address in Azure. A function never sees the client's socket: App Service's
  * front end (Flex Consumption included) connects to the worker and puts the client's address
@@ -5,7 +7,7 @@
  * a port ("203.0.113.7:51234", "[2001:db8::1]:51234"). Only the last entry was written by
  * the front end, so only it is trusted; the earlier ones are the client's to forge.
  */
-export function forwardedClientAddress(headers: Headers): string | undefined {
+export function forwardedClientAddress(headers: HeaderReader): string | undefined {
   const entries = (headers.get("x-forwarded-for") ?? "").split(",").map((entry) => entry.trim()).filter(Boolean);
   const last = entries.at(-1);
   if (!last) return undefined;

@@ -17,6 +17,7 @@ import { correlated } from "../observability/correlation.js";
 import { ClientGoneError, clientClosedResponse } from "./client-gone.js";
 import { FileBody } from "./file-body.js";
 import { idleBoundedBody } from "./idle-body.js";
+import { NodeHeaders } from "./node-headers.js";
 import { refuseWithJsonError } from "./json-error.js";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./limits.js";
 import type { HandlerRequest, HandlerResponse, HostRefusal, HttpMethod, RouteDefinition, TimerDefinition } from "./types.js";
@@ -124,7 +125,8 @@ export async function startLocalHost(routes: RouteDefinition[], timers: TimerDef
     const request: HandlerRequest = {
       method,
       url: new URL(req.url ?? "/", `${options.tls ? "https" : "http"}://${req.headers.host ?? "localhost"}`),
-      headers: toHeaders(req),
+      // Every value of a repeated header, as WHATWG Headers built from the raw headers would give.
+      headers: new NodeHeaders(req.headersDistinct),
       body,
       signal: gone.signal,
       ...(req.socket.remoteAddress ? { clientAddress: req.socket.remoteAddress } : {}),
@@ -255,12 +257,6 @@ export function templateToPattern(template: string): RegExp {
     }
   });
   return new RegExp(`^${pattern}$`);
-}
-
-function toHeaders(req: IncomingMessage): Headers {
-  const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-  return headers;
 }
 
 /** Runs each timer on its NCRONTAB schedule, never two runs of one timer at once. */

@@ -4,11 +4,20 @@
  * never knows which one called it.
  */
 
+/**
+ * What a handler reads of a request's headers: `get`, by a case-insensitive name, a repeated
+ * header's values joined with ", ", null when absent. The Azure adapter passes WHATWG
+ * Headers; the local host a view of node's parsed headers (node-headers.ts says why).
+ */
+export interface HeaderReader {
+  get(name: string): string | null;
+}
+
 export interface HandlerRequest {
   method: string;
   /** The full URL as the client sent it (path still percent-encoded). */
   url: URL;
-  headers: Headers;
+  headers: HeaderReader;
   /** The streamed body, or null when there is none. */
   body: AsyncIterable<Uint8Array> | null;
   /** Aborted (with a ClientGoneError) when the client goes away; the local host sets it, Azure does not. */

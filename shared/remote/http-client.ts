@@ -18,6 +18,8 @@ import http from "node:http";
 import https from "node:https";
 import { rootCertificates } from "node:tls";
 import { Readable } from "node:stream";
+import { NodeHeaders } from "../http/node-headers.js";
+import type { HeaderReader } from "../http/types.js";
 import { RemoteError, RemoteUnreachableError } from "./errors.js";
 import { ProxiedTransport } from "./proxied-transport.js";
 import { proxyFor, type ProxySettings } from "./proxy.js";
@@ -54,7 +56,7 @@ export interface RequestInit {
 
 export interface RemoteResponse {
   status: number;
-  headers: Headers;
+  headers: HeaderReader;
   /** The response body; it must be consumed or destroyed, or the socket is never reused. */
   body: Readable;
   /** Origin (scheme://host:port) that answered, after redirects; no path, so no SAS credentials. */
@@ -255,18 +257,13 @@ export class RegistryHttpClient {
   }
 }
 
-/** Node's and undici's header objects (a repeated header as an array) as WHATWG Headers. */
-export function headersOf(raw: Record<string, string | string[] | undefined>): Headers {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(raw)) {
-    if (value === undefined) continue;
-    headers.set(name, Array.isArray(value) ? value.join(", ") : value);
-  }
-  return headers;
+/** Node's and undici's header objects (names lower-case, a repeated header as an array), read as WHATWG Headers are. */
+export function headersOf(raw: Record<string, string | string[] | undefined>): HeaderReader {
+  return new NodeHeaders(raw);
 }
 
 /** A response body (node:http's or undici's, both Readables) with its readers. */
-export function wrapResponse(status: number, headers: Headers, incoming: Readable, origin: string, redirects: number, proxy?: string): RemoteResponse {
+export function wrapResponse(status: number, headers: HeaderReader, incoming: Readable, origin: string, redirects: number, proxy?: string): RemoteResponse {
   const bytes = async (maxBytes?: number): Promise<Buffer> => {
     const chunks: Buffer[] = [];
     let total = 0;
