@@ -166,10 +166,10 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const edge of started.splice(0)) {
-    await edge.kill().catch(() => {});
-    await removeEdgeData(edge.dataDir);
-  }
+  // Every agent stops before any folder goes: a restarted agent shares its folder with the stopped one.
+  const edges = started.splice(0);
+  await Promise.all(edges.map((edge) => edge.kill().catch(() => {})));
+  for (const dataDir of new Set(edges.map((edge) => edge.dataDir))) await removeEdgeData(dataDir);
   await stack?.destroy();
 });
 

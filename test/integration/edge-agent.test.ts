@@ -306,7 +306,9 @@ describe("edge agent (ReadWrite): conflicts, schedules and recovery", () => {
     await writeFile(statePath, JSON.stringify(state));
     const pushed = await cloud.pushImage("shared", "while-stopped");
 
-    const restarted = await startEdge({ connectionString, dataDir: edge.dataDir });
+    // Without pull-through: the client's first 404 would fetch the tag from the parent, and
+    // the tag would be there before (and without) the resync this test is about.
+    const restarted = await startEdge({ connectionString, dataDir: edge.dataDir, args: ["--no-pull-through"] });
     edges.push(restarted);
     const atEdge = new AuthorizedClient(restarted.url, basicAuthorization("writer", writerPassword));
     await eventually(async () => (await digestAt(atEdge, "while-stopped")) === pushed.digest, 30_000, "the tag pushed while stopped");
