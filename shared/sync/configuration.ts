@@ -58,11 +58,13 @@ export interface EdgeConfiguration {
 }
 
 export async function configurationOf(record: ConnectedRegistryRecord, registries: ConnectedRegistryStore, identity: IdentityStore): Promise<EdgeConfiguration> {
-  const children = (await registries.list()).filter((other) => other.parent === record.name);
-  const childViews = await Promise.all(
-    children.map(async (child) => ({ name: child.name, mode: child.mode, syncToken: (await tokenWithScope(child.syncToken, identity)) ?? null })),
-  );
-  const clientTokens = (await Promise.all(record.clientTokens.map((name) => tokenWithScope(name, identity)))).filter((token) => token !== undefined);
+  const childViewsOf = async (): Promise<EdgeConfiguration["children"]> => {
+    const children = (await registries.list()).filter((other) => other.parent === record.name);
+    return Promise.all(children.map(async (child) => ({ name: child.name, mode: child.mode, syncToken: (await tokenWithScope(child.syncToken, identity)) ?? null })));
+  };
+  // The children and the client tokens are independent reads: made at once.
+  const [childViews, clientTokenViews] = await Promise.all([childViewsOf(), Promise.all(record.clientTokens.map((name) => tokenWithScope(name, identity)))]);
+  const clientTokens = clientTokenViews.filter((token) => token !== undefined);
   const body = {
     name: record.name,
     mode: record.mode,

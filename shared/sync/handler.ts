@@ -132,8 +132,10 @@ export function createSyncHandler(services: SyncServices, log: (message: string)
         ...(input.loginServer ? { loginServer: input.loginServer } : {}),
       };
     });
-    const configuration = await configurationOf(record, services.registries, services.identity);
-    const cursor = encodeCursor(name, await services.changes.startingPosition(), now());
+    // Read together (an edge's activation waits for both). The full sync walks everything
+    // after this anyway; the feed position only has to come before that walk, which it does.
+    const [configuration, position] = await Promise.all([configurationOf(record, services.registries, services.identity), services.changes.startingPosition()]);
+    const cursor = encodeCursor(name, position, now());
     return syncJson(200, {
       protocolVersion: version,
       activation: { status: "Active", instanceId: input.instanceId, activatedAt: record.activation.activatedAt },

@@ -142,11 +142,11 @@ export class DiskGuard implements WriteObserver {
    * another fetch). Throws StorageFullError when they do not fit.
    */
   async reserve(blobs: ReadonlyArray<{ digest: string; size?: number }>, what: string): Promise<Room> {
-    const missing: Array<[string, number]> = [];
-    for (const blob of blobs) {
-      if (blob.size === undefined || blob.size === 0 || this.reserved.has(blob.digest)) continue;
-      if ((await this.options.blobs.stat(blob.digest)) === undefined) missing.push([blob.digest, blob.size]);
-    }
+    const candidates = blobs.filter((blob): blob is { digest: string; size: number } => blob.size !== undefined && blob.size > 0 && !this.reserved.has(blob.digest));
+    // Looked up together, not one after another: each is a trip through libuv's pool, and an
+    // image's first download waits for all of them (hold() checks `reserved` again anyway).
+    const stored = await Promise.all(candidates.map((blob) => this.options.blobs.stat(blob.digest)));
+    const missing = candidates.filter((_, i) => stored[i] === undefined).map((blob): [string, number] => [blob.digest, blob.size]);
     // Nothing to download: tags and manifests of content already here are no reason to stop.
     if (missing.length === 0) return { release: () => {} };
     return this.hold(missing, what, "sync");
