@@ -3,11 +3,12 @@
  * when missing, and directory fsyncs shared by the writers that arrive together. Imported
  * from dist/ (run `npx tsc -p tsconfig.json` first), like the other edge tests.
  */
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fsyncDirectory, writeFileAtomic } from "../../dist/edge-agent/src/store/atomic-file.js";
+import { fsyncDirectory, guardDataFolder, makeDirectory, writeFileAtomic } from "../../dist/edge-agent/src/store/atomic-file.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -42,5 +43,35 @@ describe("writeFileAtomic and fsyncDirectory", () => {
 
   it("is a no-op for a folder that does not exist", async () => {
     await expect(fsyncDirectory(join(dir, "nowhere"))).resolves.toBeUndefined();
+  });
+});
+
+describe("a guarded data folder", () => {
+  it("gets its missing subfolders made, but is never made again itself once it is gone", async () => {
+    const data = join(dir, "data");
+    await mkdir(data);
+    const release = guardDataFolder(data);
+    try {
+      await writeFileAtomic(join(data, "blobs", "sha256", "ab", "x"), "bytes");
+      expect(await readFile(join(data, "blobs", "sha256", "ab", "x"), "utf8")).toBe("bytes");
+
+      await rename(data, `${data}.away`);
+      // A state file straight in the folder, and a file two folders below it.
+      await expect(writeFileAtomic(join(data, "state.json"), "{}")).rejects.toMatchObject({ code: "ENOENT", message: expect.stringMatching(/data folder .*data is gone \(ENOENT\)/) });
+      await expect(writeFileAtomic(join(data, "links", "r", "y"), "{}")).rejects.toMatchObject({ code: "ENOENT" });
+      await expect(makeDirectory(join(data, "partial"))).rejects.toMatchObject({ code: "ENOENT" });
+      expect(existsSync(data)).toBe(false);
+
+      // Back in place: writes go on.
+      await rename(`${data}.away`, data);
+      await writeFileAtomic(join(data, "links", "r", "y"), "{}");
+      expect(await readFile(join(data, "links", "r", "y"), "utf8")).toBe("{}");
+    } finally {
+      release();
+    }
+    // Released (the agent stopped): an ordinary mkdir -p again.
+    await rm(data, { recursive: true });
+    await writeFileAtomic(join(data, "state.json"), "{}");
+    expect(existsSync(join(data, "state.json"))).toBe(true);
   });
 });

@@ -2,6 +2,7 @@
  * GET /healthz and GET /readyz of a real edge agent against the real local stack: what
  * Kubernetes probes and operators ask (docs/edge-agent.md, "Observability").
  */
+import { existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
@@ -53,17 +54,18 @@ describe("edge agent health endpoints", () => {
     // Root ignores permission bits, so the folder is taken away instead: a file stands where it was.
     const moved = `${edge.dataDir}.moved`;
     await rename(edge.dataDir, moved);
-    // The agent, syncing every 0.5 s, may make the folder again (a state write) before the file
-    // lands there: take that one away too and try again.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await writeFile(edge.dataDir, "not a folder", { flag: "wx" });
-        break;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 10) throw error;
-        await rm(edge.dataDir, { recursive: true, force: true });
-      }
-    }
+    // The agent syncs every 0.5 s and writes its state as it goes; it must not make the folder
+    // again (a fresh folder holding a "synced" state and none of the content would be trusted
+    // at the next start): its writes fail until the folder is back.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    expect(existsSync(edge.dataDir), "the agent made its data folder again").toBe(false);
+    const gone = await probe(`${edge.url}/readyz`);
+    expect(gone.status).toBe(503);
+    expect(gone.body.reason).toMatch(/data folder does not take writes \(ENOENT\)/);
+    // Said where an operator looks: the condition in the status, and the log line naming the folder.
+    expect(JSON.stringify(await edge.status())).toContain("DISK_ERROR");
+    expect(edge.logs.some((entry) => String(entry.error ?? "").includes(`the data folder ${edge.dataDir} is gone (ENOENT)`)), JSON.stringify(edge.logs.slice(-5))).toBe(true);
+    await writeFile(edge.dataDir, "not a folder", { flag: "wx" });
     try {
       const broken = await probe(`${edge.url}/readyz`);
       expect(broken.status).toBe(503);

@@ -12,7 +12,7 @@ import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { dirname } from "node:path";
 import { RegistryError } from "../../../shared/domain/registry-errors.js";
-import { errorCode } from "./atomic-file.js";
+import { DataFolderGoneError, errorCode } from "./atomic-file.js";
 import type { FsBlobStore } from "./fs-blob-store.js";
 import type { FsChangeStore } from "./fs-change-store.js";
 import type { FsMetadataStore } from "./fs-metadata-store.js";
@@ -24,6 +24,9 @@ const DISK_ERROR_TEXT: Record<string, string> = {
   EIO: "an I/O error on the volume",
   EROFS: "the volume is read-only",
 };
+
+/** What a write under a data folder that is gone says (atomic-file.ts: the agent never makes it again). */
+const DATA_FOLDER_GONE_TEXT = "the data folder is gone (deleted, moved, or its volume unmounted)";
 
 /** Where a write failed: reported in the condition, the log and the metrics' `area` label. */
 export type WriteArea = "content" | "metadata" | "change-log" | "state";
@@ -40,7 +43,7 @@ export const CHANGE_LOG_WRITES = ["startEpoch", "create", "markCommitted", "dele
 /** Whether a failure is the volume refusing a write (converted by the stores, or raw, as from the state file). */
 export function isDiskError(error: unknown): boolean {
   const code = errorCode(error);
-  return error instanceof DiskWriteError || (code !== undefined && code in DISK_ERROR_TEXT);
+  return error instanceof DiskWriteError || error instanceof DataFolderGoneError || (code !== undefined && code in DISK_ERROR_TEXT);
 }
 
 /**
@@ -49,6 +52,7 @@ export function isDiskError(error: unknown): boolean {
  * is checked again: access(W_OK) on the nearest folder that exists says EROFS when that is it.
  */
 async function diskErrno(error: unknown): Promise<string | undefined> {
+  if (error instanceof DataFolderGoneError) return error.code;
   const code = errorCode(error);
   if (code !== undefined && code in DISK_ERROR_TEXT) return code;
   const { syscall, path } = (error ?? {}) as { syscall?: unknown; path?: unknown };
@@ -73,7 +77,8 @@ export class DiskWriteError extends RegistryError {
     options: { cause: unknown },
   ) {
     const full = errno === "ENOSPC" || errno === "EDQUOT";
-    super("UNKNOWN", `the connected registry's storage refused a write (${errno}: ${DISK_ERROR_TEXT[errno] ?? "a disk error"}); nothing partial was kept, and what it already holds is still served`, {
+    const text = options.cause instanceof DataFolderGoneError ? DATA_FOLDER_GONE_TEXT : (DISK_ERROR_TEXT[errno] ?? "a disk error");
+    super("UNKNOWN", `the connected registry's storage refused a write (${errno}: ${text}); nothing partial was kept, and what it already holds is still served`, {
       status: full ? 507 : 500,
     });
     this.name = "DiskWriteError";

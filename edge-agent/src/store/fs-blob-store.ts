@@ -12,11 +12,11 @@
  * in order, the target's content.
  */
 import { createHash, randomBytes, type Hash } from "node:crypto";
-import { mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle } from "node:fs/promises";
+import { open, readdir, rename, rm, rmdir, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseDigest, type DigestAlgorithm } from "../../../shared/domain/digest.js";
 import type { BlobStore, ByteRange, StagingTarget } from "../../../shared/store/interfaces.js";
-import { errorCode, fsyncDirectory, isNotFound, readdirOrEmpty, readJsonFile, tempPathFor, writeFileAtomic } from "./atomic-file.js";
+import { errorCode, fsyncDirectory, isNotFound, makeDirectory, readdirOrEmpty, readJsonFile, tempPathFor, writeFileAtomic } from "./atomic-file.js";
 import { FileDigests } from "./file-digests.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { FileBody } from "../../../shared/http/file-body.js";
@@ -103,7 +103,7 @@ export class FsBlobStore implements BlobStore {
     // to cut a request into several blocks, and one block lets `commit` be a rename.
     const blockId = `${randomBytes(9).toString("hex")}-00000000`;
     const path = join(this.stagingDir(target), blockId);
-    await mkdir(dirname(path), { recursive: true });
+    await makeDirectory(dirname(path));
     const handle = await open(path, "wx");
     let bytes = 0;
     try {
@@ -156,7 +156,7 @@ export class FsBlobStore implements BlobStore {
     const destination = this.contentPath(digest);
     if ((await this.stat(digest)) === undefined) {
       // The data was fsynced when it was committed; a rename moves it without a copy.
-      await mkdir(dirname(destination), { recursive: true });
+      await makeDirectory(dirname(destination));
       await rename(this.uploadDataPath(uploadId), destination);
       await fsyncDirectory(dirname(destination));
       this.totalCache = undefined;
@@ -237,7 +237,7 @@ export class FsBlobStore implements BlobStore {
       const handle = await open(path, "a").catch(async (error: unknown) => {
         // partial/ is made on the first download only: one call fewer per blob after that.
         if (!isNotFound(error)) throw error;
-        await mkdir(dirname(path), { recursive: true });
+        await makeDirectory(dirname(path));
         return open(path, "a");
       });
       this.syncedPartials.delete(digest);
@@ -300,7 +300,7 @@ export class FsBlobStore implements BlobStore {
       await rename(path, destination).catch(async (error: unknown) => {
         // blobs/<algorithm>/ is made on the first blob only.
         if (!isNotFound(error)) throw error;
-        await mkdir(dirname(destination), { recursive: true });
+        await makeDirectory(dirname(destination));
         await rename(path, destination);
       });
       await fsyncDirectory(dirname(destination));
@@ -358,7 +358,7 @@ export class FsBlobStore implements BlobStore {
    * source is renamed; several are copied into a temp file that is fsynced and renamed.
    */
   private async assemble(sources: string[], destination: string): Promise<void> {
-    await mkdir(dirname(destination), { recursive: true });
+    await makeDirectory(dirname(destination));
     if (sources.length === 0) {
       await writeFileAtomic(destination, new Uint8Array(0));
       return;

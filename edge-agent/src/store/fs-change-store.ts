@@ -12,10 +12,10 @@
  * purge, and reads are then answered without touching the disk. One process only: the
  * sequence counter lives in memory, starting after the highest number in the file.
  */
-import { mkdir, open, readFile, truncate, type FileHandle } from "node:fs/promises";
+import { open, readFile, truncate, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { SequenceTakenError, newEpoch, type ChangeEntry, type ChangeStore, type LogHead } from "../../../shared/store/change-store.js";
-import { isNotFound, writeFileAtomic } from "./atomic-file.js";
+import { isNotFound, makeDirectory, writeFileAtomic } from "./atomic-file.js";
 import { firstIndexAfter } from "./sorted.js";
 
 const LOG_FILE = "changes.log";
@@ -48,7 +48,7 @@ export class FsChangeStore implements ChangeStore {
 
   /** Opens (or creates) `<folder>/changes.log` and loads it; a torn last line (crash mid-append) is dropped. */
   static async open(folder: string): Promise<FsChangeStore> {
-    await mkdir(folder, { recursive: true });
+    await makeDirectory(folder);
     const path = join(folder, LOG_FILE);
     let text = "";
     try {
