@@ -3,8 +3,9 @@
  * 4 x 5 MiB pushed once, then fresh edges synced from it, run after run, alternating between
  * the bundles given (to compare a change against a copy of the previous build on a quiet
  * machine). Prints per run the wall time and the CPU seconds of the agent and the cloud.
- *   node dist/bench/edge-first-sync.js [--runs=N] [--cli=a.mjs --cli=b.mjs] [--agent-arg=--flag=value ...] [--prof=dir]
- * --prof runs the agent under node --cpu-prof (profiles in dir; bench/profile-summary.ts).
+ *   node dist/bench/edge-first-sync.js [--runs=N] [--cli=a.mjs --cli=b.mjs] [--agent-arg=--flag=value ...] [--prof=dir] [--cloud-prof=dir] [--skopeo]
+ * --prof runs the agent under node --cpu-prof (profiles in dir; bench/profile-summary.ts);
+ * --cloud-prof=dir the cloud's processes (registry, Azurite, Cosmos DB server: one profile each, at the end).
  * --skopeo adds, to every run, the peer of bench/edge.ts's first-sync figure: `skopeo sync` of
  * the same images from the same cloud into a fresh docker-registry (wall time; CPU of skopeo
  * itself, by /usr/bin/time, and of docker-registry), first in odd runs and last in even ones;
@@ -39,6 +40,7 @@ const runs = Number(flag("runs")[0] ?? 4);
 const clis = flag("cli").map((c) => resolve(c));
 const bundles: Array<string | undefined> = clis.length > 0 ? clis : [undefined];
 const profDir = flag("prof")[0];
+const cloudProfDir = flag("cloud-prof")[0];
 /** --agent-arg=X: X goes on every agent's command line (e.g. --agent-arg=--concurrency=4). */
 const agentArgs = flag("agent-arg");
 /** --strace=dir: syscall counts of each agent (strace -c attached once it serves, so start-up is left out). */
@@ -48,7 +50,7 @@ const withSkopeo = process.argv.includes("--skopeo");
 async function main(): Promise<void> {
   const workDir = await mkdtemp(join(tmpdir(), "edge-first-sync-"));
   const admin = await makeAdminKey();
-  const cloud = await startOurs("cloud", join(workDir, "cloud"), { REGISTRY_ALLOW_ANONYMOUS: "false", ADMIN_KEY_HASH: admin.hash });
+  const cloud = await startOurs("cloud", join(workDir, "cloud"), { REGISTRY_ALLOW_ANONYMOUS: "false", ADMIN_KEY_HASH: admin.hash }, cloudProfDir ? { cpuProfileDir: resolve(cloudProfDir) } : {});
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   try {
     const manage = management(cloud.baseUrl, admin.key);
