@@ -37,7 +37,7 @@ import { StateFile } from "./state.js";
 import { statusView } from "./status.js";
 import { createStatusPageHandler } from "./status-page.js";
 import { asDiskWriteError, BLOB_WRITES, CHANGE_LOG_WRITES, METADATA_WRITES, reportingWrites } from "./store/disk-errors.js";
-import { guardDataFolder } from "./store/atomic-file.js";
+import { guardDataFolder } from "./store/data-folder-guard.js";
 import { DiskGuard } from "./store/disk-guard.js";
 import { refuseUploadsWhenFull } from "./refuse-when-full.js";
 import { FsChangeStore } from "./store/fs-change-store.js";
@@ -97,8 +97,8 @@ export async function startEdgeAgent(options: StartOptions, log: Logger, hooks: 
   const folderLock = await lockDataFolder(dataDir, {
     takenOver: (holder, reason) => log.warn("took over the data folder's lock from an agent that is gone", { holder, reason }),
   });
-  // While this agent runs, its writes never make the data folder itself again (atomic-file.ts says why).
-  const unguard = guardDataFolder(dataDir);
+  // While this agent runs, its writes never make its data folder again nor go to another one (data-folder-guard.ts).
+  const unguard = await guardDataFolder(dataDir);
   const lock: DataFolderLock = {
     path: folderLock.path,
     release: async () => {

@@ -15,6 +15,7 @@ import { open, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Handler, HandlerResponse } from "../../shared/http/types.js";
 import type { EdgeState } from "./state.js";
+import { dataFolderProblem } from "./store/data-folder-guard.js";
 
 /** Probe files start with this; a crash between write and unlink leaves a 2-byte file that nothing reads. */
 const PROBE_FILE_PREFIX = ".readyz-probe-";
@@ -46,8 +47,14 @@ export function createReadinessHandler(dataDir: string, state: () => Readonly<Ed
   };
 }
 
-/** Writes, fsyncs and removes a small file in the data folder; answers the error code when that fails. */
+/**
+ * Writes, fsyncs and removes a small file in the data folder; answers the error code when that
+ * fails, or ESTALE when the folder is not the one the agent started with (an unmounted volume's
+ * empty mount point takes writes, but not the agent's: data-folder-guard.ts).
+ */
 async function probeWrite(dataDir: string): Promise<string | undefined> {
+  const problem = await dataFolderProblem(dataDir);
+  if (problem === "ESTALE") return "ESTALE: replaced by another folder";
   // A name per probe: concurrent probes never race on one file.
   const file = join(dataDir, `${PROBE_FILE_PREFIX}${randomUUID()}`);
   try {

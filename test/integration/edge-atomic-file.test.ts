@@ -8,7 +8,8 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fsyncDirectory, guardDataFolder, makeDirectory, writeFileAtomic } from "../../dist/edge-agent/src/store/atomic-file.js";
+import { fsyncDirectory, writeFileAtomic } from "../../dist/edge-agent/src/store/atomic-file.js";
+import { dataFolderProblem, guardDataFolder, makeDirectory } from "../../dist/edge-agent/src/store/data-folder-guard.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -50,7 +51,7 @@ describe("a guarded data folder", () => {
   it("gets its missing subfolders made, but is never made again itself once it is gone", async () => {
     const data = join(dir, "data");
     await mkdir(data);
-    const release = guardDataFolder(data);
+    const release = await guardDataFolder(data);
     try {
       await writeFileAtomic(join(data, "blobs", "sha256", "ab", "x"), "bytes");
       expect(await readFile(join(data, "blobs", "sha256", "ab", "x"), "utf8")).toBe("bytes");
@@ -62,8 +63,17 @@ describe("a guarded data folder", () => {
       await expect(makeDirectory(join(data, "partial"))).rejects.toMatchObject({ code: "ENOENT" });
       expect(existsSync(data)).toBe(false);
 
+      // An empty folder where it was (the mount point an unmounted volume leaves): not the agent's.
+      await mkdir(data);
+      expect(await dataFolderProblem(data)).toBe("ESTALE");
+      await expect(writeFileAtomic(join(data, "state.json"), "{}")).rejects.toMatchObject({ code: "ESTALE", message: expect.stringMatching(/was replaced by another folder/) });
+      await expect(writeFileAtomic(join(data, "links", "r", "y"), "{}")).rejects.toMatchObject({ code: "ESTALE" });
+      expect(await readdir(data)).toEqual([]);
+      await rm(data, { recursive: true });
+
       // Back in place: writes go on.
       await rename(`${data}.away`, data);
+      expect(await dataFolderProblem(data)).toBeUndefined();
       await writeFileAtomic(join(data, "links", "r", "y"), "{}");
       expect(await readFile(join(data, "links", "r", "y"), "utf8")).toBe("{}");
     } finally {

@@ -3,7 +3,7 @@
  * Kubernetes probes and operators ask (docs/edge-agent.md, "Observability").
  */
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
 import { ManagementClient } from "../support/management-client.js";
@@ -82,6 +82,27 @@ describe("edge agent health endpoints", () => {
     }
     expect(edge.child.exitCode, JSON.stringify(edge.logs.slice(-5))).toBeNull();
     expect((await probe(`${edge.url}/readyz`)).status).toBe(200);
+  });
+
+  it("writes nothing into an empty folder put where its data folder was (an unmounted volume), and goes on once the folder is back", async () => {
+    await eventually(async () => (await edge.status()).fullSyncDone, 30_000, "first sync");
+    const moved = `${edge.dataDir}.unmounted`;
+    await rename(edge.dataDir, moved);
+    await mkdir(edge.dataDir);
+    try {
+      // Sync cycles every 0.5 s write the state; none of it may land in the stand-in folder.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect(await readdir(edge.dataDir)).toEqual([]);
+      const replaced = await probe(`${edge.url}/readyz`);
+      expect(replaced.status).toBe(503);
+      expect(replaced.body.reason).toMatch(/data folder does not take writes \(ESTALE: replaced by another folder\)/);
+      expect(JSON.stringify(await edge.status())).toContain("DISK_ERROR");
+      expect(edge.child.exitCode).toBeNull();
+    } finally {
+      await rm(edge.dataDir, { recursive: true });
+      await rename(moved, edge.dataDir);
+    }
+    await eventually(async () => (await probe(`${edge.url}/readyz`)).status === 200, 10_000, "ready again");
   });
 
   it("is live but not ready before its first activation, with the reason", async () => {

@@ -6,74 +6,9 @@
  * itself survives a power loss.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join, relative, resolve, sep } from "node:path";
-
-/** Data folders (the agents' --data, absolute) that a write may fill but never make again, with how many agents guard each: guardDataFolder. */
-const guardedFolders = new Map<string, number>();
-
-/**
- * From now until the returned function is called, writes under `dataDir` make the missing
- * folders below it but never `dataDir` itself. A data folder taken away while the agent runs
- * (deleted, its volume unmounted, moved) then makes every write fail, loudly (DISK_ERROR, not
- * ready) until it is back, instead of the first write making a fresh, empty folder that the
- * agent fills with its state (a cursor, "synced") but none of the content: a restart would
- * trust that and never fetch what was lost.
- */
-export function guardDataFolder(dataDir: string): () => void {
-  const folder = resolve(dataDir);
-  guardedFolders.set(folder, (guardedFolders.get(folder) ?? 0) + 1);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    const count = guardedFolders.get(folder)! - 1;
-    if (count > 0) guardedFolders.set(folder, count);
-    else guardedFolders.delete(folder);
-  };
-}
-
-/** A write under a guarded data folder that is gone; `code` is the errno that said so (ENOENT, ENOTDIR). */
-export class DataFolderGoneError extends Error {
-  constructor(
-    readonly folder: string,
-    readonly code: string,
-    cause: unknown,
-  ) {
-    super(`the data folder ${folder} is gone (${code}); the agent does not make it again: put it back, or restart the agent to start afresh`, { cause });
-    this.name = "DataFolderGoneError";
-  }
-}
-
-function dataFolderGone(folder: string, cause: unknown): DataFolderGoneError {
-  return new DataFolderGoneError(folder, errorCode(cause) ?? "ENOENT", cause);
-}
-
-/**
- * `mkdir -p directory`, except that under a guarded data folder the folders are made one by
- * one from it downwards: if the data folder itself is gone the first one fails (ENOENT, or
- * ENOTDIR where a file stands), and nothing is made. No check-then-make race: each mkdir
- * needs its parent to exist.
- */
-export async function makeDirectory(directory: string): Promise<void> {
-  const absolute = resolve(directory);
-  const guard = [...guardedFolders.keys()].find((folder) => absolute.startsWith(folder + sep));
-  if (!guard) {
-    if (guardedFolders.has(absolute)) await stat(absolute).catch((error: unknown) => Promise.reject(dataFolderGone(absolute, error)));
-    else await mkdir(absolute, { recursive: true });
-    return;
-  }
-  let path = guard;
-  for (const [depth, name] of relative(guard, absolute).split(sep).entries()) {
-    path = join(path, name);
-    try {
-      await mkdir(path);
-    } catch (error) {
-      if (errorCode(error) === "EEXIST") continue;
-      throw depth === 0 && (isNotFound(error) || errorCode(error) === "ENOTDIR") ? dataFolderGone(guard, error) : error;
-    }
-  }
-}
+import { open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { checkFolderForWrite, makeDirectory } from "./data-folder-guard.js";
 
 /**
  * Temp files start with "." so directory listings (tags, catalog, uploads) can skip them:
@@ -90,6 +25,8 @@ export function isTempName(name: string): boolean {
 /** `mode` for files only the agent's user may read (the state holds password verifiers). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const directory = dirname(path);
+  // Straight into the agent's data folder (the state file): only while it is the one the agent started with.
+  await checkFolderForWrite(directory);
   const temp = tempPathFor(path);
   try {
     const handle = await openCreatingDirectory(temp, mode);

@@ -12,7 +12,8 @@ import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { dirname } from "node:path";
 import { RegistryError } from "../../../shared/domain/registry-errors.js";
-import { DataFolderGoneError, errorCode } from "./atomic-file.js";
+import { errorCode } from "./atomic-file.js";
+import { DataFolderGoneError } from "./data-folder-guard.js";
 import type { FsBlobStore } from "./fs-blob-store.js";
 import type { FsChangeStore } from "./fs-change-store.js";
 import type { FsMetadataStore } from "./fs-metadata-store.js";
@@ -26,7 +27,7 @@ const DISK_ERROR_TEXT: Record<string, string> = {
 };
 
 /** What a write under a data folder that is gone says (atomic-file.ts: the agent never makes it again). */
-const DATA_FOLDER_GONE_TEXT = "the data folder is gone (deleted, moved, or its volume unmounted)";
+const DATA_FOLDER_GONE_TEXT = "the data folder is gone or was replaced (deleted, moved, or its volume unmounted)";
 
 /** Where a write failed: reported in the condition, the log and the metrics' `area` label. */
 export type WriteArea = "content" | "metadata" | "change-log" | "state";

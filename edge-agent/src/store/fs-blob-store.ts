@@ -16,7 +16,8 @@ import { open, readdir, rename, rm, rmdir, stat, type FileHandle } from "node:fs
 import { dirname, join } from "node:path";
 import { parseDigest, type DigestAlgorithm } from "../../../shared/domain/digest.js";
 import type { BlobStore, ByteRange, StagingTarget } from "../../../shared/store/interfaces.js";
-import { errorCode, fsyncDirectory, isNotFound, makeDirectory, readdirOrEmpty, readJsonFile, tempPathFor, writeFileAtomic } from "./atomic-file.js";
+import { errorCode, fsyncDirectory, isNotFound, readdirOrEmpty, readJsonFile, tempPathFor, writeFileAtomic } from "./atomic-file.js";
+import { makeDirectory } from "./data-folder-guard.js";
 import { FileDigests } from "./file-digests.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { FileBody } from "../../../shared/http/file-body.js";

@@ -15,7 +15,8 @@
 import { open, readFile, truncate, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { SequenceTakenError, newEpoch, type ChangeEntry, type ChangeStore, type LogHead } from "../../../shared/store/change-store.js";
-import { isNotFound, makeDirectory, writeFileAtomic } from "./atomic-file.js";
+import { isNotFound, writeFileAtomic } from "./atomic-file.js";
+import { makeDirectory } from "./data-folder-guard.js";
 import { firstIndexAfter } from "./sorted.js";
 
 const LOG_FILE = "changes.log";
