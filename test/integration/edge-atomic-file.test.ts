@@ -68,6 +68,7 @@ describe("a guarded data folder", () => {
       expect(await dataFolderProblem(data)).toBe("ESTALE");
       await expect(writeFileAtomic(join(data, "state.json"), "{}")).rejects.toMatchObject({ code: "ESTALE", message: expect.stringMatching(/was replaced by another folder/) });
       await expect(writeFileAtomic(join(data, "links", "r", "y"), "{}")).rejects.toMatchObject({ code: "ESTALE" });
+      await expect(makeDirectory(join(data, "partial"))).rejects.toMatchObject({ code: "ESTALE" });
       expect(await readdir(data)).toEqual([]);
       await rm(data, { recursive: true });
 

@@ -14,7 +14,7 @@
  * once, and the state file is written a few times per sync cycle.
  */
 import { mkdir, stat } from "node:fs/promises";
-import { join, relative, resolve, sep } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 
 interface Guard {
   /** Agents guarding this folder (tests run several in one process). */
@@ -104,6 +104,18 @@ export async function makeDirectory(directory: string): Promise<void> {
     return;
   }
   const [folder, guard] = entry;
+  // The common case, a new folder in one that exists two or more levels below the data folder
+  // (blobs/sha256/<xx>): one mkdir. That parent was made by this agent's own checked writes, so
+  // it is in the right folder. Anything else is checked and made level by level.
+  if (dirname(absolute) !== folder && absolute !== folder) {
+    try {
+      await mkdir(absolute);
+      return;
+    } catch (error) {
+      if (codeOf(error) === "EEXIST") return;
+      if (codeOf(error) !== "ENOENT") throw error;
+    }
+  }
   await checkGuarded(folder, guard);
   let path = folder;
   for (const [depth, name] of (absolute === folder ? [] : relative(folder, absolute).split(sep)).entries()) {
