@@ -6,12 +6,13 @@
  * volume leaves behind) that the agent fills with its state (a cursor, "synced") but none of the
  * content, and the next start trusts that state and never fetches what was lost.
  *
- * While an agent runs, its folder is guarded: what it was at start (device and inode) is kept;
- * folders below it are made one level at a time from it downwards (each mkdir needs its parent,
- * so a folder that is gone is never made again, with no check-then-make race), after checking
- * that the folder is still the one the agent started with; a file written straight into the
- * folder (the state file) checks the same first. A stat per check: the folders below are made
- * once, and the state file is written a few times per sync cycle.
+ * While an agent runs, its folder is guarded: what it was at start (device and inode) is kept. A
+ * file written straight into the folder (the state file) first checks that the folder is still
+ * that one. A new folder whose parent exists deeper down is one mkdir (that parent came from
+ * the agent's own checked writes); any other is made one level at a time from the data folder
+ * downwards after the same check (each mkdir needs its parent, so a folder that is gone is never
+ * made again, with no check-then-make race). A stat per check: the state file is written a few
+ * times per sync cycle, and the folders right below the data folder once.
  */
 import { mkdir, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";

@@ -26,7 +26,7 @@ const DISK_ERROR_TEXT: Record<string, string> = {
   EROFS: "the volume is read-only",
 };
 
-/** What a write under a data folder that is gone says (atomic-file.ts: the agent never makes it again). */
+/** What a write under a data folder that is gone or replaced says (data-folder-guard.ts: the agent writes nowhere else). */
 const DATA_FOLDER_GONE_TEXT = "the data folder is gone or was replaced (deleted, moved, or its volume unmounted)";
 
 /** Where a write failed: reported in the condition, the log and the metrics' `area` label. */
