@@ -650,7 +650,10 @@ describe("edge agent end to end (real processes, real clients)", () => {
         clientTokens: [reader.username],
       });
       expect(connectionB).toMatch(new RegExp(`;ParentGatewayEndpoint=${edgeA.host.replaceAll(".", "\\.")};ParentEndpointProtocol=http$`));
-      const edgeB = await edgeProcess(connectionB);
+      // Without pull-through at B: the image must reach B by the sync through A, which is what this
+      // test is about (a client's first GET would otherwise fetch it through A at once, and under
+      // load a chained blob fetch can outlast the 1-3 s after which a miss is answered 404).
+      const edgeB = await edgeProcess(connectionB, undefined, { args: ["--no-pull-through"] });
       const statusB = await waitSynced(edgeB, "chainb (through chaina)");
       expect(statusB).toMatchObject({ name: "chainb", mode: "ReadOnly", activation: { status: "Active" } });
       // The cloud knows B is active and under A; A lists B as its activated child.
