@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { checkFolderForWrite, makeDirectory } from "./data-folder-guard.js";
+import { errorCode, isNotFound } from "./errno.js";
 
 /**
  * Temp files start with "." so directory listings (tags, catalog, uploads) can skip them:
@@ -116,13 +117,8 @@ async function syncDirectoryNow(directory: string): Promise<void> {
   }
 }
 
-export function errorCode(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null ? (error as { code?: string }).code : undefined;
-}
-
-export function isNotFound(error: unknown): boolean {
-  return errorCode(error) === "ENOENT";
-}
+// The stores take these from here with the rest of their file helpers.
+export { errorCode, isNotFound };
 
 /** The names in a folder; none when the folder does not exist. */
 export async function readdirOrEmpty(directory: string): Promise<string[]> {

@@ -16,6 +16,7 @@
  */
 import { mkdir, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { errorCode } from "./errno.js";
 
 interface Guard {
   /** Agents guarding this folder (tests run several in one process). */
@@ -69,7 +70,7 @@ async function checkGuarded(folder: string, guard: Guard): Promise<void> {
   try {
     now = await stat(folder);
   } catch (error) {
-    throw new DataFolderGoneError(folder, codeOf(error) ?? "ENOENT", error);
+    throw new DataFolderGoneError(folder, errorCode(error) ?? "ENOENT", error);
   }
   if (!now.isDirectory()) throw new DataFolderGoneError(folder, "ENOTDIR");
   if (now.dev !== guard.dev || now.ino !== guard.ino) throw new DataFolderGoneError(folder, "ESTALE");
@@ -113,8 +114,8 @@ export async function makeDirectory(directory: string): Promise<void> {
       await mkdir(absolute);
       return;
     } catch (error) {
-      if (codeOf(error) === "EEXIST") return;
-      if (codeOf(error) !== "ENOENT") throw error;
+      if (errorCode(error) === "EEXIST") return;
+      if (errorCode(error) !== "ENOENT") throw error;
     }
   }
   await checkGuarded(folder, guard);
@@ -124,14 +125,10 @@ export async function makeDirectory(directory: string): Promise<void> {
     try {
       await mkdir(path);
     } catch (error) {
-      const code = codeOf(error);
+      const code = errorCode(error);
       if (code === "EEXIST") continue;
       // Gone since the check above.
       throw depth === 0 && (code === "ENOENT" || code === "ENOTDIR") ? new DataFolderGoneError(folder, code, error) : error;
     }
   }
-}
-
-function codeOf(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null ? (error as { code?: string }).code : undefined;
 }
