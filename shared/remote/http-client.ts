@@ -239,7 +239,7 @@ export class RegistryHttpClient {
         // A body error nobody is listening to yet (a timeout before the caller starts reading)
         // must not crash the process; readers attach their own listeners and still see it.
         incoming.on("error", () => {});
-        resolve(wrapResponse(incoming.statusCode ?? 0, headersOf(incoming.headers), incoming, url.origin, redirects));
+        resolve(wrapResponse(incoming.statusCode ?? 0, incoming.headers, incoming, url.origin, redirects));
       });
 
       if (fixedBody) {
@@ -257,13 +257,12 @@ export class RegistryHttpClient {
   }
 }
 
-/** Node's and undici's header objects (names lower-case, a repeated header as an array), read as WHATWG Headers are. */
-export function headersOf(raw: Record<string, string | string[] | undefined>): HeaderReader {
-  return new NodeHeaders(raw);
-}
-
-/** A response body (node:http's or undici's, both Readables) with its readers. */
-export function wrapResponse(status: number, headers: HeaderReader, incoming: Readable, origin: string, redirects: number, proxy?: string): RemoteResponse {
+/**
+ * A response (node:http's or undici's: their header objects have lower-case names and a
+ * repeated header as an array; the body is a Readable) with its readers.
+ */
+export function wrapResponse(status: number, rawHeaders: Record<string, string | string[] | undefined>, incoming: Readable, origin: string, redirects: number, proxy?: string): RemoteResponse {
+  const headers = new NodeHeaders(rawHeaders);
   const bytes = async (maxBytes?: number): Promise<Buffer> => {
     const chunks: Buffer[] = [];
     let total = 0;

@@ -12,7 +12,7 @@
 import { Readable } from "node:stream";
 import type { Dispatcher, ProxyAgent } from "undici";
 import { RemoteUnreachableError } from "./errors.js";
-import { headersOf, wrapResponse, type RemoteResponse } from "./http-client.js";
+import { wrapResponse, type RemoteResponse } from "./http-client.js";
 import { describeProxy } from "./proxy.js";
 
 export interface ProxiedTransportOptions {
@@ -67,7 +67,7 @@ export class ProxiedTransport {
     const body = answer.body as unknown as Readable;
     // As on the direct path: a body error before anyone reads must not crash the process.
     body.on("error", () => {});
-    return wrapResponse(answer.statusCode, headersOf(answer.headers), body, url.origin, request.redirects, proxy);
+    return wrapResponse(answer.statusCode, answer.headers, body, url.origin, request.redirects, proxy);
   }
 
   async close(): Promise<void> {

@@ -87,11 +87,8 @@ export async function checkFolderForWrite(directory: string): Promise<void> {
 }
 
 /** Why the guarded `dataDir` takes no writes (gone, replaced), or undefined; for /readyz. */
-export async function dataFolderProblem(dataDir: string): Promise<string | undefined> {
-  const folder = resolve(dataDir);
-  const guard = guarded.get(folder);
-  if (!guard) return undefined;
-  return checkGuarded(folder, guard).then(
+export function dataFolderProblem(dataDir: string): Promise<string | undefined> {
+  return checkFolderForWrite(dataDir).then(
     () => undefined,
     (error: unknown) => (error instanceof DataFolderGoneError ? error.code : undefined),
   );
