@@ -4,6 +4,7 @@
  * the bundles given (to compare a change against a copy of the previous build on a quiet
  * machine). Prints per run the wall time and the CPU seconds of the agent and the cloud.
  *   node dist/bench/edge-first-sync.js [--runs=N] [--cli=a.mjs --cli=b.mjs] [--agent-arg=--flag=value ...] [--prof=dir] [--cloud-prof=dir] [--skopeo]
+ * With several --cli, each run also gives every variant's time over the first one's (paired).
  * --prof runs the agent under node --cpu-prof (profiles in dir; bench/profile-summary.ts);
  * --cloud-prof=dir the cloud's processes (registry, Azurite, Cosmos DB server: one profile each, at the end).
  * --skopeo adds, to every run, the peer of bench/edge.ts's first-sync figure: `skopeo sync` of
@@ -37,8 +38,12 @@ const REPOSITORY = "bench/sync";
 
 const flag = (name: string): string[] => process.argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
 const runs = Number(flag("runs")[0] ?? 4);
-const clis = flag("cli").map((c) => resolve(c));
-const bundles: Array<string | undefined> = clis.length > 0 ? clis : [undefined];
+/** --cli="[node flags ...] path": a bundle to run, after Node's own flags if any (to compare V8 settings, e.g. --cli="--max-semi-space-size=32 a.mjs"). */
+const variants = flag("cli").map((value) => {
+  const words = value.split(" ").filter((word) => word !== "");
+  return { label: value, path: resolve(words[words.length - 1]!), nodeArgs: words.slice(0, -1) };
+});
+const bundles: Array<(typeof variants)[number] | undefined> = variants.length > 0 ? variants : [undefined];
 const profDir = flag("prof")[0];
 const cloudProfDir = flag("cloud-prof")[0];
 /** --agent-arg=X: X goes on every agent's command line (e.g. --agent-arg=--concurrency=4). */
@@ -104,7 +109,7 @@ async function main(): Promise<void> {
     for (let run = 0; run < runs; run++) {
       if (run % 2 === 0) await skopeoRun(run);
       for (const cli of bundles) {
-        const label = cli ?? "built";
+        const label = cli?.label ?? "built";
         await execFileAsync("sync");
         await waitForQuietMachine(3_000);
         const name = `edge${run}x${bundles.indexOf(cli)}`;
@@ -119,8 +124,8 @@ async function main(): Promise<void> {
           connectionString,
           dataDir,
           args: agentArgs,
-          ...(cli ? { cli } : {}),
-          ...(profDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${resolve(profDir, name)}`] } : {}),
+          ...(cli ? { cli: cli.path } : {}),
+          nodeArgs: [...(cli?.nodeArgs ?? []), ...(profDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(profDir, name)}`] : [])],
         });
         const perf = process.env.PERF_DIR ? (await import("node:child_process")).spawn("perf", ["record", "-e", "cpu-clock", "-F", "2000", "-g", "-p", String(edge.pid), "-o", join(process.env.PERF_DIR, `${name}.data`)], { stdio: "ignore" }) : undefined;
         const tracer = straceDir ? (await import("node:child_process")).spawn("strace", [...(process.env.STRACE_ARGS ?? "-c").split(" "), "-f", "-p", String(edge.pid), "-o", join(resolve(straceDir), `${name}.txt`)], { stdio: "ignore" }) : undefined;
@@ -152,6 +157,13 @@ async function main(): Promise<void> {
     for (const [label, list] of seconds) {
       const ratio = skopeoMedian !== undefined && label !== "skopeo" ? `; skopeo / edge ${(skopeoMedian / median(list)).toFixed(2)}x` : "";
       console.log(`median ${label}: ${median(list).toFixed(3)} s wall, ${label === "skopeo" ? "skopeo" : "edge-agent"} CPU ${median(cpus.get(label)!).toFixed(3)} s${ratio}`);
+    }
+    // Run to run, this machine's speed drifts more than most changes move the figure: each
+    // variant against the first one in the same run (seconds apart) is the steadier comparison.
+    const first = variants[0]?.label;
+    for (const variant of variants.slice(1)) {
+      const paired = seconds.get(variant.label)!.map((s, run) => s / seconds.get(first!)![run]!);
+      console.log(`paired ${variant.label} / ${first}: median ${median(paired).toFixed(3)} (${paired.map((r) => r.toFixed(2)).join(" ")})`);
     }
   } finally {
     agent.destroy();

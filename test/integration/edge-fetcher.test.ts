@@ -296,6 +296,15 @@ describe("parent client and fetcher (against a scripted server)", () => {
   /** Always served whole (the slot test). */
   const other = randomBytes(64 * 1024);
   const otherDigest = sha256(other);
+  /** Served whole, once `releaseHeld` is called (it holds the one download slot of the order test). */
+  const held = randomBytes(1024);
+  const heldDigest = sha256(held);
+  let releaseHeld: () => void = () => {};
+  let heldAsked = false;
+  /** Served whole; the parent notes the order it is asked for them in (the order test). */
+  const queued = Array.from({ length: 4 }, () => randomBytes(1024));
+  const queuedDigests = queued.map((content) => sha256(content));
+  const queuedAsked: string[] = [];
   let root: string;
   let parent: Server;
   let storage: Server;
@@ -315,6 +324,17 @@ describe("parent client and fetcher (against a scripted server)", () => {
     });
     parent = createServer((req, res) => {
       parentSaw.push(req.headers);
+      if (req.url === `/v2/r/blobs/${heldDigest}`) {
+        heldAsked = true;
+        new Promise<void>((resolve) => (releaseHeld = resolve)).then(() => res.writeHead(200, { "Content-Length": held.length }).end(held));
+        return;
+      }
+      const queuedAt = queuedDigests.findIndex((digest) => req.url === `/v2/r/blobs/${digest}`);
+      if (queuedAt >= 0) {
+        queuedAsked.push(queuedDigests[queuedAt]!);
+        res.writeHead(200, { "Content-Length": queued[queuedAt]!.length }).end(queued[queuedAt]);
+        return;
+      }
       if (req.url === `/v2/r/blobs/${otherDigest}`) {
         res.writeHead(200, { "Content-Length": other.length }).end(other);
         return;
@@ -418,6 +438,35 @@ describe("parent client and fetcher (against a scripted server)", () => {
     expect(outcome).toBe("second done");
     expect(await store.stat(blobDigest)).toBe(blob.length);
     expect(await store.stat(otherDigest)).toBe(other.length);
+  });
+
+  it("gives download slots in the order the blobs were asked for, whatever order the store's checks end in", async () => {
+    // An image's blobs are asked together and must download together (images then finish one
+    // after another). Before its slot, each ask waits for the store (is the blob here?): here
+    // those answers come back in the reverse order of the asks.
+    const delays = new Map(queuedDigests.map((digest, i) => [digest, (queuedDigests.length - i) * 40]));
+    class ReverseChecks extends FsBlobStore {
+      override async stat(digest: string): Promise<number | undefined> {
+        await new Promise((resolve) => setTimeout(resolve, delays.get(digest) ?? 0));
+        return super.stat(digest);
+      }
+    }
+    const store = new ReverseChecks(await mkdtemp(join(root, "store-")));
+    const fetcher = new ContentFetcher(client(), store, { concurrency: 1, acceptedMediaTypes: ACCEPTED, backoffMs: () => 10 });
+    queuedAsked.length = 0;
+    // The one slot is taken (its answer held) before the four are asked for, so all four wait for it.
+    const holder = fetcher.ensureBlob("r", heldDigest, held.length);
+    for (let waited = 0; !heldAsked; waited += 10) {
+      if (waited > 5_000) throw new Error("the held blob was never asked for");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const downloads = queuedDigests.map((digest, i) => fetcher.ensureBlob("r", digest, queued[i]!.length));
+    // Every ask is past the store's check (the slowest takes 160 ms) and waiting for the slot.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    releaseHeld();
+    await Promise.all([holder, ...downloads]);
+    expect(queuedAsked).toEqual(queuedDigests);
+    for (const [i, digest] of queuedDigests.entries()) expect(await store.stat(digest)).toBe(queued[i]!.length);
   });
 
   it("rejects a manifest whose bytes do not match its digest or the announced one", async () => {

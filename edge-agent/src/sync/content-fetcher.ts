@@ -81,6 +81,17 @@ const MAX_RETRIES = 4;
 export class ContentFetcher {
   private readonly blobSlots: Semaphore;
   private readonly manifestSlots: Semaphore;
+  /**
+   * Blobs get their download slots in the order they were asked for (ensureBlob's call), not
+   * in the order their asks get past the store's checks before the slot (stat, the partial's
+   * writer lock), which finish in any order: an image's blobs, asked together, download
+   * together, so images finish one after another and the next image's manifest is fetched
+   * while the slots are busy. Served in the order the checks ended, every image's blobs were
+   * spread over the whole sync: all the images finished at its end and left the slots idle while
+   * the last ones were started (first sync of 10 images, 8 at once: the last two began after
+   * all the others).
+   */
+  private nextBlobTicket = 0;
   /** Downloads under way, so two repositories (or two tree walks) asking for one digest share it. */
   private readonly inFlight = new Map<string, Promise<void>>();
   protected readonly accept: string;
@@ -131,12 +142,13 @@ export class ContentFetcher {
    * shared across repositories), otherwise downloads it (resuming a partial) and verifies it.
    */
   async ensureBlob(repository: string, digest: string, size?: number): Promise<void> {
+    const ticket = this.nextBlobTicket++;
     if ((await this.blobs.stat(digest)) !== undefined) return;
     const running = this.inFlight.get(digest);
     if (running) return running;
     // Counted before waiting for a slot, so the progress's total covers queued downloads too.
     this.options.onDownloadPlanned?.(size);
-    const download = this.downloadVerified(repository, digest, size).finally(() => this.inFlight.delete(digest));
+    const download = this.downloadVerified(repository, digest, size, ticket).finally(() => this.inFlight.delete(digest));
     this.inFlight.set(digest, download);
     return download;
   }
@@ -189,16 +201,16 @@ export class ContentFetcher {
    * rename) runs after the slot has gone to the next download, so the link stays busy while
    * the disk flushes.
    */
-  private async downloadVerified(repository: string, digest: string, size: number | undefined): Promise<void> {
+  private async downloadVerified(repository: string, digest: string, size: number | undefined, ticket: number): Promise<void> {
     // The only writer of this digest's partial file (another fetcher or a pull-through stream may
     // be filling it): one that finished first leaves the blob stored, and nothing is fetched again.
     await this.blobs.writingPartial(digest, async (waited) => {
       if (waited && (await this.blobs.stat(digest)) !== undefined) return;
-      await this.downloadVerifiedAlone(repository, digest, size);
+      await this.downloadVerifiedAlone(repository, digest, size, ticket);
     });
   }
 
-  private async downloadVerifiedAlone(repository: string, digest: string, size: number | undefined): Promise<void> {
+  private async downloadVerifiedAlone(repository: string, digest: string, size: number | undefined, ticket: number): Promise<void> {
     const what = `GET /v2/${repository}/blobs/${digest}`;
     for (let fromZeroAgain = false; ; fromZeroAgain = true) {
       const fetched = await this.blobSlots.run(async (waited) => {
@@ -206,7 +218,7 @@ export class ContentFetcher {
         if ((waited || fromZeroAgain) && (await this.blobs.stat(digest)) !== undefined) return false;
         await this.withRetries(what, () => this.downloadRest(repository, digest, size));
         return true;
-      });
+      }, ticket);
       if (!fetched) return;
       try {
         await this.blobs.completePartial(digest);
@@ -340,25 +352,33 @@ function isDigestMismatch(error: unknown): boolean {
   return error instanceof Error && (error.name === "DigestMismatchError" || error.constructor.name === "DigestMismatchError");
 }
 
-/** A counting semaphore: at most `limit` tasks run at once, the rest wait in order. */
-class Semaphore {
+/**
+ * A counting semaphore: at most `limit` tasks run at once, the rest wait, lowest `order` first
+ * (in the order they came when no order is given, or for equal ones).
+ */
+export class Semaphore {
   private active = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Array<{ order: number; resume: () => void }> = [];
 
   constructor(private readonly limit: number) {
     if (!(limit >= 1)) throw new Error(`concurrency must be at least 1, got ${limit}`);
   }
 
   /** `task` is told whether it had to wait for its slot. */
-  async run<T>(task: (waited: boolean) => Promise<T>): Promise<T> {
+  async run<T>(task: (waited: boolean) => Promise<T>, order = Number.POSITIVE_INFINITY): Promise<T> {
     const waited = this.active >= this.limit;
-    if (waited) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.active++;
+    if (waited) {
+      await new Promise<void>((resume) => {
+        // Few waiters (a sync's queued blobs): a linear search for the place is enough.
+        const at = this.waiting.findIndex((other) => other.order > order);
+        this.waiting.splice(at === -1 ? this.waiting.length : at, 0, { order, resume });
+      });
+    } else this.active++;
     try {
       return await task(waited);
     } finally {
       const next = this.waiting.shift();
-      if (next) next(); // hand the slot over without releasing it
+      if (next) next.resume(); // hand the slot over without releasing it
       else this.active--;
     }
   }
