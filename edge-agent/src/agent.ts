@@ -48,6 +48,7 @@ import { UseTracker } from "./gc/use-tracker.js";
 import { Applier } from "./sync/applier.js";
 import { ContentFetcher } from "./sync/content-fetcher.js";
 import { EdgeFilters } from "./sync/filters.js";
+import { sendActivation } from "./sync/activation.js";
 import { SyncEngine } from "./sync/engine.js";
 import { RunProgress } from "./sync/run-progress.js";
 import { AGENT_VERSION } from "./version.js";
@@ -123,6 +124,23 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       `the data folder ${dataDir} belongs to connected registry "${state.state.connectedRegistryName}", not "${name}": use another --data folder`,
     );
   }
+  const client = new RegistryHttpClient({
+    protocol: connection.parentEndpointProtocol,
+    endpoint: connection.parentGatewayEndpoint,
+    username: connection.syncTokenName,
+    password: connection.syncTokenPassword,
+    ...(options.parentCa ? { ca: options.parentCa } : {}),
+    ...(options.proxy ? { proxy: options.proxy } : {}),
+    userAgent: `connected-registry/${AGENT_VERSION}`,
+    tokenWhenDenied: true,
+  });
+  const loginServer = options.loginServer ? { host: options.loginServer, tls: Boolean(options.tls) } : undefined;
+  // The handshake travels while the stores and the local host are made (sync/activation.ts); the
+  // engine's first cycle takes its answer, or its failure (handled there, hence nothing here).
+  // A start that fails after this has still said hello: the parent shows the edge online until
+  // its heartbeat sweep, as after a crash.
+  const activationSent = sendActivation(client, { name, instanceId: state.state.instanceId, ...(loginServer ? { loginServer } : {}) });
+  activationSent.catch(() => {});
   await state.update((s) => {
     s.connectedRegistryName = name;
   });
@@ -191,16 +209,6 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     events: notifications,
   };
 
-  const client = new RegistryHttpClient({
-    protocol: connection.parentEndpointProtocol,
-    endpoint: connection.parentGatewayEndpoint,
-    username: connection.syncTokenName,
-    password: connection.syncTokenPassword,
-    ...(options.parentCa ? { ca: options.parentCa } : {}),
-    ...(options.proxy ? { proxy: options.proxy } : {}),
-    userAgent: `connected-registry/${AGENT_VERSION}`,
-    tokenWhenDenied: true,
-  });
   // One cap for every download and upstream push body; the window stops both when it closes.
   const bandwidth = new BandwidthLimit();
   followCap(bandwidth, options.maxBandwidth, state.state.configuration?.syncBandwidth, log);
@@ -238,7 +246,8 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
     metrics,
     intervalMs: options.syncIntervalSeconds * 1000,
     window,
-    ...(options.loginServer ? { loginServer: { host: options.loginServer, tls: Boolean(options.tls) } } : {}),
+    ...(loginServer ? { loginServer } : {}),
+    activationSent,
     parentProtocol: connection.parentEndpointProtocol,
     onConfiguration: (configuration, receivedAt) => {
       identity.load(configuration, receivedAt);

@@ -7,7 +7,6 @@
  * registry is deactivated it stops syncing and says so.
  */
 import type { EdgeNotifications } from "../notifications.js";
-import { MANIFEST_MEDIA_TYPES } from "../../../shared/domain/media-types.js";
 import type { MetadataStore } from "../../../shared/store/interfaces.js";
 import type { EdgeConfiguration } from "../../../shared/sync/configuration.js";
 import { withCondition, withoutCondition } from "../conditions.js";
@@ -20,7 +19,7 @@ import type { LocalOnlyContent } from "./local-only.js";
 import { RemoteError, RemoteUnreachableError, isTransientError, type RegistryHttpClient } from "../../../shared/remote/http-client.js";
 import { listAll } from "./list-all.js";
 import { runLimited } from "./run-limited.js";
-import { AGENT_VERSION } from "../version.js";
+import { sendActivation, type ActivateAnswer } from "./activation.js";
 import type { UpstreamPusher } from "./upstream.js";
 import { parkedName } from "./parked-upstream.js";
 import { SyncWindow, windowClosedIn } from "./sync-window.js";
@@ -74,12 +73,6 @@ interface FeedAnswer {
   head?: { seq: number; behind: number };
 }
 
-interface ActivateAnswer {
-  activation: { status: string; activatedAt?: string };
-  configuration: EdgeConfiguration;
-  cursor: string;
-}
-
 export interface SyncEngineOptions {
   name: string;
   client: RegistryHttpClient;
@@ -112,6 +105,8 @@ export interface SyncEngineOptions {
   notifications?: EdgeNotifications;
   /** The connected registry's tag and platform filters (filters.ts); default: none. */
   filters?: EdgeFilters;
+  /** A handshake the agent sent while it started (activation.ts): the first activation takes its answer instead of asking again. */
+  activationSent?: Promise<ActivateAnswer>;
 }
 
 export class SyncEngine {
@@ -130,6 +125,7 @@ export class SyncEngine {
   private readonly inventory: InventorySource | undefined;
   private readonly referrers: ReferrerSync;
   private readonly filters: EdgeFilters;
+  private activationSent: Promise<ActivateAnswer> | undefined;
   /** From the last feed page: log entries not applied yet, and when the oldest known one was made. */
   private lag: { changes: number; oldestCreatedAt?: string } | undefined;
 
@@ -142,6 +138,7 @@ export class SyncEngine {
     this.reporter = new StatusReporter({ client: options.client, path: `${this.base}/status`, state: options.state, log: options.log, usage: options.usage, ...(options.notifications ? { notifications: options.notifications } : {}), ...(this.inventory ? { inventory: this.inventory } : {}) });
     this.referrers = new ReferrerSync({ ...options, isolate: (item, apply) => this.applyIsolated(item, apply) });
     this.filters = options.filters ?? new EdgeFilters(() => options.state.state.configuration);
+    this.activationSent = options.activationSent;
   }
 
   start(): void {
@@ -318,15 +315,11 @@ export class SyncEngine {
   }
 
   private async activate(): Promise<void> {
-    const { state, client, log } = this.options;
-    const answer = await client.json<ActivateAnswer>("POST", `${this.base}/activate`, {
-      instanceId: state.state.instanceId,
-      protocolVersions: ["1"],
-      capabilities: ["range-resume", "upstream-push"],
-      acceptedMediaTypes: [...MANIFEST_MEDIA_TYPES],
-      agentVersion: AGENT_VERSION,
-      ...(this.options.loginServer ? { loginServer: this.options.loginServer } : {}),
-    });
+    const { state, client, log, name, loginServer } = this.options;
+    // The one sent at start is used once: a later activation (the edge deactivated, then active again) asks anew.
+    const sent = this.activationSent;
+    this.activationSent = undefined;
+    const answer = await (sent ?? sendActivation(client, { name, instanceId: state.state.instanceId, ...(loginServer ? { loginServer } : {}) }));
     const receivedAt = new Date().toISOString();
     await state.update((s) => {
       s.activation = { status: "Active", ...(answer.activation.activatedAt ? { activatedAt: answer.activation.activatedAt } : {}) };
