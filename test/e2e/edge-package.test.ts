@@ -114,6 +114,12 @@ describe("the npm package of the edge agent (installed from its tarball, run aga
     });
     expect(manifest.status).toBe(200);
     expect(manifest.headers.get("docker-content-digest")).toBe(image.indexDigest);
+    // The bundle's metrics (its prom-client is trimmed to the parts the agent uses, scripts/bundle-edge.ts).
+    const metrics = await fetch(`${edge.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    const exposition = await metrics.text();
+    expect(Number(/^connected_registry_sync_fetched_bytes_total (\d+)$/m.exec(exposition)?.[1])).toBeGreaterThan(0);
+    expect(exposition).toMatch(/^connected_registry_last_sync_timestamp_seconds \d/m);
 
     const { stdout: statusText } = await execFileAsync(bin, ["status", "--data", edge.dataDir], { env });
     expect(statusText).toMatch(/activation:\s+Active/);
