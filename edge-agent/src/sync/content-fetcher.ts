@@ -356,7 +356,7 @@ function isDigestMismatch(error: unknown): boolean {
  * A counting semaphore: at most `limit` tasks run at once, the rest wait, lowest `order` first
  * (in the order they came when no order is given, or for equal ones).
  */
-export class Semaphore {
+class Semaphore {
   private active = 0;
   private readonly waiting: Array<{ order: number; resume: () => void }> = [];
 
