@@ -382,8 +382,9 @@ async function startLocked(options: StartOptions, log: Logger, lock: DataFolderL
       await host.close();
       client.close();
       await passwordChecks.close();
-      // Its append handle would otherwise be closed by the garbage collector (an agent in a test process).
+      // Their append handles would otherwise be closed by the garbage collector (an agent in a test process).
       await changeStore.close();
+      await notifications.close();
       await state.close();
       await lock.release();
     },

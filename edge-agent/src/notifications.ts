@@ -101,6 +101,22 @@ export class EdgeNotifications implements EventSink {
     else await this.append(`${JSON.stringify({ accepted: ids })}\n`);
   }
 
+  /**
+   * Closes the file once the writes queued so far are done (the agent's stop: in a process that
+   * goes on, the append handle would otherwise wait for the garbage collector). A later emit opens it again.
+   */
+  close(): Promise<void> {
+    const next = this.writing
+      .catch(() => {})
+      .then(async () => {
+        const handle = this.handle;
+        this.handle = undefined;
+        await handle?.close();
+      });
+    this.writing = next;
+    return next;
+  }
+
   /** Queues a line; lines queued while an append waits its turn go in that same write and fsync. */
   private append(line: string): Promise<void> {
     this.queuedLines.push(line);

@@ -23,6 +23,7 @@ import { DigestMismatchError, FsBlobStore } from "../../dist/edge-agent/src/stor
 import { FsChangeStore } from "../../dist/edge-agent/src/store/fs-change-store.js";
 import { FsMetadataStore } from "../../dist/edge-agent/src/store/fs-metadata-store.js";
 import { fileRegistryContext } from "../support/edge-registry.js";
+import { failFileHandles, openFilesUnder } from "../support/open-files.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -413,6 +414,19 @@ describe("FsBlobStore", () => {
     expect(await store.partialSize(sha256(bytes))).toBe(0);
   });
 
+  it("closes the partial file when an append fails before its first byte (the size of the file cannot be read)", async () => {
+    const digest = sha256("never written");
+    const restore = await failFileHandles(dir, "stat", "EIO");
+    try {
+      // The sync retries a failed download: each attempt must give its descriptor back.
+      for (let attempt = 0; attempt < 5; attempt++) await expect(store.appendPartial(digest, chunksOf(Buffer.from("x")))).rejects.toThrow("EIO");
+    } finally {
+      restore();
+    }
+    expect(openFilesUnder(dir)).toEqual([]);
+    await store.discardPartial(digest);
+  });
+
   it("commits exactly the listed blocks in order, and concurrent writers never share a block", async () => {
     const target = { kind: "upload" as const, id: "0b5c6c2e-1111-4222-8333-444455556666" };
     const [a, b] = await Promise.all([store.stage(target, chunksOf(Buffer.from("aaa"))), store.stage(target, chunksOf(Buffer.from("bbbb")))]);
@@ -526,6 +540,18 @@ describe("FsChangeStore", () => {
       expect([epoch, next]).not.toContain(fresh.epoch);
       await store.close();
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("closes the log file when opening it fails (its epoch cannot be written)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "edge-changes-"));
+    const restore = await failFileHandles(dir, "write", "ENOSPC");
+    try {
+      await expect(FsChangeStore.open(dir)).rejects.toThrow("ENOSPC");
+      expect(openFilesUnder(dir)).toEqual([]);
+    } finally {
+      restore();
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -10,13 +10,15 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { FileBody } from "../../dist/shared/http/file-body.js";
 import { startLocalHost } from "../../dist/shared/http/local-host.js";
 import { createV2Handler } from "../../dist/shared/registry/v2-handler.js";
 import { FsBlobStore } from "../../dist/edge-agent/src/store/fs-blob-store.js";
 import { FsMetadataStore } from "../../dist/edge-agent/src/store/fs-metadata-store.js";
+import { FsChangeStore } from "../../dist/edge-agent/src/store/fs-change-store.js";
 import { fileRegistryContext } from "../support/edge-registry.js";
+import { openFilesUnder } from "../support/open-files.js";
 
 const MIB = 1024 * 1024;
 /** Not a multiple of the 512 KiB read size: the last read is short. */
@@ -98,21 +100,26 @@ describe("FileBody", () => {
 describe("the local host serving the edge's file store", () => {
   let url: string;
   let close: () => Promise<void>;
+  let root: string;
 
   beforeAll(async () => {
-    const root = join(dir, "edge");
+    root = join(dir, "edge");
     const blobs = new FsBlobStore(root);
     const metadata = new FsMetadataStore(join(root, "metadata"));
     await blobs.writeContent(digest, content);
     await metadata.putBlobLink("library/big", { digest, size: content.length });
-    const registry = await fileRegistryContext(metadata, blobs, join(root, "changes"));
+    const changeStore = await FsChangeStore.open(join(root, "changes"));
+    const registry = await fileRegistryContext(metadata, blobs, changeStore);
     const host = await startLocalHost([{ name: "v2", route: "v2/{*path}", methods: ["GET", "HEAD"], handler: createV2Handler(registry, () => undefined) }], [], {
       host: "127.0.0.1",
       port: 0,
       log: () => undefined,
     });
     url = `${host.url}/v2/library/big/blobs/${digest}`;
-    close = host.close;
+    close = async () => {
+      await host.close();
+      await changeStore.close();
+    };
   });
   afterAll(async () => close?.());
 
@@ -158,5 +165,11 @@ describe("the local host serving the edge's file store", () => {
     });
     const again = await get();
     expect(again.body.equals(content)).toBe(true);
+  });
+
+  it("leaves no blob file open after a GET, a Range, a HEAD and a client that hung up", async () => {
+    await new Promise<void>((resolve, reject) => request(url, { method: "HEAD" }, (response) => response.resume().on("end", resolve)).on("error", reject).end());
+    // The GETs, the Range and the hang-up are the tests before this one; the hang-up's file is closed once the server sees the socket go.
+    await vi.waitFor(() => expect(openFilesUnder(join(root, "blobs"))).toEqual([]), { timeout: 5000 });
   });
 });

@@ -23,13 +23,12 @@ import type { RegistryContext } from "../../dist/shared/registry/context.js";
 import { RunningHashes } from "../../dist/shared/registry/running-hashes.js";
 import { FsChangeStore } from "../../dist/edge-agent/src/store/fs-change-store.js";
 
-/** `changes`: the change log's folder, or a change store the caller opened (and closes). */
+/** `changeStore`: opened by the caller, who closes it (its append handle is not left to the garbage collector). */
 export async function fileRegistryContext<M extends RegistryContext["metadata"], B extends RegistryContext["blobs"]>(
   metadata: M,
   blobs: B,
-  changes: string | InstanceType<typeof FsChangeStore>,
+  changeStore: InstanceType<typeof FsChangeStore>,
 ): Promise<RegistryContext & { metadata: M; blobs: B }> {
-  const changeStore = typeof changes === "string" ? await FsChangeStore.open(changes) : changes;
   return {
     metadata,
     blobs,
@@ -57,7 +56,8 @@ export interface PullThroughEdge {
 export async function pullThroughEdge(name: string, endpoint: string, repositories: () => string[]): Promise<PullThroughEdge> {
   const dir = await mkdtemp(join(tmpdir(), `${name}-`));
   const blobs = new FsBlobStore(dir);
-  const registry = await fileRegistryContext(new FsMetadataStore(join(dir, "metadata")), blobs, join(dir, "changes"));
+  const changeStore = await FsChangeStore.open(join(dir, "changes"));
+  const registry = await fileRegistryContext(new FsMetadataStore(join(dir, "metadata")), blobs, changeStore);
   const client = new RegistryHttpClient({ protocol: "http", endpoint, userAgent: name });
   const edge = pullThroughHandler({
     inner: createV2Handler(registry, () => undefined),
@@ -80,6 +80,7 @@ export async function pullThroughEdge(name: string, endpoint: string, repositori
     syncFetcher: () => new ContentFetcher(client, blobs, { concurrency: 2, acceptedMediaTypes: [OCI_MANIFEST], backoffMs: () => 10 }),
     close: async () => {
       client.close();
+      await changeStore.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../edge-agent/src/log.js";
 import { EdgeNotifications } from "../../edge-agent/src/notifications.js";
+import { openFilesUnder } from "../support/open-files.js";
 
 const folders: string[] = [];
 afterAll(async () => Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true }))));
@@ -34,6 +35,7 @@ describe("edge notifications", () => {
     expect(reopened.pending(1)).toHaveLength(1);
     await reopened.accepted([pending[0]!.id]);
     expect((await EdgeNotifications.open(dataDir, () => patterns, log)).pending(10).map((e) => e.id)).toEqual([pending[1]!.id]);
+    await Promise.all([first.close(), reopened.close()]);
   });
 
   it("starts empty, with a warning, when the file is damaged", async () => {
@@ -61,6 +63,7 @@ describe("edge notifications", () => {
     await reopened.accepted(reopened.pending(1990).map((e) => e.id));
     expect(await sizeOfFiles(dataDir)).toBeLessThan(onDisk / 100);
     expect((await EdgeNotifications.open(dataDir, () => ["*:*:*"], log)).pending(5000).map((e) => e.tag)).toEqual(Array.from({ length: 10 }, (_, i) => `v${1990 + i}`));
+    await Promise.all([notifications.close(), reopened.close()]);
   });
 
   it("keeps the events before a line a crash cut short, and events emitted at once are all kept", async () => {
@@ -73,6 +76,18 @@ describe("edge notifications", () => {
     expect(reopened.pending(100).map((e) => e.tag).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `c${i}`).sort());
     await reopened.emit({ action: "push", target: { repository: "app", tag: "after" } });
     expect((await EdgeNotifications.open(dataDir, () => ["*:*:*"], log)).pending(100)).toHaveLength(51);
+    await Promise.all([notifications.close(), reopened.close()]);
+  });
+
+  it("closes its file once the writes queued before are done (an agent stopped in a process that goes on)", async () => {
+    const dataDir = await folder();
+    const notifications = await EdgeNotifications.open(dataDir, () => ["*:*:*"], log);
+    const emitted = notifications.emit({ action: "push", target: { repository: "app", tag: "v1" } });
+    await notifications.close();
+    await emitted;
+    // Left open, the descriptor waited for the garbage collector ("Closing file descriptor N on garbage collection").
+    expect(openFilesUnder(dataDir)).toEqual([]);
+    expect((await EdgeNotifications.open(dataDir, () => ["*:*:*"], log)).pending(10).map((e) => e.tag)).toEqual(["v1"]);
   });
 });
 

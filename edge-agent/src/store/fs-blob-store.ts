@@ -244,7 +244,14 @@ export class FsBlobStore implements BlobStore {
       this.syncedPartials.delete(digest);
       // Hashing the bytes as they are written costs a third of reading them back afterwards
       // (no second read, no worker); it needs every byte of the file to have gone through here.
-      const start = (await handle.stat()).size;
+      let start: number;
+      try {
+        start = (await handle.stat()).size;
+      } catch (error) {
+        // Nothing written yet: only the descriptor to give back (a download retried on a failing volume).
+        await handle.close().catch(() => undefined);
+        throw error;
+      }
       let hashed = this.hashedPartials.get(digest);
       this.hashedPartials.delete(digest);
       if (hashed?.bytes !== start) hashed = start === 0 ? { hash: createHash(requireDigest(digest).algorithm), bytes: 0 } : undefined;

@@ -65,10 +65,16 @@ export class FsChangeStore implements ChangeStore {
     }
     const handle = await open(path, "a");
     const store = new FsChangeStore(path, handle, 0);
-    store.size = Buffer.byteLength(text);
-    store.load(text);
-    // A new log (or one from before epochs) gets its epoch now: a lost data folder comes back as a new log.
-    if (!store.epoch) await store.startEpoch();
+    try {
+      store.size = Buffer.byteLength(text);
+      store.load(text);
+      // A new log (or one from before epochs) gets its epoch now: a lost data folder comes back as a new log.
+      if (!store.epoch) await store.startEpoch();
+    } catch (error) {
+      // Nobody gets the store to close: the caller may go on (a retry, a test process), so the file is closed here.
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
     return store;
   }
 
