@@ -71,6 +71,8 @@ export interface ConnectedRegistryStore {
   get(name: string): Promise<ConnectedRegistryRecord | undefined>;
   /** Every connected registry of the registry, by name. */
   list(): Promise<ConnectedRegistryRecord[]>;
+  /** The connected registries whose parent is `parent`, by name (a configuration's children: one query, not a scan of them all). */
+  listChildren(parent: string): Promise<ConnectedRegistryRecord[]>;
   /** Throws AlreadyExistsError when one of that name exists. */
   create(record: ConnectedRegistryRecord): Promise<ConnectedRegistryRecord>;
   /** Replaces it if unchanged since read (its `version`); throws ConcurrentUpdateError. */

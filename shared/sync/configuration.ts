@@ -59,7 +59,7 @@ export interface EdgeConfiguration {
 
 export async function configurationOf(record: ConnectedRegistryRecord, registries: ConnectedRegistryStore, identity: IdentityStore): Promise<EdgeConfiguration> {
   const childViewsOf = async (): Promise<EdgeConfiguration["children"]> => {
-    const children = (await registries.list()).filter((other) => other.parent === record.name);
+    const children = await registries.listChildren(record.name);
     return Promise.all(children.map(async (child) => ({ name: child.name, mode: child.mode, syncToken: (await tokenWithScope(child.syncToken, identity)) ?? null })));
   };
   // The children and the client tokens are independent reads: made at once.

@@ -202,6 +202,27 @@ describe("the sync protocol (cloud side)", () => {
     expect(JSON.stringify(response.body)).not.toContain(password);
   });
 
+  it("hands an edge its own children with their sync tokens, not its grandchildren nor the cloud's other edges", async () => {
+    const parent = await connectedRegistry("synckids01");
+    // Only the parent's agent connects here: the others are records (a child's connection string names its parent edge).
+    for (const [name, parentName] of [["synckids02", "synckids01"], ["synckids03", "synckids01"], ["synckids04", "synckids02"], ["synckids05", undefined]]) {
+      const created = await admin.call("POST", "connectedRegistries", { name, mode: "ReadOnly", repositories: ["sync/in-scope"], ...(parentName ? { parent: parentName } : {}) });
+      expect(created.status).toBe(201);
+    }
+    const instance = randomUUID();
+    const response = await call(parent, "POST", "activate", activation(instance));
+    expect(response.status).toBe(200);
+    const children = response.body.configuration.children as Array<{ name: string; mode: string; syncToken: { name: string; scopeMap: { name: string } } }>;
+    expect(children.map((child) => child.name)).toEqual(["synckids02", "synckids03"]);
+    for (const child of children) {
+      const record = (await admin.call("GET", `connectedRegistries/${child.name}`)).body;
+      expect(child).toMatchObject({ mode: "ReadOnly", syncToken: { name: record.syncToken, scopeMap: { name: expect.any(String) } } });
+    }
+    // The configuration read later (after a change the feed announces) says the same.
+    const reread = await call(parent, "GET", "configuration", undefined, `?instance=${instance}`);
+    expect(reread.body.children.map((child: { name: string }) => child.name)).toEqual(["synckids02", "synckids03"]);
+  });
+
   it("marks an active edge Offline when its heartbeats stop, and leaves a talking one alone", async () => {
     const silent = await connectedRegistry("syncquiet1");
     const talking = await connectedRegistry("synctalk01");

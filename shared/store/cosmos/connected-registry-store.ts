@@ -37,6 +37,20 @@ export class CosmosConnectedRegistryStore implements ConnectedRegistryStore {
     return resources.map(fromDocument);
   }
 
+  async listChildren(parent: string): Promise<ConnectedRegistryRecord[]> {
+    const { resources } = await this.container.items
+      .query<Document>({
+        query: "SELECT * FROM c WHERE c.registry = @registry AND c.type = @type AND c.parent = @parent ORDER BY c.name",
+        parameters: [
+          { name: "@registry", value: this.registry },
+          { name: "@type", value: TYPE },
+          { name: "@parent", value: parent },
+        ],
+      })
+      .fetchAll();
+    return resources.map(fromDocument);
+  }
+
   async create(record: ConnectedRegistryRecord): Promise<ConnectedRegistryRecord> {
     try {
       const { resource } = await this.container.items.create<Document>(this.toDocument(record));
