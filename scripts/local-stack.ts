@@ -17,7 +17,7 @@ import { startLocalHost } from "../shared/http/local-host.js";
 import { buildRoutes, buildTimers } from "../shared/http/routes.js";
 import { COSMOS_CONTAINERS } from "../shared/store/cosmos/containers.js";
 import { restoreLegacySnapshot } from "./cosmos-legacy-snapshot.js";
-import { storageAuthFrom, storageProfile, type StorageAuth } from "./storage-profile.js";
+import { storageAuthFrom, storageProfile, type StorageAuth, type StorageProfile } from "./storage-profile.js";
 
 /** The local Cosmos DB server accepts any key. */
 const LOCAL_COSMOS_KEY = "local-cosmos-server-accepts-any-key";
@@ -79,20 +79,29 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   loadConfig({ COSMOS_ENDPOINT: "http://127.0.0.1/", COSMOS_KEY: "-", STORAGE_CONNECTION_STRING: "-", ...localSettings });
 
   const durable = typeof options.durable === "object" ? options.durable : { cosmosJournal: options.durable ?? true, azuriteSaves: options.durable ?? true };
-  const [blobPort, queuePort, cosmosPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const storageAuth = options.storageAuth ?? "key";
-  const storage = await storageProfile(storageAuth, dataDir, blobPort, queuePort);
   const children: ChildProcess[] = [];
   const stopChildren = async (): Promise<void> => {
-    await Promise.all(children.map(stopChild));
+    await Promise.all(children.splice(0).map(stopChild));
   };
-  try {
-    children.push(await startAzurite(join(dataDir, "azurite"), blobPort, queuePort, durable.azuriteSaves, storage.azuriteArgs));
-    children.push(await startCosmosServer(cosmosPort, join(dataDir, "cosmos"), durable.cosmosJournal));
-  } catch (error) {
-    await stopChildren();
-    throw error;
+  let emulators: { cosmosPort: number; storage: StorageProfile } | undefined;
+  for (let attempt = 1; !emulators; attempt++) {
+    const [blobPort, queuePort, cosmosPort] = await Promise.all([freePort(), freePort(), freePort()]);
+    const storage = await storageProfile(storageAuth, dataDir, blobPort, queuePort);
+    try {
+      children.push(await startAzurite(join(dataDir, "azurite"), blobPort, queuePort, durable.azuriteSaves, storage.azuriteArgs));
+      children.push(await startCosmosServer(cosmosPort, join(dataDir, "cosmos"), durable.cosmosJournal));
+      emulators = { cosmosPort, storage };
+    } catch (error) {
+      await stopChildren();
+      // A port found free was taken before the emulator listened on it (by another process's
+      // server, or as the local end of someone's connection; parallel test files make both
+      // likely): new ports, a few times.
+      if (attempt >= 3 || !/EADDRINUSE/.test(error instanceof Error ? error.message : String(error))) throw error;
+      log(`an emulator's port was taken before it listened (${error instanceof Error ? error.message : String(error)}); trying other ports`);
+    }
   }
+  const { cosmosPort, storage } = emulators;
 
   const storageConnectionString = storage.connectionString;
   // Cosmos DB keeps its key in both profiles: the local server has no Entra sign-in.
