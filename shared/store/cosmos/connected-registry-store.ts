@@ -3,7 +3,7 @@
  * "connectedRegistry" in the "identity" container, next to the registry's scope maps and
  * tokens (partition "/registry"). Replace is etag-checked, as for scope maps and tokens.
  */
-import type { Container, ItemDefinition } from "@azure/cosmos";
+import type { Container, ItemDefinition, SqlParameter } from "@azure/cosmos";
 import { AlreadyExistsError } from "../identity-store.js";
 import { ConcurrentUpdateError } from "../interfaces.js";
 import type { ConnectedRegistryRecord, ConnectedRegistryStore } from "../connected-registry-store.js";
@@ -24,31 +24,12 @@ export class CosmosConnectedRegistryStore implements ConnectedRegistryStore {
     return resource ? fromDocument(resource) : undefined;
   }
 
-  async list(): Promise<ConnectedRegistryRecord[]> {
-    const { resources } = await this.container.items
-      .query<Document>({
-        query: "SELECT * FROM c WHERE c.registry = @registry AND c.type = @type ORDER BY c.name",
-        parameters: [
-          { name: "@registry", value: this.registry },
-          { name: "@type", value: TYPE },
-        ],
-      })
-      .fetchAll();
-    return resources.map(fromDocument);
+  list(): Promise<ConnectedRegistryRecord[]> {
+    return this.listWhere("");
   }
 
-  async listChildren(parent: string): Promise<ConnectedRegistryRecord[]> {
-    const { resources } = await this.container.items
-      .query<Document>({
-        query: "SELECT * FROM c WHERE c.registry = @registry AND c.type = @type AND c.parent = @parent ORDER BY c.name",
-        parameters: [
-          { name: "@registry", value: this.registry },
-          { name: "@type", value: TYPE },
-          { name: "@parent", value: parent },
-        ],
-      })
-      .fetchAll();
-    return resources.map(fromDocument);
+  listChildren(parent: string): Promise<ConnectedRegistryRecord[]> {
+    return this.listWhere(" AND c.parent = @parent", [{ name: "@parent", value: parent }]);
   }
 
   async create(record: ConnectedRegistryRecord): Promise<ConnectedRegistryRecord> {
@@ -85,6 +66,17 @@ export class CosmosConnectedRegistryStore implements ConnectedRegistryStore {
       if (cosmosStatus(error) === 404) return false;
       throw error;
     }
+  }
+
+  /** This registry's connected registries matching `condition` (ANDed to the registry and type), by name. */
+  private async listWhere(condition: string, parameters: SqlParameter[] = []): Promise<ConnectedRegistryRecord[]> {
+    const { resources } = await this.container.items
+      .query<Document>({
+        query: `SELECT * FROM c WHERE c.registry = @registry AND c.type = @type${condition} ORDER BY c.name`,
+        parameters: [{ name: "@registry", value: this.registry }, { name: "@type", value: TYPE }, ...parameters],
+      })
+      .fetchAll();
+    return resources.map(fromDocument);
   }
 
   private toDocument(record: ConnectedRegistryRecord): Document {
