@@ -97,8 +97,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       // A port found free was taken before the emulator listened on it (by another process's
       // server, or as the local end of someone's connection; parallel test files make both
       // likely): new ports, a few times.
-      if (attempt >= 3 || !/EADDRINUSE/.test(error instanceof Error ? error.message : String(error))) throw error;
-      log(`an emulator's port was taken before it listened (${error instanceof Error ? error.message : String(error)}); trying other ports`);
+      const message = error instanceof Error ? error.message : String(error);
+      if (attempt >= 3 || !message.includes("EADDRINUSE")) throw error;
+      log(`an emulator's port was taken before it listened (${message}); trying other ports`);
     }
   }
   const { cosmosPort, storage } = emulators;
