@@ -5,6 +5,7 @@
 import { Settings as DateSettings } from "luxon";
 import { startEdgeAgent } from "./agent.js";
 import { runGcCommand } from "./gc/command.js";
+import { setHeapGrowth } from "./heap-growth.js";
 import { createLogger, errorText } from "./log.js";
 import { OptionsError, parseStartOptions, parseStatusOptions } from "./options.js";
 import { readState } from "./state.js";
@@ -46,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === "start") {
+    setHeapGrowth();
     const options = await parseStartOptions(args, process.env);
     const log = createLogger(options.logLevel ?? "info");
     // Listened for before the start: a stop asked for while the agent starts (a service
