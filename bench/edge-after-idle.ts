@@ -12,13 +12,13 @@
  */
 import { randomBytes, randomFillSync } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
-import { Agent, type OutgoingHttpHeaders } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pushBlobMonolithic } from "./blobs.js";
 import { cpuSeconds, waitForQuietMachine } from "./cpu.js";
 import { startEdgeAgent, waitUntilSynced } from "./edge-process.js";
-import { call, expectStatus, management } from "./http.js";
+import { call, expectStatus, management, pushToken } from "./http.js";
 import { makeAdminKey } from "./identity.js";
 import { OCI_MANIFEST } from "./manifests.js";
 import { startOurs } from "./our-stack.js";
@@ -48,9 +48,7 @@ async function main(): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   try {
     const manage = management(cloud.baseUrl, admin.key);
-    await manage("POST", "tokens", { name: "pusher", scopeMap: "_repositories_admin" });
-    const password = (await manage("POST", "tokens/pusher/credentials/generate", { name: "password1" })).passwords[0].value as string;
-    const auth: OutgoingHttpHeaders = { authorization: `Basic ${Buffer.from(`pusher:${password}`).toString("base64")}` };
+    const { headers: auth } = await pushToken(manage, "pusher");
     const putManifest = async (repository: string, tag: string, manifest: Buffer): Promise<void> => {
       const put = await call(new URL(`/v2/${repository}/manifests/${tag}`, cloud.baseUrl), { method: "PUT", agent, timeoutMs: 60_000, headers: { ...auth, "content-type": OCI_MANIFEST }, body: manifest });
       expectStatus(put, 201, `PUT ${repository}:${tag}`);

@@ -15,7 +15,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { Agent, type OutgoingHttpHeaders } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -23,7 +23,7 @@ import { pushBlobMonolithic, sha256Digest } from "./blobs.js";
 import { cpuDelta, cpuSeconds, readCpu, waitForQuietMachine } from "./cpu.js";
 import { startDistribution } from "./distribution.js";
 import { startEdgeAgent, waitUntilSynced } from "./edge-process.js";
-import { call, expectStatus, management } from "./http.js";
+import { call, expectStatus, management, pushToken } from "./http.js";
 import { makeAdminKey } from "./identity.js";
 import { OCI_MANIFEST } from "./manifests.js";
 import { startOurs } from "./our-stack.js";
@@ -59,9 +59,7 @@ async function main(): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   try {
     const manage = management(cloud.baseUrl, admin.key);
-    await manage("POST", "tokens", { name: "pusher", scopeMap: "_repositories_admin" });
-    const password = (await manage("POST", "tokens/pusher/credentials/generate", { name: "password1" })).passwords[0].value as string;
-    const auth: OutgoingHttpHeaders = { authorization: `Basic ${Buffer.from(`pusher:${password}`).toString("base64")}` };
+    const { password, headers: auth } = await pushToken(manage, "pusher");
     for (let i = 0; i < IMAGES; i++) {
       const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, nonce: randomBytes(8).toString("hex") }));
       const configDigest = await pushBlobMonolithic(cloud.baseUrl, REPOSITORY, config, agent, auth);

@@ -136,3 +136,10 @@ export function management(base: URL, adminKey: string) {
     return text ? JSON.parse(text) : undefined;
   };
 }
+
+/** A token on the built-in _repositories_admin scope map, with a new password, and its Basic header. */
+export async function pushToken(manage: ReturnType<typeof management>, name: string): Promise<{ password: string; headers: OutgoingHttpHeaders }> {
+  await manage("POST", "tokens", { name, scopeMap: "_repositories_admin" });
+  const password = (await manage("POST", `tokens/${name}/credentials/generate`, { name: "password1" })).passwords[0].value as string;
+  return { password, headers: { authorization: `Basic ${Buffer.from(`${name}:${password}`).toString("base64")}` } };
+}
