@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 const script = fileURLToPath(new URL("../../dist/scripts/local-stack.js", import.meta.url));
@@ -21,11 +20,12 @@ export interface StackProcess {
 }
 
 export async function startStackProcess(dataDir: string, env: Record<string, string> = {}): Promise<StackProcess> {
-  const port = await freePort();
+  // PORT=0: the stack listens on a port the system picks and prints its URL. A port found free
+  // here could be taken by another test file's server before the stack listened on it.
   const child = spawn(process.execPath, [script], {
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, LOCAL_DATA_DIR: dataDir, PORT: String(port), ...env },
+    env: { ...process.env, LOCAL_DATA_DIR: dataDir, PORT: "0", ...env },
   });
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -34,7 +34,9 @@ export async function startStackProcess(dataDir: string, env: Record<string, str
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   const deadline = Date.now() + 90_000;
-  while (!output.includes("Local stack is up.")) {
+  const registryUrl = (): string | undefined => /Local stack is up\.\s+Registry \(OCI Distribution API\)\s+(http:\/\/\S+)\/v2\//.exec(output)?.[1];
+  let url: string | undefined;
+  while (!(url = registryUrl())) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
       throw new Error(`the local stack did not start:\n${output}`);
@@ -42,7 +44,7 @@ export async function startStackProcess(dataDir: string, env: Record<string, str
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     process: child,
     ...(/ADMIN KEY \(shown once[^)]*\): (\S+)/.exec(output)?.[1] ? { adminKey: /ADMIN KEY \(shown once[^)]*\): (\S+)/.exec(output)![1] } : {}),
     output: () => output,
@@ -75,15 +77,4 @@ async function liveMembers(groupId: number): Promise<number> {
     if (fields[0] !== "Z" && Number(fields[2]) === groupId) count++;
   }
   return count;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
