@@ -360,8 +360,8 @@ async function main(): Promise<number> {
           sameDigests(pushed, await digestsOf(edge.baseUrl, SYNC_REPOSITORY, bearer, agent), `edge run ${edgeRun}`);
           await untrack(edge);
           // Each run starts from the same disk, as in edge-first-sync: the earlier runs' 200 MiB
-          // copies do not pile up under the next one. Left in place, they went with 1.7-2.3
-          // agent CPU-s per run here (1.0-1.1 without; docker-registry also needed more); why
+          // copies do not pile up under the next one. Left in place, they went with 1.2-2.3
+          // agent CPU-s per run here (1.0-1.3 without; docker-registry also needed more); why
           // was not established.
           await rm(edge.dataDir, { recursive: true, force: true });
           result.edgeSeconds.push(seconds);
