@@ -11,6 +11,8 @@
  * the same images from the same cloud into a fresh docker-registry (wall time; CPU of skopeo
  * itself, by /usr/bin/time, and of docker-registry), first in odd runs and last in even ones;
  * the medians end with the ratio skopeo / edge per bundle.
+ * PERF_DIR=dir records each agent with `perf record -g` once it serves (cpu-clock at 2 kHz, or
+ * the event PERF_EVENT names: page-faults shows where fresh memory is touched).
  */
 import { execFile } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
           ...(cli ? { cli: cli.path } : {}),
           nodeArgs: [...(cli?.nodeArgs ?? []), ...(profDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(profDir, name)}`] : [])],
         });
-        const perf = process.env.PERF_DIR ? (await import("node:child_process")).spawn("perf", ["record", "-e", "cpu-clock", "-F", "2000", "-g", "-p", String(edge.pid), "-o", join(process.env.PERF_DIR, `${name}.data`)], { stdio: "ignore" }) : undefined;
+        const perf = process.env.PERF_DIR ? (await import("node:child_process")).spawn("perf", ["record", "-e", process.env.PERF_EVENT ?? "cpu-clock", ...(process.env.PERF_EVENT ? [] : ["-F", "2000"]), "-g", "-p", String(edge.pid), "-o", join(process.env.PERF_DIR, `${name}.data`)], { stdio: "ignore" }) : undefined;
         const tracer = straceDir ? (await import("node:child_process")).spawn("strace", [...(process.env.STRACE_ARGS ?? "-c").split(" "), "-f", "-p", String(edge.pid), "-o", join(resolve(straceDir), `${name}.txt`)], { stdio: "ignore" }) : undefined;
         const done = await waitUntilSynced(edge, 300_000, 250);
         if (perf) {
@@ -139,7 +141,7 @@ async function main(): Promise<void> {
         const cloudCpu = cpuDelta(before, readCpu(cloud.processes));
         const edgeCpu = cpuSeconds(edge.pid) ?? 0;
         const stat = (await import("node:fs")).readFileSync(`/proc/${edge.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-        const userSys = `user ${(Number(stat[11]) / 100).toFixed(2)} sys ${(Number(stat[12]) / 100).toFixed(2)}`;
+        const userSys = `user ${(Number(stat[11]) / 100).toFixed(2)} sys ${(Number(stat[12]) / 100).toFixed(2)}, page faults ${stat[7]}`;
         await edge.stop();
         // Each run starts from the same disk: earlier runs' files would otherwise pile up.
         if (!process.env.KEEP_DATA) await rm(dataDir, { recursive: true, force: true });

@@ -5,19 +5,21 @@
  * (edge-agent/dist/connected-registry.mjs, one file), interleaved, median of 15 each. Also the
  * resident memory of the bundled agent once it has served for 5 s. The parent is an address
  * nobody listens on: the agent listens before it first contacts its parent, so the figure is
- * the same with a real one. `npm run bench:edge-startup` builds both and runs it.
+ * the same with a real one. `npm run bench:edge-startup` builds both and runs it; add
+ * `-- --also=FILE` (a copy of an earlier bundle) to put another entry in the same interleaving.
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { median } from "./stats.js";
 
-const ENTRIES = {
+const ENTRIES: Record<string, string> = {
   "tsc build (dist/edge-agent/src/cli.js)": fileURLToPath(new URL("../edge-agent/src/cli.js", import.meta.url)),
   "esbuild bundle (edge-agent/dist/connected-registry.mjs)": fileURLToPath(new URL("../../edge-agent/dist/connected-registry.mjs", import.meta.url)),
 };
+for (const also of process.argv.filter((arg) => arg.startsWith("--also="))) ENTRIES[also.slice("--also=".length)] = resolve(also.slice("--also=".length));
 const RUNS = 15;
 const CONNECTION_STRING = "ConnectedRegistryName=startup1;SyncTokenName=startup1-sync;SyncTokenPassword=unused;ParentGatewayEndpoint=127.0.0.1:9;ParentEndpointProtocol=http";
 

@@ -4,7 +4,7 @@
  * ldd names on the build machine, Debian's CA bundle and the bundled agent.
  */
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { BuildInfo } from "./build-info.js";
 import { copyrightFilesFor } from "./debian-copyright.js";
 import { imageConfig, imageManifest } from "./image-config.js";
@@ -15,7 +15,7 @@ import { agentLayerEntries, IMAGE_PATHS, runtimeLayerEntries } from "./root-file
 import { sharedLibrariesOf } from "./shared-libraries.js";
 
 export interface BuildImageOptions {
-  /** The single-file agent (`npm run build:edge`). */
+  /** The bundled agent (`npm run build:edge`); the proxy client built beside it goes in too. */
   bundle: string;
   /** The OCI layout folder to (re)write. */
   output: string;
@@ -39,9 +39,12 @@ export interface BuiltImage {
 }
 
 export async function buildEdgeImage(options: BuildImageOptions): Promise<BuiltImage> {
-  const bundle = await readFile(options.bundle).catch((error: NodeJS.ErrnoException) => {
-    throw new Error(`cannot read the bundled agent ${options.bundle} (${error.code ?? error.message}): run npm run build:edge first`);
-  });
+  const readBuilt = (file: string): Promise<Buffer> =>
+    readFile(file).catch((error: NodeJS.ErrnoException) => {
+      throw new Error(`cannot read the bundled agent's ${file} (${error.code ?? error.message}): run npm run build:edge first`);
+    });
+  const bundle = await readBuilt(options.bundle);
+  const proxyClient = await readBuilt(join(dirname(options.bundle), basename(IMAGE_PATHS.agentProxyClient)));
   const node = await loadNodeRuntime(options.cacheDir);
   // ldd needs the binary as a file; it is the pinned, checked one. Written aside and renamed,
   // so a build running at the same time (or a process running this file) never sees it half
@@ -58,7 +61,7 @@ export async function buildEdgeImage(options: BuildImageOptions): Promise<BuiltI
   const copyrights = await copyrightFilesFor(libraries.map((library) => library.path), ["ca-certificates"]);
 
   const runtime = await buildLayer(runtimeLayerEntries({ node: node.binary, nodeLicense: node.license, libraries, caBundle, copyrights }), options.info.created);
-  const agent = await buildLayer(agentLayerEntries(bundle), options.info.created);
+  const agent = await buildLayer(agentLayerEntries(bundle, proxyClient), options.info.created);
   const config = imageConfig({ ...options.info, nodeVersion: node.version }, { runtime, agent });
   const manifest = imageManifest(config, [runtime, agent]);
   const tag = options.info.version;

@@ -1,7 +1,7 @@
 /**
  * What the image's two layers hold. The runtime layer (Node, its libraries, certificates,
  * the user, the folders) changes only when Node or the build machine's Debian does; the
- * agent layer (one bundled file) changes with every release, so an edge that upgrades
+ * agent layer (the bundled agent and its proxy client) changes with every release, so an edge that upgrades
  * downloads a couple of megabytes, not the runtime again.
  */
 import type { CopyrightFile } from "./debian-copyright.js";
@@ -13,6 +13,8 @@ export const IMAGE_PATHS = {
   node: "/usr/local/bin/node",
   nodeLicense: "/usr/local/share/doc/node/LICENSE",
   agent: "/opt/connected-registry/connected-registry.mjs",
+  /** undici, which the agent imports from beside itself when an outbound proxy is set (scripts/bundle-edge.ts). */
+  agentProxyClient: "/opt/connected-registry/undici.mjs",
   data: "/data",
   caBundle: "/etc/ssl/certs/ca-certificates.crt",
 } as const;
@@ -49,6 +51,9 @@ export function runtimeLayerEntries(parts: RuntimeParts): LayerEntry[] {
   ];
 }
 
-export function agentLayerEntries(bundle: Buffer): LayerEntry[] {
-  return [{ type: "file", path: IMAGE_PATHS.agent, mode: 0o644, content: bundle }];
+export function agentLayerEntries(bundle: Buffer, proxyClient: Buffer): LayerEntry[] {
+  return [
+    { type: "file", path: IMAGE_PATHS.agent, mode: 0o644, content: bundle },
+    { type: "file", path: IMAGE_PATHS.agentProxyClient, mode: 0o644, content: proxyClient },
+  ];
 }

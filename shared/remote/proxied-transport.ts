@@ -36,10 +36,12 @@ export interface ProxiedRequest {
 
 /**
  * undici is loaded when a proxy is first used: most agents have none, and evaluating it (with
- * the node:http2 it pulls in) was a tenth of the edge agent's start-up.
+ * the node:http2 it pulls in) was a tenth of the edge agent's start-up. The edge bundle keeps it
+ * in a file of its own that exports only ProxyAgent (scripts/bundle-edge.ts): hence the Pick.
  */
-let undici: Promise<typeof import("undici")> | undefined;
-const loadUndici = (): Promise<typeof import("undici")> => (undici ??= import("undici"));
+type Undici = Pick<typeof import("undici"), "ProxyAgent">;
+let undici: Promise<Undici> | undefined;
+const loadUndici = (): Promise<Undici> => (undici ??= import("undici"));
 
 export class ProxiedTransport {
   /** One agent per proxy URL, origin scheme and trust: each keeps its own keep-alive pool. */

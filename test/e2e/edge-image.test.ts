@@ -146,6 +146,10 @@ describe("the edge agent's container image", () => {
     expect(image).toMatchObject({ Digest: first.digest, Architecture: "amd64", Os: "linux" });
     // The runtime and the agent in layers of their own: an upgrade downloads the agent's only.
     expect(image.Layers).toHaveLength(2);
+    // The agent's layer: the bundle and, beside it, the proxy client it imports when a proxy is set.
+    const agentLayer = join(first.layout, "blobs", "sha256", image.Layers[1]!.replace("sha256:", ""));
+    const agentEntries = (await run("tar", ["-tzf", agentLayer])).split("\n").filter((line) => line !== "");
+    expect(agentEntries.sort()).toEqual(["opt", "opt/connected-registry", "opt/connected-registry/connected-registry.mjs", "opt/connected-registry/undici.mjs"]);
 
     const { created, config } = JSON.parse(await skopeo.run("inspect", ["--config", `oci:${first.layout}:${first.tag}`])) as ImageConfig;
     expect(config.User).toBe(`${IMAGE_UID}:${IMAGE_UID}`);

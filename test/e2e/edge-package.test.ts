@@ -3,7 +3,8 @@
  * tarball that `npm install -g` puts on a machine with only Node (no checkout, no registry:
  * `--offline`, an empty cache and a clean HOME), and the installed `connected-registry` runs
  * the quickstart against the local stack: activate, sync, `podman login` + `podman pull`
- * through it with a client token, `connected-registry status`. Then it uninstalls cleanly.
+ * through it with a client token, `connected-registry status`; a second edge syncs through an
+ * outbound proxy (the proxy client is the package's second file). Then it uninstalls cleanly.
  *
  * The tarball is packed from the bundle `npm run build` made (edge-agent/dist/
  * connected-registry.mjs); `--ignore-scripts` skips the package's prepack (which builds it
@@ -16,6 +17,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConnectedRegistry, eventually, startEdge, type EdgeProcess } from "../support/edge.js";
+import { startForwardProxy } from "../support/forward-proxy.js";
 import { ManagementClient } from "../support/management-client.js";
 import { writeMultiArchOciLayout } from "../support/oci-layout.js";
 import { Podman } from "../support/podman.js";
@@ -60,9 +62,9 @@ describe("the npm package of the edge agent (installed from its tarball, run aga
     await rm(work, { recursive: true, force: true });
   });
 
-  it("packs only what runs: the one-file bundle, under our scope, with nothing left to fetch", async () => {
+  it("packs only what runs: the bundle and its proxy client, under our scope, with nothing left to fetch", async () => {
     const { stdout } = await execFileAsync("tar", ["-tzf", tarball]);
-    expect(stdout.trim().split("\n").sort()).toEqual(["package/README.md", "package/dist/connected-registry.mjs", "package/package.json"]);
+    expect(stdout.trim().split("\n").sort()).toEqual(["package/README.md", "package/dist/connected-registry.mjs", "package/dist/undici.mjs", "package/package.json"]);
     const { stdout: manifest } = await execFileAsync("tar", ["-xzOf", tarball, "package/package.json"]);
     const packaged = JSON.parse(manifest) as Record<string, any>;
     expect(packaged).toMatchObject({ name: "@connected-registry/edge-agent", version: await version(), bin: { "connected-registry": "dist/connected-registry.mjs" } });
@@ -133,6 +135,22 @@ describe("the npm package of the edge agent (installed from its tarball, run aga
 
     await edge.stop();
     edge = undefined;
+
+    // Behind an outbound proxy the installed agent imports undici from the file beside its bundle.
+    const proxy = await startForwardProxy();
+    try {
+      const proxiedConnection = await createConnectedRegistry(management, { name: "packagedproxied", mode: "ReadOnly", repositories: ["hello-world"], clientTokens: ["packagereader"] }, stack.registryHost);
+      edge = await startEdge({ connectionString: proxiedConnection, command: [bin], env: { ...env, HTTP_PROXY: proxy.url } });
+      await eventually(async () => (await edge!.status()).fullSyncDone === true, 90_000, "the installed agent fully synced through the proxy");
+      const requests = await proxy.requests();
+      expect(requests.some((line) => line.startsWith(`GET http://${stack.registryHost}/sync/v1/connectedRegistries/packagedproxied/feed`)), await proxy.log()).toBe(true);
+      expect(requests.some((line) => line.startsWith(`GET http://${stack.registryHost}/v2/hello-world/blobs/sha256:`))).toBe(true);
+      await edge.stop();
+      edge = undefined;
+    } finally {
+      await proxy.stop();
+    }
+
     await execFileAsync("npm", ["uninstall", "-g", "--offline", "--prefix", prefix, "@connected-registry/edge-agent"], { env });
     await expect(readdir(join(prefix, "bin"))).resolves.not.toContain("connected-registry");
   });
