@@ -141,7 +141,8 @@ async function main(): Promise<void> {
         const cloudCpu = cpuDelta(before, readCpu(cloud.processes));
         const edgeCpu = cpuSeconds(edge.pid) ?? 0;
         const stat = (await import("node:fs")).readFileSync(`/proc/${edge.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-        const userSys = `user ${(Number(stat[11]) / 100).toFixed(2)} sys ${(Number(stat[12]) / 100).toFixed(2)}, page faults ${stat[7]}`;
+        const rssMiB = Number(/VmRSS:\s+(\d+)/.exec((await import("node:fs")).readFileSync(`/proc/${edge.pid}/status`, "utf8"))?.[1]) / 1024;
+        const userSys = `user ${(Number(stat[11]) / 100).toFixed(2)} sys ${(Number(stat[12]) / 100).toFixed(2)}, page faults ${stat[7]}, RSS ${rssMiB.toFixed(0)} MiB`;
         await edge.stop();
         // Each run starts from the same disk: earlier runs' files would otherwise pile up.
         if (!process.env.KEEP_DATA) await rm(dataDir, { recursive: true, force: true });
