@@ -22,7 +22,9 @@
  *      (a pulled-through miss serves the tag at once: that is not the sync's lag)
  * The cloud is our local stack (auth on) in a child process (our-stack.ts); the edge is the
  * built CLI in a child process (edge-process.ts). Prints a table and writes
- * bench/results/edge-latest.json. `npm run bench:edge` builds and runs it.
+ * bench/results/edge-latest.json. `npm run bench:edge` builds and runs it. It also reads the
+ * host's page-fault and thread-pool costs at its start and end (host-probe.ts): they swing
+ * with the shared machine's slow phases, and the first-sync ratio with them.
  */
 import { execFile } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
@@ -39,6 +41,7 @@ import { startDistribution } from "./distribution.js";
 import { startEdgeAgent, waitUntilSynced, type EdgeAgentProcess } from "./edge-process.js";
 import { bandwidthCapRows, benchBandwidthCap, type BandwidthCapFigures } from "./edge-bandwidth.js";
 import { call, expectStatus, management } from "./http.js";
+import { describeProbe, probeHost } from "./host-probe.js";
 import { makeAdminKey } from "./identity.js";
 import { loadManifestGets, OCI_MANIFEST, pushSmallImage, type ManifestLoadResult } from "./manifests.js";
 import { startOurs } from "./our-stack.js";
@@ -179,6 +182,7 @@ const cpuText = (cpu: Record<string, number>, divisor: number, unit: string): st
 async function main(): Promise<number> {
   const started = Date.now();
   const loadAtStart = loadavg();
+  const hostAtStart = await probeHost();
   const workDir = await mkdtemp(join(tmpdir(), "edge-bench-"));
   const live = new Set<{ stop(): Promise<void> }>();
   const stopAll = async (): Promise<void> => {
@@ -472,7 +476,11 @@ async function main(): Promise<number> {
       );
     }
   }
+  // What the host's slow phases raise (bench/host-probe.ts): read these beside the first-sync ratio.
+  const hostAtEnd = await probeHost();
+  console.log(`Host at start: ${describeProbe(hostAtStart)}\nHost at end:   ${describeProbe(hostAtEnd)}`);
   return finishRun({ started, loadAtStart, notes, errors, resultsFile: RESULTS_FILE, results: {
+      host: { atStart: hostAtStart, atEnd: hostAtEnd },
       settings: { blobBytes: BLOB_BYTES, pullRuns: PULL_RUNS, curlSamples: CURL_SAMPLES, manifestLoad: LOAD, syncImages: SYNC_IMAGES, syncLayersPerImage: SYNC_LAYERS_PER_IMAGE, syncLayerBytes: SYNC_LAYER_BYTES, syncOrder: SYNC_ORDER, lagPushes: LAG_PUSHES },
       goals: GOAL_LINES,
       table: rows,
