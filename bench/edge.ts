@@ -23,8 +23,8 @@
  * The cloud is our local stack (auth on) in a child process (our-stack.ts); the edge is the
  * built CLI in a child process (edge-process.ts). Prints a table and writes
  * bench/results/edge-latest.json. `npm run bench:edge` builds and runs it. It also reads the
- * host's page-fault and thread-pool costs at its start and end (host-probe.ts): they swing
- * with the shared machine's slow phases, and the first-sync ratio with them.
+ * host's page-fault and thread-pool costs at its start and end (host-probe.ts), to compare a
+ * run with others on a shared machine.
  */
 import { execFile } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
@@ -476,7 +476,7 @@ async function main(): Promise<number> {
       );
     }
   }
-  // What the host's slow phases raise (bench/host-probe.ts): read these beside the first-sync ratio.
+  // The host's costs the agent pays most often (bench/host-probe.ts): compare runs beside them.
   const hostAtEnd = await probeHost();
   console.log(`Host at start: ${describeProbe(hostAtStart)}\nHost at end:   ${describeProbe(hostAtEnd)}`);
   return finishRun({ started, loadAtStart, notes, errors, resultsFile: RESULTS_FILE, results: {

@@ -1,12 +1,12 @@
 /**
  * Two costs of this machine that the edge agent pays far more often than its Go peers, read
- * at the start and the end of bench:edge so that a figure can be read against the state the
- * host was in. On the shared 2-core VM these benchmarks run on, both come and go in phases:
- * the first touch of a fresh 4 KiB page has been seen at ~11 µs (page faults in this guest
- * are handled by the hypervisor; bare metal takes well under 1 µs), and a libuv thread-pool
- * round trip (fs.stat, as every file operation of the agent) at ~35 µs. A first sync costs
- * the agent ~25,000 page faults and ~2,000 pool round trips, so in a slow phase its time grows
- * more than skopeo's and the ratio between them drops.
+ * at the start and the end of bench:edge so that its figures can be compared with those of
+ * other runs: the first touch of a fresh 4 KiB page (a page fault) and a round trip through
+ * libuv's thread pool (fs.stat, as every file operation of the agent). A first sync costs the
+ * agent ~25,000 page faults and ~2,000 pool round trips. On the shared 2-core VM these
+ * benchmarks run on, a page fault read 11 µs all through 2026-12-02 (bare metal takes well
+ * under 1 µs; here the hypervisor handles them), a round trip 34-53 µs; earlier CPU profiles
+ * there saw the pool calls' cost double from one hour to the next.
  */
 import { statSync } from "node:fs";
 import { stat } from "node:fs/promises";
