@@ -1,8 +1,8 @@
 /**
  * What the image's two layers hold. The runtime layer (Node, its libraries, certificates,
  * the user, the folders) changes only when Node or the build machine's Debian does; the
- * agent layer (the bundled agent and its proxy client) changes with every release, so an edge that upgrades
- * downloads a couple of megabytes, not the runtime again.
+ * agent layer (the bundled agent and its proxy client) changes with every release, so an
+ * edge that upgrades downloads a couple of megabytes, not the runtime again.
  */
 import type { CopyrightFile } from "./debian-copyright.js";
 import type { LayerEntry } from "./layer.js";
