@@ -14,8 +14,9 @@
  * PERF_DIR=dir records each agent with `perf record -g` once it serves (cpu-clock at 2 kHz, or
  * the event PERF_EVENT names: page-faults shows where fresh memory is touched).
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
@@ -127,8 +128,8 @@ async function main(): Promise<void> {
           ...(cli ? { cli: cli.path } : {}),
           nodeArgs: [...(cli?.nodeArgs ?? []), ...(profDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(profDir, name)}`] : [])],
         });
-        const perf = process.env.PERF_DIR ? (await import("node:child_process")).spawn("perf", ["record", "-e", process.env.PERF_EVENT ?? "cpu-clock", ...(process.env.PERF_EVENT ? [] : ["-F", "2000"]), "-g", "-p", String(edge.pid), "-o", join(process.env.PERF_DIR, `${name}.data`)], { stdio: "ignore" }) : undefined;
-        const tracer = straceDir ? (await import("node:child_process")).spawn("strace", [...(process.env.STRACE_ARGS ?? "-c").split(" "), "-f", "-p", String(edge.pid), "-o", join(resolve(straceDir), `${name}.txt`)], { stdio: "ignore" }) : undefined;
+        const perf = process.env.PERF_DIR ? spawn("perf", ["record", "-e", process.env.PERF_EVENT ?? "cpu-clock", ...(process.env.PERF_EVENT ? [] : ["-F", "2000"]), "-g", "-p", String(edge.pid), "-o", join(process.env.PERF_DIR, `${name}.data`)], { stdio: "ignore" }) : undefined;
+        const tracer = straceDir ? spawn("strace", [...(process.env.STRACE_ARGS ?? "-c").split(" "), "-f", "-p", String(edge.pid), "-o", join(resolve(straceDir), `${name}.txt`)], { stdio: "ignore" }) : undefined;
         const done = await waitUntilSynced(edge, 300_000, 250);
         if (perf) {
           perf.kill("SIGINT");
@@ -140,8 +141,8 @@ async function main(): Promise<void> {
         }
         const cloudCpu = cpuDelta(before, readCpu(cloud.processes));
         const edgeCpu = cpuSeconds(edge.pid) ?? 0;
-        const stat = (await import("node:fs")).readFileSync(`/proc/${edge.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-        const rssMiB = Number(/VmRSS:\s+(\d+)/.exec((await import("node:fs")).readFileSync(`/proc/${edge.pid}/status`, "utf8"))?.[1]) / 1024;
+        const stat = readFileSync(`/proc/${edge.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+        const rssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${edge.pid}/status`, "utf8"))?.[1]) / 1024;
         const userSys = `user ${(Number(stat[11]) / 100).toFixed(2)} sys ${(Number(stat[12]) / 100).toFixed(2)}, page faults ${stat[7]}, RSS ${rssMiB.toFixed(0)} MiB`;
         await edge.stop();
         // Each run starts from the same disk: earlier runs' files would otherwise pile up.

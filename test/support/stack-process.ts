@@ -43,10 +43,11 @@ export async function startStackProcess(dataDir: string, env: Record<string, str
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  const adminKey = /ADMIN KEY \(shown once[^)]*\): (\S+)/.exec(output)?.[1];
   return {
     url,
     process: child,
-    ...(/ADMIN KEY \(shown once[^)]*\): (\S+)/.exec(output)?.[1] ? { adminKey: /ADMIN KEY \(shown once[^)]*\): (\S+)/.exec(output)![1] } : {}),
+    ...(adminKey ? { adminKey } : {}),
     output: () => output,
     signalGroup: async (signal) => {
       process.kill(-child.pid!, signal);
