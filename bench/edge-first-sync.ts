@@ -41,10 +41,17 @@ const REPOSITORY = "bench/sync";
 
 const flag = (name: string): string[] => process.argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
 const runs = Number(flag("runs")[0] ?? 4);
-/** --cli="[node flags ...] path": a bundle to run, after Node's own flags if any (to compare V8 settings, e.g. --cli="--max-semi-space-size=32 a.mjs"). */
+/**
+ * --cli="[node flags ...] path [agent flags ...]": a bundle to run; Node's own flags before it
+ * (to compare V8 settings, e.g. --cli="--max-semi-space-size=32 a.mjs"), the agent's after it
+ * (to compare settings of one build, e.g. --cli="a.mjs --concurrency=4"). The path is the first
+ * word ending in .mjs or .js.
+ */
 const variants = flag("cli").map((value) => {
   const words = value.split(" ").filter((word) => word !== "");
-  return { label: value, path: resolve(words[words.length - 1]!), nodeArgs: words.slice(0, -1) };
+  const at = words.findIndex((word) => /\.m?js$/.test(word));
+  if (at < 0) throw new Error(`--cli=${value}: no .mjs or .js file in it`);
+  return { label: value, path: resolve(words[at]!), nodeArgs: words.slice(0, at), agentArgs: words.slice(at + 1) };
 });
 const bundles: Array<(typeof variants)[number] | undefined> = variants.length > 0 ? variants : [undefined];
 const profDir = flag("prof")[0];
@@ -124,7 +131,7 @@ async function main(): Promise<void> {
         const edge = await startEdgeAgent({
           connectionString,
           dataDir,
-          args: agentArgs,
+          args: [...agentArgs, ...(cli?.agentArgs ?? [])],
           ...(cli ? { cli: cli.path } : {}),
           nodeArgs: [...(cli?.nodeArgs ?? []), ...(profDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(profDir, name)}`] : [])],
         });
