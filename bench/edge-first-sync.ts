@@ -11,6 +11,7 @@
  * the same images from the same cloud into a fresh docker-registry (wall time; CPU of skopeo
  * itself, by /usr/bin/time, and of docker-registry), first in odd runs and last in even ones;
  * the medians end with the ratio skopeo / edge per bundle.
+ * It ends with the host probe of bench:edge (host-probe.ts), read at its start and its end.
  * PERF_DIR=dir records each agent with `perf record -g` once it serves (cpu-clock at 2 kHz, or
  * the event PERF_EVENT names: page-faults shows where fresh memory is touched).
  */
@@ -26,6 +27,7 @@ import { pushBlobMonolithic, sha256Digest } from "./blobs.js";
 import { cpuDelta, cpuSeconds, readCpu, waitForQuietMachine } from "./cpu.js";
 import { startDistribution } from "./distribution.js";
 import { startEdgeAgent, waitUntilSynced } from "./edge-process.js";
+import { describeProbe, probeHost } from "./host-probe.js";
 import { call, expectStatus, management, pushToken } from "./http.js";
 import { makeAdminKey } from "./identity.js";
 import { OCI_MANIFEST } from "./manifests.js";
@@ -63,6 +65,8 @@ const straceDir = flag("strace")[0];
 const withSkopeo = process.argv.includes("--skopeo");
 
 async function main(): Promise<void> {
+  // The machine's phase, as bench:edge reads it: the figure moves with it more than with most changes.
+  const hostAtStart = await probeHost();
   const workDir = await mkdtemp(join(tmpdir(), "edge-first-sync-"));
   const admin = await makeAdminKey();
   const cloud = await startOurs("cloud", join(workDir, "cloud"), { REGISTRY_ALLOW_ANONYMOUS: "false", ADMIN_KEY_HASH: admin.hash }, cloudProfDir ? { cpuProfileDir: resolve(cloudProfDir) } : {});
@@ -174,6 +178,7 @@ async function main(): Promise<void> {
       const paired = seconds.get(variant.label)!.map((s, run) => s / seconds.get(first!)![run]!);
       console.log(`paired ${variant.label} / ${first}: median ${median(paired).toFixed(3)} (${paired.map((r) => r.toFixed(2)).join(" ")})`);
     }
+    console.log(`host at start: ${describeProbe(hostAtStart)}\nhost at end:   ${describeProbe(await probeHost())}`);
   } finally {
     agent.destroy();
     await cloud.stop();
