@@ -178,7 +178,7 @@ async function main(): Promise<void> {
       const paired = seconds.get(variant.label)!.map((s, run) => s / seconds.get(first!)![run]!);
       console.log(`paired ${variant.label} / ${first}: median ${median(paired).toFixed(3)} (${paired.map((r) => r.toFixed(2)).join(" ")})`);
     }
-    console.log(`host at start: ${describeProbe(hostAtStart)}\nhost at end:   ${describeProbe(await probeHost())}`);
+    console.log(`Host at start: ${describeProbe(hostAtStart)}\nHost at end:   ${describeProbe(await probeHost())}`);
   } finally {
     agent.destroy();
     await cloud.stop();
