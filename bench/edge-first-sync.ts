@@ -27,7 +27,7 @@ import { pushBlobMonolithic, sha256Digest } from "./blobs.js";
 import { cpuDelta, cpuSeconds, readCpu, waitForQuietMachine } from "./cpu.js";
 import { startDistribution } from "./distribution.js";
 import { startEdgeAgent, waitUntilSynced } from "./edge-process.js";
-import { describeProbe, probeHost } from "./host-probe.js";
+import { describeHostPhases, probeHost } from "./host-probe.js";
 import { call, expectStatus, management, pushToken } from "./http.js";
 import { makeAdminKey } from "./identity.js";
 import { OCI_MANIFEST } from "./manifests.js";
@@ -178,7 +178,7 @@ async function main(): Promise<void> {
       const paired = seconds.get(variant.label)!.map((s, run) => s / seconds.get(first!)![run]!);
       console.log(`paired ${variant.label} / ${first}: median ${median(paired).toFixed(3)} (${paired.map((r) => r.toFixed(2)).join(" ")})`);
     }
-    console.log(`Host at start: ${describeProbe(hostAtStart)}\nHost at end:   ${describeProbe(await probeHost())}`);
+    console.log(describeHostPhases(hostAtStart, await probeHost()));
   } finally {
     agent.destroy();
     await cloud.stop();

@@ -41,7 +41,7 @@ import { startDistribution } from "./distribution.js";
 import { startEdgeAgent, waitUntilSynced, type EdgeAgentProcess } from "./edge-process.js";
 import { bandwidthCapRows, benchBandwidthCap, type BandwidthCapFigures } from "./edge-bandwidth.js";
 import { call, expectStatus, management } from "./http.js";
-import { describeProbe, probeHost } from "./host-probe.js";
+import { describeHostPhases, probeHost } from "./host-probe.js";
 import { makeAdminKey } from "./identity.js";
 import { loadManifestGets, OCI_MANIFEST, pushSmallImage, type ManifestLoadResult } from "./manifests.js";
 import { startOurs } from "./our-stack.js";
@@ -478,7 +478,7 @@ async function main(): Promise<number> {
   }
   // The host's costs the agent pays most often (bench/host-probe.ts): compare runs beside them.
   const hostAtEnd = await probeHost();
-  console.log(`Host at start: ${describeProbe(hostAtStart)}\nHost at end:   ${describeProbe(hostAtEnd)}`);
+  console.log(describeHostPhases(hostAtStart, hostAtEnd));
   return finishRun({ started, loadAtStart, notes, errors, resultsFile: RESULTS_FILE, results: {
       host: { atStart: hostAtStart, atEnd: hostAtEnd },
       settings: { blobBytes: BLOB_BYTES, pullRuns: PULL_RUNS, curlSamples: CURL_SAMPLES, manifestLoad: LOAD, syncImages: SYNC_IMAGES, syncLayersPerImage: SYNC_LAYERS_PER_IMAGE, syncLayerBytes: SYNC_LAYER_BYTES, syncOrder: SYNC_ORDER, lagPushes: LAG_PUSHES },

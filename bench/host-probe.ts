@@ -1,12 +1,12 @@
 /**
  * Two costs of this machine that the edge agent pays far more often than its Go peers, read
- * at the start and the end of bench:edge so that its figures can be compared with those of
- * other runs: the first touch of a fresh 4 KiB page (a page fault) and a round trip through
- * libuv's thread pool (fs.stat, as every file operation of the agent). A first sync costs the
- * agent ~25,000 page faults and ~2,000 pool round trips. On the shared 2-core VM these
- * benchmarks run on, a page fault read 11 µs all through 2026-12-02 (bare metal takes well
- * under 1 µs; here the hypervisor handles them), a round trip 34-53 µs; earlier CPU profiles
- * there saw the pool calls' cost double from one hour to the next.
+ * at the start and the end of bench:edge and bench/edge-first-sync.ts so that their figures can
+ * be compared with those of other runs: the first touch of a fresh 4 KiB page (a page fault)
+ * and a round trip through libuv's thread pool (fs.stat, as every file operation of the agent).
+ * A first sync costs the agent ~25,000 page faults and ~2,000 pool round trips. On the shared
+ * 2-core VM these benchmarks run on, a page fault read 11-15 µs all through 2026-12-02 (bare
+ * metal takes well under 1 µs; here the hypervisor handles them), a round trip 28-78 µs;
+ * earlier CPU profiles there saw the pool calls' cost double from one hour to the next.
  */
 import { statSync } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -46,6 +46,11 @@ export async function probeHost(): Promise<HostProbe> {
   return { pageFirstTouchMicros: ((firstFill - secondFill) * 1000) / (PROBE_BYTES / 4096), poolRoundTripMicros, syscallMicros };
 }
 
-export function describeProbe(probe: HostProbe): string {
+function describeProbe(probe: HostProbe): string {
   return `first touch of a fresh 4 KiB page ${probe.pageFirstTouchMicros.toFixed(1)} µs, thread-pool round trip ${probe.poolRoundTripMicros.toFixed(0)} µs, stat syscall ${probe.syscallMicros.toFixed(1)} µs`;
+}
+
+/** The two lines a benchmark ends with: the host as it was at its start and at its end. */
+export function describeHostPhases(atStart: HostProbe, atEnd: HostProbe): string {
+  return `Host at start: ${describeProbe(atStart)}\nHost at end:   ${describeProbe(atEnd)}`;
 }
