@@ -44,8 +44,9 @@ const REPOSITORY = "bench/sync";
 const flag = (name: string): string[] => process.argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
 const runs = Number(flag("runs")[0] ?? 4);
 /**
- * --cli="[node flags ...] path [agent flags ...]": a bundle to run; Node's own flags before it
- * (to compare V8 settings, e.g. --cli="--max-semi-space-size=32 a.mjs"), the agent's after it
+ * --cli="[NAME=value ...] [node flags ...] path [agent flags ...]": a bundle to run; environment
+ * variables and Node's own flags before it (to compare V8 or malloc settings, e.g.
+ * --cli="--max-semi-space-size=32 a.mjs" or --cli="MALLOC_ARENA_MAX=1 a.mjs"), the agent's after it
  * (to compare settings of one build, e.g. --cli="a.mjs --concurrency=4"). The path is the first
  * word ending in .mjs or .js.
  */
@@ -53,7 +54,9 @@ const variants = flag("cli").map((value) => {
   const words = value.split(" ").filter((word) => word !== "");
   const at = words.findIndex((word) => /\.m?js$/.test(word));
   if (at < 0) throw new Error(`--cli=${value}: no .mjs or .js file in it`);
-  return { label: value, path: resolve(words[at]!), nodeArgs: words.slice(0, at), agentArgs: words.slice(at + 1) };
+  const before = words.slice(0, at);
+  const env = Object.fromEntries(before.filter((word) => /^[A-Z_][A-Z0-9_]*=/.test(word)).map((word) => [word.slice(0, word.indexOf("=")), word.slice(word.indexOf("=") + 1)]));
+  return { label: value, path: resolve(words[at]!), env, nodeArgs: before.filter((word) => !/^[A-Z_][A-Z0-9_]*=/.test(word)), agentArgs: words.slice(at + 1) };
 });
 const bundles: Array<(typeof variants)[number] | undefined> = variants.length > 0 ? variants : [undefined];
 const profDir = flag("prof")[0];
@@ -136,7 +139,7 @@ async function main(): Promise<void> {
           connectionString,
           dataDir,
           args: [...agentArgs, ...(cli?.agentArgs ?? [])],
-          ...(cli ? { cli: cli.path } : {}),
+          ...(cli ? { cli: cli.path, env: cli.env } : {}),
           nodeArgs: [...(cli?.nodeArgs ?? []), ...(profDir ? ["--cpu-prof", `--cpu-prof-dir=${resolve(profDir, name)}`] : [])],
         });
         const perf = process.env.PERF_DIR ? spawn("perf", ["record", "-e", process.env.PERF_EVENT ?? "cpu-clock", ...(process.env.PERF_EVENT ? [] : ["-F", "2000"]), "-g", "-p", String(edge.pid), "-o", join(process.env.PERF_DIR, `${name}.data`)], { stdio: "ignore" }) : undefined;

@@ -44,6 +44,8 @@ export interface EdgeAgentOptions {
   args?: string[];
   /** Another bundle to run (bench/edge-first-sync.ts compares two builds); the built one when absent. */
   cli?: string;
+  /** Extra environment variables for the agent's process. */
+  env?: Record<string, string>;
   /** Flags for node itself (--cpu-prof ...). */
   nodeArgs?: string[];
 }
@@ -55,7 +57,7 @@ export async function startEdgeAgent(options: EdgeAgentOptions): Promise<EdgeAge
   args.push(...(options.args ?? []));
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString },
+    env: { ...process.env, ...options.env, CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let logs = "";

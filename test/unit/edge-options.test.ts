@@ -20,7 +20,7 @@ async function problems(args: string[], env: NodeJS.ProcessEnv = {}): Promise<st
 describe("edge agent options", () => {
   it("reads the connection string from the flag or the environment, with defaults for the rest", async () => {
     const fromFlag = await parseStartOptions(["--connection-string", CONNECTION, "--http"], {});
-    expect(fromFlag).toMatchObject({ port: 8080, host: "0.0.0.0", syncIntervalSeconds: 2, concurrency: 8 });
+    expect(fromFlag).toMatchObject({ port: 8080, host: "0.0.0.0", syncIntervalSeconds: 2, concurrency: 6 });
     expect(fromFlag.connection).toMatchObject({ connectedRegistryName: "factory1", syncTokenPassword: "s3cret+pass=", parentEndpointProtocol: "https" });
     const fromEnv = await parseStartOptions(["--http", "--port", "5001", "--login-server", "edge.example:5001"], { CONNECTED_REGISTRY_CONNECTION_STRING: CONNECTION });
     expect(fromEnv).toMatchObject({ port: 5001, loginServer: "edge.example:5001" });

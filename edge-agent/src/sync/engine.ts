@@ -37,8 +37,8 @@ import { EdgeFilters } from "./filters.js";
 
 const FEED_PAGE = 500;
 /**
- * Images applied at once; their blobs share the fetcher's download slots (8 by default), in
- * the order asked, so the first images still finish first. Four times as many images as slots:
+ * Images applied at once; their blobs share the fetcher's download slots (6 by default), in
+ * the order asked, so the first images still finish first. Several times as many images as slots:
  * the download queue holds the next images' blobs before the slots run dry, and an image's last
  * steps (its links, manifest, tag, referrers) overlap other images' downloads. With as many
  * images as slots, the next image was only started once one had written its manifest: its
