@@ -3,7 +3,8 @@
  * (edge-agent/dist/connected-registry.mjs, the package's bin: what `npx connected-registry`
  * and the container image run, one file with its dependencies inside, not the tsc output with
  * its hundreds of modules to resolve at start-up) in a child process of its own, plain HTTP on loopback,
- * a fresh data folder. (The tests have their own helper in test/support/edge.ts; bench/
+ * a fresh data folder, with the environment the image and the systemd unit give it
+ * (MALLOC_HUGE_PAGES). (The tests have their own helper in test/support/edge.ts; bench/
  * does not import from test/.)
  */
 import { spawn } from "node:child_process";
@@ -11,6 +12,7 @@ import { appendFileSync, watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { MALLOC_HUGE_PAGES } from "../scripts/edge-image/image-config.js";
 import { freePort, hasExited, stopChild } from "./processes.js";
 
 const CLI = fileURLToPath(new URL("../../edge-agent/dist/connected-registry.mjs", import.meta.url));
@@ -44,7 +46,7 @@ export interface EdgeAgentOptions {
   args?: string[];
   /** Another bundle to run (bench/edge-first-sync.ts compares two builds); the built one when absent. */
   cli?: string;
-  /** Extra environment variables for the agent's process. */
+  /** Extra environment variables for the agent's process (GLIBC_TUNABLES= runs it without MALLOC_HUGE_PAGES). */
   env?: Record<string, string>;
   /** Flags for node itself (--cpu-prof ...). */
   nodeArgs?: string[];
@@ -57,7 +59,8 @@ export async function startEdgeAgent(options: EdgeAgentOptions): Promise<EdgeAge
   args.push(...(options.args ?? []));
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...options.env, CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString },
+    // As the image and the systemd unit start it (MALLOC_HUGE_PAGES); options.env may override it.
+    env: { ...process.env, [MALLOC_HUGE_PAGES.name]: MALLOC_HUGE_PAGES.value, ...options.env, CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let logs = "";

@@ -13,6 +13,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { MALLOC_HUGE_PAGES } from "../scripts/edge-image/image-config.js";
 import { median } from "./stats.js";
 
 const ENTRIES: Record<string, string> = {
@@ -32,7 +33,8 @@ async function startOnce(entry: string, measureRss: boolean): Promise<Started> {
   const dataDir = await mkdtemp(join(tmpdir(), "edge-startup-"));
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, [entry, "start", "--http", "--host", "127.0.0.1", "--port", "0", "--data", dataDir], {
-    env: { ...process.env, CONNECTED_REGISTRY_CONNECTION_STRING: CONNECTION_STRING },
+    // As the image and the systemd unit start it.
+    env: { ...process.env, [MALLOC_HUGE_PAGES.name]: MALLOC_HUGE_PAGES.value, CONNECTED_REGISTRY_CONNECTION_STRING: CONNECTION_STRING },
     stdio: ["ignore", "ignore", "pipe"],
   });
   try {

@@ -157,7 +157,7 @@ describe("the edge agent's container image", () => {
     expect(config.Cmd).toEqual(["start", "--http"]);
     expect(config.ExposedPorts).toEqual({ "8080/tcp": {} });
     expect(config.Volumes).toEqual({ "/data": {} });
-    expect(config.Env).toEqual(expect.arrayContaining(["CONNECTED_REGISTRY_DATA=/data", "CONNECTED_REGISTRY_PORT=8080"]));
+    expect(config.Env).toEqual(expect.arrayContaining(["CONNECTED_REGISTRY_DATA=/data", "CONNECTED_REGISTRY_PORT=8080", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"]));
 
     const commit = (await run("git", ["rev-parse", "HEAD"])).trim();
     const commitTime = new Date(Number((await run("git", ["log", "-1", "--format=%ct"])).trim()) * 1000).toISOString().replace(".000Z", "Z");

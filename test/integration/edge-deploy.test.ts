@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseStartOptions } from "../../dist/edge-agent/src/options.js";
+import { MALLOC_HUGE_PAGES } from "../../dist/scripts/edge-image/image-config.js";
 import { applyJsonPatches, DEPLOY, parseUnit, readManifests, readYaml, unitValue, type Manifest, type Unit } from "../support/deploy-files.js";
 import { createConnectedRegistry, eventually, removeEdgeData, startEdge, type EdgeProcess } from "../support/edge.js";
 import { ManagementClient } from "../support/management-client.js";
@@ -273,6 +274,10 @@ describe("systemd unit (deploy/systemd)", () => {
     expect(single("MemoryDenyWriteExecute")).not.toBe("yes");
     // Writes go to the StateDirectory only (the agent writes nowhere else).
     expect(service.ReadWritePaths ?? []).toEqual([]);
+  });
+
+  it("starts the agent with the container image's malloc setting (transparent huge pages)", async () => {
+    expect((await readUnit(false)).Service!.Environment ?? []).toContain(`${MALLOC_HUGE_PAGES.name}=${MALLOC_HUGE_PAGES.value}`);
   });
 
   it("does not restart an agent that refused its options: the CLI exits 2 for those", async () => {
