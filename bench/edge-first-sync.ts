@@ -55,8 +55,9 @@ const variants = flag("cli").map((value) => {
   const at = words.findIndex((word) => /\.m?js$/.test(word));
   if (at < 0) throw new Error(`--cli=${value}: no .mjs or .js file in it`);
   const before = words.slice(0, at);
-  const env = Object.fromEntries(before.filter((word) => /^[A-Z_][A-Z0-9_]*=/.test(word)).map((word) => [word.slice(0, word.indexOf("=")), word.slice(word.indexOf("=") + 1)]));
-  return { label: value, path: resolve(words[at]!), env, nodeArgs: before.filter((word) => !/^[A-Z_][A-Z0-9_]*=/.test(word)), agentArgs: words.slice(at + 1) };
+  const isVariable = (word: string): boolean => /^[A-Z_][A-Z0-9_]*=/.test(word);
+  const env = Object.fromEntries(before.filter(isVariable).map((word) => [word.slice(0, word.indexOf("=")), word.slice(word.indexOf("=") + 1)]));
+  return { label: value, path: resolve(words[at]!), env, nodeArgs: before.filter((word) => !isVariable(word)), agentArgs: words.slice(at + 1) };
 });
 const bundles: Array<(typeof variants)[number] | undefined> = variants.length > 0 ? variants : [undefined];
 const profDir = flag("prof")[0];
