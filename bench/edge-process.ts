@@ -60,7 +60,7 @@ export async function startEdgeAgent(options: EdgeAgentOptions): Promise<EdgeAge
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, args, {
     // As the image and the systemd unit start it (MALLOC_HUGE_PAGES); options.env may override it.
-    env: { ...process.env, [MALLOC_HUGE_PAGES.name]: MALLOC_HUGE_PAGES.value, ...options.env, CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString },
+    env: { ...process.env, ...MALLOC_HUGE_PAGES, ...options.env, CONNECTED_REGISTRY_CONNECTION_STRING: options.connectionString },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let logs = "";

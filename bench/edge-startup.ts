@@ -34,7 +34,7 @@ async function startOnce(entry: string, measureRss: boolean): Promise<Started> {
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, [entry, "start", "--http", "--host", "127.0.0.1", "--port", "0", "--data", dataDir], {
     // As the image and the systemd unit start it.
-    env: { ...process.env, [MALLOC_HUGE_PAGES.name]: MALLOC_HUGE_PAGES.value, CONNECTED_REGISTRY_CONNECTION_STRING: CONNECTION_STRING },
+    env: { ...process.env, ...MALLOC_HUGE_PAGES, CONNECTED_REGISTRY_CONNECTION_STRING: CONNECTION_STRING },
     stdio: ["ignore", "ignore", "pipe"],
   });
   try {

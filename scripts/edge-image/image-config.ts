@@ -23,7 +23,7 @@ export const IMAGE_PORT = 8080;
  * costs ~11 us: a first sync of 200 MiB took 21-28k page faults, 9-10k with this, and 0.91 of
  * the time (docs/edge-install.md, "Sizing").
  */
-export const MALLOC_HUGE_PAGES = { name: "GLIBC_TUNABLES", value: "glibc.malloc.hugetlb=1" } as const;
+export const MALLOC_HUGE_PAGES: Readonly<Record<string, string>> = { GLIBC_TUNABLES: "glibc.malloc.hugetlb=1" };
 
 export interface ImageFacts {
   /** The agent's version (edge-agent/package.json). */
@@ -82,7 +82,7 @@ export function imageConfig(facts: ImageFacts, layers: { runtime: Layer; agent: 
         // Node trusts its own copy of Mozilla's list; this adds the image's bundle to it, so a
         // bundle mounted over that path (a company CA, an inspecting proxy's) is trusted too.
         `NODE_EXTRA_CA_CERTS=${IMAGE_PATHS.caBundle}`,
-        `${MALLOC_HUGE_PAGES.name}=${MALLOC_HUGE_PAGES.value}`,
+        ...Object.entries(MALLOC_HUGE_PAGES).map(([name, value]) => `${name}=${value}`),
       ],
       Entrypoint: [IMAGE_PATHS.node, IMAGE_PATHS.agent],
       // Plain HTTP by default, as ACR's connected registry serves on 8080 behind an ingress
