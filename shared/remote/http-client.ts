@@ -21,6 +21,7 @@ import { Readable } from "node:stream";
 import { NodeHeaders } from "../http/node-headers.js";
 import type { HeaderReader } from "../http/types.js";
 import { RemoteError, RemoteUnreachableError } from "./errors.js";
+import { PlainHttpPool } from "./plain-http.js";
 import { ProxiedTransport } from "./proxied-transport.js";
 import { proxyFor, type ProxySettings } from "./proxy.js";
 
@@ -52,6 +53,12 @@ export interface RequestInit {
   body?: Uint8Array | string | AsyncIterable<Uint8Array>;
   /** Replaces the Basic credentials; null sends no Authorization header. */
   authorization?: string | null;
+  /**
+   * The caller will read the body with `readInto`: a GET to a plain-HTTP origin without a
+   * proxy then goes on a connection that reads straight into the caller's buffers
+   * (plain-http.ts). Other requests ignore it, and their responses have no `readInto`.
+   */
+  intoBuffers?: boolean;
 }
 
 export interface RemoteResponse {
@@ -69,6 +76,8 @@ export interface RemoteResponse {
   json<T>(): Promise<T>;
   /** Reads the whole body; throws when it is longer than maxBytes (when given). */
   bytes(maxBytes?: number): Promise<Buffer>;
+  /** With `intoBuffers` over plain HTTP: reads the body into the caller's buffer (plain-http.ts's readInto); use it or `body`, not both. */
+  readInto?(target: Uint8Array): Promise<number>;
 }
 
 export { RemoteError, RemoteUnreachableError, isTransientError } from "./errors.js";
@@ -87,6 +96,7 @@ export class RegistryHttpClient {
   /** For other https origins (Blob Storage): the system roots plus the configured CA. */
   private readonly foreignHttpsAgent: https.Agent;
   private readonly proxied: ProxiedTransport | undefined;
+  private readonly plain: PlainHttpPool;
 
   constructor(private readonly options: RegistryHttpClientOptions) {
     this.origin = `${options.protocol}://${options.endpoint}`;
@@ -96,6 +106,7 @@ export class RegistryHttpClient {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 16, timeout: this.timeoutMs };
     this.httpAgent = new http.Agent(agentOptions);
+    this.plain = new PlainHttpPool({ maxSockets: agentOptions.maxSockets, timeoutMs: this.timeoutMs });
     this.registryHttpsAgent = new https.Agent({ ...agentOptions, ...(options.ca ? { ca: options.ca } : {}) });
     // `ca` replaces the system roots, so a storage account with a public certificate would fail
     // to verify if it were given alone.
@@ -158,7 +169,7 @@ export class RegistryHttpClient {
       const sameOrigin = url.origin === this.origin;
       const headers: Record<string, string> = { "User-Agent": this.options.userAgent, ...init.headers };
       if (authorization !== null && sameOrigin) headers["Authorization"] = authorization;
-      const response = await this.send(method, url, headers, init.body, sameOrigin, redirects);
+      const response = await this.send(method, url, headers, init.body, sameOrigin, redirects, init.intoBuffers === true);
       const location = response.headers.get("location");
       if (!follow || !REDIRECTS.has(response.status) || !location) return response;
       response.body.resume(); // drain the (tiny) redirect body so the socket returns to the pool
@@ -195,12 +206,13 @@ export class RegistryHttpClient {
   /** Closes idle keep-alive sockets (on shutdown, so the process can exit). */
   close(): void {
     this.httpAgent.destroy();
+    this.plain.close();
     this.registryHttpsAgent.destroy();
     this.foreignHttpsAgent.destroy();
     void this.proxied?.close();
   }
 
-  private send(method: string, url: URL, headers: Record<string, string>, body: RequestInit["body"], sameOrigin: boolean, redirects: number, retriedStale = false): Promise<RemoteResponse> {
+  private send(method: string, url: URL, headers: Record<string, string>, body: RequestInit["body"], sameOrigin: boolean, redirects: number, intoBuffers: boolean, retriedStale = false): Promise<RemoteResponse> {
     const isHttps = url.protocol === "https:";
     const agent = !isHttps ? this.httpAgent : sameOrigin ? this.registryHttpsAgent : this.foreignHttpsAgent;
     // Only origin + path ever appears in messages: the query may be a SAS signature.
@@ -212,6 +224,12 @@ export class RegistryHttpClient {
     if (proxy && this.proxied) {
       const proxiedBody = fixedBody ?? (body as AsyncIterable<Uint8Array> | undefined);
       return this.proxied.send(proxy, { method, url, headers: requestHeaders, body: proxiedBody, sameOrigin, what, redirects });
+    }
+    if (intoBuffers && method === "GET" && !isHttps && body === undefined) {
+      return this.plain.get(url, requestHeaders).then((answer) => {
+        answer.body.on("error", () => {}); // as below: a reader attaches its own listener
+        return { ...wrapResponse(answer.status, answer.headers, answer.body, url.origin, redirects), readInto: answer.readInto };
+      });
     }
 
     return new Promise<RemoteResponse>((resolve, reject) => {
@@ -228,7 +246,7 @@ export class RegistryHttpClient {
         if (response) return; // after the headers, errors surface through the body stream
         // A keep-alive socket the server had already closed: safe to retry once for GET/HEAD.
         if (request.reusedSocket && error.code === "ECONNRESET" && !retriedStale && (method === "GET" || method === "HEAD")) {
-          this.send(method, url, headers, body, sameOrigin, redirects, true).then(resolve, reject);
+          this.send(method, url, headers, body, sameOrigin, redirects, intoBuffers, true).then(resolve, reject);
           return;
         }
         if (error instanceof RemoteUnreachableError) return reject(error);

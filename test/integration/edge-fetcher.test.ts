@@ -144,7 +144,22 @@ describe("edge content fetcher (against the cloud stack)", () => {
   it("fetches a multi-arch index whole: children before the parent, every blob present and verified", async () => {
     const { store } = await newStore();
     const counter = { bytes: 0 };
-    const tree = await fetcherFor(store, counter).fetchImageTree("fetch/multi", "v1");
+    // Over plain HTTP the blobs are read into the store's buffers (shared/remote/plain-http.ts),
+    // not through node:http: only the manifest GETs show on its diagnostics channel.
+    const viaNodeHttp: string[] = [];
+    const onStart = (message: unknown): void => {
+      const { request } = message as { request: ClientRequest };
+      if (request.getHeader("user-agent") === "edge-fetcher-test") viaNodeHttp.push(request.path);
+    };
+    diagnostics.subscribe("http.client.request.start", onStart);
+    let tree;
+    try {
+      tree = await fetcherFor(store, counter).fetchImageTree("fetch/multi", "v1");
+    } finally {
+      diagnostics.unsubscribe("http.client.request.start", onStart);
+    }
+    expect(viaNodeHttp.some((path) => path.includes("/manifests/"))).toBe(true);
+    expect(viaNodeHttp.filter((path) => !path.includes("/manifests/"))).toEqual([]);
     expect(tree).toBeDefined();
     expect(tree!.manifest).toMatchObject({ digest: indexDigest, mediaType: OCI_INDEX });
     expect(tree!.manifest.content.equals(index)).toBe(true);

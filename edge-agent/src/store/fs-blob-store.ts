@@ -26,6 +26,15 @@ import { FileBody } from "../../../shared/http/file-body.js";
 const READ_CHUNK_BYTES = 1024 * 1024;
 /** Incoming network chunks are small; they are gathered into writes of about this size. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Buffers of WRITE_BATCH_BYTES for downloads read into buffers (writeAllFrom), two per download,
+ * reused from one download to the next: a fresh MiB per blob would be fresh memory to fault in
+ * each time, which is what reading into our own buffers saves. They are cut from one slab, so
+ * that malloc on huge pages (GLIBC_TUNABLES, docs/edge-install.md) backs them with a few 2 MiB
+ * pages (~200 page faults for the slab, not 4,000). 16 cover the default 6 parallel downloads
+ * and then some; a download beyond them gets buffers of its own.
+ */
+const WRITE_BUFFER_SLAB = 16;
 /** How long `totalBytes` trusts its last walk of blobs/ (it is only for status output). */
 const TOTAL_BYTES_CACHE_MS = 10_000;
 
@@ -65,6 +74,8 @@ export class FsBlobStore implements BlobStore {
    * hashed from the disk (file-digests.ts).
    */
   private readonly hashedPartials = new Map<string, { hash: Hash; bytes: number }>();
+  /** Write buffers between downloads (writeAllFrom): made at the first download read into buffers. */
+  private writeBuffers: Buffer[] | undefined;
 
   constructor(private readonly root: string) {}
 
@@ -232,7 +243,7 @@ export class FsBlobStore implements BlobStore {
    * one blob while the next one arrives). A crash before then loses nothing that matters: a
    * partial file is verified against its digest before it is used.
    */
-  async appendPartial(digest: string, body: AsyncIterable<Uint8Array>): Promise<number> {
+  async appendPartial(digest: string, body: AsyncIterable<Uint8Array> | BufferReader): Promise<number> {
     const path = this.partialPath(digest);
     return this.partialLocks.run(digest, async () => {
       const handle = await open(path, "a").catch(async (error: unknown) => {
@@ -257,7 +268,7 @@ export class FsBlobStore implements BlobStore {
       if (hashed?.bytes !== start) hashed = start === 0 ? { hash: createHash(requireDigest(digest).algorithm), bytes: 0 } : undefined;
       let written = 0;
       try {
-        written = await writeAll(handle, body, hashed);
+        written = "readInto" in body ? await writeAllFrom(handle, body, (this.writeBuffers ??= slabOfWriteBuffers()), hashed) : await writeAll(handle, body, hashed);
       } catch (error) {
         // Some bytes may be written and not hashed: the file is hashed from the disk instead.
         hashed = undefined;
@@ -482,6 +493,75 @@ async function writeAll(handle: FileHandle, body: AsyncIterable<Uint8Array>, has
     await writing;
   }
   return written;
+}
+
+/**
+ * A body that reads into the caller's buffer (shared/remote/plain-http.ts): resolves with the
+ * bytes placed at the start of `target`, 0 once the body has ended.
+ */
+export interface BufferReader {
+  readInto(target: Uint8Array): Promise<number>;
+}
+
+/**
+ * writeAll for a body read into our own buffers: two of WRITE_BATCH_BYTES, one filling from the
+ * network while the other is hashed here and written by libuv's pool. Nothing is allocated per
+ * read, so a download touches the same memory from its first MiB to its last. Bytes read before
+ * the body fails are written before the error propagates, as in writeAll.
+ */
+async function writeAllFrom(handle: FileHandle, reader: BufferReader, spare: Buffer[], hashed?: { hash: Hash; bytes: number }): Promise<number> {
+  const buffers = [spare.pop() ?? Buffer.allocUnsafe(WRITE_BATCH_BYTES), spare.pop() ?? Buffer.allocUnsafe(WRITE_BATCH_BYTES)] as const;
+  let written = 0;
+  const writeOut = async (chunk: Uint8Array): Promise<void> => {
+    let rest = chunk;
+    while (rest.byteLength > 0) {
+      const { bytesWritten } = await handle.write(rest);
+      written += bytesWritten;
+      rest = rest.subarray(bytesWritten);
+    }
+  };
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    for (let turn = 0; ; turn++) {
+      // This buffer's previous write was awaited before the other buffer's began.
+      const buffer = buffers[turn % 2]!;
+      let filled = 0;
+      let failure: unknown;
+      try {
+        while (filled < buffer.byteLength) {
+          const count = await reader.readInto(buffer.subarray(filled));
+          if (count === 0) break;
+          filled += count;
+        }
+      } catch (error) {
+        failure = error;
+      }
+      // In order: a buffer's write starts once the one before it is out (its failure is thrown here).
+      await writing;
+      if (filled > 0) {
+        const chunk = buffer.subarray(0, filled);
+        writing = writeOut(chunk);
+        writing.catch(() => {});
+        if (hashed) {
+          hashed.hash.update(chunk);
+          hashed.bytes += filled;
+        }
+      }
+      if (failure !== undefined) throw failure;
+      if (filled < buffer.byteLength) break;
+    }
+  } finally {
+    await writing.finally(() => {
+      // No write holds them any more: the next download reuses them.
+      if (spare.length < WRITE_BUFFER_SLAB) spare.push(...buffers);
+    });
+  }
+  return written;
+}
+
+function slabOfWriteBuffers(): Buffer[] {
+  const slab = Buffer.allocUnsafeSlow(WRITE_BUFFER_SLAB * WRITE_BATCH_BYTES);
+  return Array.from({ length: WRITE_BUFFER_SLAB }, (_, i) => slab.subarray(i * WRITE_BATCH_BYTES, (i + 1) * WRITE_BATCH_BYTES));
 }
 
 function dropBytes(buffers: Uint8Array[], count: number): Uint8Array[] {

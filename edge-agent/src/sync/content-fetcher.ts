@@ -9,11 +9,11 @@ import { createHash } from "node:crypto";
 import { parseDigest } from "../../../shared/domain/digest.js";
 import { MAX_MANIFEST_BYTES, parseManifest } from "../../../shared/domain/manifest.js";
 import { bareMediaType, isNonDistributableLayer } from "../../../shared/domain/media-types.js";
-import { DigestMismatchError } from "../store/fs-blob-store.js";
+import { DigestMismatchError, type BufferReader } from "../store/fs-blob-store.js";
 import { RemoteError, isTransientError, type RegistryHttpClient, type RemoteResponse } from "../../../shared/remote/http-client.js";
 import type { BandwidthLimit } from "./bandwidth.js";
 import type { SyncWindow } from "./sync-window.js";
-import { governed } from "./governed-stream.js";
+import { governed, governedReader } from "./governed-stream.js";
 
 // One mismatch class for the store's verification and the fetcher's (manifests), so callers
 // need a single instanceof.
@@ -23,7 +23,7 @@ export { DigestMismatchError };
 export interface PartialBlobStore {
   stat(digest: string): Promise<number | undefined>;
   partialSize(digest: string): Promise<number>;
-  appendPartial(digest: string, body: AsyncIterable<Uint8Array>): Promise<number>;
+  appendPartial(digest: string, body: AsyncIterable<Uint8Array> | BufferReader): Promise<number>;
   /** Verifies and moves the partial into place; throws DigestMismatchError (and removes it) when wrong. */
   completePartial(digest: string): Promise<void>;
   discardPartial(digest: string): Promise<void>;
@@ -247,6 +247,7 @@ export class ContentFetcher {
 
     const response = await this.client.request("GET", `/v2/${repository}/blobs/${digest}`, {
       headers: offset > 0 ? { Range: `bytes=${offset}-` } : {},
+      intoBuffers: true,
     });
     try {
       if (response.status === 206 && offset > 0) {
@@ -270,7 +271,10 @@ export class ContentFetcher {
         throw await RemoteError.fromResponse(response, what);
       }
       // Under the cap, and cut when the window closes: what arrived so far stays in the partial file.
-      await this.blobs.appendPartial(digest, governed(response.body, { bandwidth: this.options.bandwidth, window: this.options.window, onPiece: this.options.onBytes }));
+      const limits = { bandwidth: this.options.bandwidth, window: this.options.window, onPiece: this.options.onBytes };
+      // Over plain HTTP the body is read straight into the store's buffers (no buffer per socket read).
+      const readInto = response.readInto;
+      await this.blobs.appendPartial(digest, readInto ? governedReader({ readInto }, limits) : governed(response.body, limits));
     } finally {
       response.body.destroy(); // no-op when fully read; frees the socket when something failed
     }

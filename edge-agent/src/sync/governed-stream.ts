@@ -8,6 +8,7 @@
  * engine's stop uses the same switch (SyncWindow.shutDown), so a capped download does not
  * hold up the agent's exit.
  */
+import type { BufferReader } from "../store/fs-blob-store.js";
 import type { BandwidthLimit } from "./bandwidth.js";
 import type { SyncWindow } from "./sync-window.js";
 
@@ -35,4 +36,27 @@ export async function* governed(body: AsyncIterable<Uint8Array>, { bandwidth, wi
       yield piece;
     }
   }
+}
+
+/**
+ * The same limits over a body read into the caller's buffers (a download over plain HTTP,
+ * shared/remote/plain-http.ts). Under a cap each read asks for one piece; without one, for as
+ * much as the caller's buffer holds (a MiB in the blob store): every read that does not fill it
+ * pauses the socket and starts it again, and the window is still checked at every MiB.
+ */
+export function governedReader(reader: BufferReader, { bandwidth, window, onPiece }: SyncLimits): BufferReader {
+  if (!bandwidth && !window && !onPiece) return reader;
+  return {
+    async readInto(target) {
+      window?.throwIfClosed();
+      const rate = bandwidth?.rate;
+      const pieceBytes = rate === undefined ? target.byteLength : Math.min(PIECE_BYTES, Math.max(MIN_PIECE_BYTES, Math.floor(rate / 10)));
+      const count = await reader.readInto(target.byteLength > pieceBytes ? target.subarray(0, pieceBytes) : target);
+      if (count > 0) {
+        if (bandwidth?.rate !== undefined) await bandwidth.take(count);
+        onPiece?.(count);
+      }
+      return count;
+    },
+  };
 }
