@@ -104,12 +104,7 @@ export class PlainHttpPool {
         origin.waiting.shift()?.();
       },
     });
-    try {
-      await connection.connected;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      throw new RemoteUnreachableError(`${what} failed: ${code ?? (error as Error).message}`, code, { cause: error });
-    }
+    await connection.connected;
     return connection;
   }
 }
@@ -148,6 +143,8 @@ class Connection {
   private settleRead: { resolve(n: number): void; reject(error: Error): void } | undefined;
   private settleHead: { resolve(response: PlainHttpResponse): void; reject(error: Error): void } | undefined;
   private failure: Error | undefined;
+  /** Why the connection ended, for a connect that never completed. */
+  private lastError: Error | undefined;
   private bodyEnded = false;
   /** Counts responses: a response's readers do nothing once its connection carries the next one. */
   private generation = 0;
@@ -166,7 +163,8 @@ class Connection {
     });
     this.connected = new Promise((resolve, reject) => {
       this.socket.once("connect", resolve);
-      this.socket.once("error", reject);
+      // Whatever ended it (refused, unreachable, no answer within timeoutMs), close comes last.
+      this.socket.once("close", () => reject(this.lastError ?? new RemoteUnreachableError(`${this.what}: connection closed`, "ECONNRESET")));
     });
     this.connected.catch(() => undefined);
     this.socket.setTimeout(timeoutMs, () => this.fail(new RemoteUnreachableError(`${this.what}: no data for ${this.timeoutMs} ms`, "ETIMEDOUT")));
@@ -401,6 +399,7 @@ class Connection {
   /** Ends the connection with this error: the pending header wait or read rejects with it (a read that has bytes resolves with them first). */
   private fail(error: Error): void {
     if (this.phase === "dead") return;
+    this.lastError = error;
     const phase = this.phase;
     this.destroy();
     if (phase === "idle" || (phase === "body" && this.bodyEnded)) return;

@@ -239,6 +239,15 @@ describe("plain HTTP GET into the caller's buffers", () => {
     expect(refused).toBeInstanceOf(RemoteUnreachableError);
     expect((refused as RemoteUnreachableError).code).toBe("ECONNREFUSED");
   });
+
+  it("gives up on a server that takes the request and never answers, after timeoutMs", async () => {
+    const silent = await rawServer(() => {});
+    const started = Date.now();
+    const failure = await newPool({ timeoutMs: 300 }).get(new URL(`${silent}/x`), {}).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(RemoteUnreachableError);
+    expect((failure as RemoteUnreachableError).code).toBe("ETIMEDOUT");
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
 });
 
 describe("RegistryHttpClient with intoBuffers", () => {
