@@ -1,7 +1,12 @@
-/** The sync's token bucket (edge-agent/src/sync/bandwidth.ts) on a simulated clock. */
+/**
+ * The sync's token bucket (edge-agent/src/sync/bandwidth.ts) on a simulated clock, and the
+ * limits over a body read into the caller's buffers (governed-stream.ts's governedReader).
+ */
 import { describe, expect, it } from "vitest";
 import { BURST_SECONDS, BandwidthLimit, effectiveCap, followCap, type BandwidthClock } from "../../edge-agent/src/sync/bandwidth.js";
 import { createLogger } from "../../edge-agent/src/log.js";
+import { governedReader } from "../../edge-agent/src/sync/governed-stream.js";
+import { SyncWindow, WindowClosedError } from "../../edge-agent/src/sync/sync-window.js";
 
 /** A clock that only moves when someone sleeps; sleepers wake in time order. */
 function simulatedClock(): BandwidthClock & { time: number } {
@@ -107,5 +112,58 @@ describe("followCap", () => {
     followCap(limit, undefined, "lots", log);
     expect(limit.rate).toBeUndefined();
     expect(lines.at(-1)).toMatchObject({ level: "warn", message: "ignoring the resource's sync bandwidth setting" });
+  });
+});
+
+describe("governedReader", () => {
+  /** A body of `total` bytes that records the size of every buffer it was asked to fill. */
+  function fakeBody(total: number): { readInto(target: Uint8Array): Promise<number>; asked: number[] } {
+    let left = total;
+    const asked: number[] = [];
+    return {
+      asked,
+      readInto: (target) => {
+        asked.push(target.byteLength);
+        const count = Math.min(target.byteLength, left);
+        left -= count;
+        return Promise.resolve(count);
+      },
+    };
+  }
+
+  async function readAll(reader: { readInto(target: Uint8Array): Promise<number> }, bufferBytes: number): Promise<number> {
+    const buffer = new Uint8Array(bufferBytes);
+    let bytes = 0;
+    for (let count; (count = await reader.readInto(buffer)) > 0; ) bytes += count;
+    return bytes;
+  }
+
+  it("reads whole buffers without a cap, counting every byte", async () => {
+    const body = fakeBody(5 * MIB + 10);
+    let counted = 0;
+    const window = new SyncWindow(() => new Date(), () => undefined);
+    expect(await readAll(governedReader(body, { window, onPiece: (bytes) => (counted += bytes) }), MIB)).toBe(5 * MIB + 10);
+    expect(counted).toBe(5 * MIB + 10);
+    expect(new Set(body.asked)).toEqual(new Set([MIB]));
+  });
+
+  it("under a cap asks for a piece at a time and holds the cap", async () => {
+    const clock = simulatedClock();
+    const bandwidth = new BandwidthLimit(clock);
+    bandwidth.setRate(1 * MIB);
+    const body = fakeBody(8 * MIB);
+    expect(await readAll(governedReader(body, { bandwidth }), MIB)).toBe(8 * MIB);
+    expect(Math.max(...body.asked)).toBe(64 * KIB);
+    expect(clock.time / 1000).toBeGreaterThan(8 - BURST_SECONDS - 0.01);
+  });
+
+  it("stops at the next read once the window has closed (the agent stopping), reading nothing more", async () => {
+    const window = new SyncWindow(() => new Date(), () => undefined);
+    const body = fakeBody(4 * MIB);
+    const reader = governedReader(body, { window });
+    expect(await reader.readInto(new Uint8Array(MIB))).toBe(MIB);
+    window.shutDown();
+    await expect(reader.readInto(new Uint8Array(MIB))).rejects.toBeInstanceOf(WindowClosedError);
+    expect(body.asked).toHaveLength(1);
   });
 });
