@@ -26,6 +26,19 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** A process's user and system CPU, minor page faults and resident memory, as text ("user 0.91 sys 0.45, page faults 9228, RSS 117 MiB"). */
+export function processDetail(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const rssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) / 1024;
+    // minflt, utime and stime: fields 10, 14 and 15 of the whole line (7, 11 and 12 after ")").
+    return `user ${(Number(fields[11]) / CLOCK_TICKS).toFixed(2)} sys ${(Number(fields[12]) / CLOCK_TICKS).toFixed(2)}, page faults ${fields[7]}, RSS ${rssMiB.toFixed(0)} MiB`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The direct children of a process, with their command lines. */
 export function childProcesses(parentPid: number): Array<{ pid: number; commandLine: string }> {
   let entries: string[];

@@ -17,14 +17,13 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { randomBytes, randomFillSync } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { pushBlobMonolithic, sha256Digest } from "./blobs.js";
-import { cpuDelta, cpuSeconds, readCpu, waitForQuietMachine } from "./cpu.js";
+import { cpuDelta, cpuSeconds, processDetail, readCpu, waitForQuietMachine } from "./cpu.js";
 import { startDistribution } from "./distribution.js";
 import { startEdgeAgent, waitUntilSynced } from "./edge-process.js";
 import { describeHostPhases, probeHost } from "./host-probe.js";
@@ -156,9 +155,7 @@ async function main(): Promise<void> {
         }
         const cloudCpu = cpuDelta(before, readCpu(cloud.processes));
         const edgeCpu = cpuSeconds(edge.pid) ?? 0;
-        const stat = readFileSync(`/proc/${edge.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-        const rssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${edge.pid}/status`, "utf8"))?.[1]) / 1024;
-        const userSys = `user ${(Number(stat[11]) / 100).toFixed(2)} sys ${(Number(stat[12]) / 100).toFixed(2)}, page faults ${stat[7]}, RSS ${rssMiB.toFixed(0)} MiB`;
+        const userSys = processDetail(edge.pid) ?? "";
         await edge.stop();
         // Each run starts from the same disk: earlier runs' files would otherwise pile up.
         if (!process.env.KEEP_DATA) await rm(dataDir, { recursive: true, force: true });

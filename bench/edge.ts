@@ -35,7 +35,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { pullBlob, pushBlobMonolithic, pushBlobStreamed, sha256Digest } from "./blobs.js";
-import { cpuDelta, cpuSeconds, OTHER, readCpu, waitForQuietMachine, type ProcessRef } from "./cpu.js";
+import { cpuDelta, cpuSeconds, OTHER, processDetail, readCpu, waitForQuietMachine, type ProcessRef } from "./cpu.js";
 import { interleavedCurlGets, percentileOf } from "./curl-pull.js";
 import { startDistribution } from "./distribution.js";
 import { startEdgeAgent, waitUntilSynced, type EdgeAgentProcess } from "./edge-process.js";
@@ -355,6 +355,7 @@ async function main(): Promise<number> {
           const cpu = cpuDelta(cpuBefore, readCpu(cloud.processes));
           // The agent was not in the first reading, so the machine's remainder counted it.
           const edgeCpu = cpuSeconds(edge.pid) ?? 0;
+          const detail = processDetail(edge.pid);
           cpu["edge-agent"] = edgeCpu;
           if (cpu[OTHER] !== undefined) cpu[OTHER] = Math.max(0, Math.round((cpu[OTHER] - edgeCpu) * 100) / 100);
           const seconds = (done - edge.spawnedAt) / 1000;
@@ -371,7 +372,7 @@ async function main(): Promise<number> {
           result.edgeSeconds.push(seconds);
           log(
             `  first sync, edge run ${edgeRun}: ${seconds.toFixed(2)} s from agent start to synced (${fmt(bytes / MIB / seconds)} MiB/s; ` +
-              `start-up ${startupSeconds.toFixed(2)} s; CPU s: ${cpuText(cpu, 1, "")})`,
+              `start-up ${startupSeconds.toFixed(2)} s; CPU s: ${cpuText(cpu, 1, "")}${detail ? `; edge-agent ${detail}` : ""})`,
           );
         } else {
           skopeoRun++;
