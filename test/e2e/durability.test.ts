@@ -154,7 +154,10 @@ describe("the local stack keeps every acknowledged write", () => {
         }
       }
       console.log(`durability: ${kills} SIGKILLs, ${attempted} pushes started, ${acknowledged.length} acknowledged, ${lost.length} lost, ${unpullable.length} listed tags unpullable`);
-      expect(acknowledged.length).toBeGreaterThan(kills * 6);
+      // A guard against a vacuous run (stacks killed before they took pushes), not a speed goal:
+      // at least half a push per pusher and round. A slow host acknowledged 70 (stop 28), 93 and
+      // more on a quiet one; the old floor (one per pusher and round, 72) failed there.
+      expect(acknowledged.length).toBeGreaterThan(kills * 3);
       expect(lost).toEqual([]);
       expect(unpullable).toEqual([]);
     } finally {

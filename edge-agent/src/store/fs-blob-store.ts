@@ -31,8 +31,9 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
  * reused from one download to the next: a fresh MiB per blob would be fresh memory to fault in
  * each time, which is what reading into our own buffers saves. They are cut from one slab, so
  * that malloc on huge pages (GLIBC_TUNABLES, docs/edge-install.md) backs them with a few 2 MiB
- * pages (~200 page faults for the slab, not 4,000). 16 cover the default 6 parallel downloads
- * and then some; a download beyond them gets buffers of its own.
+ * pages: in a micro-test, 211 page faults for 12 MiB of a slab against 3,148 for 12 buffers of
+ * their own. 16 cover the default 6 parallel downloads and then some; a download beyond them
+ * gets buffers of its own.
  */
 const WRITE_BUFFER_SLAB = 16;
 /** How long `totalBytes` trusts its last walk of blobs/ (it is only for status output). */
@@ -553,7 +554,7 @@ async function writeAllFrom(handle: FileHandle, reader: BufferReader, spare: Buf
   } finally {
     await writing.finally(() => {
       // No write holds them any more: the next download reuses them.
-      if (spare.length < WRITE_BUFFER_SLAB) spare.push(...buffers);
+      for (const buffer of buffers) if (spare.length < WRITE_BUFFER_SLAB) spare.push(buffer);
     });
   }
   return written;
