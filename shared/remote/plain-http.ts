@@ -36,8 +36,15 @@ const SCRATCH_BYTES = 64 * 1024;
 const MAX_LINE_BYTES = 8 * 1024;
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 
+/** One origin's connections: idle ones to reuse, how many are open (idle or busy), and requests waiting for one. */
+interface Origin {
+  idle: Connection[];
+  open: number;
+  waiting: Array<() => void>;
+}
+
 export class PlainHttpPool {
-  private readonly origins = new Map<string, { idle: Connection[]; open: number; waiting: Array<() => void> }>();
+  private readonly origins = new Map<string, Origin>();
   private closed = false;
 
   constructor(private readonly options: { maxSockets: number; timeoutMs: number }) {}
@@ -73,7 +80,7 @@ export class PlainHttpPool {
     }
   }
 
-  private originOf(url: URL): { idle: Connection[]; open: number; waiting: Array<() => void> } {
+  private originOf(url: URL): Origin {
     let origin = this.origins.get(url.host);
     if (!origin) {
       origin = { idle: [], open: 0, waiting: [] };
@@ -82,7 +89,7 @@ export class PlainHttpPool {
     return origin;
   }
 
-  private async take(url: URL, origin: { idle: Connection[]; open: number; waiting: Array<() => void> }, what: string): Promise<Connection> {
+  private async take(url: URL, origin: Origin, what: string): Promise<Connection> {
     for (;;) {
       const idle = origin.idle.pop();
       if (idle) return idle;
