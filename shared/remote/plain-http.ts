@@ -63,7 +63,7 @@ export class PlainHttpPool {
     for (let attempt = 0; ; attempt++) {
       const connection = await this.take(url, origin, what);
       try {
-        return await connection.exchange(request);
+        return await connection.exchange(request, what);
       } catch (error) {
         // A kept-alive connection the server had closed meanwhile: safe to ask again once.
         if (error instanceof StaleConnection && attempt === 0) continue;
@@ -158,7 +158,8 @@ class Connection {
 
   constructor(
     url: URL,
-    private readonly what: string,
+    /** The request under way, for messages ("GET origin/path"): set again by each exchange. */
+    private what: string,
     private readonly timeoutMs: number,
     private readonly pool: { reusable(connection: Connection): void; gone(connection: Connection): void },
   ) {
@@ -183,7 +184,8 @@ class Connection {
   }
 
   /** Sends the request and resolves with the response once its headers are in. */
-  exchange(request: string): Promise<PlainHttpResponse> {
+  exchange(request: string, what: string): Promise<PlainHttpResponse> {
+    this.what = what;
     const reused = this.used;
     this.used = true;
     this.phase = "head";
@@ -365,9 +367,7 @@ class Connection {
     this.framing = { kind: "none" };
     this.phase = reusable ? "idle" : this.phase;
     const filled = this.filled;
-    const hadReader = this.target !== undefined;
-    this.target = undefined;
-    this.filled = 0;
+    const read = this.takeRead();
     if (reusable) {
       this.socket.setTimeout(0);
       this.socket.unref();
@@ -376,19 +376,20 @@ class Connection {
     } else {
       this.destroy();
     }
-    if (hadReader) {
-      const settle = this.settleRead;
-      this.settleRead = undefined;
-      settle?.resolve(filled);
-    }
+    read?.resolve(filled);
   }
 
   private settle(filled: number): void {
-    const settle = this.settleRead;
+    this.takeRead()?.resolve(filled);
+  }
+
+  /** Ends the read in progress, if any: returns its promise's ends, with its buffer let go. */
+  private takeRead(): { resolve(n: number): void; reject(error: Error): void } | undefined {
+    const read = this.settleRead;
+    this.settleRead = undefined;
     this.target = undefined;
     this.filled = 0;
-    this.settleRead = undefined;
-    settle?.resolve(filled);
+    return read;
   }
 
   private onEnd(): void {
@@ -416,15 +417,10 @@ class Connection {
       this.settleHead = undefined;
       settle.reject(error);
     }
-    if (this.settleRead) {
-      const filled = this.filled;
-      const settle = this.settleRead;
-      this.settleRead = undefined;
-      this.target = undefined;
-      this.filled = 0;
-      if (filled > 0) settle.resolve(filled);
-      else settle.reject(error);
-    }
+    const filled = this.filled;
+    const read = this.takeRead();
+    if (filled > 0) read?.resolve(filled);
+    else read?.reject(error);
   }
 
   private readInto(target: Uint8Array): Promise<number> {

@@ -144,6 +144,22 @@ describe("plain HTTP GET into the caller's buffers", () => {
     expect(isTransientError(failure)).toBe(true);
   });
 
+  it("names the request that failed, not the one that opened its connection", async () => {
+    const url = await rawServer((socket, request) => {
+      if (request === 1) socket.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+      else {
+        socket.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+        setTimeout(() => socket.destroy(), 30);
+      }
+    });
+    const pool = newPool();
+    expect((await readAll(await pool.get(new URL(`${url}/first`), {}), 10)).body.toString()).toBe("ok");
+    const second = await pool.get(new URL(`${url}/second`), {});
+    const failure = await readAll(second, 10).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(RemoteUnreachableError);
+    expect((failure as Error).message).toMatch(/\/second/);
+  });
+
   it("fails a body that goes quiet after timeoutMs, as a transient ETIMEDOUT", async () => {
     const url = await rawServer((socket) => socket.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"));
     const response = await newPool({ timeoutMs: 300 }).get(new URL(`${url}/slow`), {});
