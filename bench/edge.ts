@@ -65,7 +65,7 @@ const SYNC_LAYER_BYTES = 5 * MIB;
 /**
  * Order of the first-sync runs (ABBA...): drift in the machine's speed hits both alike. Five of
  * each: a median of two (their mean) moved by ~0.2x from one bench run to the next, and with
- * three a single edge run slowed by the host (single pairs here range 0.75-1.3 of their
+ * three a single edge run slowed by the host (single pairs here range 0.75-1.45 of their
  * neighbours) could still decide the median.
  */
 const SYNC_ORDER = ["skopeo", "edge", "edge", "skopeo", "skopeo", "edge", "edge", "skopeo", "skopeo", "edge"] as const;
