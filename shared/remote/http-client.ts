@@ -21,7 +21,7 @@ import { Readable } from "node:stream";
 import { NodeHeaders } from "../http/node-headers.js";
 import type { HeaderReader } from "../http/types.js";
 import { RemoteError, RemoteUnreachableError } from "./errors.js";
-import { PlainHttpPool } from "./plain-http.js";
+import { PlainHttpPool, type BufferReader } from "./plain-http.js";
 import { ProxiedTransport } from "./proxied-transport.js";
 import { proxyFor, type ProxySettings } from "./proxy.js";
 
@@ -77,10 +77,11 @@ export interface RemoteResponse {
   /** Reads the whole body; throws when it is longer than maxBytes (when given). */
   bytes(maxBytes?: number): Promise<Buffer>;
   /** With `intoBuffers` over plain HTTP: reads the body into the caller's buffer (plain-http.ts's readInto); use it or `body`, not both. */
-  readInto?(target: Uint8Array): Promise<number>;
+  readInto?: BufferReader["readInto"];
 }
 
 export { RemoteError, RemoteUnreachableError, isTransientError } from "./errors.js";
+export type { BufferReader } from "./plain-http.js";
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;

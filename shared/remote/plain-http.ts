@@ -17,16 +17,20 @@ import net from "node:net";
 import { Readable } from "node:stream";
 import { RemoteUnreachableError } from "./errors.js";
 
-export interface PlainHttpResponse {
-  status: number;
-  /** Names lower-case; a repeated header's values in an array. */
-  headers: Record<string, string | string[]>;
+/** A body read into the caller's buffers: the edge's blob store takes one (appendPartial). */
+export interface BufferReader {
   /**
    * Reads the next body bytes into `target` and resolves with how many: `target` is filled
    * unless the body ends first (0 once it has ended). Bytes that arrived before the connection
    * failed are returned first; the failure comes with the next call.
    */
   readInto(target: Uint8Array): Promise<number>;
+}
+
+export interface PlainHttpResponse extends BufferReader {
+  status: number;
+  /** Names lower-case; a repeated header's values in an array. */
+  headers: Record<string, string | string[]>;
   /** The body as a stream, for small bodies (errors, redirects); use one of the two readers. */
   readonly body: Readable;
 }

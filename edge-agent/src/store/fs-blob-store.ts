@@ -21,6 +21,7 @@ import { makeDirectory } from "./data-folder-guard.js";
 import { FileDigests } from "./file-digests.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { FileBody } from "../../../shared/http/file-body.js";
+import type { BufferReader } from "../../../shared/remote/http-client.js";
 
 /** Read buffer for streaming blobs out: large reads keep throughput up on big layers. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -494,14 +495,6 @@ async function writeAll(handle: FileHandle, body: AsyncIterable<Uint8Array>, has
     await writing;
   }
   return written;
-}
-
-/**
- * A body that reads into the caller's buffer (shared/remote/plain-http.ts): resolves with the
- * bytes placed at the start of `target`, 0 once the body has ended.
- */
-export interface BufferReader {
-  readInto(target: Uint8Array): Promise<number>;
 }
 
 /**

@@ -8,7 +8,7 @@
  * engine's stop uses the same switch (SyncWindow.shutDown), so a capped download does not
  * hold up the agent's exit.
  */
-import type { BufferReader } from "../store/fs-blob-store.js";
+import type { BufferReader } from "../../../shared/remote/http-client.js";
 import type { BandwidthLimit } from "./bandwidth.js";
 import type { SyncWindow } from "./sync-window.js";
 
